@@ -1,0 +1,258 @@
+//! The built-in provider catalogue: `providers/*.yaml`, compiled into the binary.
+//!
+//! A catalogue provider is enabled when its key variable (or base-URL variable) is set or when the
+//! config names it; a config entry with a catalogue id overrides only the fields it sets.
+
+use std::collections::BTreeMap;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::env::Env;
+use super::settings::{AuthScheme, ProviderConfig, ProviderEntry};
+use crate::domain::ProviderId;
+
+/// One `providers/<id>.yaml` file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueEntry {
+    /// Provider id.
+    pub id: String,
+    /// Wire protocol.
+    pub kind: String,
+    /// Default base URL.
+    pub base_url: String,
+    /// Variables the key may come from, first set wins.
+    #[serde(default)]
+    pub api_key_env: Vec<String>,
+    /// Variable that overrides the base URL (and enables the provider).
+    #[serde(default)]
+    pub base_url_env: Option<String>,
+    /// How the key is sent.
+    #[serde(default)]
+    pub auth: AuthScheme,
+    /// Static headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Default priority (seed 004's order for the hosted five).
+    pub priority: i32,
+    /// Models served.
+    pub models: Vec<String>,
+    /// Client name → upstream name.
+    #[serde(default)]
+    pub model_aliases: BTreeMap<String, String>,
+}
+
+/// The embedded catalogue files, by name. `tests` checks this list against `providers/`.
+pub const FILES: &[(&str, &str)] = &[
+    ("anthropic.yaml", include_str!("../../providers/anthropic.yaml")),
+    ("deepseek.yaml", include_str!("../../providers/deepseek.yaml")),
+    ("gemini.yaml", include_str!("../../providers/gemini.yaml")),
+    ("groq.yaml", include_str!("../../providers/groq.yaml")),
+    ("huggingface.yaml", include_str!("../../providers/huggingface.yaml")),
+    ("llamacpp.yaml", include_str!("../../providers/llamacpp.yaml")),
+    ("localai.yaml", include_str!("../../providers/localai.yaml")),
+    ("mistral.yaml", include_str!("../../providers/mistral.yaml")),
+    ("nvidia.yaml", include_str!("../../providers/nvidia.yaml")),
+    ("ollama.yaml", include_str!("../../providers/ollama.yaml")),
+    ("openai.yaml", include_str!("../../providers/openai.yaml")),
+    ("openrouter.yaml", include_str!("../../providers/openrouter.yaml")),
+    ("sglang.yaml", include_str!("../../providers/sglang.yaml")),
+    ("tgi.yaml", include_str!("../../providers/tgi.yaml")),
+    ("together.yaml", include_str!("../../providers/together.yaml")),
+    ("vllm.yaml", include_str!("../../providers/vllm.yaml")),
+];
+
+/// Parses the embedded catalogue. A bad file is a build defect, reported with its name.
+pub fn catalogue() -> Result<Vec<CatalogueEntry>, Vec<String>> {
+    let mut entries = Vec::with_capacity(FILES.len());
+    let mut problems = Vec::new();
+    for (name, text) in FILES {
+        // Through a JSON tree, as user config is, so enums read as `{header: x}` maps, not YAML tags.
+        let parsed = serde_yaml_ng::from_str::<serde_json::Value>(text)
+            .map_err(|e| e.to_string())
+            .and_then(|tree| serde_path_to_error::deserialize::<_, CatalogueEntry>(tree).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(entry) => entries.push(entry),
+            Err(e) => problems.push(format!("providers/{name}: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(entries)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Merges catalogue, user entries and environment into the enabled providers, by priority.
+pub(super) fn resolve(
+    catalogue: &[CatalogueEntry],
+    user: &[ProviderEntry],
+    env: &Env,
+    problems: &mut Vec<String>,
+) -> Vec<ProviderConfig> {
+    let mut out = Vec::new();
+    for entry in catalogue {
+        let id = ProviderId::new(&entry.id);
+        let named = user.iter().find(|p| ProviderId::new(&p.id) == id);
+        if named.and_then(|p| p.enabled) == Some(false) {
+            continue;
+        }
+        let env_key = entry.api_key_env.iter().find_map(|v| env.get(v));
+        let env_url = entry.base_url_env.as_deref().and_then(|v| env.get(v));
+        if named.is_none() && env_key.is_none() && env_url.is_none() {
+            continue;
+        }
+        let base = ProviderConfig {
+            id,
+            kind: entry.kind.clone(),
+            base_url: env_url.unwrap_or(&entry.base_url).to_owned(),
+            api_key: env_key.map(|k| SecretString::from(k.to_owned())),
+            models: entry.models.clone(),
+            priority: entry.priority,
+            auth: entry.auth.clone(),
+            headers: entry.headers.clone().into_iter().collect(),
+            model_aliases: entry.model_aliases.clone(),
+        };
+        out.push(match named {
+            Some(over) => overlay(base, over),
+            None => base,
+        });
+    }
+    for (i, entry) in user.iter().enumerate() {
+        let id = ProviderId::new(&entry.id);
+        if catalogue.iter().any(|c| ProviderId::new(&c.id) == id) || entry.enabled == Some(false) {
+            continue;
+        }
+        let (Some(kind), Some(base_url)) = (&entry.kind, &entry.base_url) else {
+            problems.push(format!(
+                "providers[{i}] (`{}`): not a catalogue provider, so `kind` and `base_url` are required",
+                entry.id
+            ));
+            continue;
+        };
+        let base = ProviderConfig {
+            id,
+            kind: kind.clone(),
+            base_url: base_url.clone(),
+            api_key: None,
+            models: vec!["*".into()],
+            priority: 100,
+            auth: AuthScheme::Bearer,
+            headers: Vec::new(),
+            model_aliases: BTreeMap::new(),
+        };
+        out.push(overlay(base, entry));
+    }
+    for p in &mut out {
+        while p.base_url.ends_with('/') {
+            p.base_url.pop();
+        }
+    }
+    out.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id)));
+    out
+}
+
+fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
+    if let Some(kind) = &over.kind {
+        base.kind = kind.clone();
+    }
+    if let Some(url) = &over.base_url {
+        base.base_url = url.clone();
+    }
+    if let Some(key) = &over.api_key {
+        base.api_key = Some(key.clone());
+    }
+    if let Some(models) = &over.models {
+        base.models = models.clone();
+    }
+    if let Some(priority) = over.priority {
+        base.priority = priority;
+    }
+    if let Some(auth) = &over.auth {
+        base.auth = auth.clone();
+    }
+    if let Some(headers) = &over.headers {
+        base.headers.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if let Some(aliases) = &over.model_aliases {
+        base.model_aliases
+            .extend(aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalogue_file_is_embedded_and_parses() {
+        let on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/providers"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml"))
+            .collect();
+        for name in &on_disk {
+            assert!(FILES.iter().any(|(f, _)| f == name), "providers/{name} is not in FILES");
+        }
+        assert_eq!(on_disk.len(), FILES.len());
+        let entries = catalogue().unwrap();
+        for id in [
+            "openai",
+            "anthropic",
+            "gemini",
+            "mistral",
+            "nvidia",
+            "huggingface",
+            "groq",
+            "deepseek",
+            "openrouter",
+            "together",
+            "ollama",
+            "vllm",
+            "llamacpp",
+            "tgi",
+            "sglang",
+            "localai",
+        ] {
+            assert!(entries.iter().any(|e| e.id == id), "catalogue lacks {id}");
+        }
+    }
+
+    #[test]
+    fn seed_004_priority_order_holds() {
+        let entries = catalogue().unwrap();
+        let prio = |id: &str| entries.iter().find(|e| e.id == id).unwrap().priority;
+        assert!(prio("mistral") < prio("gemini"));
+        assert!(prio("gemini") < prio("openai"));
+        assert!(prio("openai") < prio("anthropic"));
+        assert!(prio("anthropic") < prio("huggingface"));
+    }
+
+    #[test]
+    fn catalogue_provider_is_enabled_by_its_key_variable_only() {
+        let cat = catalogue().unwrap();
+        let mut problems = vec![];
+        assert!(resolve(&cat, &[], &Env::default(), &mut problems).is_empty());
+        let env = Env::from_pairs([("CLAUDE_API_KEY", "k")]);
+        let out = resolve(&cat, &[], &env, &mut problems);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].id.as_str(), "anthropic");
+    }
+
+    #[test]
+    fn config_entry_overrides_only_what_it_sets() {
+        let cat = catalogue().unwrap();
+        let user = [ProviderEntry {
+            id: "claude".into(),
+            priority: Some(0),
+            ..Default::default()
+        }];
+        let out = resolve(&cat, &user, &Env::default(), &mut vec![]);
+        assert_eq!(out[0].id.as_str(), "anthropic");
+        assert_eq!(out[0].priority, 0);
+        assert_eq!(out[0].base_url, "https://api.anthropic.com");
+        assert_eq!(out[0].auth, AuthScheme::Header("x-api-key".into()));
+    }
+}

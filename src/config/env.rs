@@ -1,0 +1,221 @@
+//! The environment-variable contract: one table mapping each flat variable to its config key.
+//!
+//! Flat names come from the seeds and issues (`MAX_RETRIES`, `DATABASE_URL`, ...). Any key can also
+//! be set as `AI_GATEWAY__SECTION__KEY`. Later sources win: file < nested env < flat env.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// A snapshot of the environment, taken once so loading is a pure function of its inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Env(BTreeMap<String, String>);
+
+impl Env {
+    /// The process environment. The only place the gateway reads it.
+    #[expect(clippy::disallowed_methods, reason = "the one place that reads the environment")]
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    /// An explicit environment, for tests and embedding.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+
+    /// A variable's value; empty counts as unset.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    /// Adds or replaces one variable.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(name.into(), value.into());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter()
+    }
+}
+
+/// How a flat variable's text becomes a config value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// Taken as text.
+    Text,
+    /// A whole number.
+    Integer,
+    /// A number, fractions allowed.
+    Number,
+    /// `true/false/1/0/yes/no/on/off`.
+    Flag,
+}
+
+/// One row of the contract: variable name → config key path.
+#[derive(Debug, Clone, Copy)]
+pub struct FlatVar {
+    /// The environment variable.
+    pub name: &'static str,
+    /// The config key it sets.
+    pub path: &'static [&'static str],
+    /// How its text is read.
+    pub kind: ValueKind,
+}
+
+const fn row(name: &'static str, path: &'static [&'static str], kind: ValueKind) -> FlatVar {
+    FlatVar { name, path, kind }
+}
+
+/// Every flat variable the gateway reads. README's env table is generated from the same facts.
+pub const FLAT_ENV: &[FlatVar] = &[
+    row("AI_GATEWAY_LISTEN", &["listen"], ValueKind::Text),
+    row("DATABASE_URL", &["database_url"], ValueKind::Text),
+    row("MAX_RETRIES", &["routing", "max_retries"], ValueKind::Integer),
+    row("TIMEOUT_SECONDS", &["routing", "timeout_seconds"], ValueKind::Number),
+    row(
+        "FIRST_TOKEN_TIMEOUT_SECONDS",
+        &["routing", "first_token_timeout_seconds"],
+        ValueKind::Number,
+    ),
+    row(
+        "STREAM_IDLE_TIMEOUT_SECONDS",
+        &["routing", "stream_idle_timeout_seconds"],
+        ValueKind::Number,
+    ),
+    row(
+        "CIRCUIT_BREAKER_THRESHOLD",
+        &["routing", "circuit_breaker", "failure_threshold"],
+        ValueKind::Integer,
+    ),
+    row(
+        "CIRCUIT_BREAKER_RESET_TIMEOUT",
+        &["routing", "circuit_breaker", "reset_timeout_seconds"],
+        ValueKind::Number,
+    ),
+    row("MAX_BODY_BYTES", &["limits", "max_body_bytes"], ValueKind::Integer),
+    row("LOG_FORMAT", &["logging", "format"], ValueKind::Text),
+    row("LOG_PROMPTS", &["logging", "log_prompts"], ValueKind::Flag),
+    row("RUST_LOG", &["logging", "filter"], ValueKind::Text),
+];
+
+const NESTED_PREFIX: &str = "AI_GATEWAY__";
+
+/// Applies nested then flat variables onto the config tree; returns one problem per bad value.
+pub(super) fn apply(tree: &mut Value, env: &Env) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, raw) in env.iter() {
+        let Some(rest) = name.strip_prefix(NESTED_PREFIX) else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let value = serde_yaml_ng::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.clone()));
+        set_path(tree, &path, value);
+    }
+    for var in FLAT_ENV {
+        let Some(raw) = env.get(var.name) else {
+            continue;
+        };
+        match parse(raw, var.kind) {
+            Ok(value) => {
+                let path: Vec<String> = var.path.iter().map(|s| (*s).to_owned()).collect();
+                set_path(tree, &path, value);
+            }
+            Err(expected) => problems.push(format!(
+                "{} (from env {}): expected {expected}, got `{raw}`",
+                var.path.join("."),
+                var.name
+            )),
+        }
+    }
+    problems
+}
+
+fn parse(raw: &str, kind: ValueKind) -> Result<Value, &'static str> {
+    let raw = raw.trim();
+    match kind {
+        ValueKind::Text => Ok(Value::String(raw.to_owned())),
+        ValueKind::Integer => raw.parse::<u64>().map(Value::from).map_err(|_| "a whole number"),
+        ValueKind::Number => raw
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .map(Value::from)
+            .ok_or("a number"),
+        ValueKind::Flag => match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
+            _ => Err("true or false"),
+        },
+    }
+}
+
+fn set_path(tree: &mut Value, path: &[String], value: Value) {
+    let mut node = tree;
+    for key in path {
+        if !node.is_object() {
+            *node = Value::Object(serde_json::Map::new());
+        }
+        let Value::Object(map) = node else { return };
+        node = map.entry(key.clone()).or_insert(Value::Null);
+    }
+    *node = value;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn applied(pairs: &[(&str, &str)]) -> (Value, Vec<String>) {
+        let mut tree = json!({});
+        let problems = apply(&mut tree, &Env::from_pairs(pairs.iter().copied()));
+        (tree, problems)
+    }
+
+    #[test]
+    fn every_flat_variable_sets_its_key() {
+        let samples = [
+            ("AI_GATEWAY_LISTEN", "0.0.0.0:9", json!("0.0.0.0:9")),
+            ("DATABASE_URL", "postgres://x/y", json!("postgres://x/y")),
+            ("MAX_RETRIES", "4", json!(4)),
+            ("TIMEOUT_SECONDS", "2.5", json!(2.5)),
+            ("FIRST_TOKEN_TIMEOUT_SECONDS", "3", json!(3.0)),
+            ("STREAM_IDLE_TIMEOUT_SECONDS", "30", json!(30.0)),
+            ("CIRCUIT_BREAKER_THRESHOLD", "5", json!(5)),
+            ("CIRCUIT_BREAKER_RESET_TIMEOUT", "30", json!(30.0)),
+            ("MAX_BODY_BYTES", "1024", json!(1024)),
+            ("LOG_FORMAT", "pretty", json!("pretty")),
+            ("LOG_PROMPTS", "yes", json!(true)),
+            ("RUST_LOG", "debug", json!("debug")),
+        ];
+        assert_eq!(samples.len(), FLAT_ENV.len(), "one sample per contract row");
+        for (name, raw, expected) in samples {
+            let var = FLAT_ENV.iter().find(|v| v.name == name).unwrap();
+            let (tree, problems) = applied(&[(name, raw)]);
+            assert!(problems.is_empty(), "{name}: {problems:?}");
+            let mut node = &tree;
+            for key in var.path {
+                node = &node[key];
+            }
+            assert_eq!(node, &expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_key() {
+        let (_, problems) = applied(&[("MAX_RETRIES", "lots")]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("MAX_RETRIES") && problems[0].contains("routing.max_retries"));
+    }
+
+    #[test]
+    fn nested_variables_reach_any_key_and_flat_ones_win() {
+        let (tree, _) = applied(&[
+            ("AI_GATEWAY__ROUTING__CIRCUIT_BREAKER__FAILURE_THRESHOLD", "9"),
+            ("AI_GATEWAY__ROUTING__MAX_RETRIES", "7"),
+            ("MAX_RETRIES", "2"),
+        ]);
+        assert_eq!(tree["routing"]["circuit_breaker"]["failure_threshold"], json!(9));
+        assert_eq!(tree["routing"]["max_retries"], json!(2));
+    }
+}

@@ -1,0 +1,239 @@
+//! Layered loading: defaults → YAML file (with `${VAR}` expansion) → environment → validation.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::catalogue::{self, catalogue};
+use super::env::{self, Env};
+use super::settings::{ProviderConfig, Settings};
+use super::validate;
+
+/// Where configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Optional YAML file (`--config` or `AI_GATEWAY_CONFIG`).
+    pub file: Option<PathBuf>,
+    /// The environment snapshot.
+    pub env: Env,
+}
+
+impl Sources {
+    /// The process environment plus `--config`, falling back to `AI_GATEWAY_CONFIG`.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        let env = Env::from_process();
+        let file = file.or_else(|| env.get("AI_GATEWAY_CONFIG").map(PathBuf::from));
+        Self { file, env }
+    }
+}
+
+/// A loaded, validated configuration: what one swap of the live settings installs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The settings as written.
+    pub settings: Settings,
+    /// Enabled providers after merging the catalogue, by priority.
+    pub providers: Vec<ProviderConfig>,
+    /// Things worth telling the operator that do not stop the start.
+    pub warnings: Vec<String>,
+}
+
+/// Every problem found, each naming the key (and variable) it concerns.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("invalid configuration:\n  - {}", .problems.join("\n  - "))]
+pub struct ConfigError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+/// Loads and validates configuration from `sources`.
+pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut tree = match &sources.file {
+        Some(path) => read_file(path, &mut problems),
+        None => Value::Object(serde_json::Map::new()),
+    };
+    expand_vars(&mut tree, &sources.env, &mut warnings);
+    problems.extend(env::apply(&mut tree, &sources.env));
+    let settings: Settings = match serde_path_to_error::deserialize(tree) {
+        Ok(s) => s,
+        Err(e) => {
+            problems.push(format!("{}: {}", e.path(), e.inner()));
+            return Err(ConfigError { problems });
+        }
+    };
+    problems.extend(validate::settings(&settings));
+    let cat = catalogue().unwrap_or_else(|errs| {
+        problems.extend(errs);
+        Vec::new()
+    });
+    let providers = catalogue::resolve(&cat, &settings.providers, &sources.env, &mut problems);
+    problems.extend(validate::providers(&settings.providers, &providers));
+    if providers.is_empty() {
+        warnings.push(
+            "no provider is enabled: set a provider key (e.g. OPENAI_API_KEY) or declare `providers:` in the config"
+                .into(),
+        );
+    }
+    if problems.is_empty() {
+        Ok(Config {
+            settings,
+            providers,
+            warnings,
+        })
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+fn read_file(path: &std::path::Path, problems: &mut Vec<String>) -> Value {
+    let empty = Value::Object(serde_json::Map::new());
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(format!("{}: cannot read: {e}", path.display()));
+            return empty;
+        }
+    };
+    match serde_yaml_ng::from_str::<Value>(&text) {
+        Ok(Value::Null) => empty,
+        Ok(v) => v,
+        Err(e) => {
+            problems.push(format!("{}: not valid YAML: {e}", path.display()));
+            empty
+        }
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}` in every string. A string that is exactly one unset
+/// `${VAR}` becomes null, so optional keys like `api_key: ${VLLM_API_KEY}` simply stay unset.
+fn expand_vars(node: &mut Value, env: &Env, warnings: &mut Vec<String>) {
+    match node {
+        Value::String(s) if s.contains("${") => {
+            let (expanded, all_unset) = expand(s, env, warnings);
+            *node = if all_unset && expanded.is_empty() {
+                Value::Null
+            } else {
+                Value::String(expanded)
+            };
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| expand_vars(v, env, warnings)),
+        Value::Object(map) => map.values_mut().for_each(|v| expand_vars(v, env, warnings)),
+        _ => {}
+    }
+}
+
+fn expand(s: &str, env: &Env, warnings: &mut Vec<String>) -> (String, bool) {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    let mut all_unset = true;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return (out, false);
+        };
+        let spec = &after[..end];
+        let (name, default) = match spec.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (spec, None),
+        };
+        match (env.get(name), default) {
+            (Some(v), _) => {
+                all_unset = false;
+                out.push_str(v);
+            }
+            (None, Some(d)) => {
+                all_unset = false;
+                out.push_str(d);
+            }
+            (None, None) => warnings.push(format!("${{{name}}} is not set; it expands to nothing")),
+        }
+        rest = &after[end + 1..];
+    }
+    if !rest.is_empty() {
+        all_unset = false;
+    }
+    out.push_str(rest);
+    (out, all_unset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+
+    fn load_yaml(yaml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(yaml.as_bytes()).unwrap();
+        load(&Sources {
+            file: Some(file.path().into()),
+            env: Env::from_pairs(env.iter().copied()),
+        })
+    }
+
+    #[test]
+    fn defaults_load_with_nothing_set() {
+        let cfg = load(&Sources::default()).unwrap();
+        assert_eq!(cfg.settings.listen, "127.0.0.1:8080");
+        assert_eq!(cfg.settings.database_url, "sqlite://ai-gateway.db");
+        assert_eq!(cfg.settings.routing.max_retries, 1);
+        assert!(cfg.providers.is_empty());
+    }
+
+    #[test]
+    fn the_issue_example_loads_and_expands_keys() {
+        let yaml = r#"
+listen: 127.0.0.1:8080
+database_url: sqlite://ai-gateway.db
+providers:
+  - id: local-vllm
+    kind: openai
+    base_url: http://10.0.0.5:8000/v1
+    api_key: ${VLLM_API_KEY}
+    models: ["llama-3.1-8b"]
+    priority: 1
+routing:
+  max_retries: 1
+  timeout_seconds: 10
+  first_token_timeout_seconds: 10
+  stream_idle_timeout_seconds: 60
+  circuit_breaker: { failure_threshold: 3, reset_timeout_seconds: 60 }
+limits: { max_body_bytes: 16777216 }
+"#;
+        let cfg = load_yaml(yaml, &[("VLLM_API_KEY", "sk-v")]).unwrap();
+        let p = &cfg.providers[0];
+        assert_eq!(p.id.as_str(), "local-vllm");
+        assert_eq!(p.api_key.as_ref().unwrap().expose_secret(), "sk-v");
+        let cfg = load_yaml(yaml, &[]).unwrap();
+        assert!(
+            cfg.providers[0].api_key.is_none(),
+            "unset ${{VAR}} leaves the key unset"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let err = load_yaml("routing:\n  max_retriez: 2\n", &[]).unwrap_err();
+        assert!(
+            err.problems[0].contains("routing") && err.problems[0].contains("max_retriez"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let yaml = "listen: nope\ndatabase_url: mysql://x\nrouting: { timeout_seconds: 0 }\nproviders: [{id: x}]\n";
+        let err = load_yaml(yaml, &[]).unwrap_err();
+        assert!(err.problems.len() >= 4, "{err}");
+    }
+
+    #[test]
+    fn env_beats_the_file() {
+        let cfg = load_yaml("routing: { max_retries: 5 }\n", &[("MAX_RETRIES", "0")]).unwrap();
+        assert_eq!(cfg.settings.routing.max_retries, 0);
+    }
+}

@@ -1,0 +1,18 @@
+//! Typed settings: compiled defaults, then an optional YAML file, then environment variables.
+//!
+//! Depends only on `domain`. The only module that reads the process environment (`std::env`),
+//! so everything else receives resolved values. Loading reports every problem it can find at once.
+
+mod catalogue;
+mod env;
+mod load;
+mod settings;
+mod validate;
+
+pub use catalogue::{CatalogueEntry, catalogue};
+pub use env::{Env, FLAT_ENV};
+pub use load::{Config, ConfigError, Sources, load};
+pub use settings::{
+    AuthScheme, BreakerSettings, LimitSettings, LogFormat, LoggingSettings, ProviderConfig, ProviderEntry,
+    RoutingSettings, Settings,
+};

@@ -1,0 +1,244 @@
+//! The configuration schema. Key names are a user contract: extend, never rename.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::ProviderId;
+
+/// Everything a gateway process is configured with, as written in YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to bind (`AI_GATEWAY_LISTEN`).
+    pub listen: String,
+    /// History database (`DATABASE_URL`): `sqlite://PATH` or `postgres://...`.
+    pub database_url: String,
+    /// Providers declared or overridden by the user (merged over the built-in catalogue).
+    pub providers: Vec<ProviderEntry>,
+    /// Retries, timeouts, circuit breakers.
+    pub routing: RoutingSettings,
+    /// Request size limits.
+    pub limits: LimitSettings,
+    /// Log format, level and prompt logging.
+    pub logging: LoggingSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://ai-gateway.db".into(),
+            providers: Vec::new(),
+            routing: RoutingSettings::default(),
+            limits: LimitSettings::default(),
+            logging: LoggingSettings::default(),
+        }
+    }
+}
+
+/// One `providers:` entry. Every field but `id` is optional so that an entry naming a
+/// catalogue provider overrides only what it sets.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderEntry {
+    /// The name clients see as the provider that answered.
+    pub id: String,
+    /// Wire protocol: `openai`, `anthropic`, `gemini`.
+    pub kind: Option<String>,
+    /// Upstream base URL, in the provider SDK's own convention.
+    pub base_url: Option<String>,
+    /// The provider's key; `${VAR}` expands from the environment.
+    pub api_key: Option<SecretString>,
+    /// Models served; `"*"` = any.
+    pub models: Option<Vec<String>>,
+    /// Lower is tried first.
+    pub priority: Option<i32>,
+    /// `false` disables a catalogue provider even when its key is set.
+    pub enabled: Option<bool>,
+    /// How the key is sent: `bearer` (default) or `{header: NAME}`.
+    pub auth: Option<AuthScheme>,
+    /// Extra static headers sent upstream.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Client-facing model name → the name this provider knows it by.
+    pub model_aliases: Option<BTreeMap<String, String>>,
+}
+
+/// How a provider expects its key.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthScheme {
+    /// `Authorization: Bearer <key>`.
+    #[default]
+    Bearer,
+    /// `<header>: <key>` (Anthropic's `x-api-key`, Azure's `api-key`, Gemini's `x-goog-api-key`).
+    Header(String),
+}
+
+/// A provider after merging catalogue, file and environment: what the registry is built from.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Canonical id.
+    pub id: ProviderId,
+    /// Wire protocol name.
+    pub kind: String,
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    /// Key sent upstream, if any.
+    pub api_key: Option<SecretString>,
+    /// Models served; `"*"` = any.
+    pub models: Vec<String>,
+    /// Lower is tried first.
+    pub priority: i32,
+    /// How the key is sent.
+    pub auth: AuthScheme,
+    /// Extra static headers.
+    pub headers: Vec<(String, String)>,
+    /// Client model name → upstream model name.
+    pub model_aliases: BTreeMap<String, String>,
+}
+
+impl ProviderConfig {
+    /// Whether this provider accepts any model name.
+    pub fn serves_any_model(&self) -> bool {
+        self.models.iter().any(|m| m == "*")
+    }
+}
+
+/// Retries, timeouts and breakers (`routing:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Retries on one provider before the next (`MAX_RETRIES`).
+    pub max_retries: u32,
+    /// A whole non-streamed attempt (`TIMEOUT_SECONDS`).
+    pub timeout_seconds: f64,
+    /// Streaming: no first chunk by then = a failed attempt.
+    pub first_token_timeout_seconds: f64,
+    /// Streaming: longest silence between chunks once started.
+    pub stream_idle_timeout_seconds: f64,
+    /// TCP + TLS connect to an upstream.
+    pub connect_timeout_seconds: f64,
+    /// First retry waits about this long (jittered, doubling).
+    pub backoff_base_ms: u64,
+    /// No single wait (backoff or `Retry-After`) exceeds this.
+    pub backoff_max_ms: u64,
+    /// Per-provider circuit breaker.
+    pub circuit_breaker: BreakerSettings,
+}
+
+impl Default for RoutingSettings {
+    fn default() -> Self {
+        Self {
+            max_retries: 1,
+            timeout_seconds: 10.0,
+            first_token_timeout_seconds: 10.0,
+            stream_idle_timeout_seconds: 60.0,
+            connect_timeout_seconds: 5.0,
+            backoff_base_ms: 100,
+            backoff_max_ms: 2_000,
+            circuit_breaker: BreakerSettings::default(),
+        }
+    }
+}
+
+impl RoutingSettings {
+    /// `timeout_seconds` as a Duration (validated positive).
+    pub fn timeout(&self) -> Duration {
+        secs(self.timeout_seconds)
+    }
+    /// `first_token_timeout_seconds` as a Duration.
+    pub fn first_token_timeout(&self) -> Duration {
+        secs(self.first_token_timeout_seconds)
+    }
+    /// `stream_idle_timeout_seconds` as a Duration.
+    pub fn stream_idle_timeout(&self) -> Duration {
+        secs(self.stream_idle_timeout_seconds)
+    }
+    /// `connect_timeout_seconds` as a Duration.
+    pub fn connect_timeout(&self) -> Duration {
+        secs(self.connect_timeout_seconds)
+    }
+}
+
+/// `routing.circuit_breaker`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BreakerSettings {
+    /// Consecutive failed attempts that open the breaker (`CIRCUIT_BREAKER_THRESHOLD`).
+    pub failure_threshold: u32,
+    /// How long it stays open before one probe (`CIRCUIT_BREAKER_RESET_TIMEOUT`).
+    pub reset_timeout_seconds: f64,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 3,
+            reset_timeout_seconds: 60.0,
+        }
+    }
+}
+
+impl BreakerSettings {
+    /// `reset_timeout_seconds` as a Duration.
+    pub fn reset_timeout(&self) -> Duration {
+        secs(self.reset_timeout_seconds)
+    }
+}
+
+/// `limits:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Largest accepted request body (`MAX_BODY_BYTES`); larger gets 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// `logging:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSettings {
+    /// `json` (one object a line) or `pretty` (`LOG_FORMAT`).
+    pub format: LogFormat,
+    /// Level filter in `RUST_LOG` syntax (`RUST_LOG`).
+    pub filter: String,
+    /// Log prompt and completion text (`LOG_PROMPTS`); off by default.
+    pub log_prompts: bool,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info".into(),
+            log_prompts: false,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Seconds as configured (validated finite and positive before use).
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
+}

@@ -1,0 +1,101 @@
+//! Checks that need more than types: every problem is collected, none stops the search.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use super::settings::{ProviderConfig, ProviderEntry, Settings};
+use crate::domain::ProviderId;
+
+/// Wire protocols a provider may declare. Whether this build has an adapter for each is the
+/// registry's business: `check-config` fails on a missing one, `serve` skips it with a warning.
+pub const KNOWN_KINDS: &[&str] = &["openai", "anthropic", "gemini", "azure", "node_pool"];
+
+pub(super) fn settings(s: &Settings) -> Vec<String> {
+    let mut problems = Vec::new();
+    if s.listen.parse::<SocketAddr>().is_err() {
+        problems.push(format!(
+            "listen (env AI_GATEWAY_LISTEN): `{}` is not an address like 127.0.0.1:8080",
+            s.listen
+        ));
+    }
+    if !(s.database_url.starts_with("sqlite://")
+        || s.database_url.starts_with("postgres://")
+        || s.database_url.starts_with("postgresql://"))
+    {
+        problems.push(format!(
+            "database_url (env DATABASE_URL): `{}` must start with sqlite://, postgres:// or postgresql://",
+            redact_url(&s.database_url)
+        ));
+    }
+    let r = &s.routing;
+    for (key, value) in [
+        ("routing.timeout_seconds", r.timeout_seconds),
+        ("routing.first_token_timeout_seconds", r.first_token_timeout_seconds),
+        ("routing.stream_idle_timeout_seconds", r.stream_idle_timeout_seconds),
+        ("routing.connect_timeout_seconds", r.connect_timeout_seconds),
+        (
+            "routing.circuit_breaker.reset_timeout_seconds",
+            r.circuit_breaker.reset_timeout_seconds,
+        ),
+    ] {
+        if !(value.is_finite() && value > 0.0 && value < 86_400.0) {
+            problems.push(format!("{key}: must be more than 0 and less than a day, got {value}"));
+        }
+    }
+    if r.circuit_breaker.failure_threshold == 0 {
+        problems.push("routing.circuit_breaker.failure_threshold: must be at least 1".into());
+    }
+    if r.max_retries > 10 {
+        problems.push(format!("routing.max_retries: at most 10, got {}", r.max_retries));
+    }
+    if r.backoff_base_ms > r.backoff_max_ms {
+        problems.push("routing.backoff_base_ms: must not exceed routing.backoff_max_ms".into());
+    }
+    if s.limits.max_body_bytes == 0 {
+        problems.push("limits.max_body_bytes: must be more than 0".into());
+    }
+    problems
+}
+
+pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        if entry.id.trim().is_empty() {
+            problems.push(format!("providers[{i}].id: must not be empty"));
+        } else if !seen.insert(ProviderId::new(&entry.id)) {
+            problems.push(format!("providers[{i}].id: `{}` is declared twice", entry.id));
+        }
+    }
+    for p in resolved {
+        if !KNOWN_KINDS.contains(&p.kind.as_str()) {
+            problems.push(format!(
+                "provider `{}`: unknown kind `{}` (expected one of: {})",
+                p.id,
+                p.kind,
+                KNOWN_KINDS.join(", ")
+            ));
+        }
+        if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+            problems.push(format!(
+                "provider `{}`: base_url `{}` must start with http:// or https://",
+                p.id, p.base_url
+            ));
+        }
+        if p.models.is_empty() {
+            problems.push(format!(
+                "provider `{}`: models must list at least one model, or \"*\"",
+                p.id
+            ));
+        }
+    }
+    problems
+}
+
+/// Hides a password in a URL before it is echoed in an error.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}

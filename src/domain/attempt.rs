@@ -1,0 +1,73 @@
+//! What one attempt against one provider came to: the orchestrator's account of its work.
+
+use std::time::Duration;
+
+use super::ProviderId;
+
+/// How one attempt ended; a closed set, safe as a metrics label and stable in history rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The upstream answered 2xx (for streams: sent its first chunk).
+    Success,
+    /// The provider was not called because its breaker is open.
+    BreakerOpen,
+    /// Connecting failed.
+    Connect,
+    /// No answer (or no first chunk) within the configured time.
+    Timeout,
+    /// 429 from the upstream.
+    RateLimited,
+    /// 5xx or 408 from the upstream.
+    ServerError,
+    /// 401/403/402: the provider's own credentials or account.
+    Unauthorized,
+    /// 404: the model is not served there.
+    NotFound,
+    /// 400/413/422 and other client faults, returned to the client as-is.
+    Rejected,
+    /// A 2xx whose body is not what the protocol promises, or an in-band error event.
+    Malformed,
+    /// The provider cannot do this operation.
+    Unsupported,
+}
+
+impl AttemptOutcome {
+    /// The snake_case name used in logs, errors and history.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::BreakerOpen => "breaker_open",
+            Self::Connect => "connect_error",
+            Self::Timeout => "timeout",
+            Self::RateLimited => "rate_limited",
+            Self::ServerError => "server_error",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::Rejected => "rejected",
+            Self::Malformed => "malformed_response",
+            Self::Unsupported => "unsupported",
+        }
+    }
+}
+
+/// One line of the attempt log returned with every outcome.
+#[derive(Clone, Debug)]
+pub struct AttemptSummary {
+    /// Which provider was tried.
+    pub provider: ProviderId,
+    /// The model name sent upstream.
+    pub upstream_model: String,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// Upstream HTTP status, when one arrived.
+    pub status: Option<u16>,
+    /// Time spent on this attempt.
+    pub latency: Duration,
+}
+
+impl AttemptSummary {
+    /// Whether the upstream was actually called (skips for open breakers are not attempts).
+    pub fn was_called(&self) -> bool {
+        self.outcome != AttemptOutcome::BreakerOpen
+    }
+}

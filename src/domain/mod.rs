@@ -1,0 +1,12 @@
+//! Pure types shared by every layer: identifiers, the parsed view of a request, attempt summaries.
+//!
+//! Depends on nothing internal and does no I/O. Parsing at the edge happens here so that later
+//! layers take `ProviderId`, `RequestId` and `ChatPeek` instead of raw strings and bytes.
+
+mod attempt;
+mod ids;
+mod peek;
+
+pub use attempt::{AttemptOutcome, AttemptSummary};
+pub use ids::{ProviderId, RequestId};
+pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, splice_model};

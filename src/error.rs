@@ -1,0 +1,262 @@
+//! `ApiError`: the one error type that becomes an HTTP response, and the single place that decides
+//! what an inner failure means to a client (status, `type`, `code`, `param`).
+//!
+//! Depends on `domain`. Rendering to actix lives in `http/error.rs`; bodies are built only by
+//! `ErrorBody::from(&ApiError)`, so every endpoint answers in the same OpenAI shape.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::domain::{AttemptSummary, BodyError, ProviderId};
+
+/// Everything a request can fail with, as the client will see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The client's body or parameters are wrong (400).
+    #[error("{}", .0.message)]
+    InvalidRequest(#[from] BodyError),
+    /// The body is larger than `limits.max_body_bytes` (413).
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// No route here (404).
+    #[error("no route for {method} {path}")]
+    RouteNotFound {
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// The route exists with other methods (405).
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// HTTP method.
+        method: String,
+        /// Request path.
+        path: String,
+    },
+    /// No enabled provider serves the model (404).
+    #[error("the model `{model}` does not exist or no enabled provider serves it")]
+    ModelNotFound {
+        /// The model as requested.
+        model: String,
+    },
+    /// An upstream refused the client's input (its 400/413/422...): returned as-is, never replayed.
+    #[error("{message}")]
+    UpstreamRejected {
+        /// The upstream's status.
+        status: u16,
+        /// The upstream's own message, when it sent one in a known shape.
+        message: String,
+        /// The upstream's `type`, if any.
+        error_type: Option<String>,
+        /// The upstream's `code`, if any.
+        code: Option<String>,
+        /// The upstream's `param`, if any.
+        param: Option<String>,
+        /// Who refused.
+        provider: ProviderId,
+        /// Upstream calls made.
+        attempts: usize,
+    },
+    /// Every candidate's breaker is open (503 + `Retry-After`).
+    #[error("every provider for this model is temporarily unavailable (circuit breaker open)")]
+    ProvidersUnavailable {
+        /// When the earliest breaker lets a probe through.
+        retry_after: Option<Duration>,
+    },
+    /// Every candidate was tried and failed (502).
+    #[error("{}", describe_attempts(.attempts))]
+    AllProvidersFailed {
+        /// What each attempt came to.
+        attempts: Vec<AttemptSummary>,
+    },
+    /// A bug or an unexpected local failure (500); the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn describe_attempts(attempts: &[AttemptSummary]) -> String {
+    let mut out = String::from("all providers failed:");
+    for (i, a) in attempts.iter().enumerate() {
+        let sep = if i == 0 { " " } else { "; " };
+        let _ = write!(out, "{sep}{} ({})", a.provider, a.outcome.as_str());
+        if let Some(status) = a.status {
+            let _ = write!(out, " HTTP {status}");
+        }
+    }
+    out
+}
+
+impl ApiError {
+    /// Wraps an unexpected failure.
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidRequest(_) => 400,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::UpstreamRejected { status, .. } => *status,
+            Self::ProvidersUnavailable { .. } => 503,
+            Self::AllProvidersFailed { .. } => 502,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    pub fn error_type(&self) -> &str {
+        match self {
+            Self::UpstreamRejected {
+                error_type: Some(t), ..
+            } => t,
+            Self::InvalidRequest(_)
+            | Self::PayloadTooLarge { .. }
+            | Self::RouteNotFound { .. }
+            | Self::MethodNotAllowed { .. }
+            | Self::ModelNotFound { .. }
+            | Self::UpstreamRejected { .. } => "invalid_request_error",
+            Self::ProvidersUnavailable { .. } | Self::AllProvidersFailed { .. } | Self::Internal(_) => "server_error",
+        }
+    }
+
+    /// OpenAI's `error.code`; a closed set except for codes an upstream sent.
+    pub fn code(&self) -> Option<&str> {
+        Some(match self {
+            Self::InvalidRequest(e) => e.code,
+            Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::RouteNotFound { .. } => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::ModelNotFound { .. } => "model_not_found",
+            Self::UpstreamRejected { code, .. } => return code.as_deref(),
+            Self::ProvidersUnavailable { .. } => "providers_unavailable",
+            Self::AllProvidersFailed { .. } => "all_providers_failed",
+            Self::Internal(_) => "internal_error",
+        })
+    }
+
+    /// OpenAI's `error.param`.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Self::InvalidRequest(e) => e.param.as_deref(),
+            Self::ModelNotFound { .. } => Some("model"),
+            Self::UpstreamRejected { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `Retry-After` to send, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::ProvidersUnavailable { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The provider that produced this answer, for `x-ai-gateway-provider`.
+    pub fn provider(&self) -> Option<&ProviderId> {
+        match self {
+            Self::UpstreamRejected { provider, .. } => Some(provider),
+            _ => None,
+        }
+    }
+
+    /// Upstream calls made, for `x-ai-gateway-attempts`.
+    pub fn attempts_made(&self) -> usize {
+        match self {
+            Self::UpstreamRejected { attempts, .. } => *attempts,
+            Self::AllProvidersFailed { attempts } => attempts.iter().filter(|a| a.was_called()).count(),
+            _ => 0,
+        }
+    }
+}
+
+/// `{"error": {"message", "type", "param", "code"}}` — `param` and `code` always present.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody<'a> {
+    /// The error object.
+    pub error: ErrorDetail<'a>,
+}
+
+/// The inside of `ErrorBody`.
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail<'a> {
+    /// Human-readable; says what was wrong and how to fix it.
+    pub message: String,
+    /// OpenAI error type.
+    #[serde(rename = "type")]
+    pub error_type: &'a str,
+    /// Offending parameter or null.
+    pub param: Option<&'a str>,
+    /// Machine-readable code or null.
+    pub code: Option<&'a str>,
+}
+
+impl<'a> From<&'a ApiError> for ErrorBody<'a> {
+    fn from(e: &'a ApiError) -> Self {
+        Self {
+            error: ErrorDetail {
+                message: e.to_string(),
+                error_type: e.error_type(),
+                param: e.param(),
+                code: e.code(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AttemptOutcome;
+    use serde_json::json;
+
+    #[test]
+    fn model_not_found_renders_in_openai_shape() {
+        let e = ApiError::ModelNotFound { model: "x".into() };
+        let body = serde_json::to_value(ErrorBody::from(&e)).unwrap();
+        assert_eq!(e.status(), 404);
+        assert_eq!(body["error"]["code"], json!("model_not_found"));
+        assert_eq!(body["error"]["type"], json!("invalid_request_error"));
+        assert_eq!(body["error"]["param"], json!("model"));
+    }
+
+    #[test]
+    fn param_and_code_are_always_present() {
+        let e = ApiError::PayloadTooLarge { limit: 1 };
+        let body = serde_json::to_value(ErrorBody::from(&e)).unwrap();
+        assert!(body["error"].as_object().unwrap().contains_key("param"));
+        assert_eq!(body["error"]["param"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn all_failed_names_each_attempt() {
+        let a = |p: &str, o, s| AttemptSummary {
+            provider: ProviderId::new(p),
+            upstream_model: "m".into(),
+            outcome: o,
+            status: s,
+            latency: Duration::ZERO,
+        };
+        let e = ApiError::AllProvidersFailed {
+            attempts: vec![
+                a("one", AttemptOutcome::ServerError, Some(500)),
+                a("two", AttemptOutcome::Timeout, None),
+            ],
+        };
+        assert_eq!(
+            e.to_string(),
+            "all providers failed: one (server_error) HTTP 500; two (timeout)"
+        );
+        assert_eq!(e.status(), 502);
+        assert_eq!(e.attempts_made(), 2);
+    }
+}

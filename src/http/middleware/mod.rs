@@ -1,0 +1,3 @@
+//! Thin `from_fn` middleware.
+
+pub mod request_id;

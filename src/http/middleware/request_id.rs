@@ -1,0 +1,47 @@
+//! Request id and the access log: every request gets an `x-request-id` (the client's when safe,
+//! else a UUIDv7), a root span carrying it, and one log line when its response starts.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+
+use crate::domain::RequestId;
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Assigns the request id, runs the request inside its span, echoes the id, logs the outcome.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = RequestId::from_client(req.headers().get(&X_REQUEST_ID).map(HeaderValue::as_bytes));
+    req.extensions_mut().insert(id.clone());
+    let method = req.method().clone();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let started = Instant::now();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+        res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let provider = header("x-ai-gateway-provider");
+    let attempts = header("x-ai-gateway-attempts");
+    tracing::info!(
+        parent: &span,
+        request_id = %id,
+        method = %method,
+        route = %route,
+        status = res.status().as_u16(),
+        provider = provider.as_deref(),
+        attempts = attempts.as_deref(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    Ok(res)
+}

@@ -1,0 +1,5 @@
+//! One file per endpoint family.
+
+pub mod chat;
+pub mod health;
+pub mod models;

@@ -1,0 +1,16 @@
+//! ai-gateway: an OpenAI-compatible LLM gateway with priority fallback, retries, circuit breakers,
+//! request history and metrics.
+//!
+//! See `ARCHITECTURE.md` for the module map, the request pipeline and the invariants.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod orchestrator;
+pub mod pipeline;
+pub mod providers;
+pub mod routing;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

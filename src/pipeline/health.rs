@@ -1,0 +1,66 @@
+//! `/health` and `/readyz`.
+
+use serde::Serialize;
+
+use crate::orchestrator::breaker::BreakerState;
+use crate::state::AppState;
+
+/// `/health` body.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// `ok` when a provider is usable, else `degraded`.
+    pub status: &'static str,
+    /// Crate version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// Enabled providers.
+    pub providers: Vec<ProviderHealth>,
+}
+
+/// One provider in `/health`.
+#[derive(Debug, Serialize)]
+pub struct ProviderHealth {
+    /// Id.
+    pub id: String,
+    /// Wire protocol.
+    pub kind: String,
+    /// `closed`, `open` or `half_open`.
+    pub breaker: &'static str,
+    /// Declared models.
+    pub models: Vec<String>,
+    /// Lower is tried first.
+    pub priority: i32,
+}
+
+/// Whether at least one provider can take a call now (breaker not open).
+pub fn ready(state: &AppState) -> bool {
+    let live = state.live();
+    live.registry
+        .providers()
+        .iter()
+        .any(|p| live.breakers.state(&p.config.id) != BreakerState::Open)
+}
+
+/// The health report.
+pub fn health(state: &AppState) -> Health {
+    let live = state.live();
+    let providers = live
+        .registry
+        .providers()
+        .iter()
+        .map(|p| ProviderHealth {
+            id: p.config.id.to_string(),
+            kind: p.config.kind.clone(),
+            breaker: live.breakers.state(&p.config.id).as_str(),
+            models: p.config.models.clone(),
+            priority: p.config.priority,
+        })
+        .collect();
+    Health {
+        status: if ready(state) { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        providers,
+    }
+}

@@ -1,0 +1,47 @@
+//! The use cases handlers call: each composes routing → orchestrator → observe. No actix here.
+//!
+//! Depends on `state`, `routing`, `orchestrator`, `providers`, `error` and `domain`.
+
+mod chat;
+mod health;
+mod models;
+mod observe;
+
+use std::convert::Infallible;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use chat::{chat, embeddings};
+pub use health::{Health, ProviderHealth, health, ready};
+pub use models::{ModelCard, ModelList, models};
+
+use crate::domain::ProviderId;
+
+/// A client body stream: infallible, since failures become SSE error events inside it.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, Infallible>> + Send>>;
+
+/// What an inference endpoint answers.
+pub enum Answer {
+    /// A complete JSON body, forwarded as the upstream sent it.
+    Json {
+        /// The body.
+        body: Bytes,
+        /// Upstream content type.
+        content_type: String,
+        /// Who answered.
+        provider: ProviderId,
+        /// Upstream calls made.
+        attempts: usize,
+    },
+    /// Server-sent events, relayed chunk by chunk.
+    Stream {
+        /// The body.
+        body: BodyStream,
+        /// Who answered.
+        provider: ProviderId,
+        /// Upstream calls made.
+        attempts: usize,
+    },
+}

@@ -1,0 +1,5 @@
+//! One adapter per wire protocol.
+
+mod openai_compat;
+
+pub use openai_compat::OpenAiCompat;

@@ -1,0 +1,78 @@
+//! The only code that speaks upstream LLM wire formats.
+//!
+//! Depends on `config` and `domain`. Adapters translate and transport: they never retry, sleep,
+//! rate-limit, touch breakers, record metrics or write history — that is `orchestrator`'s and
+//! `pipeline`'s work. One adapter per wire protocol, a file each under `adapters/`.
+
+pub mod adapters;
+mod error;
+pub mod registry;
+pub mod sse;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+pub use error::{ErrorDetail, UpstreamError, UpstreamErrorKind};
+pub use registry::{Provider, Registry, RegistryError};
+
+use crate::config::ProviderConfig;
+use crate::domain::RequestId;
+
+/// Which inference operation a unary call performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `/chat/completions`.
+    Chat,
+    /// `/embeddings`.
+    Embeddings,
+}
+
+/// What one attempt needs, borrowed from the orchestrator.
+pub struct Call<'a> {
+    /// The provider's resolved settings (base URL, key, headers).
+    pub provider: &'a ProviderConfig,
+    /// The body to send: the client's bytes, with `model` spliced when routing renamed it.
+    pub body: &'a Bytes,
+    /// Propagated upstream as `x-request-id`.
+    pub request_id: &'a RequestId,
+    /// The one shared, pooled client.
+    pub http: &'a reqwest::Client,
+}
+
+/// A complete upstream answer, already in the client's dialect.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Upstream status (2xx).
+    pub status: u16,
+    /// Upstream `content-type`.
+    pub content_type: String,
+    /// The body, forwarded untouched.
+    pub body: Bytes,
+}
+
+/// Upstream SSE bytes, one upstream chunk per item, never re-framed.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + Send>>;
+
+/// Speaks one upstream wire protocol.
+#[async_trait::async_trait]
+pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
+    /// The protocol name, as in `kind:`.
+    fn protocol(&self) -> &'static str;
+
+    /// One non-streamed call. A 2xx whose body is not what the protocol promises is `Malformed`.
+    async fn send(&self, call: &Call<'_>, op: Operation) -> Result<Reply, UpstreamError>;
+
+    /// Opens a chat stream; returns once upstream headers say 2xx. Items are raw SSE bytes.
+    async fn open_stream(&self, call: &Call<'_>) -> Result<ByteStream, UpstreamError>;
+
+    /// Model ids the upstream serves now (for `/v1/models` on `"*"` providers).
+    async fn list_models(
+        &self,
+        provider: &ProviderConfig,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<Vec<String>, UpstreamError>;
+}

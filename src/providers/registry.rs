@@ -1,0 +1,77 @@
+//! `Registry`: the enabled providers, each paired with the adapter for its wire protocol.
+
+use std::sync::Arc;
+
+use super::ProviderAdapter;
+use super::adapters::OpenAiCompat;
+use crate::config::ProviderConfig;
+use crate::domain::ProviderId;
+
+/// An enabled provider: its settings and the adapter that speaks its protocol.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Resolved settings.
+    pub config: ProviderConfig,
+    /// The protocol adapter.
+    pub adapter: Arc<dyn ProviderAdapter>,
+}
+
+/// A provider that cannot be served by this build.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("provider `{provider}`: kind `{kind}` has no adapter in this build (available: {available})")]
+pub struct RegistryError {
+    /// The provider.
+    pub provider: ProviderId,
+    /// Its kind.
+    pub kind: String,
+    /// Kinds this build serves.
+    pub available: &'static str,
+}
+
+/// Enabled providers in priority order.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    providers: Vec<Provider>,
+}
+
+const AVAILABLE: &str = "openai";
+
+fn adapter_for(kind: &str) -> Option<Arc<dyn ProviderAdapter>> {
+    match kind {
+        "openai" => Some(Arc::new(OpenAiCompat)),
+        _ => None,
+    }
+}
+
+impl Registry {
+    /// Pairs each provider with its adapter. Providers whose kind has no adapter are left out and
+    /// reported: `check-config` fails on them, `serve` warns and goes on.
+    pub fn build(configs: &[ProviderConfig]) -> (Self, Vec<RegistryError>) {
+        let mut providers = Vec::with_capacity(configs.len());
+        let mut errors = Vec::new();
+        for config in configs {
+            match adapter_for(&config.kind) {
+                Some(adapter) => providers.push(Provider {
+                    config: config.clone(),
+                    adapter,
+                }),
+                None => errors.push(RegistryError {
+                    provider: config.id.clone(),
+                    kind: config.kind.clone(),
+                    available: AVAILABLE,
+                }),
+            }
+        }
+        (Self { providers }, errors)
+    }
+
+    /// All providers, lowest priority number first.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// A provider by id (`claude` finds `anthropic`).
+    pub fn get(&self, id: &ProviderId) -> Option<&Provider> {
+        self.providers.iter().find(|p| &p.config.id == id)
+    }
+}

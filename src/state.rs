@@ -1,0 +1,109 @@
+//! `AppState`: the cheap handles every request uses, given to actix as `web::Data`.
+//!
+//! The live configuration (settings, provider registry, breakers) sits behind one `ArcSwap`, so a
+//! reload is a single atomic swap and a request keeps the snapshot it started with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
+use crate::domain::ProviderId;
+use crate::orchestrator::breaker::BreakerSet;
+use crate::providers::{Registry, RegistryError};
+
+/// One consistent snapshot of everything configuration decides.
+#[derive(Debug)]
+pub struct Live {
+    /// Loaded configuration.
+    pub config: Config,
+    /// Enabled providers with adapters.
+    pub registry: Registry,
+    /// A breaker per registry provider.
+    pub breakers: BreakerSet,
+}
+
+impl Live {
+    /// Builds a snapshot, keeping breaker state from `previous` for providers that remain.
+    /// Providers whose kind has no adapter are left out and returned.
+    pub fn build(config: Config, previous: Option<&Live>) -> (Self, Vec<RegistryError>) {
+        let (registry, errors) = Registry::build(&config.providers);
+        let ids = registry.providers().iter().map(|p| &p.config.id);
+        let breakers = BreakerSet::build(
+            ids,
+            &config.settings.routing.circuit_breaker,
+            previous.map(|p| &p.breakers),
+        );
+        (
+            Self {
+                config,
+                registry,
+                breakers,
+            },
+            errors,
+        )
+    }
+}
+
+/// Upstream model lists for `"*"` providers, cached so `/v1/models` does not fan out each call.
+#[derive(Debug, Default)]
+pub struct ModelCache {
+    entries: tokio::sync::Mutex<HashMap<ProviderId, CachedList>>,
+}
+
+type CachedList = (Instant, Arc<Vec<String>>);
+
+impl ModelCache {
+    /// How long an upstream list is reused.
+    pub const TTL: Duration = Duration::from_secs(60);
+
+    /// A fresh cached list, if any.
+    pub async fn get(&self, id: &ProviderId) -> Option<Arc<Vec<String>>> {
+        let entries = self.entries.lock().await;
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < Self::TTL)
+            .map(|(_, list)| list.clone())
+    }
+
+    /// Stores a list.
+    pub async fn put(&self, id: &ProviderId, list: Arc<Vec<String>>) {
+        self.entries.lock().await.insert(id.clone(), (Instant::now(), list));
+    }
+}
+
+/// Shared by all workers.
+#[derive(Debug)]
+pub struct AppState {
+    live: ArcSwap<Live>,
+    /// The one pooled upstream client.
+    pub http: reqwest::Client,
+    /// When the process started (for `/health`).
+    pub started: Instant,
+    /// Upstream model lists.
+    pub models: ModelCache,
+}
+
+impl AppState {
+    /// State around an initial snapshot.
+    pub fn new(live: Live, http: reqwest::Client) -> Self {
+        Self {
+            live: ArcSwap::from_pointee(live),
+            http,
+            started: Instant::now(),
+            models: ModelCache::default(),
+        }
+    }
+
+    /// The current snapshot; hold it for the whole request.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Installs a new snapshot atomically.
+    pub fn swap(&self, live: Live) {
+        self.live.store(Arc::new(live));
+    }
+}
