@@ -152,6 +152,7 @@ impl Orchestrator<'_> {
                 permit.finish(class.trips_breaker);
                 attempts.push(summary(candidate, class.outcome, err.status, started.elapsed()));
                 tracing::warn!(
+                    request_id = %self.request_id,
                     provider = %id,
                     attempt = attempts.len(),
                     outcome = class.outcome.as_str(),

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test: unit + integration (cargo test) and the end-to-end check with the official
+# `openai` Python SDK against the real binary. Installs what it needs (a Python venv with the SDK)
+# idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
+# must be running for the suites that use them; those suites fail loudly when they are not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${AI_GATEWAY_TEST_VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import openai" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
+fi
+
+cargo build --locked --bin ai-gateway
+cargo test --locked --all-targets
+
+echo "== end-to-end: official openai SDK through the gateway =="
+"$VENV/bin/python" tests/e2e/openai_sdk_check.py target/debug/ai-gateway

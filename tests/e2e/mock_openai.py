@@ -1,0 +1,111 @@
+"""A minimal OpenAI-compatible upstream for end-to-end checks, stdlib only.
+
+Speaks OpenAI's wire format (https://platform.openai.com/docs/api-reference/chat): a
+`chat.completion` object for JSON requests and `chat.completion.chunk` SSE events ending in
+`data: [DONE]` for streamed ones. `--fail` makes every chat call answer 500 in OpenAI's error shape.
+"""
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def completion(model, text):
+    return {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "logprobs": None,
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+
+
+def chunk(model, delta, finish=None):
+    return {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fail = False
+    name = "mock"
+    calls = 0
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, status, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path.endswith("/models"):
+            self._json(200, {"object": "list", "data": [{"id": "mock-model", "object": "model", "created": 0,
+                                                          "owned_by": self.name}]})
+        else:
+            self._json(404, {"error": {"message": "not found", "type": "invalid_request_error", "param": None,
+                                       "code": None}})
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        with Handler.lock:
+            Handler.calls += 1
+        if self.fail:
+            self._json(500, {"error": {"message": "upstream exploded", "type": "server_error", "param": None,
+                                       "code": None}})
+            return
+        model = body.get("model", "mock-model")
+        text = f"hello from {self.name}"
+        if not body.get("stream"):
+            self._json(200, completion(model, text))
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        events = [chunk(model, {"role": "assistant", "content": ""})]
+        events += [chunk(model, {"content": word + " "}) for word in text.split()]
+        events += [chunk(model, {}, "stop")]
+        for event in events:
+            self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+            time.sleep(0.05)
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
+
+    def _chunk(self, data):
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+def serve(port, fail, name):
+    handler = type("H", (Handler,), {"fail": fail, "name": name})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=9001)
+    parser.add_argument("--fail", action="store_true")
+    parser.add_argument("--name", default="mock")
+    args = parser.parse_args()
+    srv = serve(args.port, args.fail, args.name)
+    print(f"mock upstream {args.name} on 127.0.0.1:{srv.server_address[1]} (fail={args.fail})", flush=True)
+    threading.Event().wait()

@@ -1,0 +1,109 @@
+"""End-to-end check with the official `openai` Python SDK, as a new user would run it.
+
+Starts two mock OpenAI upstreams (the first answers 500), starts the gateway binary with a config
+that lists both by priority, then points the SDK's `base_url` at the gateway and checks that
+non-streamed and streamed completions come back, served by the second upstream after fallback.
+Usage: python tests/e2e/openai_sdk_check.py path/to/ai-gateway
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import openai
+
+sys.path.insert(0, os.path.dirname(__file__))
+import mock_openai  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url, proc, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gateway exited early with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"gateway not ready at {url}")
+
+
+def main():
+    binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/ai-gateway"
+    failing = mock_openai.serve(0, True, "primary")
+    healthy = mock_openai.serve(0, False, "secondary")
+    port = free_port()
+    config = f"""
+listen: 127.0.0.1:{port}
+providers:
+  - id: primary
+    kind: openai
+    base_url: http://127.0.0.1:{failing.server_address[1]}/v1
+    api_key: sk-primary
+    models: ["mock-model"]
+    priority: 1
+  - id: secondary
+    kind: openai
+    base_url: http://127.0.0.1:{healthy.server_address[1]}/v1
+    api_key: sk-secondary
+    models: ["mock-model"]
+    priority: 2
+routing:
+  max_retries: 1
+  backoff_base_ms: 10
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(config)
+    env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{tempfile.mkdtemp()}/e2e.db")
+    proc = subprocess.Popen([binary, "serve", "--config", f.name], env=env)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="client-key", max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="mock-model", messages=[{"role": "user", "content": "ping"}])
+        answer = raw.parse()
+        assert answer.choices[0].message.content == "hello from secondary", answer
+        assert raw.headers["x-ai-gateway-provider"] == "secondary", raw.headers
+        assert raw.headers["x-ai-gateway-attempts"] == "3", raw.headers
+        print("non-stream ok: served by", raw.headers["x-ai-gateway-provider"],
+              "after", raw.headers["x-ai-gateway-attempts"], "attempts")
+
+        pieces = []
+        stream = client.chat.completions.create(
+            model="mock-model", messages=[{"role": "user", "content": "ping"}], stream=True)
+        for event in stream:
+            if event.choices and event.choices[0].delta.content:
+                pieces.append(event.choices[0].delta.content)
+        assert "".join(pieces).strip() == "hello from secondary", pieces
+        print("stream ok:", len(pieces), "content chunks:", "".join(pieces).strip())
+
+        models = client.models.list()
+        assert [m.id for m in models.data] == ["mock-model"], models
+        print("models ok")
+
+        try:
+            client.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+            raise SystemExit("expected NotFoundError")
+        except openai.NotFoundError as e:
+            assert e.body["code"] == "model_not_found", e.body
+            print("unknown model ok: 404", e.body["code"])
+        print("openai SDK end-to-end check passed")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
