@@ -75,6 +75,12 @@ pub enum ApiError {
         /// What each attempt came to.
         attempts: Vec<AttemptSummary>,
     },
+    /// A dependency of the gateway itself (the history database) is down (503).
+    #[error("{message}")]
+    Unavailable {
+        /// What is unavailable.
+        message: String,
+    },
     /// A bug or an unexpected local failure (500); the cause is logged, not shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -106,7 +112,7 @@ impl ApiError {
             Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
-            Self::ProvidersUnavailable { .. } => 503,
+            Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } => 503,
             Self::AllProvidersFailed { .. } => 502,
             Self::Internal(_) => 500,
         }
@@ -124,7 +130,10 @@ impl ApiError {
             | Self::MethodNotAllowed { .. }
             | Self::ModelNotFound { .. }
             | Self::UpstreamRejected { .. } => "invalid_request_error",
-            Self::ProvidersUnavailable { .. } | Self::AllProvidersFailed { .. } | Self::Internal(_) => "server_error",
+            Self::ProvidersUnavailable { .. }
+            | Self::AllProvidersFailed { .. }
+            | Self::Unavailable { .. }
+            | Self::Internal(_) => "server_error",
         }
     }
 
@@ -139,6 +148,7 @@ impl ApiError {
             Self::UpstreamRejected { code, .. } => return code.as_deref(),
             Self::ProvidersUnavailable { .. } => "providers_unavailable",
             Self::AllProvidersFailed { .. } => "all_providers_failed",
+            Self::Unavailable { .. } => "service_unavailable",
             Self::Internal(_) => "internal_error",
         })
     }

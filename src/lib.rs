@@ -6,6 +6,7 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod orchestrator;
 pub mod pipeline;

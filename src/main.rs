@@ -49,7 +49,7 @@ async fn serve(file: Option<PathBuf>) -> ExitCode {
     if let Err(e) = ai_gateway::telemetry::init(&config.settings.logging) {
         return fail(&e);
     }
-    let app = match Application::build(config) {
+    let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => return fail(&e.to_string()),
     };

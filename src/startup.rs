@@ -11,6 +11,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
+use crate::history::{HistoryError, HistoryStore, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
 use crate::state::{AppState, Live};
 
@@ -28,6 +29,9 @@ pub enum StartupError {
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The history database could not be opened or migrated.
+    #[error("{0}")]
+    History(#[from] HistoryError),
 }
 
 /// A built, bound, not yet running gateway.
@@ -35,6 +39,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    writer: WriterHandle,
 }
 
 /// Installs rustls' crypto provider once per process; every process that builds a reqwest client
@@ -45,8 +50,9 @@ pub fn init_crypto() {
 }
 
 impl Application {
-    /// Binds `config.settings.listen` (port 0 picks a free port) and prepares the server.
-    pub fn build(config: Config) -> Result<Self, StartupError> {
+    /// Opens and migrates the history database, binds `config.settings.listen` (port 0 picks a
+    /// free port) and prepares the server.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
         init_crypto();
         let addr = config.settings.listen.clone();
         let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
@@ -68,6 +74,18 @@ impl Application {
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
+        let store = HistoryStore::connect(&config.settings.database_url).await?;
+        let h = &config.settings.history;
+        let (sink, writer) = spawn_writer(
+            store.clone(),
+            WriterSettings {
+                queue_capacity: h.queue_capacity,
+                batch_size: h.batch_size,
+                flush_interval: Duration::from_millis(h.flush_interval_ms),
+                shutdown_flush: Duration::try_from_secs_f64(h.shutdown_flush_seconds).unwrap_or_default(),
+                retention_days: h.retention_days,
+            },
+        );
         let (live, skipped) = Live::build(config, None);
         for e in skipped {
             tracing::warn!("{e}; skipping it");
@@ -75,7 +93,7 @@ impl Application {
         for p in live.registry.providers() {
             tracing::info!(provider = %p.config.id, kind = %p.config.kind, priority = p.config.priority, "provider enabled");
         }
-        let state = web::Data::new(AppState::new(live, http_client));
+        let state = web::Data::new(AppState::new(live, http_client, sink, store));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -90,7 +108,12 @@ impl Application {
         .map_err(|source| StartupError::Bind { addr, source })?
         .run();
         tracing::info!(port, "listening");
-        Ok(Self { port, server, state })
+        Ok(Self {
+            port,
+            server,
+            state,
+            writer,
+        })
     }
 
     /// The bound port.
@@ -103,8 +126,19 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    /// A handle that stops the server gracefully (what SIGTERM does).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or `server_handle().stop(true)`): stops accepting, lets
+    /// in-flight requests and streams finish within the grace period, then flushes the history
+    /// writer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        drop(self.state);
+        self.writer.shutdown().await;
+        tracing::info!("stopped");
+        served
     }
 }

@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::domain::ProviderId;
+use crate::history::{HistorySink, HistoryStore};
 use crate::orchestrator::breaker::BreakerSet;
 use crate::providers::{Registry, RegistryError};
 
@@ -84,16 +85,22 @@ pub struct AppState {
     pub started: Instant,
     /// Upstream model lists.
     pub models: ModelCache,
+    /// Where history rows go (never awaited on the request path).
+    pub history: HistorySink,
+    /// The history database, for `/history` queries.
+    pub store: HistoryStore,
 }
 
 impl AppState {
     /// State around an initial snapshot.
-    pub fn new(live: Live, http: reqwest::Client) -> Self {
+    pub fn new(live: Live, http: reqwest::Client, history: HistorySink, store: HistoryStore) -> Self {
         Self {
             live: ArcSwap::from_pointee(live),
             http,
             started: Instant::now(),
             models: ModelCache::default(),
+            history,
+            store,
         }
     }
 

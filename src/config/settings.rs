@@ -24,6 +24,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// Log format, level and prompt logging.
     pub logging: LoggingSettings,
+    /// The request-history writer.
+    pub history: HistorySettings,
 }
 
 impl Default for Settings {
@@ -35,6 +37,7 @@ impl Default for Settings {
             routing: RoutingSettings::default(),
             limits: LimitSettings::default(),
             logging: LoggingSettings::default(),
+            history: HistorySettings::default(),
         }
     }
 }
@@ -201,6 +204,34 @@ impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// `history:` — the writer that keeps one row per request off the hot path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistorySettings {
+    /// Rows queued in memory before new ones are dropped (and counted).
+    pub queue_capacity: usize,
+    /// Rows per multi-row insert.
+    pub batch_size: usize,
+    /// Longest a row waits for its batch to fill.
+    pub flush_interval_ms: u64,
+    /// On shutdown, how long to keep trying to write what is queued.
+    pub shutdown_flush_seconds: f64,
+    /// Delete rows older than this many days; 0 keeps them forever.
+    pub retention_days: u64,
+}
+
+impl Default for HistorySettings {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 10_000,
+            batch_size: 256,
+            flush_interval_ms: 100,
+            shutdown_flush_seconds: 10.0,
+            retention_days: 0,
         }
     }
 }

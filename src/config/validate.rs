@@ -51,6 +51,13 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if r.backoff_base_ms > r.backoff_max_ms {
         problems.push("routing.backoff_base_ms: must not exceed routing.backoff_max_ms".into());
     }
+    let h = &s.history;
+    if h.queue_capacity == 0 || h.batch_size == 0 || h.flush_interval_ms == 0 {
+        problems.push("history: queue_capacity, batch_size and flush_interval_ms must be more than 0".into());
+    }
+    if !(h.shutdown_flush_seconds.is_finite() && h.shutdown_flush_seconds >= 0.0) {
+        problems.push("history.shutdown_flush_seconds: must be 0 or more".into());
+    }
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }

@@ -6,7 +6,9 @@
 mod attempt;
 mod ids;
 mod peek;
+mod usage;
 
 pub use attempt::{AttemptOutcome, AttemptSummary};
 pub use ids::{ProviderId, RequestId};
-pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, splice_model};
+pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, request_stream_usage, splice_model};
+pub use usage::Usage;

@@ -27,6 +27,16 @@ pub struct Peek {
     pub model: String,
     /// Whether the client asked for server-sent events.
     pub stream: bool,
+    /// `stream_options`, when present: whether it asks for the final usage chunk.
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// The part of `stream_options` the gateway reads.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct StreamOptions {
+    /// Ask for a final chunk carrying `usage`.
+    #[serde(default)]
+    pub include_usage: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +47,8 @@ struct ChatView {
     _messages: Vec<IgnoredAny>,
     #[serde(default)]
     stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
 }
 
 impl Peek {
@@ -47,7 +59,13 @@ impl Peek {
         Ok(Self {
             model: view.model,
             stream: view.stream.unwrap_or(false),
+            stream_options: view.stream_options,
         })
+    }
+
+    /// Whether the client itself asked for the usage chunk of a stream.
+    pub fn client_wants_stream_usage(&self) -> bool {
+        self.stream_options.and_then(|o| o.include_usage).unwrap_or(false)
     }
 }
 
@@ -176,6 +194,39 @@ pub fn splice_model(body: &Bytes, new_model: &str) -> Result<Bytes, BodyError> {
     Ok(Bytes::from(out))
 }
 
+/// Asks the upstream for a stream's final usage chunk (`stream_options.include_usage`) when the
+/// client did not, so token counts are known for every stream. The common case — no
+/// `stream_options` at all — inserts the key after the opening brace without touching other bytes.
+pub fn request_stream_usage(body: &Bytes, peek: &Peek) -> Result<Bytes, BodyError> {
+    let encode_err = |e: serde_json::Error| BodyError {
+        message: format!("cannot set stream_options: {e}"),
+        param: Some("stream_options".into()),
+        code: "invalid_value",
+    };
+    if peek.stream_options.is_none() {
+        let Some(open) = body.iter().position(|b| *b == b'{') else {
+            return Ok(body.clone());
+        };
+        const KEY: &[u8] = br#""stream_options":{"include_usage":true}"#;
+        let rest = &body[open + 1..];
+        let empty_object = rest.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'}');
+        let mut out = Vec::with_capacity(body.len() + KEY.len() + 1);
+        out.extend_from_slice(&body[..=open]);
+        out.extend_from_slice(KEY);
+        if !empty_object {
+            out.push(b',');
+        }
+        out.extend_from_slice(rest);
+        return Ok(Bytes::from(out));
+    }
+    // Rare: the client sent stream_options without include_usage; edit it as a tree.
+    let mut tree: serde_json::Value = serde_json::from_slice(body).map_err(encode_err)?;
+    if let Some(options) = tree.get_mut("stream_options").and_then(|o| o.as_object_mut()) {
+        options.insert("include_usage".into(), serde_json::Value::Bool(true));
+    }
+    serde_json::to_vec(&tree).map(Bytes::from).map_err(encode_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +279,22 @@ mod tests {
             &out[..],
             br#"{ "x": {"model": "keep"}, "model" : "real/\"name\"", "z":1 }"#
         );
+    }
+
+    #[test]
+    fn stream_usage_is_requested_without_touching_other_bytes() {
+        let body = Bytes::from_static(br#" {"model":"m","messages":[],"stream":true,"x":1}"#);
+        let peek = Peek::chat(&body).unwrap();
+        assert!(!peek.client_wants_stream_usage());
+        let out = request_stream_usage(&body, &peek).unwrap();
+        assert_eq!(
+            &out[..],
+            br#" {"stream_options":{"include_usage":true},"model":"m","messages":[],"stream":true,"x":1}"#
+        );
+        let body = Bytes::from_static(br#"{"model":"m","messages":[],"stream":true,"stream_options":{}}"#);
+        let peek = Peek::chat(&body).unwrap();
+        let out: serde_json::Value = serde_json::from_slice(&request_stream_usage(&body, &peek).unwrap()).unwrap();
+        assert_eq!(out["stream_options"]["include_usage"], serde_json::json!(true));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod routes;
 
 use actix_web::{HttpRequest, HttpResponse, Resource, Route, web};
 
+use crate::domain::BodyError;
 use crate::error::ApiError;
 
 /// Registers every route.
@@ -23,7 +24,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/models", web::get().to(routes::models::list)))
     .service(resource("/livez", web::get().to(routes::health::livez)))
     .service(resource("/readyz", web::get().to(routes::health::readyz)))
-    .service(resource("/health", web::get().to(routes::health::health)));
+    .service(resource("/health", web::get().to(routes::health::health)))
+    .service(resource("/history", web::get().to(routes::history::list)))
+    .service(resource("/history/cleanup", web::post().to(routes::history::cleanup)))
+    .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
+}
+
+/// actix's query rejections, in the OpenAI error shape.
+fn query_error(e: actix_web::error::QueryPayloadError) -> ApiError {
+    ApiError::InvalidRequest(BodyError {
+        message: format!("invalid query parameters: {e}"),
+        param: None,
+        code: "invalid_value",
+    })
 }
 
 /// A resource whose other methods get 405 in the OpenAI error shape instead of actix's empty body.

@@ -1,11 +1,11 @@
-//! The committed stream: chunks go to the client as they arrive; after the first byte an upstream
+//! The committed stream: events go to the client as they arrive; after the first byte an upstream
 //! failure can no longer fall over, so it ends the stream with a final SSE error event and no
 //! `[DONE]` — a cut stream is never passed off as complete.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 
 use super::StreamStart;
@@ -37,10 +37,12 @@ impl StreamEnd {
     }
 }
 
-/// Watches a relayed stream; told how it ended (or, if never told, that the client went away).
+/// Watches a relayed stream. Never told of an end means the client went away first: implement
+/// `Drop` to notice that.
 pub trait StreamObserver: Send + 'static {
-    /// Called once for every chunk handed to the client.
-    fn on_chunk(&mut self, chunk: &Bytes);
+    /// Sees each event's data (before it reaches the client); `false` drops the event from the
+    /// client's stream (the usage chunk the client did not ask for).
+    fn on_event(&mut self, data: &[u8]) -> bool;
     /// Called once when the stream ends on its own.
     fn on_end(&mut self, end: StreamEnd);
 }
@@ -49,10 +51,47 @@ struct Relay<O> {
     first: Option<Bytes>,
     rest: ByteStream,
     idle: Duration,
-    done: sse::DoneTracker,
+    framer: sse::EventFramer,
+    done: bool,
     provider: ProviderId,
     observer: O,
     finished: bool,
+}
+
+impl<O: StreamObserver> Relay<O> {
+    /// Lets the observer see each event, drops those it refuses, notes `[DONE]`.
+    fn filter(&mut self, run: Bytes) -> Bytes {
+        let mut dropped = Vec::new();
+        for event in sse::events(&run) {
+            let Some(data) = event.data else { continue };
+            if sse::is_done(data) {
+                self.done = true;
+            } else if !self.observer.on_event(data) {
+                dropped.push(event.range);
+            }
+        }
+        if dropped.is_empty() {
+            return run;
+        }
+        let mut kept = BytesMut::with_capacity(run.len());
+        let mut at = 0;
+        for range in dropped {
+            kept.extend_from_slice(&run[at..range.start]);
+            at = range.end;
+        }
+        kept.extend_from_slice(&run[at..]);
+        kept.freeze()
+    }
+
+    fn end(&mut self, end: StreamEnd, mut out: BytesMut) -> Option<Bytes> {
+        self.finished = true;
+        self.observer.on_end(end);
+        if end != StreamEnd::Complete {
+            tracing::warn!(provider = %self.provider, end = end.as_str(), "stream cut after it started");
+            out.extend_from_slice(&error_event(&self.provider, end));
+        }
+        (!out.is_empty()).then(|| out.freeze())
+    }
 }
 
 /// Turns a started upstream stream into the client's body.
@@ -66,39 +105,45 @@ pub fn relay<O: StreamObserver>(
         first: Some(start.first),
         rest: start.rest,
         idle,
-        done: sse::DoneTracker::default(),
+        framer: sse::EventFramer::default(),
+        done: false,
         provider,
         observer,
         finished: false,
     };
     stream::unfold(state, |mut s| async move {
-        if s.finished {
-            return None;
-        }
-        if let Some(first) = s.first.take() {
-            s.done.observe(&first);
-            s.observer.on_chunk(&first);
-            return Some((Ok(first), s));
-        }
-        let end = match tokio::time::timeout(s.idle, s.rest.next()).await {
-            Ok(Some(Ok(chunk))) => {
-                s.done.observe(&chunk);
-                s.observer.on_chunk(&chunk);
-                return Some((Ok(chunk), s));
-            }
-            Ok(None) if s.done.is_done() => {
-                s.finished = true;
-                s.observer.on_end(StreamEnd::Complete);
+        loop {
+            if s.finished {
                 return None;
             }
-            Ok(None) => StreamEnd::Truncated,
-            Ok(Some(Err(_))) => StreamEnd::UpstreamError,
-            Err(_) => StreamEnd::IdleTimeout,
-        };
-        s.finished = true;
-        s.observer.on_end(end);
-        tracing::warn!(provider = %s.provider, end = end.as_str(), "stream cut after it started");
-        Some((Ok(error_event(&s.provider, end)), s))
+            let chunk = match s.first.take() {
+                Some(first) => first,
+                None => match tokio::time::timeout(s.idle, s.rest.next()).await {
+                    Ok(Some(Ok(chunk))) => chunk,
+                    Ok(None) => {
+                        // Whatever the upstream left unterminated still goes out, then the verdict.
+                        let tail = s.framer.finish().map(|t| s.filter(t)).unwrap_or_default();
+                        let end = if s.done {
+                            StreamEnd::Complete
+                        } else {
+                            StreamEnd::Truncated
+                        };
+                        let out = s.end(end, BytesMut::from(&tail[..]))?;
+                        return Some((Ok(out), s));
+                    }
+                    // A partial event left in the framer is dropped: the error event must start
+                    // on an event boundary to be readable.
+                    Ok(Some(Err(_))) => return s.end(StreamEnd::UpstreamError, BytesMut::new()).map(|b| (Ok(b), s)),
+                    Err(_) => return s.end(StreamEnd::IdleTimeout, BytesMut::new()).map(|b| (Ok(b), s)),
+                },
+            };
+            if let Some(run) = s.framer.push(chunk) {
+                let out = s.filter(run);
+                if !out.is_empty() {
+                    return Some((Ok(out), s));
+                }
+            }
+        }
     })
 }
 

@@ -1,63 +1,122 @@
-//! `/v1/chat/completions` and `/v1/embeddings`.
-
-use std::time::Instant;
+//! `/v1/chat/completions` and `/v1/embeddings`: peek → plan → orchestrate → observe.
 
 use bytes::Bytes;
 
 use super::Answer;
-use super::observe::{StreamLog, log_text};
-use crate::domain::{EmbeddingsPeek, Peek, RequestId};
+use super::observe::{StreamRecorder, Trace};
+use crate::domain::{EmbeddingsPeek, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
-use crate::orchestrator::{Orchestrator, Outcome, stream};
+use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply};
 use crate::routing::{self, RoutePlan};
 use crate::state::{AppState, Live};
 
-/// A chat completion, streamed or not, through the fallback orchestrator.
-pub async fn chat(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
-    let peek = Peek::chat(&body)?;
-    let live = state.live();
-    let log_prompts = live.config.settings.logging.log_prompts;
-    log_text(log_prompts, request_id, "prompt", &body);
-    let plan = plan(&live, &peek.model)?;
-    let orchestrator = orchestrator(state, &live, request_id);
-    if !peek.stream {
-        let answer = unary(orchestrator.run(&plan, Operation::Chat, &body).await)?;
-        if let Answer::Json { body, .. } = &answer {
-            log_text(log_prompts, request_id, "completion", body);
-        }
-        return Ok(answer);
-    }
-    let outcome = orchestrator.open_stream(&plan, &body).await;
-    let attempts = outcome.calls_made();
-    let started = outcome.result?;
-    let observer = StreamLog {
-        request_id: request_id.clone(),
-        provider: started.provider.clone(),
-        started: Instant::now(),
-        chunks: 0,
-        bytes: 0,
-        ended: false,
-    };
-    let idle = live.config.settings.routing.stream_idle_timeout();
-    let relay = stream::relay(started.value, idle, started.provider.clone(), observer);
-    Ok(Answer::Stream {
-        body: Box::pin(relay),
-        provider: started.provider,
-        attempts,
-    })
+enum Done {
+    Json(Success<Reply>, usize),
+    Stream(Success<StreamStart>, usize, bool),
 }
 
-/// Embeddings through the same orchestrator.
-pub async fn embeddings(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
-    let peek = EmbeddingsPeek::parse(&body)?;
+/// A chat completion, streamed or not, through the fallback orchestrator; recorded in history.
+pub async fn chat(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
     let live = state.live();
-    let plan = plan(&live, &peek.model)?;
-    unary(
-        orchestrator(state, &live, request_id)
+    let mut trace = Trace::start(
+        &state.history,
+        "/v1/chat/completions",
+        request_id,
+        live.config.settings.logging.log_prompts,
+        &body,
+    );
+    match chat_inner(state, &live, request_id, body, &mut trace).await {
+        Ok(Done::Json(success, attempts)) => Ok(json(success, attempts, trace)),
+        Ok(Done::Stream(success, attempts, strip_usage)) => {
+            let recorder = StreamRecorder::new(trace, strip_usage);
+            let idle = live.config.settings.routing.stream_idle_timeout();
+            let relay = stream::relay(success.value, idle, success.provider.clone(), recorder);
+            Ok(Answer::Stream {
+                body: Box::pin(relay),
+                provider: success.provider,
+                attempts,
+            })
+        }
+        Err(e) => {
+            trace.failed(&e);
+            Err(e)
+        }
+    }
+}
+
+async fn chat_inner(
+    state: &AppState,
+    live: &Live,
+    request_id: &RequestId,
+    body: Bytes,
+    trace: &mut Trace,
+) -> Result<Done, ApiError> {
+    let peek = Peek::chat(&body)?;
+    trace.model = Some(peek.model.clone());
+    trace.stream = peek.stream;
+    let plan = plan(live, &peek.model)?;
+    let orchestrator = orchestrator(state, live, request_id);
+    if !peek.stream {
+        let outcome = orchestrator.run(&plan, Operation::Chat, &body).await;
+        let calls = outcome.calls_made();
+        trace.attempts = outcome.attempts;
+        let success = outcome.result?;
+        return Ok(Done::Json(success, calls));
+    }
+    // Token counts for every stream: ask for the usage chunk, hide it if the client did not ask.
+    let strip_usage = !peek.client_wants_stream_usage();
+    let body = if strip_usage {
+        request_stream_usage(&body, &peek)?
+    } else {
+        body
+    };
+    let outcome = orchestrator.open_stream(&plan, &body).await;
+    let calls = outcome.calls_made();
+    trace.attempts = outcome.attempts;
+    let success = outcome.result?;
+    trace.provider = Some(success.provider.clone());
+    trace.upstream_model = Some(success.upstream_model.clone());
+    Ok(Done::Stream(success, calls, strip_usage))
+}
+
+/// Embeddings through the same orchestrator; recorded in history.
+pub async fn embeddings(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
+    let live = state.live();
+    let log_prompts = live.config.settings.logging.log_prompts;
+    let mut trace = Trace::start(&state.history, "/v1/embeddings", request_id, log_prompts, &body);
+    let result = async {
+        let peek = EmbeddingsPeek::parse(&body)?;
+        trace.model = Some(peek.model.clone());
+        let plan = plan(&live, &peek.model)?;
+        let outcome = orchestrator(state, &live, request_id)
             .run(&plan, Operation::Embeddings, &body)
-            .await,
-    )
+            .await;
+        let calls = outcome.calls_made();
+        trace.attempts = outcome.attempts;
+        Ok::<_, ApiError>((outcome.result?, calls))
+    }
+    .await;
+    match result {
+        Ok((success, calls)) => Ok(json(success, calls, trace)),
+        Err(e) => {
+            trace.failed(&e);
+            Err(e)
+        }
+    }
+}
+
+fn json(success: Success<Reply>, attempts: usize, mut trace: Trace) -> Answer {
+    trace.provider = Some(success.provider.clone());
+    trace.upstream_model = Some(success.upstream_model);
+    let reply = success.value;
+    trace.succeeded(reply.usage, reply.text.as_deref());
+    Answer::Json {
+        body: reply.body,
+        content_type: reply.content_type,
+        provider: success.provider,
+        attempts,
+    }
 }
 
 fn plan(live: &Live, model: &str) -> Result<RoutePlan, ApiError> {
@@ -71,15 +130,4 @@ fn orchestrator<'a>(state: &'a AppState, live: &'a Live, request_id: &'a Request
         http: &state.http,
         request_id,
     }
-}
-
-fn unary(outcome: Outcome<Reply>) -> Result<Answer, ApiError> {
-    let attempts = outcome.calls_made();
-    let success = outcome.result?;
-    Ok(Answer::Json {
-        body: success.value.body,
-        content_type: success.value.content_type,
-        provider: success.provider,
-        attempts,
-    })
 }

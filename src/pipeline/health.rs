@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::history::WriterStatus;
 use crate::orchestrator::breaker::BreakerState;
 use crate::state::AppState;
 
@@ -16,6 +17,8 @@ pub struct Health {
     pub uptime_seconds: u64,
     /// Enabled providers.
     pub providers: Vec<ProviderHealth>,
+    /// The history writer: queue depth, rows written and dropped, last error.
+    pub history: WriterStatus,
 }
 
 /// One provider in `/health`.
@@ -62,5 +65,6 @@ pub fn health(state: &AppState) -> Health {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
         providers,
+        history: state.history.status(),
     }
 }

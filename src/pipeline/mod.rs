@@ -4,6 +4,7 @@
 
 mod chat;
 mod health;
+mod history;
 mod models;
 mod observe;
 
@@ -15,6 +16,7 @@ use futures_util::Stream;
 
 pub use chat::{chat, embeddings};
 pub use health::{Health, ProviderHealth, health, ready};
+pub use history::{cleanup, history};
 pub use models::{ModelCard, ModelList, models};
 
 use crate::domain::ProviderId;

@@ -1,60 +1,203 @@
-//! Observing outcomes: the one place that logs what a request came to (and, later, records it).
+//! Observing outcomes: the one place that turns what a request came to into a history row and a
+//! log line, and the one `LOG_PROMPTS` gate for prompt and completion text.
 
 use std::time::Instant;
 
-use bytes::Bytes;
-
-use crate::domain::{ProviderId, RequestId};
+use crate::domain::{AttemptSummary, ProviderId, RequestId, Usage};
+use crate::error::ApiError;
+use crate::history::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
+use crate::providers::wire;
 
-/// Logs prompt text only when `LOG_PROMPTS=true`; the one gate for prompt and completion text.
-pub(super) fn log_text(enabled: bool, request_id: &RequestId, what: &'static str, text: &[u8]) {
-    if enabled {
-        tracing::info!(request_id = %request_id, kind = what, text = %String::from_utf8_lossy(text), "payload");
+/// Largest prompt kept in a history row (with `LOG_PROMPTS=true`).
+const MAX_PROMPT_BYTES: usize = 64 * 1024;
+
+/// What is known about a request so far; finished exactly once into a history row.
+pub(super) struct Trace {
+    sink: HistorySink,
+    endpoint: &'static str,
+    request_id: RequestId,
+    created_at_ms: i64,
+    started: Instant,
+    log_prompts: bool,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub task: Option<String>,
+    pub prompt: Option<String>,
+    pub attempts: Vec<AttemptSummary>,
+    pub provider: Option<ProviderId>,
+    pub upstream_model: Option<String>,
+}
+
+impl Trace {
+    /// Starts observing; logs the prompt only when `LOG_PROMPTS=true`.
+    pub fn start(
+        sink: &HistorySink,
+        endpoint: &'static str,
+        request_id: &RequestId,
+        log_prompts: bool,
+        body: &[u8],
+    ) -> Self {
+        let prompt = log_prompts.then(|| {
+            let text = String::from_utf8_lossy(&body[..body.len().min(MAX_PROMPT_BYTES)]).into_owned();
+            tracing::info!(request_id = %request_id, prompt = %text, "prompt");
+            text
+        });
+        Self {
+            sink: sink.clone(),
+            endpoint,
+            request_id: request_id.clone(),
+            created_at_ms: now_ms(),
+            started: Instant::now(),
+            log_prompts,
+            model: None,
+            stream: false,
+            task: None,
+            prompt,
+            attempts: Vec::new(),
+            provider: None,
+            upstream_model: None,
+        }
+    }
+
+    /// A complete answer.
+    pub fn succeeded(self, usage: Option<Usage>, text: Option<&str>) {
+        if self.log_prompts
+            && let Some(t) = text
+        {
+            tracing::info!(request_id = %self.request_id, completion = %t, "completion");
+        }
+        let summary = text.map(summarize);
+        self.finish(RequestStatus::Success, 200, usage, summary, None, None);
+    }
+
+    /// A refusal or failure given to the client.
+    pub fn failed(self, error: &ApiError) {
+        let provider = self.provider.clone().or_else(|| error.provider().cloned());
+        let mut this = self;
+        this.provider = provider.or_else(|| this.attempts.last().map(|a| a.provider.clone()));
+        this.finish(
+            RequestStatus::Error,
+            error.status(),
+            None,
+            None,
+            Some(error.to_string()),
+            None,
+        );
+    }
+
+    fn finish(
+        self,
+        status: RequestStatus,
+        http_status: u16,
+        usage: Option<Usage>,
+        result_summary: Option<String>,
+        error_message: Option<String>,
+        ttft_ms: Option<u64>,
+    ) {
+        let record = HistoryRecord {
+            endpoint: self.endpoint,
+            request_id: self.request_id.to_string(),
+            created_at_ms: self.created_at_ms,
+            task: self.task,
+            model: self.model,
+            provider: self.provider.map(|p| p.to_string()),
+            upstream_model: self.upstream_model,
+            stream: self.stream,
+            status,
+            http_status,
+            latency_ms: millis(self.started),
+            ttft_ms,
+            usage,
+            attempts: self.attempts,
+            caller: None,
+            error_message,
+            result_summary,
+            prompt: self.prompt,
+        };
+        self.sink.record(record);
     }
 }
 
-/// Follows a relayed stream to its end; a stream dropped before its end was cancelled by the client.
-pub(super) struct StreamLog {
-    pub request_id: RequestId,
-    pub provider: ProviderId,
-    pub started: Instant,
-    pub chunks: usize,
-    pub bytes: usize,
-    pub ended: bool,
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-impl StreamObserver for StreamLog {
-    fn on_chunk(&mut self, chunk: &Bytes) {
+/// Follows a relayed stream: counts usage and the answer's start, hides the usage chunk the client
+/// did not ask for, and writes the row when the stream ends — or, on `Drop` before that, a
+/// `cancelled` row with what was counted so far.
+pub(super) struct StreamRecorder {
+    trace: Option<Trace>,
+    strip_usage: bool,
+    usage: Option<Usage>,
+    text: String,
+    ttft_ms: Option<u64>,
+    chunks: usize,
+}
+
+impl StreamRecorder {
+    /// `strip_usage`: the gateway asked for the usage chunk, so the client must not see it.
+    pub fn new(trace: Trace, strip_usage: bool) -> Self {
+        Self {
+            trace: Some(trace),
+            strip_usage,
+            usage: None,
+            text: String::new(),
+            ttft_ms: None,
+            chunks: 0,
+        }
+    }
+
+    fn write(&mut self, status: RequestStatus, error: Option<String>) {
+        let Some(trace) = self.trace.take() else { return };
+        let summary = (!self.text.is_empty()).then(|| summarize(&self.text));
+        tracing::info!(
+            request_id = %trace.request_id,
+            provider = trace.provider.as_ref().map(ProviderId::as_str),
+            chunks = self.chunks,
+            status = status.as_str(),
+            "stream finished"
+        );
+        if trace.log_prompts {
+            tracing::info!(request_id = %trace.request_id, completion = %self.text, "completion");
+        }
+        let http = if status == RequestStatus::Cancelled { 499 } else { 200 };
+        trace.finish(status, http, self.usage, summary, error, self.ttft_ms);
+    }
+}
+
+impl StreamObserver for StreamRecorder {
+    fn on_event(&mut self, data: &[u8]) -> bool {
         self.chunks += 1;
-        self.bytes += chunk.len();
+        if self.ttft_ms.is_none()
+            && let Some(t) = &self.trace
+        {
+            self.ttft_ms = Some(millis(t.started));
+        }
+        let Some(chunk) = wire::chunk(data) else { return true };
+        if let Some(usage) = chunk.usage {
+            self.usage = Some(usage);
+        }
+        if let Some(text) = chunk.text
+            && self.text.chars().count() < crate::history::SUMMARY_CHARS
+        {
+            self.text.push_str(&text);
+        }
+        !(self.strip_usage && chunk.usage.is_some() && !chunk.has_choices)
     }
 
     fn on_end(&mut self, end: StreamEnd) {
-        self.ended = true;
-        tracing::info!(
-            request_id = %self.request_id,
-            provider = %self.provider,
-            chunks = self.chunks,
-            bytes = self.bytes,
-            end = end.as_str(),
-            duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "stream finished"
-        );
+        match end {
+            StreamEnd::Complete => self.write(RequestStatus::Success, None),
+            other => self.write(RequestStatus::Error, Some(format!("stream ended: {}", other.as_str()))),
+        }
     }
 }
 
-impl Drop for StreamLog {
+impl Drop for StreamRecorder {
     fn drop(&mut self) {
-        if !self.ended {
-            tracing::info!(
-                request_id = %self.request_id,
-                provider = %self.provider,
-                chunks = self.chunks,
-                bytes = self.bytes,
-                end = "cancelled",
-                "client disconnected; upstream request cancelled"
-            );
+        if self.trace.is_some() {
+            self.write(RequestStatus::Cancelled, Some("client disconnected".into()));
         }
     }
 }

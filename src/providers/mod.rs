@@ -8,6 +8,7 @@ pub mod adapters;
 mod error;
 pub mod registry;
 pub mod sse;
+pub mod wire;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -19,7 +20,7 @@ pub use error::{ErrorDetail, UpstreamError, UpstreamErrorKind};
 pub use registry::{Provider, Registry, RegistryError};
 
 use crate::config::ProviderConfig;
-use crate::domain::RequestId;
+use crate::domain::{RequestId, Usage};
 
 /// Which inference operation a unary call performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,10 @@ pub struct Reply {
     pub content_type: String,
     /// The body, forwarded untouched.
     pub body: Bytes,
+    /// Token usage, when the reply reports it.
+    pub usage: Option<Usage>,
+    /// The answer's text, for the history summary.
+    pub text: Option<String>,
 }
 
 /// Upstream SSE bytes, one upstream chunk per item, never re-framed.

@@ -1,54 +1,108 @@
-//! Server-sent-event helpers shared by adapters and the stream relay. They look at upstream
-//! chunks as they pass; they never buffer a stream or re-frame its events.
+//! Server-sent-event framing shared by adapters and the stream relay.
+//!
+//! Upstream chunks are cut at event boundaries only: complete events go on at once (the original
+//! bytes, not a copy, when a chunk holds whole events), and only an incomplete tail waits for the
+//! rest of its event. Nothing is re-encoded.
 
-use bytes::Bytes;
+use std::ops::Range;
 
-const DONE: &[u8] = b"data: [DONE]";
+use bytes::{Bytes, BytesMut};
 
-/// Watches a passing OpenAI-style stream for its `data: [DONE]` terminator, which may be split
-/// across chunks. A stream that ends without it was cut, whatever the transport said.
+/// Splits a byte stream into runs of complete SSE events.
 #[derive(Debug, Default)]
-pub struct DoneTracker {
-    tail: Vec<u8>,
-    done: bool,
+pub struct EventFramer {
+    pending: BytesMut,
 }
 
-impl DoneTracker {
-    /// Feeds the next chunk.
-    pub fn observe(&mut self, chunk: &[u8]) {
-        if self.done {
-            return;
+impl EventFramer {
+    /// Feeds one upstream chunk; returns the complete events now available, if any.
+    pub fn push(&mut self, chunk: Bytes) -> Option<Bytes> {
+        let data = if self.pending.is_empty() {
+            chunk
+        } else {
+            self.pending.extend_from_slice(&chunk);
+            self.pending.split().freeze()
+        };
+        let end = last_event_end(&data);
+        if end < data.len() {
+            self.pending.extend_from_slice(&data[end..]);
         }
-        // Only the last few bytes of the previous chunk can hold the start of a split marker.
-        self.tail.extend_from_slice(&chunk[..chunk.len().min(DONE.len())]);
-        if contains(&self.tail, DONE) || contains(chunk, DONE) {
-            self.done = true;
-            return;
-        }
-        let keep = DONE.len() - 1;
-        if chunk.len() >= keep {
-            self.tail.clear();
-            self.tail.extend_from_slice(&chunk[chunk.len() - keep..]);
-        } else if self.tail.len() > keep {
-            // A short chunk was appended whole: keep the newest bytes only.
-            self.tail.drain(..self.tail.len() - keep);
-        }
+        (end > 0).then(|| data.slice(..end))
     }
 
-    /// Whether `[DONE]` has passed.
-    pub fn is_done(&self) -> bool {
-        self.done
+    /// What is left when the upstream closes: an event without its blank line, if any.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        (!self.pending.is_empty()).then(|| self.pending.split().freeze())
     }
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+/// Index just past the blank line that ends the last complete event, or 0.
+fn last_event_end(data: &[u8]) -> usize {
+    let mut i = data.len();
+    while i > 1 {
+        i -= 1;
+        if data[i] != b'\n' {
+            continue;
+        }
+        let prev = data[i - 1];
+        if prev == b'\n' || (prev == b'\r' && i >= 2 && data[i - 2] == b'\n') {
+            return i + 1;
+        }
+    }
+    0
+}
+
+/// One event inside a run of complete events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event<'a> {
+    /// Where the event (with its blank line) sits in the run.
+    pub range: Range<usize>,
+    /// Its first `data:` line's payload, if it has one.
+    pub data: Option<&'a [u8]>,
+}
+
+/// The events in a run returned by `EventFramer::push` (or its unterminated `finish` tail).
+pub fn events(run: &[u8]) -> impl Iterator<Item = Event<'_>> {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        if start >= run.len() {
+            return None;
+        }
+        let mut pos = start;
+        let mut data = None;
+        loop {
+            let line_end = run[pos..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(run.len(), |p| pos + p);
+            let raw = &run[pos..line_end];
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            pos = (line_end + 1).min(run.len());
+            if line.is_empty() {
+                break;
+            }
+            if data.is_none()
+                && let Some(rest) = line.strip_prefix(b"data:")
+            {
+                data = Some(rest.strip_prefix(b" ").unwrap_or(rest));
+            }
+            if line_end >= run.len() {
+                break;
+            }
+        }
+        let event = Event {
+            range: start..pos,
+            data,
+        };
+        start = pos;
+        Some(event)
+    })
 }
 
 /// Whether the first event in `chunk` is an in-band error (`data: {"error": ...}` with no
 /// `choices`), which some upstreams send with a 200 status instead of failing the request.
 pub fn first_event_is_error(chunk: &[u8]) -> bool {
-    let Some(data) = first_data(chunk) else {
+    let Some(data) = events(chunk).find_map(|e| e.data) else {
         return false;
     };
     match serde_json::from_slice::<serde_json::Value>(data) {
@@ -57,12 +111,9 @@ pub fn first_event_is_error(chunk: &[u8]) -> bool {
     }
 }
 
-fn first_data(chunk: &[u8]) -> Option<&[u8]> {
-    chunk.split(|b| *b == b'\n').find_map(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let rest = line.strip_prefix(b"data:")?;
-        Some(rest.strip_prefix(b" ").unwrap_or(rest))
-    })
+/// Whether an event's data is OpenAI's end-of-stream marker.
+pub fn is_done(data: &[u8]) -> bool {
+    data.trim_ascii() == b"[DONE]"
 }
 
 /// One SSE event carrying `json` as its data.
@@ -78,37 +129,47 @@ pub fn data_event(json: &[u8]) -> Bytes {
 mod tests {
     use super::*;
 
-    #[test]
-    fn done_is_found_even_when_split_across_chunks() {
-        let mut t = DoneTracker::default();
-        t.observe(b"data: {\"a\":1}\n\ndata: [DO");
-        assert!(!t.is_done());
-        t.observe(b"NE]\n\n");
-        assert!(t.is_done());
+    fn datas(run: &[u8]) -> Vec<Option<&[u8]>> {
+        events(run).map(|e| e.data).collect()
     }
 
     #[test]
-    fn done_split_over_three_small_chunks() {
-        let mut t = DoneTracker::default();
-        for part in [&b"data: {}\n\ndata"[..], b": [D", b"ONE]\n\n"] {
-            t.observe(part);
-        }
-        assert!(t.is_done());
+    fn whole_events_pass_without_waiting() {
+        let mut f = EventFramer::default();
+        let chunk = Bytes::from_static(b"data: a\n\ndata: b\n\n");
+        assert_eq!(f.push(chunk.clone()).unwrap(), chunk);
+        assert!(f.finish().is_none());
     }
 
     #[test]
-    fn done_in_one_chunk() {
-        let mut t = DoneTracker::default();
-        t.observe(b"data: [DONE]\n\n");
-        assert!(t.is_done());
+    fn a_split_event_waits_for_its_end() {
+        let mut f = EventFramer::default();
+        assert_eq!(
+            &f.push(Bytes::from_static(b"data: a\n\ndata: [DO")).unwrap()[..],
+            b"data: a\n\n"
+        );
+        assert_eq!(
+            &f.push(Bytes::from_static(b"NE]\n\n")).unwrap()[..],
+            b"data: [DONE]\n\n"
+        );
     }
 
     #[test]
-    fn a_stream_without_done_is_not_done() {
-        let mut t = DoneTracker::default();
-        t.observe(b"data: {\"choices\":[]}\n\n");
-        t.observe(b"data: {\"choices\":[]}\n\n");
-        assert!(!t.is_done());
+    fn crlf_framing_is_understood() {
+        let mut f = EventFramer::default();
+        let run = f.push(Bytes::from_static(b"data: a\r\n\r\ndata: b\r\n\r\n")).unwrap();
+        assert_eq!(datas(&run), [Some(&b"a"[..]), Some(&b"b"[..])]);
+    }
+
+    #[test]
+    fn events_report_ranges_and_data() {
+        let run = b": ping\n\nevent: x\ndata: {\"a\":1}\n\ndata: [DONE]\n\n";
+        let evs: Vec<_> = events(run).collect();
+        assert_eq!(evs.len(), 3);
+        assert_eq!(evs[0].data, None);
+        assert_eq!(evs[1].data, Some(&b"{\"a\":1}"[..]));
+        assert!(is_done(evs[2].data.unwrap()));
+        assert_eq!(evs[2].range.end, run.len());
     }
 
     #[test]

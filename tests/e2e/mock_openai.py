@@ -81,6 +81,14 @@ class Handler(BaseHTTPRequestHandler):
         events = [chunk(model, {"role": "assistant", "content": ""})]
         events += [chunk(model, {"content": word + " "}) for word in text.split()]
         events += [chunk(model, {}, "stop")]
+        if (body.get("stream_options") or {}).get("include_usage"):
+            # OpenAI's shape: every chunk carries "usage": null, then one chunk with empty choices.
+            for event in events:
+                event["usage"] = None
+            usage_chunk = chunk(model, {})
+            usage_chunk["choices"] = []
+            usage_chunk["usage"] = {"prompt_tokens": 5, "completion_tokens": len(text.split()), "total_tokens": 5 + len(text.split())}
+            events.append(usage_chunk)
         for event in events:
             self._chunk(f"data: {json.dumps(event)}\n\n".encode())
             time.sleep(0.05)

@@ -6,6 +6,7 @@ non-streamed and streamed completions come back, served by the second upstream a
 Usage: python tests/e2e/openai_sdk_check.py path/to/ai-gateway
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -99,6 +100,16 @@ routing:
         except openai.NotFoundError as e:
             assert e.body["code"] == "model_not_found", e.body
             print("unknown model ok: 404", e.body["code"])
+        time.sleep(0.5)  # the history writer flushes every 100 ms
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/history?limit=10") as r:
+            rows = json.load(r)
+        statuses = [(row["stream"], row["status"], row["provider"]) for row in rows]
+        assert statuses == [(False, "error", None), (True, "success", "secondary"),
+                            (False, "success", "secondary")], statuses
+        stream_row = rows[1]
+        assert stream_row["total_tokens"] == 8 and stream_row["result_summary"] == "hello from secondary ", stream_row
+        assert [a["outcome"] for a in rows[2]["attempts"]] == ["server_error", "server_error", "success"], rows[2]
+        print("history ok:", len(rows), "rows, stream row counted", stream_row["total_tokens"], "tokens")
         print("openai SDK end-to-end check passed")
     finally:
         proc.terminate()

@@ -2,4 +2,5 @@
 
 pub mod chat;
 pub mod health;
+pub mod history;
 pub mod models;

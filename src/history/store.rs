@@ -1,0 +1,289 @@
+//! `HistoryStore`: PostgreSQL or SQLite behind one code path (an enum and a macro that expands the
+//! same diesel query once per backend), with embedded migrations run at start.
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::query::{HistoryItem, HistoryQuery};
+use super::schema::ai_requests;
+use super::{HistoryRecord, now_ms};
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+type Sqlite = SyncConnectionWrapper<SqliteConnection>;
+
+/// Why a history operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// `DATABASE_URL` names no supported database.
+    #[error("DATABASE_URL: `{0}` must start with sqlite://, postgres:// or postgresql://")]
+    UnsupportedUrl(String),
+    /// Connecting or migrating failed.
+    #[error("cannot open the history database: {0}")]
+    Connect(String),
+    /// No pooled connection could be had.
+    #[error("history database unavailable: {0}")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    /// A query failed.
+    #[error("history query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// The history database.
+#[derive(Clone)]
+pub enum HistoryStore {
+    /// PostgreSQL through tokio-postgres.
+    Pg(Pool<AsyncPgConnection>),
+    /// SQLite, each query on a blocking thread.
+    Sqlite(Pool<Sqlite>),
+}
+
+impl std::fmt::Debug for HistoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Pg(_) => "HistoryStore::Pg",
+            Self::Sqlite(_) => "HistoryStore::Sqlite",
+        })
+    }
+}
+
+macro_rules! with_conn {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match $store {
+            HistoryStore::Pg(pool) => {
+                let mut $conn = pool.get().await?;
+                $body
+            }
+            HistoryStore::Sqlite(pool) => {
+                let mut $conn = pool.get().await?;
+                $body
+            }
+        }
+    };
+}
+
+impl HistoryStore {
+    /// Opens the database named by `url` and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Self, HistoryError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            migrate(
+                AsyncPgConnection::establish(url).await.map_err(connect_err)?,
+                PG_MIGRATIONS,
+            )
+            .await?;
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let pool = Pool::builder(manager).max_size(8).build().map_err(connect_err)?;
+            return Ok(Self::Pg(pool));
+        }
+        let Some(path) = url.strip_prefix("sqlite://") else {
+            return Err(HistoryError::UnsupportedUrl(url.to_owned()));
+        };
+        let path = path.to_owned();
+        migrate(open_sqlite(&path).await.map_err(connect_err)?, SQLITE_MIGRATIONS).await?;
+        let mut config = ManagerConfig::<Sqlite>::default();
+        config.custom_setup = Box::new(|url| Box::pin(open_sqlite_owned(url.to_owned())));
+        let manager = AsyncDieselConnectionManager::<Sqlite>::new_with_config(path, config);
+        let pool = Pool::builder(manager).max_size(4).build().map_err(connect_err)?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// Inserts `records` in one multi-row statement.
+    pub async fn insert(&self, records: &[HistoryRecord]) -> Result<usize, HistoryError> {
+        let rows: Vec<Row> = records.iter().map(Row::from).collect();
+        match self {
+            Self::Pg(pool) => {
+                let mut conn = pool.get().await?;
+                Ok(diesel::insert_into(ai_requests::table)
+                    .values(&rows)
+                    .execute(&mut conn)
+                    .await?)
+            }
+            // diesel's multi-row insert for SQLite exists only on its synchronous connection.
+            Self::Sqlite(pool) => {
+                let mut conn = pool.get().await?;
+                let insert = move |c: &mut SqliteConnection| {
+                    diesel::RunQueryDsl::execute(diesel::insert_into(ai_requests::table).values(&rows), c)
+                };
+                Ok(conn.spawn_blocking(insert).await?)
+            }
+        }
+    }
+
+    /// Rows matching `q`, newest first.
+    pub async fn list(&self, q: &HistoryQuery) -> Result<Vec<HistoryItem>, HistoryError> {
+        let rows: Vec<Row> = with_conn!(self, |conn| {
+            let mut query = ai_requests::table.select(Row::as_select()).into_boxed();
+            if let Some(before) = &q.before {
+                query = query.filter(ai_requests::id.lt(before.clone()));
+            }
+            if let Some(status) = &q.status {
+                query = query.filter(ai_requests::status.eq(status.clone()));
+            }
+            if let Some(provider) = &q.provider {
+                query = query.filter(ai_requests::provider.eq(provider.clone()));
+            }
+            if let Some(model) = &q.model {
+                query = query.filter(ai_requests::model.eq(model.clone()));
+            }
+            if let Some(since) = q.since_ms {
+                query = query.filter(ai_requests::created_at.ge(since));
+            }
+            query
+                .order(ai_requests::id.desc())
+                .limit(q.limit())
+                .load(&mut conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(HistoryItem::from).collect())
+    }
+
+    /// Deletes error rows (older than `older_than_minutes` when given); returns how many.
+    pub async fn cleanup_errors(&self, older_than_minutes: Option<u64>) -> Result<usize, HistoryError> {
+        let cutoff = older_than_minutes.map_or(i64::MAX, |m| now_ms() - minutes_ms(m));
+        let n = with_conn!(self, |conn| {
+            diesel::delete(
+                ai_requests::table
+                    .filter(ai_requests::status.eq("error"))
+                    .filter(ai_requests::created_at.lt(cutoff)),
+            )
+            .execute(&mut conn)
+            .await?
+        });
+        Ok(n)
+    }
+
+    /// Deletes every row older than `days`.
+    pub async fn purge_older_than_days(&self, days: u64) -> Result<usize, HistoryError> {
+        let cutoff = now_ms() - minutes_ms(days.saturating_mul(24 * 60));
+        let n = with_conn!(self, |conn| {
+            diesel::delete(ai_requests::table.filter(ai_requests::created_at.lt(cutoff)))
+                .execute(&mut conn)
+                .await?
+        });
+        Ok(n)
+    }
+
+    /// Rows in the table (tests and load checks).
+    pub async fn count(&self) -> Result<i64, HistoryError> {
+        let n = with_conn!(self, |conn| ai_requests::table.count().get_result(&mut conn).await?);
+        Ok(n)
+    }
+}
+
+fn minutes_ms(minutes: u64) -> i64 {
+    i64::try_from(minutes.saturating_mul(60_000)).unwrap_or(i64::MAX)
+}
+
+fn connect_err(e: impl std::fmt::Display) -> HistoryError {
+    HistoryError::Connect(e.to_string())
+}
+
+async fn open_sqlite(path: &str) -> diesel::ConnectionResult<Sqlite> {
+    let mut conn = Sqlite::establish(path).await?;
+    // WAL lets the writer and /history readers work at once; busy_timeout rides out their overlap.
+    conn.batch_execute("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA synchronous=NORMAL;")
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+async fn open_sqlite_owned(path: String) -> diesel::ConnectionResult<Sqlite> {
+    open_sqlite(&path).await
+}
+
+/// Runs migrations on a blocking thread: the harness blocks on the async connection, which needs
+/// a thread that is not a runtime worker (and works on any runtime flavour that way).
+async fn migrate<C>(conn: C, migrations: EmbeddedMigrations) -> Result<(), HistoryError>
+where
+    C: AsyncConnection + Send + 'static,
+    AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+{
+    tokio::task::spawn_blocking(move || {
+        let mut harness = AsyncMigrationHarness::new(conn);
+        harness
+            .run_pending_migrations(migrations)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(connect_err)?
+    .map_err(HistoryError::Connect)
+}
+
+/// The stored shape of a `HistoryRecord`.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = ai_requests, treat_none_as_default_value = false)]
+pub(super) struct Row {
+    pub id: String,
+    pub created_at: i64,
+    pub request_id: String,
+    pub endpoint: String,
+    pub task: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    pub stream: bool,
+    pub status: String,
+    pub http_status: i32,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub total_tokens: Option<i64>,
+    pub attempts: String,
+    pub caller: Option<String>,
+    pub error_message: Option<String>,
+    pub result_summary: Option<String>,
+    pub prompt: Option<String>,
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl From<&HistoryRecord> for Row {
+    fn from(r: &HistoryRecord) -> Self {
+        let attempts: Vec<serde_json::Value> = r
+            .attempts
+            .iter()
+            .map(|a| {
+                serde_json::json!({
+                    "provider": a.provider.as_str(),
+                    "model": a.upstream_model,
+                    "outcome": a.outcome.as_str(),
+                    "status": a.status,
+                    "latency_ms": u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
+                })
+            })
+            .collect();
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            created_at: r.created_at_ms,
+            request_id: r.request_id.clone(),
+            endpoint: r.endpoint.to_owned(),
+            task: r.task.clone(),
+            model: r.model.clone(),
+            provider: r.provider.clone(),
+            upstream_model: r.upstream_model.clone(),
+            stream: r.stream,
+            status: r.status.as_str().to_owned(),
+            http_status: i32::from(r.http_status),
+            latency_ms: signed(r.latency_ms),
+            ttft_ms: r.ttft_ms.map(signed),
+            prompt_tokens: r.usage.map(|u| signed(u.prompt_tokens)),
+            completion_tokens: r.usage.map(|u| signed(u.completion_tokens)),
+            total_tokens: r.usage.map(|u| signed(u.total_tokens)),
+            attempts: serde_json::Value::Array(attempts).to_string(),
+            caller: r.caller.clone(),
+            error_message: r.error_message.clone(),
+            result_summary: r.result_summary.clone(),
+            prompt: r.prompt.clone(),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The write path: `HistorySink::record` never waits; a writer task batches rows, retries while the
+//! database is down, and drains the queue on shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{HistoryRecord, HistoryStore};
+
+/// Writer tuning (`history:` in the config).
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// Rows the queue holds before new ones are dropped.
+    pub queue_capacity: usize,
+    /// Rows per insert.
+    pub batch_size: usize,
+    /// Longest a row waits for its batch to fill.
+    pub flush_interval: Duration,
+    /// On shutdown, how long to keep trying to write what is queued.
+    pub shutdown_flush: Duration,
+    /// Delete rows older than this many days (0 = keep forever).
+    pub retention_days: u64,
+}
+
+/// Counters shared by the sink and the writer, read by `/health`.
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    dropped: AtomicU64,
+    failing: AtomicBool,
+    last_error: ArcSwapOption<String>,
+}
+
+/// The writer's state as `/health` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WriterStatus {
+    /// `ok`, or `retrying` while the database refuses writes.
+    pub state: &'static str,
+    /// Rows waiting in the queue.
+    pub queue_depth: usize,
+    /// Queue size.
+    pub queue_capacity: usize,
+    /// Rows written since start.
+    pub written: u64,
+    /// Rows dropped because the queue was full (or closed).
+    pub dropped: u64,
+    /// The last database error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Hands records to the writer. Cloning is cheap; `record` never blocks.
+#[derive(Debug, Clone)]
+pub struct HistorySink {
+    tx: mpsc::Sender<HistoryRecord>,
+    counters: Arc<Counters>,
+    capacity: usize,
+}
+
+impl HistorySink {
+    /// Queues a record; when the queue is full the record is dropped, counted and logged.
+    pub fn record(&self, record: HistoryRecord) {
+        if let Err(e) = self.tx.try_send(record) {
+            let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Logging every drop under overload would add a second flood; powers of two suffice.
+            if dropped.is_power_of_two() {
+                let why = match e {
+                    mpsc::error::TrySendError::Full(_) => "queue full",
+                    mpsc::error::TrySendError::Closed(_) => "writer stopped",
+                };
+                tracing::warn!(dropped_total = dropped, reason = why, "history row dropped");
+            }
+        }
+    }
+
+    /// The writer's state.
+    pub fn status(&self) -> WriterStatus {
+        let c = &self.counters;
+        WriterStatus {
+            state: if c.failing.load(Ordering::Relaxed) {
+                "retrying"
+            } else {
+                "ok"
+            },
+            queue_depth: self.capacity - self.tx.capacity(),
+            queue_capacity: self.capacity,
+            written: c.written.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            last_error: c.last_error.load_full().map(|e| e.as_ref().clone()),
+        }
+    }
+}
+
+/// The running writer (and retention task); `shutdown` drains the queue and waits for both.
+#[derive(Debug)]
+pub struct WriterHandle {
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl WriterHandle {
+    /// Stops accepting new work, writes what is queued (within `shutdown_flush`), and returns.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the writer (and, with `retention_days > 0`, an hourly purge).
+pub fn spawn_writer(store: HistoryStore, settings: WriterSettings) -> (HistorySink, WriterHandle) {
+    let capacity = settings.queue_capacity.max(1);
+    let (tx, rx) = mpsc::channel(capacity);
+    let counters = Arc::new(Counters::default());
+    let cancel = CancellationToken::new();
+    let mut tasks = vec![tokio::spawn(run(
+        store.clone(),
+        rx,
+        settings.clone(),
+        counters.clone(),
+        cancel.clone(),
+    ))];
+    if settings.retention_days > 0 {
+        tasks.push(tokio::spawn(purge_loop(store, settings.retention_days, cancel.clone())));
+    }
+    (HistorySink { tx, counters, capacity }, WriterHandle { cancel, tasks })
+}
+
+async fn run(
+    store: HistoryStore,
+    mut rx: mpsc::Receiver<HistoryRecord>,
+    settings: WriterSettings,
+    counters: Arc<Counters>,
+    cancel: CancellationToken,
+) {
+    let batch_size = settings.batch_size.max(1);
+    let mut batch = Vec::with_capacity(batch_size);
+    loop {
+        let first = tokio::select! {
+            biased;
+            r = rx.recv() => r,
+            () = cancel.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + settings.flush_interval;
+        while batch.len() < batch_size {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => batch.push(r),
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        write(&store, &mut batch, &counters, &cancel, None).await;
+    }
+    // Shutdown: whatever is queued gets one bounded chance to reach the database.
+    rx.close();
+    let give_up_at = tokio::time::Instant::now() + settings.shutdown_flush;
+    while let Some(r) = rx.recv().await {
+        batch.push(r);
+        if batch.len() >= batch_size {
+            write(&store, &mut batch, &counters, &cancel, Some(give_up_at)).await;
+        }
+    }
+    write(&store, &mut batch, &counters, &cancel, Some(give_up_at)).await;
+}
+
+/// Writes `batch`, retrying with backoff while the database fails. Without a deadline it holds the
+/// batch until the database comes back (the queue absorbs new rows meanwhile); with one, rows still
+/// unwritten at the deadline are counted as dropped.
+async fn write(
+    store: &HistoryStore,
+    batch: &mut Vec<HistoryRecord>,
+    counters: &Counters,
+    cancel: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match store.insert(batch).await {
+            Ok(n) => {
+                counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                if counters.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(rows = n, "history database reachable again; rows written");
+                }
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                if !counters.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!(error = %e, rows = batch.len(), "history write failed; retrying with backoff");
+                }
+                counters.last_error.store(Some(Arc::new(e.to_string())));
+            }
+        }
+        let Some(d) = deadline else {
+            if cancel.is_cancelled() {
+                // Keep the batch: the shutdown drain retries it within its own deadline.
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            continue;
+        };
+        if tokio::time::Instant::now() + backoff > d {
+            counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            tracing::error!(
+                rows = batch.len(),
+                "history rows lost: database unreachable at shutdown"
+            );
+            batch.clear();
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn purge_loop(store: HistoryStore, days: u64, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => match store.purge_older_than_days(days).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, days, "history retention purge"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "history retention purge failed"),
+            },
+            () = cancel.cancelled() => return,
+        }
+    }
+}
