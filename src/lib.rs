@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod history;
 pub mod http;
+pub mod metrics;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod providers;

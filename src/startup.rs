@@ -4,6 +4,7 @@
 //! every response — errors and 404s included — carries `x-request-id` and gets one access-log line.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -13,6 +14,7 @@ use actix_web::{App, HttpServer, web};
 use crate::config::Config;
 use crate::history::{HistoryError, HistoryStore, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
+use crate::metrics::Metrics;
 use crate::state::{AppState, Live};
 
 /// Why the gateway could not start.
@@ -29,10 +31,16 @@ pub enum StartupError {
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The metric registry refused a family (a bug).
+    #[error("cannot register metrics: {0}")]
+    Metrics(String),
     /// The history database could not be opened or migrated.
     #[error("{0}")]
     History(#[from] HistoryError),
 }
+
+/// `task` labels of `ai_request_count` known at start.
+const TASKS: &[&str] = &["chat", "embeddings"];
 
 /// A built, bound, not yet running gateway.
 pub struct Application {
@@ -86,14 +94,16 @@ impl Application {
                 retention_days: h.retention_days,
             },
         );
-        let (live, skipped) = Live::build(config, None);
+        let ids: Vec<_> = config.providers.iter().map(|p| p.id.clone()).collect();
+        let metrics = Arc::new(Metrics::new(&ids, TASKS).map_err(|e| StartupError::Metrics(e.to_string()))?);
+        let (live, skipped) = Live::build(config, None, &metrics);
         for e in skipped {
             tracing::warn!("{e}; skipping it");
         }
         for p in live.registry.providers() {
             tracing::info!(provider = %p.config.id, kind = %p.config.kind, priority = p.config.priority, "provider enabled");
         }
-        let state = web::Data::new(AppState::new(live, http_client, sink, store));
+        let state = web::Data::new(AppState::new(live, http_client, sink, store, metrics));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()

@@ -12,7 +12,8 @@ use arc_swap::ArcSwap;
 use crate::config::Config;
 use crate::domain::ProviderId;
 use crate::history::{HistorySink, HistoryStore};
-use crate::orchestrator::breaker::BreakerSet;
+use crate::metrics::Metrics;
+use crate::orchestrator::breaker::{BreakerSet, TransitionHook};
 use crate::providers::{Registry, RegistryError};
 
 /// One consistent snapshot of everything configuration decides.
@@ -29,14 +30,16 @@ pub struct Live {
 impl Live {
     /// Builds a snapshot, keeping breaker state from `previous` for providers that remain.
     /// Providers whose kind has no adapter are left out and returned.
-    pub fn build(config: Config, previous: Option<&Live>) -> (Self, Vec<RegistryError>) {
+    /// Breaker transitions are counted in `metrics`.
+    pub fn build(config: Config, previous: Option<&Live>, metrics: &Arc<Metrics>) -> (Self, Vec<RegistryError>) {
         let (registry, errors) = Registry::build(&config.providers);
         let ids = registry.providers().iter().map(|p| &p.config.id);
-        let breakers = BreakerSet::build(
-            ids,
-            &config.settings.routing.circuit_breaker,
-            previous.map(|p| &p.breakers),
-        );
+        let hook = |id: &ProviderId| -> TransitionHook {
+            let (metrics, id) = (metrics.clone(), id.clone());
+            Arc::new(move |to| metrics.observe_breaker_transition(id.as_str(), to))
+        };
+        let settings = &config.settings.routing.circuit_breaker;
+        let breakers = BreakerSet::build(ids, settings, previous.map(|p| &p.breakers), &hook);
         (
             Self {
                 config,
@@ -89,11 +92,19 @@ pub struct AppState {
     pub history: HistorySink,
     /// The history database, for `/history` queries.
     pub store: HistoryStore,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     /// State around an initial snapshot.
-    pub fn new(live: Live, http: reqwest::Client, history: HistorySink, store: HistoryStore) -> Self {
+    pub fn new(
+        live: Live,
+        http: reqwest::Client,
+        history: HistorySink,
+        store: HistoryStore,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             live: ArcSwap::from_pointee(live),
             http,
@@ -101,6 +112,7 @@ impl AppState {
             models: ModelCache::default(),
             history,
             store,
+            metrics,
         }
     }
 

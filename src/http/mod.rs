@@ -27,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/health", web::get().to(routes::health::health)))
     .service(resource("/history", web::get().to(routes::history::list)))
     .service(resource("/history/cleanup", web::post().to(routes::history::cleanup)))
+    .service(resource("/metrics", web::get().to(routes::metrics::metrics)))
     .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
 }
 

@@ -104,12 +104,23 @@ const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
 const HALF_OPEN: u8 = 2;
 
+/// Told of every state change (`open`, `half_open`, `closed`); `startup` points it at metrics.
+pub type TransitionHook = Arc<dyn Fn(&'static str) + Send + Sync>;
+
 /// Mirrors failsafe's private state through its `Instrument` callbacks.
-#[derive(Debug)]
 struct Mirror {
     state: AtomicU8,
     opened_at_ms: AtomicU64,
     epoch: Instant,
+    hook: TransitionHook,
+}
+
+impl fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mirror")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Mirror {
@@ -127,12 +138,17 @@ impl Instrument for MirrorHandle {
     fn on_open(&self) {
         self.0.opened_at_ms.store(self.0.now_ms(), Ordering::Release);
         self.0.state.store(OPEN, Ordering::Release);
+        (self.0.hook)("open");
     }
     fn on_half_open(&self) {
         self.0.state.store(HALF_OPEN, Ordering::Release);
+        (self.0.hook)("half_open");
     }
     fn on_closed(&self) {
-        self.0.state.store(CLOSED, Ordering::Release);
+        // failsafe reports `closed` once at construction; only real transitions reach the hook.
+        if self.0.state.swap(CLOSED, Ordering::AcqRel) != CLOSED {
+            (self.0.hook)("closed");
+        }
     }
 }
 
@@ -154,11 +170,12 @@ impl fmt::Debug for FailsafeBreaker {
 
 impl FailsafeBreaker {
     /// A closed breaker with the configured threshold and reset period.
-    pub fn new(settings: &BreakerSettings) -> Self {
+    pub fn new(settings: &BreakerSettings, hook: TransitionHook) -> Self {
         let mirror = Arc::new(Mirror {
             state: AtomicU8::new(CLOSED),
             opened_at_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            hook,
         });
         let reset = settings.reset_timeout();
         let policy = consecutive_failures(settings.failure_threshold.max(1), constant(reset));
@@ -241,17 +258,19 @@ pub struct BreakerSet {
 }
 
 impl BreakerSet {
-    /// Breakers for `ids`, reusing those in `previous` when present.
+    /// Breakers for `ids`, reusing those in `previous` when present; `hook` gives each new
+    /// breaker its transition hook.
     pub fn build<'a>(
         ids: impl IntoIterator<Item = &'a ProviderId>,
         settings: &BreakerSettings,
         previous: Option<&BreakerSet>,
+        hook: &dyn Fn(&ProviderId) -> TransitionHook,
     ) -> Self {
         let breakers = ids
             .into_iter()
             .map(|id| {
                 let existing = previous.and_then(|p| p.breakers.get(id)).cloned();
-                let breaker = existing.unwrap_or_else(|| Arc::new(FailsafeBreaker::new(settings)));
+                let breaker = existing.unwrap_or_else(|| Arc::new(FailsafeBreaker::new(settings, hook(id))));
                 (id.clone(), breaker)
             })
             .collect();
@@ -274,10 +293,11 @@ mod tests {
     use super::*;
 
     fn breaker(threshold: u32, reset_ms: u64) -> FailsafeBreaker {
-        FailsafeBreaker::new(&BreakerSettings {
+        let settings = BreakerSettings {
             failure_threshold: threshold,
             reset_timeout_seconds: reset_ms as f64 / 1000.0,
-        })
+        };
+        FailsafeBreaker::new(&settings, Arc::new(|_| {}))
     }
 
     fn fail(b: &FailsafeBreaker) {

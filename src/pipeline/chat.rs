@@ -20,8 +20,9 @@ enum Done {
 pub async fn chat(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
     let live = state.live();
     let mut trace = Trace::start(
-        &state.history,
+        state,
         "/v1/chat/completions",
+        "chat",
         request_id,
         live.config.settings.logging.log_prompts,
         &body,
@@ -84,7 +85,7 @@ async fn chat_inner(
 pub async fn embeddings(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
     let live = state.live();
     let log_prompts = live.config.settings.logging.log_prompts;
-    let mut trace = Trace::start(&state.history, "/v1/embeddings", request_id, log_prompts, &body);
+    let mut trace = Trace::start(state, "/v1/embeddings", "embeddings", request_id, log_prompts, &body);
     let result = async {
         let peek = EmbeddingsPeek::parse(&body)?;
         trace.model = Some(peek.model.clone());

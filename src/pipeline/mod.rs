@@ -5,6 +5,7 @@
 mod chat;
 mod health;
 mod history;
+mod metrics;
 mod models;
 mod observe;
 
@@ -17,6 +18,7 @@ use futures_util::Stream;
 pub use chat::{chat, embeddings};
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
+pub use metrics::metrics_text;
 pub use models::{ModelCard, ModelList, models};
 
 use crate::domain::ProviderId;

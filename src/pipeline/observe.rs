@@ -1,13 +1,17 @@
 //! Observing outcomes: the one place that turns what a request came to into a history row and a
 //! log line, and the one `LOG_PROMPTS` gate for prompt and completion text.
 
-use std::time::Instant;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::domain::{AttemptSummary, ProviderId, RequestId, Usage};
 use crate::error::ApiError;
 use crate::history::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
+use crate::metrics::{Metrics, RequestObservation};
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
 use crate::providers::wire;
+use crate::state::AppState;
 
 /// Largest prompt kept in a history row (with `LOG_PROMPTS=true`).
 const MAX_PROMPT_BYTES: usize = 64 * 1024;
@@ -15,6 +19,9 @@ const MAX_PROMPT_BYTES: usize = 64 * 1024;
 /// What is known about a request so far; finished exactly once into a history row.
 pub(super) struct Trace {
     sink: HistorySink,
+    metrics: Arc<Metrics>,
+    /// The `task` label of `ai_request_count`: the endpoint family or an `/ai/task` type.
+    metric_task: Cow<'static, str>,
     endpoint: &'static str,
     request_id: RequestId,
     created_at_ms: i64,
@@ -32,8 +39,9 @@ pub(super) struct Trace {
 impl Trace {
     /// Starts observing; logs the prompt only when `LOG_PROMPTS=true`.
     pub fn start(
-        sink: &HistorySink,
+        state: &AppState,
         endpoint: &'static str,
+        metric_task: &'static str,
         request_id: &RequestId,
         log_prompts: bool,
         body: &[u8],
@@ -44,7 +52,9 @@ impl Trace {
             text
         });
         Self {
-            sink: sink.clone(),
+            sink: state.history.clone(),
+            metrics: state.metrics.clone(),
+            metric_task: Cow::Borrowed(metric_task),
             endpoint,
             request_id: request_id.clone(),
             created_at_ms: now_ms(),
@@ -95,6 +105,14 @@ impl Trace {
         error_message: Option<String>,
         ttft_ms: Option<u64>,
     ) {
+        self.metrics.observe_request(&RequestObservation {
+            task: &self.metric_task,
+            provider: self.provider.as_ref(),
+            status: status.as_str(),
+            attempts: &self.attempts,
+            usage,
+            ttft: ttft_ms.map(Duration::from_millis),
+        });
         let record = HistoryRecord {
             endpoint: self.endpoint,
             request_id: self.request_id.to_string(),

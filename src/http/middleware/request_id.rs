@@ -1,5 +1,6 @@
-//! Request id and the access log: every request gets an `x-request-id` (the client's when safe,
-//! else a UUIDv7), a root span carrying it, and one log line when its response starts.
+//! Request id, access log and HTTP metrics: every request gets an `x-request-id` (the client's when
+//! safe, else a UUIDv7), a root span carrying it, one log line and one metrics observation when its
+//! response starts.
 
 use std::time::Instant;
 
@@ -7,14 +8,15 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
 
 use crate::domain::RequestId;
+use crate::state::AppState;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Assigns the request id, runs the request inside its span, echoes the id, logs the outcome.
+/// Assigns the request id, runs the request inside its span, echoes the id, logs and counts it.
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -23,11 +25,18 @@ pub async fn request_id(
     req.extensions_mut().insert(id.clone());
     let method = req.method().clone();
     let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let _in_flight = metrics.as_ref().map(|m| m.track_in_flight());
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    if let Some(m) = &metrics {
+        m.observe_http(&route, status, elapsed);
     }
     let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let provider = header("x-ai-gateway-provider");
@@ -37,10 +46,10 @@ pub async fn request_id(
         request_id = %id,
         method = %method,
         route = %route,
-        status = res.status().as_u16(),
+        status,
         provider = provider.as_deref(),
         attempts = attempts.as_deref(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
         "request"
     );
     Ok(res)

@@ -3,4 +3,5 @@
 pub mod chat;
 pub mod health;
 pub mod history;
+pub mod metrics;
 pub mod models;

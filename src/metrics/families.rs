@@ -1,0 +1,248 @@
+//! Every metric family, with its name, help, labels and buckets. Names from seed 004 are kept
+//! verbatim (`ai_request_count`, ...) even where Prometheus conventions would add `_total`; new ones
+//! follow `gateway_<noun>_<unit>`.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::domain::{AttemptOutcome, ProviderId};
+
+/// Routes whose HTTP series exist from the start.
+pub const KNOWN_ROUTES: &[&str] = &[
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/models",
+    "/livez",
+    "/readyz",
+    "/health",
+    "/history",
+    "/history/cleanup",
+    "/metrics",
+    "unmatched",
+];
+
+/// Reasons a limit refuses a request.
+pub const LIMIT_REASONS: &[&str] = &["key", "route", "tokens"];
+
+const OUTCOMES: &[AttemptOutcome] = &[
+    AttemptOutcome::Success,
+    AttemptOutcome::BreakerOpen,
+    AttemptOutcome::Connect,
+    AttemptOutcome::Timeout,
+    AttemptOutcome::RateLimited,
+    AttemptOutcome::ServerError,
+    AttemptOutcome::Unauthorized,
+    AttemptOutcome::NotFound,
+    AttemptOutcome::Rejected,
+    AttemptOutcome::Malformed,
+    AttemptOutcome::Unsupported,
+];
+
+const LATENCY_MS_BUCKETS: &[f64] = &[
+    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0,
+];
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// The registered families.
+#[derive(Debug)]
+pub struct Families {
+    /// Seed 004: requests by task, provider and status.
+    pub ai_request_count: IntCounterVec,
+    /// Seed 004: failed upstream attempts by provider.
+    pub ai_error_count: IntCounterVec,
+    /// Seed 004: upstream attempt latency in milliseconds.
+    pub ai_provider_latency_ms: HistogramVec,
+    /// Seed 004: moves from one provider to the next inside one request.
+    pub ai_failover_count: IntCounterVec,
+    /// Upstream attempts by provider and outcome.
+    pub upstream_attempts: IntCounterVec,
+    /// HTTP responses by route and status class.
+    pub http_requests: IntCounterVec,
+    /// HTTP response time by route.
+    pub http_duration: HistogramVec,
+    /// Streams: time to the first chunk, by provider.
+    pub ttft: HistogramVec,
+    /// Tokens by provider and kind (`prompt`, `completion`).
+    pub tokens: IntCounterVec,
+    /// Requests being served.
+    pub in_flight: IntGauge,
+    /// 0 closed, 1 open, 2 half-open.
+    pub breaker_state: IntGaugeVec,
+    /// Breaker transitions by provider and target state.
+    pub breaker_transitions: IntCounterVec,
+    /// Requests refused by limits, by reason.
+    pub rate_limited: IntCounterVec,
+    /// History rows waiting to be written.
+    pub history_queue_depth: IntGauge,
+    /// History rows written.
+    pub history_written: IntCounter,
+    /// History rows dropped (queue full, or lost at shutdown).
+    pub history_dropped: IntCounter,
+    /// GPU nodes online.
+    pub nodes_online: IntGauge,
+    /// GPU nodes busy.
+    pub nodes_busy: IntGauge,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> Result<HistogramVec, prometheus::Error> {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)?;
+    r.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+    let g = IntGauge::new(name, help)?;
+    r.register(Box::new(g.clone()))?;
+    Ok(g)
+}
+
+fn plain_counter(r: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    let c = IntCounter::new(name, help)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Families {
+    /// Registers every family on `r`.
+    pub fn register(r: &Registry) -> Result<Self, prometheus::Error> {
+        let breaker_state = IntGaugeVec::new(
+            Opts::new(
+                "gateway_breaker_state",
+                "Circuit breaker state: 0 closed, 1 open, 2 half-open",
+            ),
+            &["provider"],
+        )?;
+        r.register(Box::new(breaker_state.clone()))?;
+        Ok(Self {
+            ai_request_count: counter(
+                r,
+                "ai_request_count",
+                "Requests processed, by task, provider and status",
+                &["task", "provider", "status"],
+            )?,
+            ai_error_count: counter(
+                r,
+                "ai_error_count",
+                "Failed upstream attempts, by provider",
+                &["provider"],
+            )?,
+            ai_provider_latency_ms: histogram(
+                r,
+                "ai_provider_latency_ms",
+                "Upstream attempt latency in milliseconds",
+                &["provider"],
+                LATENCY_MS_BUCKETS,
+            )?,
+            ai_failover_count: counter(
+                r,
+                "ai_failover_count",
+                "Moves from one provider to the next within a request",
+                &["from_provider", "to_provider"],
+            )?,
+            upstream_attempts: counter(
+                r,
+                "gateway_upstream_attempts_total",
+                "Upstream attempts by provider and outcome",
+                &["provider", "outcome"],
+            )?,
+            http_requests: counter(
+                r,
+                "gateway_http_requests_total",
+                "HTTP responses by route and status class",
+                &["route", "status"],
+            )?,
+            http_duration: histogram(
+                r,
+                "gateway_http_request_duration_seconds",
+                "Time to the response head, by route",
+                &["route"],
+                SECONDS_BUCKETS,
+            )?,
+            ttft: histogram(
+                r,
+                "gateway_time_to_first_token_seconds",
+                "Streams: time to the first chunk, by provider",
+                &["provider"],
+                SECONDS_BUCKETS,
+            )?,
+            tokens: counter(
+                r,
+                "gateway_tokens_total",
+                "Tokens by provider and kind (prompt, completion)",
+                &["provider", "kind"],
+            )?,
+            in_flight: gauge(r, "gateway_requests_in_flight", "Requests being served")?,
+            breaker_state,
+            breaker_transitions: counter(
+                r,
+                "gateway_breaker_transitions_total",
+                "Circuit breaker transitions by provider and target state",
+                &["provider", "to"],
+            )?,
+            rate_limited: counter(
+                r,
+                "gateway_rate_limited_total",
+                "Requests refused by limits, by reason",
+                &["reason"],
+            )?,
+            history_queue_depth: gauge(r, "gateway_history_queue_depth", "History rows waiting to be written")?,
+            history_written: plain_counter(r, "gateway_history_rows_written_total", "History rows written")?,
+            history_dropped: plain_counter(r, "gateway_history_rows_dropped_total", "History rows dropped")?,
+            nodes_online: gauge(r, "gateway_nodes_online", "GPU inference nodes online")?,
+            nodes_busy: gauge(r, "gateway_nodes_busy", "GPU inference nodes busy")?,
+        })
+    }
+
+    /// Creates the series whose labels are known now, at zero.
+    pub fn precreate(&self, providers: &[ProviderId], tasks: &[&str]) {
+        let mut ids: Vec<&str> = providers.iter().map(ProviderId::as_str).collect();
+        for p in &ids {
+            self.ai_error_count.with_label_values(&[p]);
+            self.ai_provider_latency_ms.with_label_values(&[p]);
+            self.ttft.with_label_values(&[p]);
+            self.breaker_state.with_label_values(&[p]);
+            for kind in ["prompt", "completion"] {
+                self.tokens.with_label_values(&[p, kind]);
+            }
+            for to in ["open", "half_open", "closed"] {
+                self.breaker_transitions.with_label_values(&[p, to]);
+            }
+            for outcome in OUTCOMES {
+                self.upstream_attempts.with_label_values(&[p, outcome.as_str()]);
+            }
+            for q in providers.iter().map(ProviderId::as_str).filter(|q| q != p) {
+                self.ai_failover_count.with_label_values(&[p, q]);
+            }
+        }
+        ids.push(super::NO_PROVIDER);
+        for task in tasks {
+            for p in &ids {
+                for status in ["success", "error", "cancelled"] {
+                    self.ai_request_count.with_label_values(&[task, p, status]);
+                }
+            }
+        }
+        for route in KNOWN_ROUTES {
+            self.http_duration.with_label_values(&[route]);
+            for class in ["2xx", "4xx", "5xx"] {
+                self.http_requests.with_label_values(&[route, class]);
+            }
+        }
+        for reason in LIMIT_REASONS {
+            self.rate_limited.with_label_values(&[reason]);
+        }
+    }
+}

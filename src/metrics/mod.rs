@@ -1,0 +1,204 @@
+//! Prometheus metrics on an owned registry: typed families, observed from `pipeline` and the HTTP
+//! middleware, exposed as text at `/metrics`.
+//!
+//! Depends on `domain`; the only module that knows the `prometheus` crate. Label values come only
+//! from configured ids and closed sets — never from raw client strings — and every series whose
+//! labels are known in advance is created at zero on start, so dashboards and alerts never query a
+//! series that does not exist yet.
+
+mod families;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
+
+pub use families::Families;
+
+use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, Usage};
+
+/// Label for "no provider" (a request refused before any provider was chosen).
+pub const NO_PROVIDER: &str = "none";
+
+/// A breaker's state as the gauge encodes it: 0 closed, 1 open, 2 half-open.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerSample<'a> {
+    /// Provider id.
+    pub provider: &'a str,
+    /// 0, 1 or 2.
+    pub state: i64,
+}
+
+/// Totals kept elsewhere (the history writer) and mirrored into counters at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistorySample {
+    /// Rows waiting.
+    pub queue_depth: usize,
+    /// Rows written since start.
+    pub written: u64,
+    /// Rows dropped since start.
+    pub dropped: u64,
+}
+
+/// What one finished request contributes.
+#[derive(Debug)]
+pub struct RequestObservation<'a> {
+    /// `chat`, `embeddings`, or an `/ai/task` task type.
+    pub task: &'a str,
+    /// The provider that answered (or was last tried).
+    pub provider: Option<&'a ProviderId>,
+    /// `success`, `error` or `cancelled`.
+    pub status: &'a str,
+    /// Every attempt.
+    pub attempts: &'a [AttemptSummary],
+    /// Tokens, when reported.
+    pub usage: Option<Usage>,
+    /// Streams: time to the first chunk.
+    pub ttft: Option<Duration>,
+}
+
+/// The gateway's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// The metric families.
+    pub f: Families,
+    history_written_seen: AtomicU64,
+    history_dropped_seen: AtomicU64,
+}
+
+impl Metrics {
+    /// Registers every family and creates the known series at zero.
+    pub fn new(providers: &[ProviderId], tasks: &[&str]) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let f = Families::register(&registry)?;
+        f.precreate(providers, tasks);
+        Ok(Self {
+            registry,
+            f,
+            history_written_seen: AtomicU64::new(0),
+            history_dropped_seen: AtomicU64::new(0),
+        })
+    }
+
+    /// Adds series for providers that appeared after start (a reload).
+    pub fn add_providers(&self, providers: &[ProviderId], tasks: &[&str]) {
+        self.f.precreate(providers, tasks);
+    }
+
+    /// Counts one finished request and its attempts.
+    pub fn observe_request(&self, o: &RequestObservation<'_>) {
+        let provider = o.provider.map_or(NO_PROVIDER, ProviderId::as_str);
+        self.f
+            .ai_request_count
+            .with_label_values(&[o.task, provider, o.status])
+            .inc();
+        let mut previous: Option<&ProviderId> = None;
+        for a in o.attempts {
+            let p = a.provider.as_str();
+            if let Some(prev) = previous
+                && prev != &a.provider
+            {
+                self.f.ai_failover_count.with_label_values(&[prev.as_str(), p]).inc();
+            }
+            previous = Some(&a.provider);
+            self.f
+                .upstream_attempts
+                .with_label_values(&[p, a.outcome.as_str()])
+                .inc();
+            if !a.was_called() {
+                continue;
+            }
+            self.f
+                .ai_provider_latency_ms
+                .with_label_values(&[p])
+                .observe(a.latency.as_secs_f64() * 1000.0);
+            if a.outcome != AttemptOutcome::Success {
+                self.f.ai_error_count.with_label_values(&[p]).inc();
+            }
+        }
+        if let (Some(usage), Some(p)) = (o.usage, o.provider) {
+            self.f
+                .tokens
+                .with_label_values(&[p.as_str(), "prompt"])
+                .inc_by(usage.prompt_tokens);
+            self.f
+                .tokens
+                .with_label_values(&[p.as_str(), "completion"])
+                .inc_by(usage.completion_tokens);
+        }
+        if let (Some(ttft), Some(p)) = (o.ttft, o.provider) {
+            self.f.ttft.with_label_values(&[p.as_str()]).observe(ttft.as_secs_f64());
+        }
+    }
+
+    /// Counts one HTTP response (`route` is the matched pattern, never the raw path).
+    pub fn observe_http(&self, route: &str, status: u16, elapsed: Duration) {
+        let class = status_class(status);
+        self.f.http_requests.with_label_values(&[route, class]).inc();
+        self.f
+            .http_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request refused by a limit (`reason`: a closed set chosen by the caller).
+    pub fn observe_rate_limited(&self, reason: &str) {
+        self.f.rate_limited.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub fn track_in_flight(&self) -> InFlightGuard {
+        self.f.in_flight.inc();
+        InFlightGuard(self.f.in_flight.clone())
+    }
+
+    /// Renders the text exposition, after mirroring state that lives elsewhere.
+    pub fn render(&self, breakers: &[BreakerSample<'_>], history: HistorySample) -> Result<String, prometheus::Error> {
+        for b in breakers {
+            self.f.breaker_state.with_label_values(&[b.provider]).set(b.state);
+        }
+        self.f
+            .history_queue_depth
+            .set(i64::try_from(history.queue_depth).unwrap_or(i64::MAX));
+        mirror(&self.f.history_written, &self.history_written_seen, history.written);
+        mirror(&self.f.history_dropped, &self.history_dropped_seen, history.dropped);
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+
+    /// A breaker changed state (`to`: `open`, `half_open` or `closed`).
+    pub fn observe_breaker_transition(&self, provider: &str, to: &str) {
+        self.f.breaker_transitions.with_label_values(&[provider, to]).inc();
+    }
+}
+
+/// Holds one request in `gateway_requests_in_flight`.
+#[derive(Debug)]
+pub struct InFlightGuard(prometheus::IntGauge);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Advances a counter to a total kept elsewhere.
+fn mirror(counter: &IntCounter, seen: &AtomicU64, total: u64) {
+    let before = seen.swap(total, Ordering::Relaxed);
+    if total > before {
+        counter.inc_by(total - before);
+    }
+}
+
+/// `2xx`, `4xx`, ... — a closed set.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
