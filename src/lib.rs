@@ -3,11 +3,13 @@
 //!
 //! See `ARCHITECTURE.md` for the module map, the request pipeline and the invariants.
 
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod history;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod orchestrator;
 pub mod pipeline;

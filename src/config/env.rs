@@ -49,6 +49,10 @@ pub enum ValueKind {
     Number,
     /// `true/false/1/0/yes/no/on/off`.
     Flag,
+    /// Comma-separated; blanks dropped.
+    List,
+    /// One more item appended to a list.
+    Append,
 }
 
 /// One row of the contract: variable name → config key path.
@@ -96,6 +100,15 @@ pub const FLAT_ENV: &[FlatVar] = &[
     row("LOG_FORMAT", &["logging", "format"], ValueKind::Text),
     row("LOG_PROMPTS", &["logging", "log_prompts"], ValueKind::Flag),
     row("RUST_LOG", &["logging", "filter"], ValueKind::Text),
+    row("API_KEYS", &["auth", "api_keys"], ValueKind::List),
+    row("API_KEY", &["auth", "api_keys"], ValueKind::Append),
+    row("INTERNAL_API_TOKEN", &["auth", "admin_token"], ValueKind::Text),
+    row("AI_CLUSTER_SECRET", &["auth", "worker_token"], ValueKind::Text),
+    row("RATE_LIMIT_ENABLED", &["rate_limit", "enabled"], ValueKind::Flag),
+    row("RATE_LIMIT_RPM", &["rate_limit", "rpm"], ValueKind::Integer),
+    row("RATE_LIMIT_BURST", &["rate_limit", "burst"], ValueKind::Integer),
+    row("REDIS_URL", &["redis_url"], ValueKind::Text),
+    row("REDIS_PREFIX", &["redis_prefix"], ValueKind::Text),
 ];
 
 const NESTED_PREFIX: &str = "AI_GATEWAY__";
@@ -115,11 +128,13 @@ pub(super) fn apply(tree: &mut Value, env: &Env) -> Vec<String> {
         let Some(raw) = env.get(var.name) else {
             continue;
         };
+        let path: Vec<String> = var.path.iter().map(|s| (*s).to_owned()).collect();
+        if var.kind == ValueKind::Append {
+            append_path(tree, &path, Value::String(raw.trim().to_owned()));
+            continue;
+        }
         match parse(raw, var.kind) {
-            Ok(value) => {
-                let path: Vec<String> = var.path.iter().map(|s| (*s).to_owned()).collect();
-                set_path(tree, &path, value);
-            }
+            Ok(value) => set_path(tree, &path, value),
             Err(expected) => problems.push(format!(
                 "{} (from env {}): expected {expected}, got `{raw}`",
                 var.path.join("."),
@@ -141,11 +156,34 @@ fn parse(raw: &str, kind: ValueKind) -> Result<Value, &'static str> {
             .filter(|n| n.is_finite())
             .map(Value::from)
             .ok_or("a number"),
+        ValueKind::List | ValueKind::Append => Ok(Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        )),
         ValueKind::Flag => match raw.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Value::Bool(true)),
             "false" | "0" | "no" | "off" => Ok(Value::Bool(false)),
             _ => Err("true or false"),
         },
+    }
+}
+
+/// Adds `value` to the list at `path` (creating it), keeping what the file or another variable set.
+fn append_path(tree: &mut Value, path: &[String], value: Value) {
+    let mut node = &mut *tree;
+    for key in path {
+        if !node.is_object() {
+            *node = Value::Object(serde_json::Map::new());
+        }
+        let Value::Object(map) = node else { return };
+        node = map.entry(key.clone()).or_insert(Value::Null);
+    }
+    match node {
+        Value::Array(items) => items.push(value),
+        other => *other = Value::Array(vec![value]),
     }
 }
 
@@ -187,6 +225,15 @@ mod tests {
             ("LOG_FORMAT", "pretty", json!("pretty")),
             ("LOG_PROMPTS", "yes", json!(true)),
             ("RUST_LOG", "debug", json!("debug")),
+            ("API_KEYS", "a, b,,c", json!(["a", "b", "c"])),
+            ("API_KEY", "k", json!(["k"])),
+            ("INTERNAL_API_TOKEN", "adm", json!("adm")),
+            ("AI_CLUSTER_SECRET", "wrk", json!("wrk")),
+            ("RATE_LIMIT_ENABLED", "true", json!(true)),
+            ("RATE_LIMIT_RPM", "60", json!(60)),
+            ("RATE_LIMIT_BURST", "3", json!(3)),
+            ("REDIS_URL", "redis://127.0.0.1:6379", json!("redis://127.0.0.1:6379")),
+            ("REDIS_PREFIX", "test:", json!("test:")),
         ];
         assert_eq!(samples.len(), FLAT_ENV.len(), "one sample per contract row");
         for (name, raw, expected) in samples {
@@ -199,6 +246,12 @@ mod tests {
             }
             assert_eq!(node, &expected, "{name}");
         }
+    }
+
+    #[test]
+    fn api_keys_and_api_key_combine() {
+        let (tree, _) = applied(&[("API_KEYS", "a,b"), ("API_KEY", "c")]);
+        assert_eq!(tree["auth"]["api_keys"], json!(["a", "b", "c"]));
     }
 
     #[test]

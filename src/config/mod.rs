@@ -13,6 +13,6 @@ pub use catalogue::{CatalogueEntry, catalogue};
 pub use env::{Env, FLAT_ENV};
 pub use load::{Config, ConfigError, Sources, load};
 pub use settings::{
-    AuthScheme, BreakerSettings, HistorySettings, LimitSettings, LogFormat, LoggingSettings, ProviderConfig,
-    ProviderEntry, RoutingSettings, Settings,
+    AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,
+    ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings,
 };

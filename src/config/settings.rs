@@ -26,6 +26,14 @@ pub struct Settings {
     pub logging: LoggingSettings,
     /// The request-history writer.
     pub history: HistorySettings,
+    /// Client keys, operator tokens, JWT.
+    pub auth: AuthSettings,
+    /// Request and token limits.
+    pub rate_limit: RateLimitSettings,
+    /// Shared state for several replicas (`REDIS_URL`); unset = in-process limits.
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key (`REDIS_PREFIX`), so environments never share counters.
+    pub redis_prefix: String,
 }
 
 impl Default for Settings {
@@ -38,6 +46,10 @@ impl Default for Settings {
             limits: LimitSettings::default(),
             logging: LoggingSettings::default(),
             history: HistorySettings::default(),
+            auth: AuthSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            redis_url: None,
+            redis_prefix: "aigw:".into(),
         }
     }
 }
@@ -232,6 +244,79 @@ impl Default for HistorySettings {
             flush_interval_ms: 100,
             shutdown_flush_seconds: 10.0,
             retention_days: 0,
+        }
+    }
+}
+
+/// `auth:` — who may call the gateway. Auth is on once any key, virtual key or JWT setting exists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Client keys (`API_KEYS`, comma-separated, plus `API_KEY`); several at once for rotation.
+    pub api_keys: Vec<SecretString>,
+    /// Operator token for administrative endpoints (`INTERNAL_API_TOKEN`, header `X-Admin-Token`).
+    pub admin_token: Option<SecretString>,
+    /// Token for node heartbeats (`AI_CLUSTER_SECRET`, header `X-Worker-Token`).
+    pub worker_token: Option<SecretString>,
+    /// JWT as an alternative to keys.
+    pub jwt: JwtSettings,
+    /// How often virtual keys are reloaded from the database.
+    pub refresh_seconds: f64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            admin_token: None,
+            worker_token: None,
+            jwt: JwtSettings::default(),
+            refresh_seconds: 2.0,
+        }
+    }
+}
+
+/// `auth.jwt`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtSettings {
+    /// Shared secret for HS256 tokens.
+    pub hs256_secret: Option<SecretString>,
+    /// PEM file with the RSA public key for RS256 tokens.
+    pub rs256_public_key_file: Option<String>,
+}
+
+impl JwtSettings {
+    /// Whether JWT is configured at all.
+    pub fn enabled(&self) -> bool {
+        self.hs256_secret.is_some() || self.rs256_public_key_file.is_some()
+    }
+}
+
+/// `rate_limit:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Off unless asked for (`RATE_LIMIT_ENABLED`); per-key limits of virtual keys apply regardless.
+    pub enabled: bool,
+    /// Sustained requests per minute per caller (`RATE_LIMIT_RPM`).
+    pub rpm: u32,
+    /// Requests that may come at once (`RATE_LIMIT_BURST`).
+    pub burst: u32,
+    /// Tokens per minute per caller; 0 = off.
+    pub tpm: u64,
+    /// Per-route requests per minute, on top of `rpm`.
+    pub routes: BTreeMap<String, u32>,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            rpm: 600,
+            burst: 100,
+            tpm: 0,
+            routes: BTreeMap::from([("/ai/task".to_owned(), 30), ("/history/cleanup".to_owned(), 5)]),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
 //! on shutdown. A full channel drops the row and counts it.
 
+mod keys;
 mod query;
 mod schema;
 mod store;
@@ -12,6 +13,7 @@ mod writer;
 
 use serde::Serialize;
 
+pub use keys::StoredKey;
 pub use query::{HistoryItem, HistoryQuery};
 pub use store::{HistoryError, HistoryStore};
 pub use writer::{HistorySink, WriterHandle, WriterSettings, WriterStatus, spawn_writer};

@@ -25,3 +25,18 @@ diesel::table! {
         prompt -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        key_hash -> Text,
+        key_prefix -> Text,
+        rpm -> Nullable<BigInt>,
+        tpm -> Nullable<BigInt>,
+        models -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}

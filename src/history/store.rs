@@ -53,6 +53,7 @@ impl std::fmt::Debug for HistoryStore {
     }
 }
 
+/// Runs the same diesel query body on whichever backend the store holds.
 macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:expr) => {
         match $store {
@@ -67,6 +68,7 @@ macro_rules! with_conn {
         }
     };
 }
+pub(super) use with_conn;
 
 impl HistoryStore {
     /// Opens the database named by `url` and applies pending migrations.

@@ -1,0 +1,123 @@
+//! Request and token limits: governor's GCRA in-process, or the same algorithm atomically in Redis
+//! when several replicas must share one limit.
+//!
+//! Depends on `config` and `domain`; no actix. A Redis failure never fails a request: the check
+//! falls back to the local limiter, and the fallback is counted and logged.
+
+mod local;
+mod redis_gcra;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use local::LocalLimiter;
+use redis_gcra::RedisLimiter;
+
+/// A rate: `per_minute` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quota {
+    /// Requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed back to back.
+    pub burst: u32,
+}
+
+/// The verdict on one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether it may proceed.
+    pub allowed: bool,
+    /// The burst size (`x-ratelimit-limit`).
+    pub limit: u32,
+    /// Requests left right now (`x-ratelimit-remaining`).
+    pub remaining: u32,
+    /// When denied: how long until one more is allowed (`Retry-After`).
+    pub retry_after: Duration,
+    /// How long until the full burst is available again (`x-ratelimit-reset`).
+    pub reset_after: Duration,
+}
+
+/// Checks quotas; one per process, shared by all workers.
+#[derive(Debug)]
+pub struct Limiter {
+    local: LocalLimiter,
+    redis: Option<RedisLimiter>,
+    fallbacks: AtomicU64,
+}
+
+impl Limiter {
+    /// In-process limits, or Redis-backed when `redis_url` is set.
+    pub fn new(settings: &Settings) -> Result<Self, String> {
+        let redis = match &settings.redis_url {
+            Some(url) => Some(RedisLimiter::new(url.expose_secret(), &settings.redis_prefix)?),
+            None => None,
+        };
+        Ok(Self {
+            local: LocalLimiter::default(),
+            redis,
+            fallbacks: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether limits are shared through Redis.
+    pub fn shared(&self) -> bool {
+        self.redis.is_some()
+    }
+
+    /// Times Redis could not answer and the local limiter decided instead.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request of `key` in `scope` against `quota`.
+    pub async fn check(&self, scope: &str, key: &str, quota: Quota) -> Decision {
+        if let Some(redis) = &self.redis {
+            match redis.check(scope, key, quota).await {
+                Ok(decision) => return decision,
+                Err(e) => self.fell_back(&e),
+            }
+        }
+        self.local.check(scope, key, quota)
+    }
+
+    /// When `key` has used its `tpm` tokens this minute: how long until the next minute.
+    pub async fn tokens_exhausted(&self, key: &str, tpm: u64) -> Option<Duration> {
+        if let Some(redis) = &self.redis {
+            match redis.tokens_used(key).await {
+                Ok((used, reset)) => return (used >= tpm).then_some(reset),
+                Err(e) => self.fell_back(&e),
+            }
+        }
+        self.local.tokens_exhausted(key, tpm)
+    }
+
+    /// Adds `tokens` to `key`'s count for this minute.
+    pub async fn add_tokens(&self, key: &str, tokens: u64) {
+        if let Some(redis) = &self.redis {
+            match redis.add_tokens(key, tokens).await {
+                Ok(()) => return,
+                Err(e) => self.fell_back(&e),
+            }
+        }
+        self.local.add_tokens(key, tokens);
+    }
+
+    /// Drops idle keys; run from a timer so memory stays flat with many callers.
+    pub fn housekeeping(&self) {
+        self.local.housekeeping();
+    }
+
+    fn fell_back(&self, e: &str) {
+        let n = self.fallbacks.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(error = e, fallbacks_total = n, "redis unreachable; using local limits");
+        }
+    }
+}
+
+/// Shared handle.
+pub type SharedLimiter = Arc<Limiter>;

@@ -1,0 +1,163 @@
+//! The same GCRA as governor, run atomically in Redis so every replica shares one limit. Keys live
+//! under the configured prefix (`aigw:` by default) so environments never share counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use redis::aio::ConnectionManager;
+use std::sync::Arc;
+
+use super::{Decision, Quota};
+
+/// One round trip: read the theoretical arrival time, decide, store. Times in milliseconds from
+/// Redis's own clock, so replicas with skewed clocks still agree.
+const GCRA: &str = r#"
+local emission = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + emission
+local allow_at = new_tat - emission * burst
+if now < allow_at then
+  return {0, 0, allow_at - now, tat - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.max(1, new_tat - now))
+local remaining = math.floor((emission * burst - (new_tat - now)) / emission)
+return {1, remaining, 0, new_tat - now}
+"#;
+
+/// How long one Redis call may take before the local limiter decides instead.
+const CALL_TIMEOUT: Duration = Duration::from_millis(250);
+/// After a failed connect, how long before trying again (checks meanwhile fall back at once).
+const RECONNECT_EVERY_MS: u64 = 2_000;
+
+pub(super) struct RedisLimiter {
+    client: redis::Client,
+    conn: ArcSwapOption<ConnectionManager>,
+    last_connect_ms: AtomicU64,
+    prefix: String,
+    script: redis::Script,
+}
+
+impl std::fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
+
+impl RedisLimiter {
+    pub(super) fn new(url: &str, prefix: &str) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
+        Ok(Self {
+            client,
+            conn: ArcSwapOption::empty(),
+            last_connect_ms: AtomicU64::new(0),
+            prefix: prefix.to_owned(),
+            script: redis::Script::new(GCRA),
+        })
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, String> {
+        if let Some(conn) = self.conn.load_full() {
+            return Ok(conn.as_ref().clone());
+        }
+        let now = now_ms();
+        let last = self.last_connect_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < RECONNECT_EVERY_MS
+            || self
+                .last_connect_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return Err("not connected (retrying shortly)".into());
+        }
+        let conn = tokio::time::timeout(CALL_TIMEOUT * 4, ConnectionManager::new(self.client.clone()))
+            .await
+            .map_err(|_| "connect timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        self.conn.store(Some(Arc::new(conn.clone())));
+        Ok(conn)
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        f: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
+    ) -> Result<T, String> {
+        let conn = self.connection().await?;
+        match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("redis call timed out".into()),
+        }
+    }
+
+    pub(super) async fn check(&self, scope: &str, key: &str, quota: Quota) -> Result<Decision, String> {
+        let emission_ms = 60_000 / u64::from(quota.per_minute.max(1));
+        let burst = quota.burst.max(1);
+        let redis_key = format!("{}rl:{scope}:{}:{}:{key}", self.prefix, quota.per_minute, burst);
+        let script = &self.script;
+        let (allowed, remaining, retry_ms, reset_ms): (i64, i64, i64, i64) = self
+            .run(async |mut c| {
+                script
+                    .key(&redis_key)
+                    .arg(emission_ms)
+                    .arg(burst)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        let ms = |v: i64| Duration::from_millis(u64::try_from(v.max(0)).unwrap_or(0));
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: burst,
+            remaining: u32::try_from(remaining.max(0)).unwrap_or(0),
+            retry_after: ms(retry_ms),
+            reset_after: ms(reset_ms),
+        })
+    }
+
+    fn tokens_key(&self, key: &str) -> (String, Duration) {
+        let now = now_ms();
+        let minute = now / 60_000;
+        let reset = Duration::from_millis((minute + 1) * 60_000 - now);
+        (format!("{}tpm:{minute}:{key}", self.prefix), reset)
+    }
+
+    pub(super) async fn tokens_used(&self, key: &str) -> Result<(u64, Duration), String> {
+        let (k, reset) = self.tokens_key(key);
+        let used: Option<u64> = self
+            .run(async |mut c| redis::cmd("GET").arg(&k).query_async(&mut c).await)
+            .await?;
+        Ok((used.unwrap_or(0), reset))
+    }
+
+    pub(super) async fn add_tokens(&self, key: &str, tokens: u64) -> Result<(), String> {
+        let (k, _) = self.tokens_key(key);
+        self.run(async |mut c| {
+            redis::pipe()
+                .atomic()
+                .incr(&k, tokens)
+                .ignore()
+                .expire(&k, 120)
+                .ignore()
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await
+    }
+}
