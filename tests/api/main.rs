@@ -1,0 +1,6 @@
+//! Integration tests: the gateway in-process against mock upstreams (see `helpers`).
+// The whole binary is test code: this lets clippy's allow-expect/unwrap/panic-in-tests cover the helpers.
+#![cfg(test)]
+
+mod chat;
+mod helpers;
