@@ -3,4 +3,5 @@
 #![cfg(test)]
 
 mod chat;
+mod fallback;
 mod helpers;
