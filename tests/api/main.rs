@@ -3,5 +3,6 @@
 #![cfg(test)]
 
 mod chat;
+mod circuit_breaker;
 mod fallback;
 mod helpers;
