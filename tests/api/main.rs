@@ -6,3 +6,4 @@ mod chat;
 mod circuit_breaker;
 mod fallback;
 mod helpers;
+mod streaming;
