@@ -4,6 +4,7 @@
 
 mod chat;
 mod circuit_breaker;
+mod errors;
 mod fallback;
 mod helpers;
 mod streaming;
