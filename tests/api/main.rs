@@ -4,7 +4,9 @@
 
 mod chat;
 mod circuit_breaker;
+mod embeddings;
 mod errors;
 mod fallback;
 mod helpers;
+mod models;
 mod streaming;
