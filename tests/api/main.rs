@@ -7,6 +7,7 @@ mod circuit_breaker;
 mod embeddings;
 mod errors;
 mod fallback;
+mod health;
 mod helpers;
 mod models;
 mod streaming;
