@@ -10,4 +10,5 @@ mod fallback;
 mod health;
 mod helpers;
 mod models;
+mod sdk;
 mod streaming;
