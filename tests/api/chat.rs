@@ -171,6 +171,33 @@ async fn assert_request_id_is_replaced(sent: reqwest::header::HeaderValue) {
 }
 
 #[tokio::test]
+async fn request_id_of_128_printable_characters_is_kept() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 1).await;
+    let app = one_provider_app(&alpha).await;
+    let longest = "x".repeat(127) + "~";
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .header("x-request-id", longest.as_str())
+        .json(&chat_body(TEST_MODEL))
+        .send()
+        .await
+        .expect("POST");
+
+    // Assert
+    assert_eq!(header(&response, "x-request-id"), longest);
+    let requests = received(&alpha).await;
+    assert_eq!(
+        requests[0].headers.get("x-request-id").expect("sent upstream"),
+        longest.as_str()
+    );
+}
+
+#[tokio::test]
 async fn overlong_request_id_is_replaced_by_a_generated_one() {
     let long = "a".repeat(129);
     assert_request_id_is_replaced(long.parse().expect("valid header")).await;

@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use wiremock::MockServer;
 
 use crate::helpers::{
-    ProviderSpec, TEST_MODEL, TestApp, assert_openai_error, chat_body, completion, json, mount_chat, upstream_url,
+    ProviderSpec, TEST_MODEL, TestApp, assert_openai_error, chat_body, completion, header, json, mount_chat,
+    upstream_url,
 };
 
 /// A gateway whose one provider must never be called.
@@ -30,6 +31,7 @@ async fn assert_bad_request(body: &str, param: Option<&str>) -> Value {
 
     // Assert
     assert_eq!(response.status(), 400, "{body}");
+    assert_eq!(header(&response, "x-ai-gateway-attempts"), "0");
     let body = json(response).await;
     let error = assert_openai_error(&body);
     assert_eq!(error["type"], "invalid_request_error");
@@ -66,6 +68,20 @@ async fn messages_that_are_not_an_array_get_400_naming_messages() {
 #[tokio::test]
 async fn model_that_is_not_a_string_gets_400_naming_model() {
     assert_bad_request(r#"{"model": 5, "messages": []}"#, Some("model")).await;
+}
+
+#[tokio::test]
+async fn empty_model_gets_400_naming_model() {
+    assert_bad_request(r#"{"model": "", "messages": []}"#, Some("model")).await;
+}
+
+#[tokio::test]
+async fn stream_that_is_not_a_boolean_gets_400_naming_stream() {
+    assert_bad_request(
+        r#"{"model": "gpt-test", "messages": [], "stream": "yes"}"#,
+        Some("stream"),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -154,6 +170,7 @@ async fn unknown_model_gets_404_model_not_found() {
 
     // Assert
     assert_eq!(response.status(), 404);
+    assert_eq!(header(&response, "x-ai-gateway-attempts"), "0");
     let body = json(response).await;
     let error = assert_openai_error(&body);
     assert_eq!(error["code"], "model_not_found");
@@ -170,6 +187,10 @@ async fn unknown_path_gets_404_in_openai_shape() {
 
     // Assert
     assert_eq!(response.status(), 404);
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "every response carries a request id"
+    );
     let body = json(response).await;
     assert_openai_error(&body);
 }

@@ -109,6 +109,7 @@ async fn stream_request_reaches_upstream_byte_for_byte_with_the_provider_key() {
         .await
         .expect("POST");
     assert_eq!(response.status(), 200);
+    let request_id = header(&response, "x-request-id");
     drop(SseReader::new(response).rest().await);
 
     // Assert
@@ -117,6 +118,7 @@ async fn stream_request_reaches_upstream_byte_for_byte_with_the_provider_key() {
     assert_eq!(String::from_utf8_lossy(&request.body), body);
     let expected_key = format!("Bearer {}", ProviderSpec::key_for("alpha"));
     assert_eq!(request.header("authorization"), Some(expected_key.as_str()));
+    assert_eq!(request.header("x-request-id"), Some(request_id.as_str()));
 }
 
 #[tokio::test]
@@ -194,6 +196,54 @@ async fn stream_falls_over_when_the_first_provider_answers_500() {
     assert_eq!(header(&response, "x-ai-gateway-provider"), "beta");
     assert_eq!(header(&response, "x-ai-gateway-attempts"), "2");
     assert_eq!(SseReader::new(response).rest().await, fixture_events());
+}
+
+#[tokio::test]
+async fn stream_failure_before_the_first_chunk_is_retried_on_the_same_provider() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, failure(503), 2).await;
+    let beta = SseMock::start().await;
+    beta.autoplay_raw(fixtures::chunk_events()).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .provider(ProviderSpec::new("beta", beta.base_url()))
+        .settings("routing: {max_retries: 1}")
+        .spawn()
+        .await;
+
+    // Act
+    let response = app.post_chat(&stream_body(TEST_MODEL)).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "beta");
+    assert_eq!(header(&response, "x-ai-gateway-attempts"), "3");
+    assert_eq!(SseReader::new(response).rest().await, fixture_events());
+}
+
+#[tokio::test]
+async fn stream_that_fails_everywhere_before_starting_gets_502_json() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    let beta = MockServer::start().await;
+    mount_chat(&alpha, failure(500), 1).await;
+    mount_chat(&beta, failure(500), 1).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .provider(ProviderSpec::new("beta", upstream_url(&beta)))
+        .spawn()
+        .await;
+
+    // Act
+    let response = app.post_chat(&stream_body(TEST_MODEL)).await;
+
+    // Assert: nothing was streamed yet, so the client gets a plain error response.
+    assert_eq!(response.status(), 502);
+    assert_eq!(header(&response, CONTENT_TYPE.as_str()), "application/json");
+    assert_eq!(header(&response, "x-ai-gateway-attempts"), "2");
+    let body: Value = response.json().await.expect("JSON error body");
+    assert_eq!(assert_openai_error(&body)["code"], "all_providers_failed");
 }
 
 #[tokio::test]
