@@ -80,16 +80,18 @@ pub fn relay<O: StreamObserver>(
             s.observer.on_chunk(&first);
             return Some((Ok(first), s));
         }
+        if s.done.is_done() {
+            // `[DONE]` has been relayed, so the response is complete: end here instead of waiting
+            // on the upstream connection, and never report its later hiccups as a broken stream.
+            s.finished = true;
+            s.observer.on_end(StreamEnd::Complete);
+            return None;
+        }
         let end = match tokio::time::timeout(s.idle, s.rest.next()).await {
             Ok(Some(Ok(chunk))) => {
                 s.done.observe(&chunk);
                 s.observer.on_chunk(&chunk);
                 return Some((Ok(chunk), s));
-            }
-            Ok(None) if s.done.is_done() => {
-                s.finished = true;
-                s.observer.on_end(StreamEnd::Complete);
-                return None;
             }
             Ok(None) => StreamEnd::Truncated,
             Ok(Some(Err(_))) => StreamEnd::UpstreamError,
