@@ -286,6 +286,36 @@ async fn stream_eof_without_done_ends_with_error_event() {
 }
 
 #[tokio::test]
+async fn stream_cut_right_after_done_ends_cleanly_without_error_event() {
+    // Arrange
+    let alpha = SseMock::start().await;
+    let app = one_provider_app(&alpha, "{}").await;
+    let (upstream, reader) = started_stream(&app, &alpha).await;
+
+    // Act: [DONE] arrives, then the connection drops before the HTTP body is closed properly.
+    upstream.send_done();
+    upstream.cut();
+
+    // Assert: the stream was complete; nothing is reported as broken after [DONE].
+    assert_eq!(reader.rest().await, ["[DONE]"]);
+}
+
+#[tokio::test]
+async fn stream_ends_at_done_even_when_the_upstream_keeps_the_connection_open() {
+    // Arrange: a long idle timeout, so only [DONE] can end the stream within the test's wait.
+    let alpha = SseMock::start().await;
+    let app = one_provider_app(&alpha, "routing: {stream_idle_timeout_seconds: 60}").await;
+    let (upstream, reader) = started_stream(&app, &alpha).await;
+
+    // Act: [DONE] arrives and the upstream lingers without ending its body.
+    upstream.send_done();
+
+    // Assert: the client's stream ends at [DONE] and the upstream connection is let go.
+    assert_eq!(reader.rest().await, ["[DONE]"]);
+    upstream.closed().await;
+}
+
+#[tokio::test]
 async fn stream_idle_after_first_chunk_ends_with_error_event() {
     // Arrange
     let alpha = SseMock::start().await;
