@@ -116,3 +116,29 @@ async fn wildcard_upstream_model_list_is_reused_between_calls() {
     // Assert: same list, one upstream call in all.
     assert_eq!(first, second);
 }
+
+#[tokio::test]
+async fn models_still_lists_declared_models_when_a_wildcard_upstream_cannot_list_its_own() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    let beta = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&beta)
+        .await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)).models(&["gpt-test"]))
+        .provider(ProviderSpec::new("beta", upstream_url(&beta)).models(&["*"]))
+        .spawn()
+        .await;
+
+    // Act
+    let response = app.get("/v1/models").await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let expected: BTreeMap<String, String> = [("gpt-test".to_owned(), "alpha".to_owned())].into();
+    assert_eq!(owners(&json(response).await), expected);
+}
