@@ -105,6 +105,15 @@ fn require_model(model: &str) -> Result<(), BodyError> {
 }
 
 fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, BodyError> {
+    // Derived struct deserializers also take a JSON array as the fields in order, which would let
+    // `["gpt-4o", [...]]` through as a request; only an object is one.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(BodyError {
+            message: "the request body must be a JSON object, not an array".into(),
+            param: None,
+            code: "invalid_value",
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
     de.end().map_err(|e| BodyError {
@@ -263,6 +272,9 @@ mod tests {
     #[test]
     fn arrays_and_garbage_are_refused() {
         assert_eq!(Peek::chat(b"[1,2]").unwrap_err().code, "invalid_value");
+        let positional = Peek::chat(br#" ["m", [], true]"#).unwrap_err();
+        assert_eq!((positional.code, positional.param), ("invalid_value", None));
+        assert!(EmbeddingsPeek::parse(br#"["m", "text"]"#).is_err());
         assert_eq!(Peek::chat(b"{not json").unwrap_err().code, "invalid_json");
         assert_eq!(Peek::chat(b"").unwrap_err().code, "invalid_json");
         assert_eq!(

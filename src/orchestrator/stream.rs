@@ -116,6 +116,11 @@ pub fn relay<O: StreamObserver>(
             if s.finished {
                 return None;
             }
+            if s.done {
+                // `[DONE]` has been relayed, so the response is complete: end here instead of
+                // waiting on the upstream connection, and never report its later hiccups.
+                return s.end(StreamEnd::Complete, BytesMut::new()).map(|b| (Ok(b), s));
+            }
             let chunk = match s.first.take() {
                 Some(first) => first,
                 None => match tokio::time::timeout(s.idle, s.rest.next()).await {

@@ -1,0 +1,14 @@
+//! Integration tests: the gateway in-process against mock upstreams (see `helpers`).
+// The whole binary is test code: this lets clippy's allow-expect/unwrap/panic-in-tests cover the helpers.
+#![cfg(test)]
+
+mod chat;
+mod circuit_breaker;
+mod embeddings;
+mod errors;
+mod fallback;
+mod health;
+mod helpers;
+mod models;
+mod sdk;
+mod streaming;
