@@ -9,6 +9,7 @@ mod errors;
 mod fallback;
 mod health;
 mod helpers;
+mod history;
 mod models;
 mod sdk;
 mod streaming;

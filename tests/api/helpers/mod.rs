@@ -8,6 +8,7 @@ pub mod db;
 pub mod fixtures;
 mod sse_mock;
 mod sse_reader;
+pub mod tcp_proxy;
 
 pub use app::{Database, ProviderSpec, TEST_MODEL, TestApp, closed_port_url, upstream_url};
 pub use sse_mock::{Connection, SseMock};
