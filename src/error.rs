@@ -9,7 +9,31 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::domain::{AttemptSummary, BodyError, ProviderId};
+use crate::domain::{AttemptSummary, AuthError, BodyError, Decision, ProviderId};
+
+/// Which budget a 429 is about (OpenAI's `type` for rate limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// Requests per minute.
+    Requests,
+    /// Tokens per minute.
+    Tokens,
+}
+
+impl LimitKind {
+    /// `requests` or `tokens`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requests => "requests",
+            Self::Tokens => "tokens",
+        }
+    }
+}
+
+/// Whole seconds, rounded up, at least one: a client must never be told to retry at once.
+pub fn ceil_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
+}
 
 /// Everything a request can fail with, as the client will see it.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +99,23 @@ pub enum ApiError {
         /// What each attempt came to.
         attempts: Vec<AttemptSummary>,
     },
+    /// Missing or wrong credentials (401), or credentials without the needed permission (403).
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    /// The caller may not use this model (403).
+    #[error("this key may not use model `{model}`")]
+    ModelNotAllowed {
+        /// The model as requested.
+        model: String,
+    },
+    /// A request or token limit refused the request (429).
+    #[error("rate limit reached for {}: retry after {} s", .kind.as_str(), ceil_secs(.decision.retry_after))]
+    RateLimited {
+        /// The refusing check.
+        decision: Decision,
+        /// Requests or tokens.
+        kind: LimitKind,
+    },
     /// A dependency of the gateway itself (the history database) is down (503).
     #[error("{message}")]
     Unavailable {
@@ -113,6 +154,9 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
             Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } => 503,
+            Self::Auth(e) => e.status(),
+            Self::ModelNotAllowed { .. } => 403,
+            Self::RateLimited { .. } => 429,
             Self::AllProvidersFailed { .. } => 502,
             Self::Internal(_) => 500,
         }
@@ -124,6 +168,9 @@ impl ApiError {
             Self::UpstreamRejected {
                 error_type: Some(t), ..
             } => t,
+            Self::Auth(e) if e.status() == 401 => "invalid_request_error",
+            Self::Auth(_) | Self::ModelNotAllowed { .. } => "permission_error",
+            Self::RateLimited { kind, .. } => kind.as_str(),
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge { .. }
             | Self::RouteNotFound { .. }
@@ -149,6 +196,11 @@ impl ApiError {
             Self::ProvidersUnavailable { .. } => "providers_unavailable",
             Self::AllProvidersFailed { .. } => "all_providers_failed",
             Self::Unavailable { .. } => "service_unavailable",
+            Self::Auth(AuthError::NotAdmin) => "forbidden",
+            Self::Auth(AuthError::AdminDisabled | AuthError::WorkerDisabled) => "admin_api_disabled",
+            Self::Auth(_) => "invalid_api_key",
+            Self::ModelNotAllowed { .. } => "model_not_allowed",
+            Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Internal(_) => "internal_error",
         })
     }
@@ -157,7 +209,7 @@ impl ApiError {
     pub fn param(&self) -> Option<&str> {
         match self {
             Self::InvalidRequest(e) => e.param.as_deref(),
-            Self::ModelNotFound { .. } => Some("model"),
+            Self::ModelNotFound { .. } | Self::ModelNotAllowed { .. } => Some("model"),
             Self::UpstreamRejected { param, .. } => param.as_deref(),
             _ => None,
         }
@@ -167,6 +219,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::ProvidersUnavailable { retry_after } => *retry_after,
+            Self::RateLimited { decision, .. } => Some(decision.retry_after),
             _ => None,
         }
     }

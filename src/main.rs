@@ -9,6 +9,8 @@ use ai_gateway::providers::Registry;
 use ai_gateway::startup::Application;
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(name = "ai-gateway", version, about = "An OpenAI-compatible LLM gateway")]
 struct Cli {
@@ -30,6 +32,14 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Manage virtual keys in the database named by DATABASE_URL.
+    Keys {
+        /// YAML config file (env AI_GATEWAY_CONFIG).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: cli::KeysAction,
+    },
 }
 
 #[tokio::main]
@@ -38,6 +48,7 @@ async fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => check_config(config),
+        Command::Keys { config, action } => cli::keys(config, action).await,
     }
 }
 
@@ -67,6 +78,12 @@ fn check_config(file: Option<PathBuf>) -> ExitCode {
         Ok(config) => {
             let (registry, skipped) = Registry::build(&config.providers);
             problems.extend(skipped.iter().map(ToString::to_string));
+            if let Err(e) = ai_gateway::auth::Authenticator::new(&config.settings.auth) {
+                problems.push(e);
+            }
+            if let Err(e) = ai_gateway::limits::Limiter::new(&config.settings) {
+                problems.push(e);
+            }
             for w in &config.warnings {
                 let _ = writeln!(out, "warning: {w}");
             }

@@ -1,7 +1,9 @@
-//! The composition root: builds `AppState`, binds the listener, wires the actix `App`.
+//! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
+//! every background task (history writer, virtual-key refresh, limiter housekeeping).
 //!
-//! Middleware order (actix runs the last `.wrap` outermost): `request_id` is the only one now, so
-//! every response — errors and 404s included — carries `x-request-id` and gets one access-log line.
+//! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
+//! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
+//! `http::configure` adds credentials checks and then limits (see `http::guarded`).
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -10,12 +12,19 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey};
 use crate::config::Config;
-use crate::history::{HistoryError, HistoryStore, WriterHandle, WriterSettings, spawn_writer};
+use crate::history::{HistoryError, HistoryStore, StoredKey, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
-use crate::state::{AppState, Live};
+use crate::state::{AppState, Handles, Live};
+
+/// `task` labels of `ai_request_count` known at start.
+const TASKS: &[&str] = &["chat", "embeddings"];
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,16 +40,13 @@ pub enum StartupError {
     /// The upstream HTTP client could not be built.
     #[error("cannot build the upstream HTTP client: {0}")]
     Client(#[from] reqwest::Error),
-    /// The metric registry refused a family (a bug).
-    #[error("cannot register metrics: {0}")]
-    Metrics(String),
+    /// A setting that loads but cannot be used (a JWT key file, the Redis URL).
+    #[error("{0}")]
+    Setting(String),
     /// The history database could not be opened or migrated.
     #[error("{0}")]
     History(#[from] HistoryError),
 }
-
-/// `task` labels of `ai_request_count` known at start.
-const TASKS: &[&str] = &["chat", "embeddings"];
 
 /// A built, bound, not yet running gateway.
 pub struct Application {
@@ -48,6 +54,13 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     writer: WriterHandle,
+    background: Background,
+}
+
+/// Tasks that run beside the server and stop with it.
+struct Background {
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// Installs rustls' crypto provider once per process; every process that builds a reqwest client
@@ -63,39 +76,32 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         init_crypto();
         let addr = config.settings.listen.clone();
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind {
+        let bind_err = |source| StartupError::Bind {
             addr: addr.clone(),
             source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind {
-                addr: addr.clone(),
-                source,
-            })?
-            .port();
+        };
+        let listener = TcpListener::bind(&addr).map_err(bind_err)?;
+        let port = listener.local_addr().map_err(bind_err)?.port();
         for warning in &config.warnings {
             tracing::warn!("{warning}");
         }
+        let settings = &config.settings;
         let http_client = reqwest::Client::builder()
-            .connect_timeout(config.settings.routing.connect_timeout())
+            .connect_timeout(settings.routing.connect_timeout())
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
-        let store = HistoryStore::connect(&config.settings.database_url).await?;
-        let h = &config.settings.history;
-        let (sink, writer) = spawn_writer(
-            store.clone(),
-            WriterSettings {
-                queue_capacity: h.queue_capacity,
-                batch_size: h.batch_size,
-                flush_interval: Duration::from_millis(h.flush_interval_ms),
-                shutdown_flush: Duration::try_from_secs_f64(h.shutdown_flush_seconds).unwrap_or_default(),
-                retention_days: h.retention_days,
-            },
-        );
+        let store = HistoryStore::connect(&settings.database_url).await?;
+        let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
         let ids: Vec<_> = config.providers.iter().map(|p| p.id.clone()).collect();
-        let metrics = Arc::new(Metrics::new(&ids, TASKS).map_err(|e| StartupError::Metrics(e.to_string()))?);
+        let metrics = Arc::new(Metrics::new(&ids, TASKS).map_err(|e| StartupError::Setting(e.to_string()))?);
+        let auth = Arc::new(Authenticator::new(&settings.auth).map_err(StartupError::Setting)?);
+        let limiter = Arc::new(Limiter::new(settings).map_err(StartupError::Setting)?);
+        let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
+        let background = Background::start(&store, &auth, &limiter, refresh).await;
+        if !auth.enabled() {
+            tracing::warn!("no API key, virtual key or JWT is configured: authentication is OFF");
+        }
         let (live, skipped) = Live::build(config, None, &metrics);
         for e in skipped {
             tracing::warn!("{e}; skipping it");
@@ -103,7 +109,15 @@ impl Application {
         for p in live.registry.providers() {
             tracing::info!(provider = %p.config.id, kind = %p.config.kind, priority = p.config.priority, "provider enabled");
         }
-        let state = web::Data::new(AppState::new(live, http_client, sink, store, metrics));
+        let handles = Handles {
+            http: http_client,
+            history,
+            store,
+            metrics,
+            auth,
+            limiter,
+        };
+        let state = web::Data::new(AppState::new(live, handles));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -115,7 +129,7 @@ impl Application {
         .tcp_nodelay(true)
         .shutdown_timeout(30)
         .listen(listener)
-        .map_err(|source| StartupError::Bind { addr, source })?
+        .map_err(bind_err)?
         .run();
         tracing::info!(port, "listening");
         Ok(Self {
@@ -123,6 +137,7 @@ impl Application {
             server,
             state,
             writer,
+            background,
         })
     }
 
@@ -131,7 +146,7 @@ impl Application {
         self.port
     }
 
-    /// The shared state (tests inspect breakers through it).
+    /// The shared state (tests inspect breakers and the database through it).
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
@@ -142,13 +157,97 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM (or `server_handle().stop(true)`): stops accepting, lets
-    /// in-flight requests and streams finish within the grace period, then flushes the history
-    /// writer.
+    /// in-flight requests and streams finish within the grace period, then stops background tasks
+    /// and flushes the history writer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        self.background.stop().await;
         drop(self.state);
         self.writer.shutdown().await;
         tracing::info!("stopped");
         served
     }
+}
+
+fn writer_settings(config: &Config) -> WriterSettings {
+    let h = &config.settings.history;
+    WriterSettings {
+        queue_capacity: h.queue_capacity,
+        batch_size: h.batch_size,
+        flush_interval: Duration::from_millis(h.flush_interval_ms),
+        shutdown_flush: Duration::try_from_secs_f64(h.shutdown_flush_seconds).unwrap_or_default(),
+        retention_days: h.retention_days,
+    }
+}
+
+impl Background {
+    /// Loads virtual keys once (so they work from the first request), then keeps them fresh and
+    /// the limiter's memory flat.
+    async fn start(store: &HistoryStore, auth: &Arc<Authenticator>, limiter: &Arc<Limiter>, refresh: Duration) -> Self {
+        refresh_keys(store, auth).await;
+        let cancel = CancellationToken::new();
+        let keys = {
+            let (store, auth, cancel) = (store.clone(), auth.clone(), cancel.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(refresh);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => refresh_keys(&store, &auth).await,
+                        () = cancel.cancelled() => return,
+                    }
+                }
+            })
+        };
+        let housekeeping = {
+            let (limiter, cancel) = (limiter.clone(), cancel.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => limiter.housekeeping(),
+                        () = cancel.cancelled() => return,
+                    }
+                }
+            })
+        };
+        Self {
+            cancel,
+            tasks: vec![keys, housekeeping],
+        }
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Reloads virtual keys; on a database error the previous set stays in force.
+async fn refresh_keys(store: &HistoryStore, auth: &Authenticator) {
+    match store.active_keys().await {
+        Ok(keys) => auth.replace_virtual_keys(keys.into_iter().filter_map(virtual_key).collect()),
+        Err(e) => tracing::warn!(error = %e, "virtual keys not refreshed; keeping the previous set"),
+    }
+}
+
+fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
+    let digest = crate::auth::KeyDigest::from_hex(&k.key_hash)?;
+    let models = k.models.map(|m| {
+        m.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    Some(VirtualKey {
+        digest,
+        caller: Caller {
+            id: k.id,
+            kind: CallerKind::VirtualKey,
+            rpm: k.rpm.and_then(|r| u32::try_from(r).ok()),
+            tpm: k.tpm.and_then(|t| u64::try_from(t).ok()),
+            models,
+        },
+    })
 }

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::ProviderId;
 use crate::history::{HistorySink, HistoryStore};
+use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::orchestrator::breaker::{BreakerSet, TransitionHook};
 use crate::providers::{Registry, RegistryError};
@@ -94,25 +96,42 @@ pub struct AppState {
     pub store: HistoryStore,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Credentials checks (static keys, virtual keys, JWT, operator tokens).
+    pub auth: Arc<Authenticator>,
+    /// Request and token limits.
+    pub limiter: Arc<Limiter>,
+}
+
+/// The long-lived handles `AppState` is built from, besides the live snapshot.
+#[derive(Debug)]
+pub struct Handles {
+    /// The upstream client.
+    pub http: reqwest::Client,
+    /// History queue.
+    pub history: HistorySink,
+    /// History database.
+    pub store: HistoryStore,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Credentials checks.
+    pub auth: Arc<Authenticator>,
+    /// Limits.
+    pub limiter: Arc<Limiter>,
 }
 
 impl AppState {
     /// State around an initial snapshot.
-    pub fn new(
-        live: Live,
-        http: reqwest::Client,
-        history: HistorySink,
-        store: HistoryStore,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(live: Live, h: Handles) -> Self {
         Self {
             live: ArcSwap::from_pointee(live),
-            http,
+            http: h.http,
             started: Instant::now(),
             models: ModelCache::default(),
-            history,
-            store,
-            metrics,
+            history: h.history,
+            store: h.store,
+            metrics: h.metrics,
+            auth: h.auth,
+            limiter: h.limiter,
         }
     }
 

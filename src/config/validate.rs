@@ -58,6 +58,29 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if !(h.shutdown_flush_seconds.is_finite() && h.shutdown_flush_seconds >= 0.0) {
         problems.push("history.shutdown_flush_seconds: must be 0 or more".into());
     }
+    let rl = &s.rate_limit;
+    if rl.rpm == 0 || rl.burst == 0 {
+        problems.push(
+            "rate_limit.rpm and rate_limit.burst (env RATE_LIMIT_RPM, RATE_LIMIT_BURST): must be at least 1".into(),
+        );
+    }
+    for (route, n) in &rl.routes {
+        if *n == 0 || !route.starts_with('/') {
+            problems.push(format!(
+                "rate_limit.routes: `{route}: {n}` needs a path starting with / and at least 1 per minute"
+            ));
+        }
+    }
+    if !(s.auth.refresh_seconds.is_finite() && s.auth.refresh_seconds > 0.0) {
+        problems.push("auth.refresh_seconds: must be more than 0".into());
+    }
+    if let Some(url) = &s.redis_url {
+        use secrecy::ExposeSecret;
+        let url = url.expose_secret();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+            problems.push("redis_url (env REDIS_URL): must start with redis://, rediss:// or unix://".into());
+        }
+    }
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }

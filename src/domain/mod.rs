@@ -4,11 +4,15 @@
 //! layers take `ProviderId`, `RequestId` and `ChatPeek` instead of raw strings and bytes.
 
 mod attempt;
+mod auth_error;
+mod decision;
 mod ids;
 mod peek;
 mod usage;
 
 pub use attempt::{AttemptOutcome, AttemptSummary};
+pub use auth_error::AuthError;
+pub use decision::Decision;
 pub use ids::{ProviderId, RequestId};
 pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, request_stream_usage, splice_model};
 pub use usage::Usage;

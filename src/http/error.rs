@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ceil_secs};
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -19,9 +19,15 @@ impl ResponseError for ApiError {
         }
         let mut builder = HttpResponse::build(status);
         if let Some(wait) = self.retry_after() {
-            // Whole seconds, rounded up, at least one: a client must never be told to retry at once.
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            builder.insert_header(("retry-after", secs.max(1).to_string()));
+            builder.insert_header(("retry-after", ceil_secs(wait).to_string()));
+        }
+        if let ApiError::RateLimited { decision, .. } = self {
+            super::render::rate_limit_headers(&mut builder, decision);
+        }
+        if let ApiError::Auth(e) = self
+            && e.status() == 401
+        {
+            builder.insert_header(("www-authenticate", "Bearer"));
         }
         if let Some(provider) = self.provider() {
             builder.insert_header(("x-ai-gateway-provider", provider.as_str()));

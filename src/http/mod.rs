@@ -9,26 +9,51 @@ pub mod middleware;
 pub mod render;
 pub mod routes;
 
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, Resource, Route, web};
 
 use crate::domain::BodyError;
 use crate::error::ApiError;
 
-/// Registers every route.
+/// Who may call a route (the issue-4 table): health, metrics and docs are open; inference and
+/// reads need a client key or JWT; operator routes need the admin token; heartbeats the worker
+/// token.
+#[derive(Debug, Clone, Copy)]
+enum Access {
+    Open,
+    Client,
+    Admin,
+}
+
+/// Registers every route with its access level.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource(
+    use routes::{chat, health, history, metrics, models};
+    add(
+        cfg,
         "/v1/chat/completions",
-        web::post().to(routes::chat::chat_completions),
-    ))
-    .service(resource("/v1/embeddings", web::post().to(routes::chat::embeddings)))
-    .service(resource("/v1/models", web::get().to(routes::models::list)))
-    .service(resource("/livez", web::get().to(routes::health::livez)))
-    .service(resource("/readyz", web::get().to(routes::health::readyz)))
-    .service(resource("/health", web::get().to(routes::health::health)))
-    .service(resource("/history", web::get().to(routes::history::list)))
-    .service(resource("/history/cleanup", web::post().to(routes::history::cleanup)))
-    .service(resource("/metrics", web::get().to(routes::metrics::metrics)))
-    .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
+        Access::Client,
+        web::post().to(chat::chat_completions),
+    );
+    add(cfg, "/v1/embeddings", Access::Client, web::post().to(chat::embeddings));
+    add(cfg, "/v1/models", Access::Client, web::get().to(models::list));
+    add(cfg, "/history", Access::Client, web::get().to(history::list));
+    add(cfg, "/history/cleanup", Access::Admin, web::post().to(history::cleanup));
+    add(cfg, "/livez", Access::Open, web::get().to(health::livez));
+    add(cfg, "/readyz", Access::Open, web::get().to(health::readyz));
+    add(cfg, "/health", Access::Open, web::get().to(health::health));
+    add(cfg, "/metrics", Access::Open, web::get().to(metrics::metrics));
+    cfg.app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
+}
+
+/// Credentials first, then limits (actix runs the last `wrap` outermost).
+fn add(cfg: &mut web::ServiceConfig, path: &str, access: Access, route: Route) {
+    use middleware::{auth, rate_limit::rate_limit};
+    let r = resource(path, route);
+    match access {
+        Access::Open => cfg.service(r),
+        Access::Client => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client))),
+        Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
+    };
 }
 
 /// actix's query rejections, in the OpenAI error shape.

@@ -3,7 +3,16 @@
 use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 
+use crate::domain::Decision;
+use crate::error::ceil_secs;
 use crate::pipeline::Answer;
+
+/// `x-ratelimit-limit`, `-remaining`, `-reset` (seconds until the full burst is back).
+pub fn rate_limit_headers(builder: &mut actix_web::HttpResponseBuilder, d: &Decision) {
+    builder.insert_header(("x-ratelimit-limit", d.limit.to_string()));
+    builder.insert_header(("x-ratelimit-remaining", d.remaining.to_string()));
+    builder.insert_header(("x-ratelimit-reset", ceil_secs(d.reset_after).to_string()));
+}
 
 /// Names the provider that answered and the attempts it took.
 pub fn answer(answer: Answer) -> HttpResponse {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use crate::config::Settings;
+pub use crate::domain::Decision;
 use local::LocalLimiter;
 use redis_gcra::RedisLimiter;
 
@@ -24,21 +25,6 @@ pub struct Quota {
     pub per_minute: u32,
     /// Requests allowed back to back.
     pub burst: u32,
-}
-
-/// The verdict on one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether it may proceed.
-    pub allowed: bool,
-    /// The burst size (`x-ratelimit-limit`).
-    pub limit: u32,
-    /// Requests left right now (`x-ratelimit-remaining`).
-    pub remaining: u32,
-    /// When denied: how long until one more is allowed (`Retry-After`).
-    pub retry_after: Duration,
-    /// How long until the full burst is available again (`x-ratelimit-reset`).
-    pub reset_after: Duration,
 }
 
 /// Checks quotas; one per process, shared by all workers.

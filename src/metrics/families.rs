@@ -73,6 +73,10 @@ pub struct Families {
     pub breaker_transitions: IntCounterVec,
     /// Requests refused by limits, by reason.
     pub rate_limited: IntCounterVec,
+    /// Requests refused by credentials checks, by reason.
+    pub auth_failures: IntCounterVec,
+    /// Limit checks Redis could not answer.
+    pub redis_fallbacks: IntCounter,
     /// History rows waiting to be written.
     pub history_queue_depth: IntGauge,
     /// History rows written.
@@ -198,6 +202,17 @@ impl Families {
                 "Requests refused by limits, by reason",
                 &["reason"],
             )?,
+            auth_failures: counter(
+                r,
+                "gateway_auth_failures_total",
+                "Requests refused by credentials checks, by reason",
+                &["reason"],
+            )?,
+            redis_fallbacks: plain_counter(
+                r,
+                "gateway_rate_limit_redis_fallbacks_total",
+                "Limit checks decided locally because Redis could not answer",
+            )?,
             history_queue_depth: gauge(r, "gateway_history_queue_depth", "History rows waiting to be written")?,
             history_written: plain_counter(r, "gateway_history_rows_written_total", "History rows written")?,
             history_dropped: plain_counter(r, "gateway_history_rows_dropped_total", "History rows dropped")?,
@@ -243,6 +258,9 @@ impl Families {
         }
         for reason in LIMIT_REASONS {
             self.rate_limited.with_label_values(&[reason]);
+        }
+        for reason in ["missing", "invalid", "expired", "forbidden"] {
+            self.auth_failures.with_label_values(&[reason]);
         }
     }
 }

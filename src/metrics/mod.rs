@@ -29,15 +29,18 @@ pub struct BreakerSample<'a> {
     pub state: i64,
 }
 
-/// Totals kept elsewhere (the history writer) and mirrored into counters at scrape time.
+/// Totals kept elsewhere (the history writer, the limiter) and mirrored into the registry at scrape
+/// time.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct HistorySample {
+pub struct ScrapeSample {
     /// Rows waiting.
     pub queue_depth: usize,
     /// Rows written since start.
     pub written: u64,
     /// Rows dropped since start.
     pub dropped: u64,
+    /// Limit checks Redis could not answer (decided locally instead).
+    pub redis_fallbacks: u64,
 }
 
 /// What one finished request contributes.
@@ -65,6 +68,7 @@ pub struct Metrics {
     pub f: Families,
     history_written_seen: AtomicU64,
     history_dropped_seen: AtomicU64,
+    redis_fallbacks_seen: AtomicU64,
 }
 
 impl Metrics {
@@ -78,6 +82,7 @@ impl Metrics {
             f,
             history_written_seen: AtomicU64::new(0),
             history_dropped_seen: AtomicU64::new(0),
+            redis_fallbacks_seen: AtomicU64::new(0),
         })
     }
 
@@ -154,7 +159,7 @@ impl Metrics {
     }
 
     /// Renders the text exposition, after mirroring state that lives elsewhere.
-    pub fn render(&self, breakers: &[BreakerSample<'_>], history: HistorySample) -> Result<String, prometheus::Error> {
+    pub fn render(&self, breakers: &[BreakerSample<'_>], history: ScrapeSample) -> Result<String, prometheus::Error> {
         for b in breakers {
             self.f.breaker_state.with_label_values(&[b.provider]).set(b.state);
         }
@@ -163,9 +168,19 @@ impl Metrics {
             .set(i64::try_from(history.queue_depth).unwrap_or(i64::MAX));
         mirror(&self.f.history_written, &self.history_written_seen, history.written);
         mirror(&self.f.history_dropped, &self.history_dropped_seen, history.dropped);
+        mirror(
+            &self.f.redis_fallbacks,
+            &self.redis_fallbacks_seen,
+            history.redis_fallbacks,
+        );
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+
+    /// A request refused by a credentials check (`reason`: missing, invalid, expired, forbidden).
+    pub fn observe_auth_failure(&self, reason: &str) {
+        self.f.auth_failures.with_label_values(&[reason]).inc();
     }
 
     /// A breaker changed state (`to`: `open`, `half_open` or `closed`).

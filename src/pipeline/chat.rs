@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::Answer;
 use super::observe::{StreamRecorder, Trace};
+use crate::auth::Caller;
 use crate::domain::{EmbeddingsPeek, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
@@ -17,17 +18,23 @@ enum Done {
 }
 
 /// A chat completion, streamed or not, through the fallback orchestrator; recorded in history.
-pub async fn chat(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
+pub async fn chat(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
     let live = state.live();
     let mut trace = Trace::start(
         state,
         "/v1/chat/completions",
         "chat",
         request_id,
+        caller,
         live.config.settings.logging.log_prompts,
         &body,
     );
-    match chat_inner(state, &live, request_id, body, &mut trace).await {
+    match chat_inner(state, &live, request_id, caller, body, &mut trace).await {
         Ok(Done::Json(success, attempts)) => Ok(json(success, attempts, trace)),
         Ok(Done::Stream(success, attempts, strip_usage)) => {
             let recorder = StreamRecorder::new(trace, strip_usage);
@@ -50,12 +57,14 @@ async fn chat_inner(
     state: &AppState,
     live: &Live,
     request_id: &RequestId,
+    caller: Option<&Caller>,
     body: Bytes,
     trace: &mut Trace,
 ) -> Result<Done, ApiError> {
     let peek = Peek::chat(&body)?;
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
+    allowed(caller, &peek.model)?;
     let plan = plan(live, &peek.model)?;
     let orchestrator = orchestrator(state, live, request_id);
     if !peek.stream {
@@ -82,13 +91,27 @@ async fn chat_inner(
 }
 
 /// Embeddings through the same orchestrator; recorded in history.
-pub async fn embeddings(state: &AppState, request_id: &RequestId, body: Bytes) -> Result<Answer, ApiError> {
+pub async fn embeddings(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
     let live = state.live();
     let log_prompts = live.config.settings.logging.log_prompts;
-    let mut trace = Trace::start(state, "/v1/embeddings", "embeddings", request_id, log_prompts, &body);
+    let mut trace = Trace::start(
+        state,
+        "/v1/embeddings",
+        "embeddings",
+        request_id,
+        caller,
+        log_prompts,
+        &body,
+    );
     let result = async {
         let peek = EmbeddingsPeek::parse(&body)?;
         trace.model = Some(peek.model.clone());
+        allowed(caller, &peek.model)?;
         let plan = plan(&live, &peek.model)?;
         let outcome = orchestrator(state, &live, request_id)
             .run(&plan, Operation::Embeddings, &body)
@@ -117,6 +140,16 @@ fn json(success: Success<Reply>, attempts: usize, mut trace: Trace) -> Answer {
         content_type: reply.content_type,
         provider: success.provider,
         attempts,
+    }
+}
+
+/// A virtual key limited to some models may use only those.
+fn allowed(caller: Option<&Caller>, model: &str) -> Result<(), ApiError> {
+    match caller {
+        Some(c) if !c.may_use(model) => Err(ApiError::ModelNotAllowed {
+            model: model.to_owned(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/metrics`: mirrors breaker and history-writer state into the registry, then renders it.
 
 use crate::error::ApiError;
-use crate::metrics::{BreakerSample, HistorySample};
+use crate::metrics::{BreakerSample, ScrapeSample};
 use crate::orchestrator::breaker::BreakerState;
 use crate::state::AppState;
 
@@ -22,10 +22,11 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
         })
         .collect();
     let w = state.history.status();
-    let history = HistorySample {
+    let history = ScrapeSample {
         queue_depth: w.queue_depth,
         written: w.written,
         dropped: w.dropped,
+        redis_fallbacks: state.limiter.fallbacks(),
     };
     state.metrics.render(&breakers, history).map_err(ApiError::internal)
 }

@@ -2,6 +2,7 @@
 //!
 //! Depends on `state`, `routing`, `orchestrator`, `providers`, `error` and `domain`.
 
+mod admit;
 mod chat;
 mod health;
 mod history;
@@ -15,6 +16,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub use admit::{admit, tokens_per_minute};
 pub use chat::{chat, embeddings};
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};

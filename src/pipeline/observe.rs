@@ -5,9 +5,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::auth::Caller;
 use crate::domain::{AttemptSummary, ProviderId, RequestId, Usage};
 use crate::error::ApiError;
 use crate::history::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
+use crate::limits::Limiter;
 use crate::metrics::{Metrics, RequestObservation};
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
 use crate::providers::wire;
@@ -34,6 +36,10 @@ pub(super) struct Trace {
     pub attempts: Vec<AttemptSummary>,
     pub provider: Option<ProviderId>,
     pub upstream_model: Option<String>,
+    /// The caller's id, for the history row.
+    pub caller: Option<String>,
+    /// Set when the caller has a tokens-per-minute budget: usage is counted against it.
+    pub token_budget: Option<Arc<Limiter>>,
 }
 
 impl Trace {
@@ -43,9 +49,13 @@ impl Trace {
         endpoint: &'static str,
         metric_task: &'static str,
         request_id: &RequestId,
+        caller: Option<&Caller>,
         log_prompts: bool,
         body: &[u8],
     ) -> Self {
+        let token_budget = caller
+            .and_then(|c| super::tokens_per_minute(state, c))
+            .map(|_| state.limiter.clone());
         let prompt = log_prompts.then(|| {
             let text = String::from_utf8_lossy(&body[..body.len().min(MAX_PROMPT_BYTES)]).into_owned();
             tracing::info!(request_id = %request_id, prompt = %text, "prompt");
@@ -67,6 +77,8 @@ impl Trace {
             attempts: Vec::new(),
             provider: None,
             upstream_model: None,
+            caller: caller.map(|c| c.id.clone()),
+            token_budget,
         }
     }
 
@@ -105,6 +117,11 @@ impl Trace {
         error_message: Option<String>,
         ttft_ms: Option<u64>,
     ) {
+        if let (Some(limiter), Some(caller), Some(u)) = (&self.token_budget, &self.caller, usage) {
+            let (limiter, caller) = (limiter.clone(), caller.clone());
+            // Off the response path: with Redis this is a network round trip.
+            tokio::spawn(async move { limiter.add_tokens(&caller, u.total_tokens).await });
+        }
         self.metrics.observe_request(&RequestObservation {
             task: &self.metric_task,
             provider: self.provider.as_ref(),
@@ -128,7 +145,7 @@ impl Trace {
             ttft_ms,
             usage,
             attempts: self.attempts,
-            caller: None,
+            caller: self.caller,
             error_message,
             result_summary,
             prompt: self.prompt,

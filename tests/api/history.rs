@@ -301,14 +301,25 @@ async fn cleanup(db: Database) {
     // Arrange
     let alpha = MockServer::start().await;
     mount_chat(&alpha, completion(), 1).await;
-    let app = one_provider(db, &alpha).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .settings("auth: {admin_token: adm-secret}")
+        .database(db)
+        .spawn()
+        .await;
     app.post_chat(&chat_body(TEST_MODEL)).await;
     app.post_chat(&chat_body("no-such-model")).await;
     app.history_rows(2).await;
+    let cleanup = |query: &str| {
+        app.client
+            .post(app.url(&format!("/history/cleanup{query}")))
+            .header("x-admin-token", "adm-secret")
+            .send()
+    };
 
     // Act
-    let kept = json(app.post_raw("/history/cleanup?older_than_minutes=60", "").await).await;
-    let deleted = json(app.post_raw("/history/cleanup", "").await).await;
+    let kept = json(cleanup("?older_than_minutes=60").await.unwrap()).await;
+    let deleted = json(cleanup("").await.unwrap()).await;
 
     // Assert
     assert_eq!(kept, json!({"deleted": 0}));

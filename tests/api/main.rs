@@ -2,6 +2,7 @@
 // The whole binary is test code: this lets clippy's allow-expect/unwrap/panic-in-tests cover the helpers.
 #![cfg(test)]
 
+mod auth;
 mod chat;
 mod circuit_breaker;
 mod embeddings;
@@ -11,5 +12,6 @@ mod health;
 mod helpers;
 mod history;
 mod models;
+mod rate_limit;
 mod sdk;
 mod streaming;

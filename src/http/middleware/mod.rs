@@ -1,3 +1,5 @@
 //! Thin `from_fn` middleware.
 
+pub mod auth;
+pub mod rate_limit;
 pub mod request_id;

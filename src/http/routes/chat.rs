@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
+use crate::auth::Caller;
 use crate::domain::RequestId;
 use crate::error::ApiError;
 use crate::http::body::Body;
@@ -13,16 +14,22 @@ use crate::state::AppState;
 pub async fn chat_completions(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
+    caller: Option<web::ReqData<Caller>>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(render::answer(pipeline::chat(&state, &id, body.0).await?))
+    Ok(render::answer(
+        pipeline::chat(&state, &id, caller.as_deref(), body.0).await?,
+    ))
 }
 
 /// OpenAI embeddings.
 pub async fn embeddings(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
+    caller: Option<web::ReqData<Caller>>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(render::answer(pipeline::embeddings(&state, &id, body.0).await?))
+    Ok(render::answer(
+        pipeline::embeddings(&state, &id, caller.as_deref(), body.0).await?,
+    ))
 }

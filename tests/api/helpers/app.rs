@@ -123,6 +123,7 @@ pub struct TestAppBuilder {
     providers: Vec<ProviderSpec>,
     settings: Value,
     database: Database,
+    env: Env,
 }
 
 /// Which history database a test runs against.
@@ -138,6 +139,13 @@ impl TestAppBuilder {
     /// Adds a provider; without an explicit priority it ranks after those added before it.
     pub fn provider(mut self, provider: ProviderSpec) -> Self {
         self.providers.push(provider);
+        self
+    }
+
+    /// Sets an environment variable as the gateway's config loader sees it (the process
+    /// environment is never touched).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.set(name, value);
         self
     }
 
@@ -184,7 +192,7 @@ impl TestAppBuilder {
             .expect("write temp config");
         let sources = Sources {
             file: Some(file.path().to_owned()),
-            env: Env::default(),
+            env: self.env,
         };
         let config = load(&sources).unwrap_or_else(|e| panic!("test config is invalid: {e}\n{tree:#}"));
         let app = Application::build(config).await.expect("gateway builds");
@@ -246,6 +254,7 @@ impl TestApp {
             providers: Vec::new(),
             settings: base_settings(),
             database: Database::Sqlite,
+            env: Env::default(),
         }
     }
 

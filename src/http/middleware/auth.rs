@@ -1,0 +1,106 @@
+//! Credentials checks as `from_fn` middleware over `auth::Authenticator`: `client` for inference
+//! and read endpoints, `admin` for operator endpoints, `worker` for node heartbeats. The caller is
+//! left in the request's extensions for limits, history and handlers.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError, web};
+
+use crate::auth::{AuthError, Caller, CallerKind, Credentials};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads every credential header a request may carry.
+fn credentials(headers: &HeaderMap) -> Credentials<'_> {
+    let bearer = header(headers, AUTHORIZATION.as_str()).and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    });
+    Credentials {
+        bearer,
+        api_key: header(headers, "x-api-key"),
+        admin_token: header(headers, "x-admin-token"),
+        worker_token: header(headers, "x-worker-token"),
+    }
+}
+
+fn refuse<B>(req: ServiceRequest, state: Option<&web::Data<AppState>>, e: AuthError) -> ServiceResponse<EitherBody<B>> {
+    if let Some(s) = state {
+        s.metrics.observe_auth_failure(e.reason());
+    }
+    let response = ApiError::Auth(e).error_response();
+    req.into_response(response).map_into_right_body()
+}
+
+/// Requires a client key or JWT (anyone, when auth is off).
+pub async fn client(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(refuse(req, None, AuthError::Invalid));
+    };
+    let peer = req.peer_addr().map(|a| a.ip());
+    let verdict = state.auth.client(credentials(req.headers()), peer);
+    match verdict {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(refuse(req, Some(&state), e)),
+    }
+}
+
+/// Requires the admin token.
+pub async fn admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(refuse(req, None, AuthError::AdminDisabled));
+    };
+    match state.auth.admin(credentials(req.headers())) {
+        Ok(()) => {
+            req.extensions_mut().insert(operator("admin"));
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(refuse(req, Some(&state), e)),
+    }
+}
+
+/// Requires the worker token.
+pub async fn worker(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(refuse(req, None, AuthError::WorkerDisabled));
+    };
+    match state.auth.worker(credentials(req.headers())) {
+        Ok(()) => {
+            req.extensions_mut().insert(operator("worker"));
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(refuse(req, Some(&state), e)),
+    }
+}
+
+fn operator(id: &str) -> Caller {
+    Caller {
+        id: id.to_owned(),
+        kind: CallerKind::StaticKey,
+        rpm: None,
+        tpm: None,
+        models: None,
+    }
+}

@@ -1,0 +1,80 @@
+//! Which limits apply to a caller on a route, checked in order: the caller's request rate (its own
+//! for a virtual key with `rpm`, else the global one when `rate_limit.enabled`), the route's limit,
+//! then its tokens per minute.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, LimitKind};
+use crate::limits::{Decision, Quota};
+use crate::state::AppState;
+
+/// `Ok(Some(d))`: admitted, `d` goes into `x-ratelimit-*`; `Ok(None)`: no limit applies.
+pub async fn admit(state: &AppState, caller: &Caller, route: &str) -> Result<Option<Decision>, ApiError> {
+    let live = state.live();
+    let rl = &live.config.settings.rate_limit;
+    let limiter = &state.limiter;
+    let mut shown = None;
+    let key_quota = match caller.rpm {
+        Some(rpm) => Some(Quota {
+            per_minute: rpm,
+            burst: rl.burst.clamp(1, rpm.max(1)),
+        }),
+        None if rl.enabled => Some(Quota {
+            per_minute: rl.rpm,
+            burst: rl.burst,
+        }),
+        None => None,
+    };
+    if let Some(quota) = key_quota {
+        let d = limiter.check("key", &caller.id, quota).await;
+        refuse_unless(state, d, "key", LimitKind::Requests)?;
+        shown = Some(d);
+    }
+    if rl.enabled
+        && let Some(&per_minute) = rl.routes.get(route)
+    {
+        let d = limiter
+            .check(
+                &format!("route:{route}"),
+                &caller.id,
+                Quota {
+                    per_minute,
+                    burst: per_minute,
+                },
+            )
+            .await;
+        refuse_unless(state, d, "route", LimitKind::Requests)?;
+        shown = shown.or(Some(d));
+    }
+    if let Some(tpm) = tokens_per_minute(state, caller)
+        && let Some(wait) = limiter.tokens_exhausted(&caller.id, tpm).await
+    {
+        let limit = u32::try_from(tpm).unwrap_or(u32::MAX);
+        let d = Decision {
+            allowed: false,
+            limit,
+            remaining: 0,
+            retry_after: wait,
+            reset_after: wait,
+        };
+        refuse_unless(state, d, "tokens", LimitKind::Tokens)?;
+    }
+    Ok(shown)
+}
+
+/// The caller's tokens-per-minute budget, if any.
+pub fn tokens_per_minute(state: &AppState, caller: &Caller) -> Option<u64> {
+    let live = state.live();
+    let rl = &live.config.settings.rate_limit;
+    caller
+        .tpm
+        .or((rl.enabled && rl.tpm > 0).then_some(rl.tpm))
+        .filter(|t| *t > 0)
+}
+
+fn refuse_unless(state: &AppState, decision: Decision, reason: &str, kind: LimitKind) -> Result<(), ApiError> {
+    if decision.allowed {
+        return Ok(());
+    }
+    state.metrics.observe_rate_limited(reason);
+    Err(ApiError::RateLimited { decision, kind })
+}
