@@ -56,6 +56,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     };
     expand_vars(&mut tree, &sources.env, &mut warnings);
     problems.extend(env::apply(&mut tree, &sources.env));
+    enable_limits_when_asked(&mut tree);
     let settings: Settings = match serde_path_to_error::deserialize(tree) {
         Ok(s) => s,
         Err(e) => {
@@ -84,6 +85,17 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         })
     } else {
         Err(ConfigError { problems })
+    }
+}
+
+/// Limits are off unless asked for: setting a rate (`rpm`, `burst`, `tpm`, in the file or through
+/// `RATE_LIMIT_RPM` / `RATE_LIMIT_BURST`) asks for them, unless `enabled` is set explicitly.
+fn enable_limits_when_asked(tree: &mut Value) {
+    let Some(Value::Object(rl)) = tree.get_mut("rate_limit") else {
+        return;
+    };
+    if !rl.contains_key("enabled") && ["rpm", "burst", "tpm"].iter().any(|k| rl.contains_key(*k)) {
+        rl.insert("enabled".into(), Value::Bool(true));
     }
 }
 
@@ -229,6 +241,26 @@ limits: { max_body_bytes: 16777216 }
         let yaml = "listen: nope\ndatabase_url: mysql://x\nrouting: { timeout_seconds: 0 }\nproviders: [{id: x}]\n";
         let err = load_yaml(yaml, &[]).unwrap_err();
         assert!(err.problems.len() >= 4, "{err}");
+    }
+
+    #[test]
+    fn setting_a_rate_turns_limits_on_unless_enabled_is_explicit() {
+        let on = load(&Sources {
+            file: None,
+            env: Env::from_pairs([("RATE_LIMIT_BURST", "3")]),
+        })
+        .unwrap();
+        assert!(on.settings.rate_limit.enabled);
+        assert_eq!(on.settings.rate_limit.burst, 3);
+        let off = load(&Sources {
+            file: None,
+            env: Env::from_pairs([("RATE_LIMIT_BURST", "3"), ("RATE_LIMIT_ENABLED", "false")]),
+        })
+        .unwrap();
+        assert!(!off.settings.rate_limit.enabled);
+        let explicit = load_yaml("rate_limit: {enabled: false, rpm: 600}\n", &[]).unwrap();
+        assert!(!explicit.settings.rate_limit.enabled);
+        assert!(!load(&Sources::default()).unwrap().settings.rate_limit.enabled);
     }
 
     #[test]

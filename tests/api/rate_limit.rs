@@ -78,7 +78,7 @@ async fn exactly_burst_rapid_requests_pass_and_the_next_gets_429_with_retry_afte
 async fn limits_are_off_unless_enabled() {
     let alpha = MockServer::start().await;
     mount_chat(&alpha, completion(), 5).await;
-    let app = limited_app(&alpha, "rate_limit: {burst: 1}").await;
+    let app = limited_app(&alpha, "rate_limit: {enabled: false, burst: 1}").await;
     for _ in 0..5 {
         assert_eq!(chat_as(&app, "sk-a").await.status(), 200);
     }
