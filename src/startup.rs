@@ -86,11 +86,8 @@ impl Application {
             tracing::warn!("{warning}");
         }
         let settings = &config.settings;
-        let http_client = reqwest::Client::builder()
-            .connect_timeout(settings.routing.connect_timeout())
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
+        let connect_timeout = settings.routing.connect_timeout();
+        let http_client = upstream_client(connect_timeout)?;
         let store = HistoryStore::connect(&settings.database_url).await?;
         let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
         let ids: Vec<_> = config.providers.iter().map(|p| p.id.clone()).collect();
@@ -120,8 +117,11 @@ impl Application {
         let state = web::Data::new(AppState::new(live, handles));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
+            // Building a client cannot fail once the first one was built; if it ever did, the
+            // shared one still works (it only loses connections at shutdown).
+            let http = upstream_client(connect_timeout).unwrap_or_else(|_| app_state.http.clone());
             App::new()
-                .app_data(app_state.clone())
+                .app_data(web::Data::new(app_state.for_worker(http)))
                 .wrap(from_fn(http::middleware::request_id::request_id))
                 .configure(http::configure)
                 .default_service(web::to(http::not_found))
@@ -167,6 +167,16 @@ impl Application {
         tracing::info!("stopped");
         served
     }
+}
+
+/// The pooled upstream client: connect timeout only (attempt and stream timeouts are the
+/// orchestrator's), TCP_NODELAY so SSE chunks are not held back.
+fn upstream_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
 }
 
 fn writer_settings(config: &Config) -> WriterSettings {

@@ -81,15 +81,20 @@ impl ModelCache {
 }
 
 /// Shared by all workers.
-#[derive(Debug)]
+///
+/// Each actix worker gets its own copy (`for_worker`) sharing everything but the upstream client:
+/// a reqwest connection lives on the runtime that opened it, and every worker has a runtime of its
+/// own, so a pool shared across workers would lose in-flight connections when an idle worker stops
+/// during a graceful shutdown.
+#[derive(Debug, Clone)]
 pub struct AppState {
-    live: ArcSwap<Live>,
+    live: Arc<ArcSwap<Live>>,
     /// The one pooled upstream client.
     pub http: reqwest::Client,
     /// When the process started (for `/health`).
     pub started: Instant,
     /// Upstream model lists.
-    pub models: ModelCache,
+    pub models: Arc<ModelCache>,
     /// Where history rows go (never awaited on the request path).
     pub history: HistorySink,
     /// The history database, for `/history` queries.
@@ -123,16 +128,21 @@ impl AppState {
     /// State around an initial snapshot.
     pub fn new(live: Live, h: Handles) -> Self {
         Self {
-            live: ArcSwap::from_pointee(live),
+            live: Arc::new(ArcSwap::from_pointee(live)),
             http: h.http,
             started: Instant::now(),
-            models: ModelCache::default(),
+            models: Arc::new(ModelCache::default()),
             history: h.history,
             store: h.store,
             metrics: h.metrics,
             auth: h.auth,
             limiter: h.limiter,
         }
+    }
+
+    /// This state with `http` as the upstream client: one per worker.
+    pub fn for_worker(&self, http: reqwest::Client) -> Self {
+        Self { http, ..self.clone() }
     }
 
     /// The current snapshot; hold it for the whole request.

@@ -89,9 +89,11 @@ class Handler(BaseHTTPRequestHandler):
             usage_chunk["choices"] = []
             usage_chunk["usage"] = {"prompt_tokens": 5, "completion_tokens": len(text.split()), "total_tokens": 5 + len(text.split())}
             events.append(usage_chunk)
+        # A model named "slow-..." streams slowly, so a test can act while a stream is in flight.
+        delay = 0.4 if model.startswith("slow") else 0.05
         for event in events:
             self._chunk(f"data: {json.dumps(event)}\n\n".encode())
-            time.sleep(0.05)
+            time.sleep(delay)
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
 

@@ -8,6 +8,8 @@ Usage: python tests/e2e/openai_sdk_check.py path/to/ai-gateway
 
 import json
 import os
+import signal
+import sqlite3
 import socket
 import subprocess
 import sys
@@ -53,13 +55,13 @@ providers:
     kind: openai
     base_url: http://127.0.0.1:{failing.server_address[1]}/v1
     api_key: sk-primary
-    models: ["mock-model"]
+    models: ["mock-model", "slow-model"]
     priority: 1
   - id: secondary
     kind: openai
     base_url: http://127.0.0.1:{healthy.server_address[1]}/v1
     api_key: sk-secondary
-    models: ["mock-model"]
+    models: ["mock-model", "slow-model"]
     priority: 2
 routing:
   max_retries: 1
@@ -67,7 +69,10 @@ routing:
 """
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(config)
-    env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{tempfile.mkdtemp()}/e2e.db")
+    db_path = f"{tempfile.mkdtemp()}/e2e.db"
+    env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{db_path}")
+    for name in ("API_KEYS", "API_KEY", "RATE_LIMIT_ENABLED", "RATE_LIMIT_RPM", "RATE_LIMIT_BURST", "REDIS_URL"):
+        env.pop(name, None)
     proc = subprocess.Popen([binary, "serve", "--config", f.name], env=env)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
@@ -91,7 +96,7 @@ routing:
         print("stream ok:", len(pieces), "content chunks:", "".join(pieces).strip())
 
         models = client.models.list()
-        assert [m.id for m in models.data] == ["mock-model"], models
+        assert [m.id for m in models.data] == ["mock-model", "slow-model"], models
         print("models ok")
 
         try:
@@ -110,10 +115,30 @@ routing:
         assert stream_row["total_tokens"] == 8 and stream_row["result_summary"] == "hello from secondary ", stream_row
         assert [a["outcome"] for a in rows[2]["attempts"]] == ["server_error", "server_error", "success"], rows[2]
         print("history ok:", len(rows), "rows, stream row counted", stream_row["total_tokens"], "tokens")
+        sigterm_during_a_stream(client, proc, db_path)
         print("openai SDK end-to-end check passed")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def sigterm_during_a_stream(client, proc, db_path):
+    """SIGTERM while a stream is in flight: the stream finishes, its row is flushed, exit 0."""
+    stream = client.chat.completions.create(
+        model="slow-model", messages=[{"role": "user", "content": "ping"}], stream=True)
+    events = iter(stream)
+    next(events)  # the stream has started
+    proc.send_signal(signal.SIGTERM)
+    rest = list(events)
+    code = proc.wait(timeout=40)
+    assert code == 0, f"gateway exited with {code}"
+    text = "".join(e.choices[0].delta.content or "" for e in rest if e.choices)
+    assert text.strip() == "hello from secondary", text
+    with sqlite3.connect(db_path) as db:
+        status, = db.execute("SELECT status FROM ai_requests WHERE model = 'slow-model'").fetchone()
+    assert status == "success", status
+    print("SIGTERM during a stream ok: stream completed, row flushed, exit code 0")
 
 
 if __name__ == "__main__":
