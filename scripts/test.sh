@@ -16,6 +16,7 @@ fi
 
 cargo build --locked --bin ai-gateway
 cargo test --locked --all-targets
+./scripts/check-ops.sh
 
 echo "== end-to-end: official openai SDK through the gateway =="
 "$VENV/bin/python" tests/e2e/openai_sdk_check.py target/debug/ai-gateway

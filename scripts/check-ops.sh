@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Validates the deployment and observability files offline (no Docker engine, no network needed
+# once the tools are installed):
+#   - Prometheus: promtool check config / check rules / test rules (alert unit tests)
+#   - Compose: the docker-compose.yml against the Compose specification's JSON schema
+#   - Grafana: scripts/lint_dashboards.py (structure + a real PromQL parse of every expr)
+# Installs what it needs idempotently, and quietly once installed: promtool from Debian's
+# `prometheus` package (needs root or sudo; it starts no daemon) and check-jsonschema into the
+# project venv (.venv, or AI_GATEWAY_TEST_VENV like scripts/test.sh).
+# Exits non-zero, naming the failed check, on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail() {
+  echo "check-ops: FAILED: $*" >&2
+  exit 1
+}
+
+# --- tools -----------------------------------------------------------------------------------
+install_promtool() {
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || fail "promtool is missing; install Debian's 'prometheus' package (needs root)"
+    sudo=(sudo -n)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  echo "check-ops: installing promtool (apt package 'prometheus')"
+  if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >/tmp/check-ops-apt.log 2>&1; then
+    # Only refresh the package lists when the install fails (stale or empty lists on a fresh machine).
+    "${sudo[@]}" apt-get update -qq >>/tmp/check-ops-apt.log 2>&1 || true
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >>/tmp/check-ops-apt.log 2>&1 \
+      || { cat /tmp/check-ops-apt.log >&2; fail "apt-get install prometheus (for promtool)"; }
+  fi
+  command -v promtool >/dev/null 2>&1 || fail "promtool still missing after installing 'prometheus'"
+}
+command -v promtool >/dev/null 2>&1 || install_promtool
+
+VENV="${AI_GATEWAY_TEST_VENV:-.venv}"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV" || fail "python3 -m venv $VENV"
+fi
+if [ ! -x "$VENV/bin/check-jsonschema" ]; then
+  echo "check-ops: installing check-jsonschema into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check check-jsonschema \
+    || fail "pip install check-jsonschema"
+fi
+
+# --- checks ----------------------------------------------------------------------------------
+# Each check prints its tool's output only when it fails, so a passing run stays short.
+run() {
+  local name="$1"
+  shift
+  local out
+  if out="$("$@" 2>&1)"; then
+    echo "check-ops: ok   $name"
+  else
+    echo "$out" >&2
+    fail "$name ($*)"
+  fi
+}
+
+run "prometheus config" promtool check config prometheus/prometheus.yml
+run "alert rules" promtool check rules prometheus/alerts.yml
+run "alert unit tests" promtool test rules prometheus/alerts_test.yml
+run "compose spec" "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
+run "grafana dashboards" "$VENV/bin/python" scripts/lint_dashboards.py
+echo "check-ops: all ops checks passed"
