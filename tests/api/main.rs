@@ -11,6 +11,7 @@ mod fallback;
 mod health;
 mod helpers;
 mod history;
+mod metrics;
 mod models;
 mod rate_limit;
 mod sdk;

@@ -387,3 +387,57 @@ fn ops_files_reference_gateway_metrics() {
         );
     }
 }
+
+mod after_real_traffic {
+    use wiremock::MockServer;
+
+    use crate::helpers::{
+        ProviderSpec, SseMock, SseReader, TEST_MODEL, TestApp, chat_body, completion, failure, fixtures, mount_chat,
+        stream_body, upstream_url,
+    };
+
+    #[tokio::test]
+    async fn every_metric_a_dashboard_panel_or_alert_queries_is_exposed_after_traffic() {
+        // Arrange: two providers (one failing) and a streaming one, so failovers, errors, TTFT and
+        // tokens all have samples.
+        let (alpha, beta) = (MockServer::start().await, MockServer::start().await);
+        mount_chat(&alpha, failure(503), 1).await;
+        mount_chat(&beta, completion(), 1).await;
+        let streamer = SseMock::start().await;
+        streamer.autoplay_raw(fixtures::chunk_events()).await;
+        let app = TestApp::builder()
+            .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+            .provider(ProviderSpec::new("beta", upstream_url(&beta)))
+            .provider(ProviderSpec::new("gamma", streamer.base_url()).models(&["streamed"]))
+            .spawn()
+            .await;
+
+        // Act
+        assert_eq!(app.post_chat(&chat_body(TEST_MODEL)).await.status(), 200);
+        let streamed = app.post_chat(&stream_body("streamed")).await;
+        drop(SseReader::new(streamed).rest().await);
+        app.history_rows(2).await;
+        let text = app.get("/metrics").await.text().await.expect("metrics text");
+
+        // Assert
+        let used = super::metric_names_used_by_ops_files();
+        assert!(used.len() > 10, "no metric found in the ops files: {used:?}");
+        let missing = super::missing_from_exposition(&used, &text);
+        assert!(
+            missing.is_empty(),
+            "queried by grafana/ or prometheus/ but not exposed at /metrics: {missing:?}"
+        );
+        for seed_name in [
+            "ai_request_count",
+            "ai_error_count",
+            "ai_provider_latency_ms_bucket",
+            "ai_failover_count",
+        ] {
+            assert!(text.contains(seed_name), "seed 004 metric {seed_name} missing");
+        }
+        assert!(
+            text.contains(r#"ai_failover_count{from_provider="alpha",to_provider="beta"} 1"#),
+            "{text}"
+        );
+    }
+}
