@@ -15,8 +15,15 @@ if ! "$VENV/bin/python" -c "import openai" 2>/dev/null; then
 fi
 
 cargo build --locked --bin ai-gateway
-cargo test --locked --all-targets
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --locked --all-targets 2>&1 | tee "$log"
 ./scripts/check-ops.sh
 
 echo "== end-to-end: official openai SDK through the gateway =="
 "$VENV/bin/python" tests/e2e/openai_sdk_check.py target/debug/ai-gateway
+
+# One closing line for the whole run: cargo's counts plus the two script checks above (any
+# failure has already stopped this script through `set -e` / `pipefail`).
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 2}')
+echo "all tests: ${passed} passed, 0 failed"
