@@ -116,6 +116,12 @@ pub enum ApiError {
         /// Requests or tokens.
         kind: LimitKind,
     },
+    /// `/ai/task`: no provider could answer (503, as seed 004 answers).
+    #[error("{}", describe_attempts(.attempts))]
+    TaskFailed {
+        /// What each attempt came to.
+        attempts: Vec<AttemptSummary>,
+    },
     /// A dependency of the gateway itself (the history database) is down (503).
     #[error("{message}")]
     Unavailable {
@@ -153,7 +159,7 @@ impl ApiError {
             Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
-            Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } => 503,
+            Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } | Self::TaskFailed { .. } => 503,
             Self::Auth(e) => e.status(),
             Self::ModelNotAllowed { .. } => 403,
             Self::RateLimited { .. } => 429,
@@ -180,6 +186,7 @@ impl ApiError {
             Self::ProvidersUnavailable { .. }
             | Self::AllProvidersFailed { .. }
             | Self::Unavailable { .. }
+            | Self::TaskFailed { .. }
             | Self::Internal(_) => "server_error",
         }
     }
@@ -194,7 +201,7 @@ impl ApiError {
             Self::ModelNotFound { .. } => "model_not_found",
             Self::UpstreamRejected { code, .. } => return code.as_deref(),
             Self::ProvidersUnavailable { .. } => "providers_unavailable",
-            Self::AllProvidersFailed { .. } => "all_providers_failed",
+            Self::AllProvidersFailed { .. } | Self::TaskFailed { .. } => "all_providers_failed",
             Self::Unavailable { .. } => "service_unavailable",
             Self::Auth(AuthError::NotAdmin) => "forbidden",
             Self::Auth(AuthError::AdminDisabled | AuthError::WorkerDisabled) => "admin_api_disabled",
@@ -236,7 +243,9 @@ impl ApiError {
     pub fn attempts_made(&self) -> usize {
         match self {
             Self::UpstreamRejected { attempts, .. } => *attempts,
-            Self::AllProvidersFailed { attempts } => attempts.iter().filter(|a| a.was_called()).count(),
+            Self::AllProvidersFailed { attempts } | Self::TaskFailed { attempts } => {
+                attempts.iter().filter(|a| a.was_called()).count()
+            }
             _ => 0,
         }
     }

@@ -41,7 +41,16 @@ pub struct CatalogueEntry {
     /// Client name → upstream name.
     #[serde(default)]
     pub model_aliases: BTreeMap<String, String>,
+    /// `/ai/task` confidence (seed 004's per-provider values).
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// The model `/ai/task` uses.
+    #[serde(default)]
+    pub task_model: Option<String>,
 }
+
+/// `/ai/task` confidence when neither catalogue nor config sets one.
+pub const DEFAULT_CONFIDENCE: f64 = 0.8;
 
 /// The embedded catalogue files, by name. `tests` checks this list against `providers/`.
 pub const FILES: &[(&str, &str)] = &[
@@ -113,6 +122,8 @@ pub(super) fn resolve(
             auth: entry.auth.clone(),
             headers: entry.headers.clone().into_iter().collect(),
             model_aliases: entry.model_aliases.clone(),
+            confidence: entry.confidence.unwrap_or(DEFAULT_CONFIDENCE),
+            task_model: entry.task_model.clone(),
         };
         out.push(match named {
             Some(over) => overlay(base, over),
@@ -141,6 +152,8 @@ pub(super) fn resolve(
             auth: AuthScheme::Bearer,
             headers: Vec::new(),
             model_aliases: BTreeMap::new(),
+            confidence: DEFAULT_CONFIDENCE,
+            task_model: None,
         };
         out.push(overlay(base, entry));
     }
@@ -174,6 +187,12 @@ fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
     }
     if let Some(headers) = &over.headers {
         base.headers.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if let Some(c) = over.confidence {
+        base.confidence = c;
+    }
+    if let Some(m) = &over.task_model {
+        base.task_model = Some(m.clone());
     }
     if let Some(aliases) = &over.model_aliases {
         base.model_aliases

@@ -34,6 +34,32 @@ pub struct Settings {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key (`REDIS_PREFIX`), so environments never share counters.
     pub redis_prefix: String,
+    /// `/ai/task`: the model to use and task types added to the built-in ones.
+    pub tasks: TaskSettings,
+}
+
+/// `tasks:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSettings {
+    /// Route every task to this model; unset = each provider's `task_model` (or its first model).
+    pub model: Option<String>,
+    /// Task types by name, added to (or replacing) the built-in ones.
+    pub types: BTreeMap<String, TaskType>,
+}
+
+/// One task type: a prompt template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskType {
+    /// The user prompt; `{text}` is replaced by the request's text.
+    pub prompt: String,
+    /// An optional system prompt.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// `invoice` or `document`: apply that decision engine to the answer.
+    #[serde(default)]
+    pub decision: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +76,7 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             redis_url: None,
             redis_prefix: "aigw:".into(),
+            tasks: TaskSettings::default(),
         }
     }
 }
@@ -79,6 +106,10 @@ pub struct ProviderEntry {
     pub headers: Option<BTreeMap<String, String>>,
     /// Client-facing model name → the name this provider knows it by.
     pub model_aliases: Option<BTreeMap<String, String>>,
+    /// `/ai/task` `confidence` reported for this provider's answers (0..1).
+    pub confidence: Option<f64>,
+    /// The model `/ai/task` uses on this provider.
+    pub task_model: Option<String>,
 }
 
 /// How a provider expects its key.
@@ -113,9 +144,20 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, String)>,
     /// Client model name → upstream model name.
     pub model_aliases: BTreeMap<String, String>,
+    /// `/ai/task` confidence for this provider's answers.
+    pub confidence: f64,
+    /// The model `/ai/task` uses here, if any.
+    pub task_model: Option<String>,
 }
 
 impl ProviderConfig {
+    /// The model `/ai/task` sends here: `task_model`, else the first declared model.
+    pub fn default_task_model(&self) -> Option<&str> {
+        self.task_model
+            .as_deref()
+            .or_else(|| self.models.iter().map(String::as_str).find(|m| *m != "*"))
+    }
+
     /// Whether this provider accepts any model name.
     pub fn serves_any_model(&self) -> bool {
         self.models.iter().any(|m| m == "*")

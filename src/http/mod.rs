@@ -27,7 +27,7 @@ enum Access {
 
 /// Registers every route with its access level.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use routes::{chat, health, history, metrics, models};
+    use routes::{chat, health, history, metrics, models, task};
     add(
         cfg,
         "/v1/chat/completions",
@@ -37,6 +37,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/v1/embeddings", Access::Client, web::post().to(chat::embeddings));
     add(cfg, "/v1/models", Access::Client, web::get().to(models::list));
     add(cfg, "/history", Access::Client, web::get().to(history::list));
+    add(cfg, "/ai/task", Access::Client, web::post().to(task::task));
+    add(
+        cfg,
+        "/provider/status",
+        Access::Client,
+        web::get().to(task::provider_status),
+    );
     add(cfg, "/history/cleanup", Access::Admin, web::post().to(history::cleanup));
     add(cfg, "/livez", Access::Open, web::get().to(health::livez));
     add(cfg, "/readyz", Access::Open, web::get().to(health::readyz));

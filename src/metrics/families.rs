@@ -16,6 +16,8 @@ pub const KNOWN_ROUTES: &[&str] = &[
     "/health",
     "/history",
     "/history/cleanup",
+    "/ai/task",
+    "/provider/status",
     "/metrics",
     "unmatched",
 ];

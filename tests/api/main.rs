@@ -16,3 +16,4 @@ mod models;
 mod rate_limit;
 mod sdk;
 mod streaming;
+mod task;

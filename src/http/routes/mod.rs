@@ -5,3 +5,4 @@ pub mod health;
 pub mod history;
 pub mod metrics;
 pub mod models;
+pub mod task;
