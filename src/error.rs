@@ -252,14 +252,14 @@ impl ApiError {
 }
 
 /// `{"error": {"message", "type", "param", "code"}}` — `param` and `code` always present.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// The error object.
     pub error: ErrorDetail<'a>,
 }
 
 /// The inside of `ErrorBody`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
     /// Human-readable; says what was wrong and how to fix it.
     pub message: String,

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod error;
 pub mod middleware;
+pub mod openapi;
 pub mod render;
 pub mod routes;
 
@@ -27,7 +28,7 @@ enum Access {
 
 /// Registers every route with its access level.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use routes::{chat, health, history, metrics, models, task};
+    use routes::{chat, dashboard, health, history, metrics, models, task};
     add(
         cfg,
         "/v1/chat/completions",
@@ -49,6 +50,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/readyz", Access::Open, web::get().to(health::readyz));
     add(cfg, "/health", Access::Open, web::get().to(health::health));
     add(cfg, "/metrics", Access::Open, web::get().to(metrics::metrics));
+    add(cfg, "/", Access::Open, web::get().to(dashboard::index));
+    add(cfg, "/static/app.js", Access::Open, web::get().to(dashboard::script));
+    add(cfg, "/static/app.css", Access::Open, web::get().to(dashboard::style));
+    add(cfg, "/openapi.json", Access::Open, web::get().to(openapi::openapi_json));
+    add(cfg, "/docs", Access::Open, web::get().to(redirect_to_docs));
+    add(cfg, "/docs/", Access::Open, web::get().to(openapi::docs));
+    add(cfg, "/docs/{tail:.*}", Access::Open, web::get().to(openapi::docs));
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
 }
 
@@ -61,6 +69,13 @@ fn add(cfg: &mut web::ServiceConfig, path: &str, access: Access, route: Route) {
         Access::Client => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client))),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
     };
+}
+
+/// `/docs` → `/docs/` (the UI's relative asset paths need the slash).
+async fn redirect_to_docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("location", "/docs/"))
+        .finish()
 }
 
 /// actix's query rejections, in the OpenAI error shape.

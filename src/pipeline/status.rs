@@ -8,14 +8,14 @@ use crate::domain::ProviderId;
 use crate::state::AppState;
 
 /// The body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StatusList {
     /// Enabled providers first (by priority), then the catalogue's disabled ones.
     pub providers: Vec<ProviderStatus>,
 }
 
 /// One provider.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProviderStatus {
     /// Id.
     pub id: String,

@@ -28,7 +28,7 @@ struct TaskRequest {
 }
 
 /// The answer (seed 004's shape, `decision` only for decision tasks).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TaskAnswer {
     /// The provider that answered.
     pub provider_used: String,

@@ -21,7 +21,7 @@ pub enum DecisionKind {
 }
 
 /// The three outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
     /// Everything required is there and consistent.
@@ -33,7 +33,7 @@ pub enum Verdict {
 }
 
 /// The `decision` object of an `/ai/task` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Decision {
     /// The verdict.
     pub decision: Verdict,

@@ -12,6 +12,7 @@ use crate::pipeline;
 use crate::state::AppState;
 
 /// Recent requests, newest first; filters `limit`, `before`, `status`, `provider`, `model`, `since`.
+#[utoipa::path(get, path = "/history", tag = "operations", params(crate::history::HistoryQuery), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Recent requests, newest first", body = Vec<crate::history::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, query: web::Query<HistoryQuery>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(pipeline::history(&state, query.into_inner()).await?))
 }
@@ -25,6 +26,7 @@ pub struct Cleanup {
 }
 
 /// Deletes error rows; answers `{"deleted": N}`.
+#[utoipa::path(post, path = "/history/cleanup", tag = "operations", params(("older_than_minutes" = Option<u64>, Query, description = "Only error rows older than this")), request_body(content = Option<crate::http::openapi::CleanupRequest>, description = "Optional, as seed 004 sends it"), security(("admin_token" = [])), responses((status = 200, description = "How many rows were deleted", body = crate::http::openapi::CleanupResponse), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn cleanup(
     state: web::Data<AppState>,
     query: web::Query<Cleanup>,

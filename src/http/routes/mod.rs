@@ -1,6 +1,7 @@
 //! One file per endpoint family.
 
 pub mod chat;
+pub mod dashboard;
 pub mod health;
 pub mod history;
 pub mod metrics;

@@ -10,6 +10,7 @@ use crate::pipeline;
 use crate::state::AppState;
 
 /// Runs a task: `{"task", "text", "provider"}` → `{"provider_used", "result", "confidence", "latency_ms", "decision"?}`.
+#[utoipa::path(post, path = "/ai/task", tag = "tasks", request_body = crate::http::openapi::TaskRequest, security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "The answer, with a decision for invoice_check and document_review", body = crate::pipeline::TaskAnswer), (status = 400, description = "Bad request", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody), (status = 503, description = "Every provider failed", body = crate::error::ErrorBody)))]
 pub async fn task(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
@@ -23,6 +24,7 @@ pub async fn task(
 }
 
 /// Providers with their breakers, last errors and latency.
+#[utoipa::path(get, path = "/provider/status", tag = "tasks", security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Every provider with its breaker, last error and median latency", body = crate::pipeline::StatusList), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
 pub async fn provider_status(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(pipeline::provider_status(&state))
 }
