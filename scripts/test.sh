@@ -23,7 +23,10 @@ cargo test --locked --all-targets 2>&1 | tee "$log"
 echo "== end-to-end: official openai SDK through the gateway =="
 "$VENV/bin/python" tests/e2e/openai_sdk_check.py target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the two script checks above (any
+echo "== browser: the dashboard in headless Chromium =="
+./scripts/browser-test.sh target/debug/ai-gateway
+
+# One closing line for the whole run: cargo's counts plus the three script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 2}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 3}')
 echo "all tests: ${passed} passed, 0 failed"
