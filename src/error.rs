@@ -134,6 +134,9 @@ pub enum ApiError {
 }
 
 fn describe_attempts(attempts: &[AttemptSummary]) -> String {
+    if attempts.is_empty() {
+        return "no provider is enabled: set a provider key (e.g. OPENAI_API_KEY, MISTRAL_API_KEY) or declare `providers:` in the config".into();
+    }
     let mut out = String::from("all providers failed:");
     for (i, a) in attempts.iter().enumerate() {
         let sep = if i == 0 { " " } else { "; " };
