@@ -47,6 +47,12 @@ pub enum ApiError {
         /// The configured limit.
         limit: usize,
     },
+    /// The client sent its body too slowly (408).
+    #[error("the request body did not arrive within {seconds} s")]
+    RequestTimeout {
+        /// The configured limit.
+        seconds: f64,
+    },
     /// No route here (404).
     #[error("no route for {method} {path}")]
     RouteNotFound {
@@ -159,6 +165,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest(_) => 400,
             Self::PayloadTooLarge { .. } => 413,
+            Self::RequestTimeout { .. } => 408,
             Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
@@ -182,6 +189,7 @@ impl ApiError {
             Self::RateLimited { kind, .. } => kind.as_str(),
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge { .. }
+            | Self::RequestTimeout { .. }
             | Self::RouteNotFound { .. }
             | Self::MethodNotAllowed { .. }
             | Self::ModelNotFound { .. }
@@ -199,6 +207,7 @@ impl ApiError {
         Some(match self {
             Self::InvalidRequest(e) => e.code,
             Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::RouteNotFound { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ModelNotFound { .. } => "model_not_found",

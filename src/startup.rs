@@ -87,6 +87,7 @@ impl Application {
         }
         let settings = &config.settings;
         let connect_timeout = settings.routing.connect_timeout();
+        let limits = settings.limits.clone();
         let http_client = upstream_client(connect_timeout)?;
         let store = HistoryStore::connect(&settings.database_url).await?;
         let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
@@ -133,6 +134,8 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .tcp_nodelay(true)
+        .client_request_timeout(limits.header_timeout())
+        .keep_alive(limits.keep_alive())
         .shutdown_timeout(30)
         .listen(listener)
         .map_err(bind_err)?

@@ -246,19 +246,43 @@ impl BreakerSettings {
     }
 }
 
-/// `limits:`.
+/// `limits:` — what a client may send, and how slowly.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
     /// Largest accepted request body (`MAX_BODY_BYTES`); larger gets 413.
     pub max_body_bytes: usize,
+    /// Longest a client may take to send its body once headers are in; slower gets 408.
+    pub body_timeout_seconds: f64,
+    /// Longest a client may take to send its request head; slower is disconnected (slowloris).
+    pub header_timeout_seconds: f64,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive_seconds: f64,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+            body_timeout_seconds: 30.0,
+            header_timeout_seconds: 5.0,
+            keep_alive_seconds: 5.0,
         }
+    }
+}
+
+impl LimitSettings {
+    /// `body_timeout_seconds` as a Duration.
+    pub fn body_timeout(&self) -> Duration {
+        secs(self.body_timeout_seconds)
+    }
+    /// `header_timeout_seconds` as a Duration.
+    pub fn header_timeout(&self) -> Duration {
+        secs(self.header_timeout_seconds)
+    }
+    /// `keep_alive_seconds` as a Duration.
+    pub fn keep_alive(&self) -> Duration {
+        secs(self.keep_alive_seconds)
     }
 }
 

@@ -105,6 +105,18 @@ fn require_model(model: &str) -> Result<(), BodyError> {
 }
 
 fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, BodyError> {
+    // JSON is UTF-8 (RFC 8259); serde skips validating strings it ignores, so check the whole body
+    // once rather than forward invalid bytes upstream.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(BodyError {
+            message: format!(
+                "the request body is not valid UTF-8 (invalid byte at {})",
+                e.valid_up_to()
+            ),
+            param: None,
+            code: "invalid_json",
+        });
+    }
     // Derived struct deserializers also take a JSON array as the fields in order, which would let
     // `["gpt-4o", [...]]` through as a request; only an object is one.
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {

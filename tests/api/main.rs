@@ -11,6 +11,7 @@ mod fallback;
 mod health;
 mod helpers;
 mod history;
+mod hostile;
 mod metrics;
 mod models;
 mod openapi;

@@ -250,5 +250,10 @@ async fn with_no_provider_enabled_a_task_gets_503_saying_how_to_enable_one() {
     let response = post_task(&app, json!({"task": "summarize", "text": "x"})).await;
     assert_eq!(response.status(), 503);
     let body = json(response).await;
-    assert!(assert_openai_error(&body)["message"].as_str().unwrap().contains("no provider is enabled"));
+    assert!(
+        assert_openai_error(&body)["message"]
+            .as_str()
+            .unwrap()
+            .contains("no provider is enabled")
+    );
 }
