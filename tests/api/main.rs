@@ -17,5 +17,6 @@ mod models;
 mod openapi;
 mod rate_limit;
 mod sdk;
+mod secrets;
 mod streaming;
 mod task;
