@@ -59,7 +59,7 @@ async fn secrets_never_reach_logs_history_metrics_or_responses() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     ai_gateway::startup::init_crypto();
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().build().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while client.get(format!("{base}/livez")).send().await.is_err() {
         assert!(tokio::time::Instant::now() < deadline, "gateway did not start");
