@@ -11,7 +11,7 @@ mod validate;
 
 pub use catalogue::{CatalogueEntry, catalogue};
 pub use env::{Env, FLAT_ENV};
-pub use load::{Config, ConfigError, Sources, load};
+pub use load::{Config, ConfigError, Sources, load, load_str};
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,
     ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings, TaskSettings, TaskType,
