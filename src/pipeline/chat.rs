@@ -5,7 +5,7 @@ use bytes::Bytes;
 use super::Answer;
 use super::observe::{StreamRecorder, Trace};
 use crate::auth::Caller;
-use crate::domain::{EmbeddingsPeek, Peek, RequestId, request_stream_usage};
+use crate::domain::{Dialect, EmbeddingsPeek, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply};
@@ -37,9 +37,13 @@ pub async fn chat(
     match chat_inner(state, &live, request_id, caller, body, &mut trace).await {
         Ok(Done::Json(success, attempts)) => Ok(json(success, attempts, trace)),
         Ok(Done::Stream(success, attempts, strip_usage)) => {
-            let recorder = StreamRecorder::new(trace, strip_usage);
-            let idle = live.config.settings.routing.stream_idle_timeout();
-            let relay = stream::relay(success.value, idle, success.provider.clone(), recorder);
+            let recorder = StreamRecorder::new(trace, strip_usage, Dialect::OpenAi);
+            let source = stream::Source {
+                provider: success.provider.clone(),
+                dialect: Dialect::OpenAi,
+                idle: live.config.settings.routing.stream_idle_timeout(),
+            };
+            let relay = stream::relay(success.value, source, recorder);
             Ok(Answer::Stream {
                 body: Box::pin(relay),
                 provider: success.provider,
@@ -163,5 +167,6 @@ fn orchestrator<'a>(state: &'a AppState, live: &'a Live, request_id: &'a Request
         breakers: &live.breakers,
         http: &state.http,
         request_id,
+        dialect: Dialect::OpenAi,
     }
 }
