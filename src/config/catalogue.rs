@@ -41,11 +41,15 @@ pub struct CatalogueEntry {
     /// Client name → upstream name.
     #[serde(default)]
     pub model_aliases: BTreeMap<String, String>,
+    /// Query parameters added to every upstream URL (Azure's `api-version`).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
 }
 
 /// The embedded catalogue files, by name. `tests` checks this list against `providers/`.
 pub const FILES: &[(&str, &str)] = &[
     ("anthropic.yaml", include_str!("../../providers/anthropic.yaml")),
+    ("azure.yaml", include_str!("../../providers/azure.yaml")),
     ("deepseek.yaml", include_str!("../../providers/deepseek.yaml")),
     ("gemini.yaml", include_str!("../../providers/gemini.yaml")),
     ("groq.yaml", include_str!("../../providers/groq.yaml")),
@@ -113,6 +117,7 @@ pub(super) fn resolve(
             auth: entry.auth.clone(),
             headers: entry.headers.clone().into_iter().collect(),
             model_aliases: entry.model_aliases.clone(),
+            query: entry.query.clone().into_iter().collect(),
         };
         out.push(match named {
             Some(over) => overlay(base, over),
@@ -138,9 +143,10 @@ pub(super) fn resolve(
             api_key: None,
             models: vec!["*".into()],
             priority: 100,
-            auth: AuthScheme::Bearer,
+            auth: AuthScheme::default_for(kind),
             headers: Vec::new(),
             model_aliases: BTreeMap::new(),
+            query: Vec::new(),
         };
         out.push(overlay(base, entry));
     }
@@ -175,6 +181,12 @@ fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
     if let Some(headers) = &over.headers {
         base.headers.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    if let Some(query) = &over.query {
+        for (k, v) in query {
+            base.query.retain(|(key, _)| key != k);
+            base.query.push((k.clone(), v.clone()));
+        }
+    }
     if let Some(aliases) = &over.model_aliases {
         base.model_aliases
             .extend(aliases.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -201,6 +213,7 @@ mod tests {
         for id in [
             "openai",
             "anthropic",
+            "azure",
             "gemini",
             "mistral",
             "nvidia",
