@@ -3,5 +3,7 @@
 pub mod chat;
 pub mod health;
 pub mod history;
+pub mod messages;
 pub mod metrics;
 pub mod models;
+pub mod responses;
