@@ -15,6 +15,7 @@ mod messages;
 mod metrics;
 mod models;
 mod native;
+mod providers;
 mod rate_limit;
 mod responses;
 mod sdk;
