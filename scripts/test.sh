@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit + integration (cargo test) and the end-to-end checks with the official
 # `openai` and `anthropic` Python SDKs against the real binary. Installs what it needs (a Python
-# venv with the SDKs)
-# idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
+# venv with the SDKs) idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
 # must be running for the suites that use them; those suites fail loudly when they are not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
