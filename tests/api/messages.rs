@@ -379,3 +379,80 @@ async fn messages_are_counted_under_their_own_task_and_endpoint() {
         .unwrap_or_else(|| panic!("no messages series in:\n{metrics}"));
     assert!(line.ends_with(" 1"), "{line}");
 }
+
+#[tokio::test]
+async fn a_cut_messages_stream_ends_with_an_anthropic_error_event_and_no_message_stop() {
+    // Arrange
+    let claude = SseMock::start().await;
+    let app = TestApp::builder()
+        .provider(
+            ProviderSpec::new("claude", claude.root_url())
+                .kind("anthropic")
+                .models(&[CLAUDE]),
+        )
+        .spawn()
+        .await;
+    let events = fixtures::events(anthropic::STREAM);
+    let pending = tokio::spawn(app.post_messages(&stream_request()));
+    let upstream = claude.next_connection().await;
+
+    // Act
+    upstream.send_raw(events[0].clone());
+    let response = pending.await.expect("request task");
+    upstream.send_raw(events[1].clone());
+    upstream.cut();
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let body = response.text().await.expect("body");
+    let last = body.trim_end().rsplit("\n\n").next().expect("last event");
+    assert!(last.starts_with("event: error\n"), "{body}");
+    let data: Value = serde_json::from_str(
+        last.lines()
+            .nth(1)
+            .and_then(|l| l.strip_prefix("data: "))
+            .expect("data"),
+    )
+    .expect("error JSON");
+    assert_eq!(assert_anthropic_error(&data)["type"], "api_error");
+    assert!(!body.contains("message_stop"), "a cut stream never looks complete");
+    assert_eq!(app.history_rows(1).await[0]["status"], "error");
+}
+
+#[tokio::test]
+async fn a_chat_stream_falls_back_from_an_anthropic_provider_to_an_openai_one_before_the_first_byte() {
+    // Arrange
+    let claude = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(529).set_body_raw(
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&claude)
+        .await;
+    let openai = SseMock::start().await;
+    openai.autoplay_raw(fixtures::chunk_events()).await;
+    let app = TestApp::builder()
+        .provider(
+            ProviderSpec::new("claude", claude.uri())
+                .kind("anthropic")
+                .models(&[CLAUDE]),
+        )
+        .provider(ProviderSpec::new("openai", openai.base_url()).models(&[CLAUDE]))
+        .spawn()
+        .await;
+    let mut body = crate::helpers::stream_body(CLAUDE);
+    body["stream_options"] = json!({"include_usage": false});
+
+    // Act
+    let response = app.post_chat(&body).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "openai");
+    assert_eq!(header(&response, "x-ai-gateway-attempts"), "2");
+    let rest = SseReader::new(response).rest().await;
+    assert_eq!(rest.last().map(String::as_str), Some("[DONE]"));
+}
