@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit + integration (cargo test) and the end-to-end checks with the official
-# `openai` and `anthropic` Python SDKs against the real binary. Installs what it needs (a Python
-# venv with the SDKs) idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
+# Runs every test: unit + integration (cargo test) and the end-to-end check with the official
+# `openai` Python SDK against the real binary. Installs what it needs (a Python venv with the SDK)
+# idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
 # must be running for the suites that use them; those suites fail loudly when they are not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,7 @@ VENV="${AI_GATEWAY_TEST_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import openai, anthropic" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import openai, anthropic, schemathesis" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
 fi
 
@@ -26,7 +26,13 @@ echo "== end-to-end: official openai SDK through the gateway =="
 echo "== end-to-end: official anthropic and openai SDKs across dialects and native upstreams =="
 "$VENV/bin/python" tests/e2e/anthropic_sdk_check.py target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the three script checks above (any
+echo "== contract: schemathesis against /openapi.json =="
+"$VENV/bin/python" tests/e2e/contract_check.py target/debug/ai-gateway
+
+echo "== browser: the dashboard in headless Chromium =="
+./scripts/browser-test.sh target/debug/ai-gateway
+
+# One closing line for the whole run: cargo's counts plus the five script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 3}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 5}')
 echo "all tests: ${passed} passed, 0 failed"

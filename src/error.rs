@@ -48,6 +48,12 @@ pub enum ApiError {
         /// The configured limit.
         limit: usize,
     },
+    /// The client sent its body too slowly (408).
+    #[error("the request body did not arrive within {seconds} s")]
+    RequestTimeout {
+        /// The configured limit.
+        seconds: f64,
+    },
     /// No route here (404).
     #[error("no route for {method} {path}")]
     RouteNotFound {
@@ -117,6 +123,12 @@ pub enum ApiError {
         /// Requests or tokens.
         kind: LimitKind,
     },
+    /// `/ai/task`: no provider could answer (503, as seed 004 answers).
+    #[error("{}", describe_attempts(.attempts))]
+    TaskFailed {
+        /// What each attempt came to.
+        attempts: Vec<AttemptSummary>,
+    },
     /// A dependency of the gateway itself (the history database) is down (503).
     #[error("{message}")]
     Unavailable {
@@ -129,6 +141,9 @@ pub enum ApiError {
 }
 
 fn describe_attempts(attempts: &[AttemptSummary]) -> String {
+    if attempts.is_empty() {
+        return "no provider is enabled: set a provider key (e.g. OPENAI_API_KEY, MISTRAL_API_KEY) or declare `providers:` in the config".into();
+    }
     let mut out = String::from("all providers failed:");
     for (i, a) in attempts.iter().enumerate() {
         let sep = if i == 0 { " " } else { "; " };
@@ -151,10 +166,11 @@ impl ApiError {
         match self {
             Self::InvalidRequest(_) => 400,
             Self::PayloadTooLarge { .. } => 413,
+            Self::RequestTimeout { .. } => 408,
             Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
-            Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } => 503,
+            Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } | Self::TaskFailed { .. } => 503,
             Self::Auth(e) => e.status(),
             Self::ModelNotAllowed { .. } => 403,
             Self::RateLimited { .. } => 429,
@@ -174,6 +190,7 @@ impl ApiError {
             Self::RateLimited { kind, .. } => kind.as_str(),
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge { .. }
+            | Self::RequestTimeout { .. }
             | Self::RouteNotFound { .. }
             | Self::MethodNotAllowed { .. }
             | Self::ModelNotFound { .. }
@@ -181,6 +198,7 @@ impl ApiError {
             Self::ProvidersUnavailable { .. }
             | Self::AllProvidersFailed { .. }
             | Self::Unavailable { .. }
+            | Self::TaskFailed { .. }
             | Self::Internal(_) => "server_error",
         }
     }
@@ -190,12 +208,13 @@ impl ApiError {
         Some(match self {
             Self::InvalidRequest(e) => e.code,
             Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::RouteNotFound { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ModelNotFound { .. } => "model_not_found",
             Self::UpstreamRejected { code, .. } => return code.as_deref(),
             Self::ProvidersUnavailable { .. } => "providers_unavailable",
-            Self::AllProvidersFailed { .. } => "all_providers_failed",
+            Self::AllProvidersFailed { .. } | Self::TaskFailed { .. } => "all_providers_failed",
             Self::Unavailable { .. } => "service_unavailable",
             Self::Auth(AuthError::NotAdmin) => "forbidden",
             Self::Auth(AuthError::AdminDisabled | AuthError::WorkerDisabled) => "admin_api_disabled",
@@ -237,21 +256,23 @@ impl ApiError {
     pub fn attempts_made(&self) -> usize {
         match self {
             Self::UpstreamRejected { attempts, .. } => *attempts,
-            Self::AllProvidersFailed { attempts } => attempts.iter().filter(|a| a.was_called()).count(),
+            Self::AllProvidersFailed { attempts } | Self::TaskFailed { attempts } => {
+                attempts.iter().filter(|a| a.was_called()).count()
+            }
             _ => 0,
         }
     }
 }
 
 /// `{"error": {"message", "type", "param", "code"}}` — `param` and `code` always present.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// The error object.
     pub error: ErrorDetail<'a>,
 }
 
 /// The inside of `ErrorBody`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
     /// Human-readable; says what was wrong and how to fix it.
     pub message: String,
@@ -313,7 +334,7 @@ impl ApiError {
 
 /// Anthropic's error shape, `{"type": "error", "error": {"type", "message"}}`, built from the same
 /// `ApiError` as `ErrorBody`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AnthropicErrorBody<'a> {
     /// Always `error`.
     #[serde(rename = "type")]
@@ -323,7 +344,7 @@ pub struct AnthropicErrorBody<'a> {
 }
 
 /// The inside of `AnthropicErrorBody`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AnthropicErrorDetail<'a> {
     /// Anthropic error type (`invalid_request_error`, `authentication_error`, ...).
     #[serde(rename = "type")]

@@ -17,4 +17,5 @@ pub mod providers;
 pub mod routing;
 pub mod startup;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;

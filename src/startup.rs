@@ -23,8 +23,8 @@ use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Handles, Live};
 
-/// `task` labels of `ai_request_count` known at start.
-const TASKS: &[&str] = &["chat", "messages", "responses", "completions", "embeddings"];
+/// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
+const TASKS: &[&str] = &["chat", "messages", "responses", "completions", "embeddings", "task"];
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -87,11 +87,18 @@ impl Application {
         }
         let settings = &config.settings;
         let connect_timeout = settings.routing.connect_timeout();
+        let limits = settings.limits.clone();
         let http_client = upstream_client(connect_timeout)?;
         let store = HistoryStore::connect(&settings.database_url).await?;
         let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
         let ids: Vec<_> = config.providers.iter().map(|p| p.id.clone()).collect();
-        let metrics = Arc::new(Metrics::new(&ids, TASKS).map_err(|e| StartupError::Setting(e.to_string()))?);
+        let task_types = crate::pipeline::task_types(&settings.tasks);
+        let labels: Vec<&str> = TASKS
+            .iter()
+            .copied()
+            .chain(task_types.keys().map(String::as_str))
+            .collect();
+        let metrics = Arc::new(Metrics::new(&ids, &labels).map_err(|e| StartupError::Setting(e.to_string()))?);
         let auth = Arc::new(Authenticator::new(&settings.auth).map_err(StartupError::Setting)?);
         let limiter = Arc::new(Limiter::new(settings).map_err(StartupError::Setting)?);
         let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
@@ -127,6 +134,8 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .tcp_nodelay(true)
+        .client_request_timeout(limits.header_timeout())
+        .keep_alive(limits.keep_alive())
         .shutdown_timeout(30)
         .listen(listener)
         .map_err(bind_err)?

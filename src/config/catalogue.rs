@@ -44,7 +44,16 @@ pub struct CatalogueEntry {
     /// Query parameters added to every upstream URL (Azure's `api-version`).
     #[serde(default)]
     pub query: BTreeMap<String, String>,
+    /// `/ai/task` confidence (seed 004's per-provider values).
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// The model `/ai/task` uses.
+    #[serde(default)]
+    pub task_model: Option<String>,
 }
+
+/// `/ai/task` confidence when neither catalogue nor config sets one.
+pub const DEFAULT_CONFIDENCE: f64 = 0.8;
 
 /// The embedded catalogue files, by name. `tests` checks this list against `providers/`.
 pub const FILES: &[(&str, &str)] = &[
@@ -118,6 +127,8 @@ pub(super) fn resolve(
             headers: entry.headers.clone().into_iter().collect(),
             model_aliases: entry.model_aliases.clone(),
             query: entry.query.clone().into_iter().collect(),
+            confidence: entry.confidence.unwrap_or(DEFAULT_CONFIDENCE),
+            task_model: entry.task_model.clone(),
         };
         out.push(match named {
             Some(over) => overlay(base, over),
@@ -147,6 +158,8 @@ pub(super) fn resolve(
             headers: Vec::new(),
             model_aliases: BTreeMap::new(),
             query: Vec::new(),
+            confidence: DEFAULT_CONFIDENCE,
+            task_model: None,
         };
         out.push(overlay(base, entry));
     }
@@ -186,6 +199,12 @@ fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
             base.query.retain(|(key, _)| key != k);
             base.query.push((k.clone(), v.clone()));
         }
+    }
+    if let Some(c) = over.confidence {
+        base.confidence = c;
+    }
+    if let Some(m) = &over.task_model {
+        base.task_model = Some(m.clone());
     }
     if let Some(aliases) = &over.model_aliases {
         base.model_aliases

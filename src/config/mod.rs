@@ -14,5 +14,5 @@ pub use env::{Env, FLAT_ENV};
 pub use load::{Config, ConfigError, Sources, load};
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,
-    ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings,
+    ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings, TaskSettings, TaskType,
 };

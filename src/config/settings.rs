@@ -34,6 +34,32 @@ pub struct Settings {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key (`REDIS_PREFIX`), so environments never share counters.
     pub redis_prefix: String,
+    /// `/ai/task`: the model to use and task types added to the built-in ones.
+    pub tasks: TaskSettings,
+}
+
+/// `tasks:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSettings {
+    /// Route every task to this model; unset = each provider's `task_model` (or its first model).
+    pub model: Option<String>,
+    /// Task types by name, added to (or replacing) the built-in ones.
+    pub types: BTreeMap<String, TaskType>,
+}
+
+/// One task type: a prompt template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskType {
+    /// The user prompt; `{text}` is replaced by the request's text.
+    pub prompt: String,
+    /// An optional system prompt.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// `invoice` or `document`: apply that decision engine to the answer.
+    #[serde(default)]
+    pub decision: Option<String>,
 }
 
 impl Default for Settings {
@@ -50,6 +76,7 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             redis_url: None,
             redis_prefix: "aigw:".into(),
+            tasks: TaskSettings::default(),
         }
     }
 }
@@ -81,6 +108,10 @@ pub struct ProviderEntry {
     pub model_aliases: Option<BTreeMap<String, String>>,
     /// Query parameters added to every upstream URL (Azure's `api-version`).
     pub query: Option<BTreeMap<String, String>>,
+    /// `/ai/task` `confidence` reported for this provider's answers (0..1).
+    pub confidence: Option<f64>,
+    /// The model `/ai/task` uses on this provider.
+    pub task_model: Option<String>,
 }
 
 /// How a provider expects its key.
@@ -117,6 +148,10 @@ pub struct ProviderConfig {
     pub model_aliases: BTreeMap<String, String>,
     /// Query parameters added to every upstream URL.
     pub query: Vec<(String, String)>,
+    /// `/ai/task` confidence for this provider's answers.
+    pub confidence: f64,
+    /// The model `/ai/task` uses here, if any.
+    pub task_model: Option<String>,
 }
 
 impl AuthScheme {
@@ -133,6 +168,13 @@ impl AuthScheme {
 }
 
 impl ProviderConfig {
+    /// The model `/ai/task` sends here: `task_model`, else the first declared model.
+    pub fn default_task_model(&self) -> Option<&str> {
+        self.task_model
+            .as_deref()
+            .or_else(|| self.models.iter().map(String::as_str).find(|m| *m != "*"))
+    }
+
     /// Whether this provider accepts any model name.
     pub fn serves_any_model(&self) -> bool {
         self.models.iter().any(|m| m == "*")
@@ -221,19 +263,43 @@ impl BreakerSettings {
     }
 }
 
-/// `limits:`.
+/// `limits:` — what a client may send, and how slowly.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
     /// Largest accepted request body (`MAX_BODY_BYTES`); larger gets 413.
     pub max_body_bytes: usize,
+    /// Longest a client may take to send its body once headers are in; slower gets 408.
+    pub body_timeout_seconds: f64,
+    /// Longest a client may take to send its request head; slower is disconnected (slowloris).
+    pub header_timeout_seconds: f64,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive_seconds: f64,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+            body_timeout_seconds: 30.0,
+            header_timeout_seconds: 5.0,
+            keep_alive_seconds: 5.0,
         }
+    }
+}
+
+impl LimitSettings {
+    /// `body_timeout_seconds` as a Duration.
+    pub fn body_timeout(&self) -> Duration {
+        secs(self.body_timeout_seconds)
+    }
+    /// `header_timeout_seconds` as a Duration.
+    pub fn header_timeout(&self) -> Duration {
+        secs(self.header_timeout_seconds)
+    }
+    /// `keep_alive_seconds` as a Duration.
+    pub fn keep_alive(&self) -> Duration {
+        secs(self.keep_alive_seconds)
     }
 }
 

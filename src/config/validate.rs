@@ -37,6 +37,9 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
             "routing.circuit_breaker.reset_timeout_seconds",
             r.circuit_breaker.reset_timeout_seconds,
         ),
+        ("limits.body_timeout_seconds", s.limits.body_timeout_seconds),
+        ("limits.header_timeout_seconds", s.limits.header_timeout_seconds),
+        ("limits.keep_alive_seconds", s.limits.keep_alive_seconds),
     ] {
         if !(value.is_finite() && value > 0.0 && value < 86_400.0) {
             problems.push(format!("{key}: must be more than 0 and less than a day, got {value}"));
@@ -81,6 +84,14 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
             problems.push("redis_url (env REDIS_URL): must start with redis://, rediss:// or unix://".into());
         }
     }
+    for (name, t) in &s.tasks.types {
+        if !matches!(t.decision.as_deref(), None | Some("invoice" | "document")) {
+            problems.push(format!("tasks.types.{name}.decision: must be `invoice` or `document`"));
+        }
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            problems.push(format!("tasks.types: `{name}` must be letters, digits, `_` or `-`"));
+        }
+    }
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }
@@ -110,6 +121,12 @@ pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) 
             problems.push(format!(
                 "provider `{}`: base_url `{}` must start with http:// or https://",
                 p.id, p.base_url
+            ));
+        }
+        if !(0.0..=1.0).contains(&p.confidence) {
+            problems.push(format!(
+                "provider `{}`: confidence must be between 0 and 1, got {}",
+                p.id, p.confidence
             ));
         }
         if p.models.is_empty() {

@@ -7,7 +7,8 @@ use time::format_description::well_known::Rfc3339;
 use super::store::Row;
 
 /// Query parameters of `GET /history`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// At most this many rows (default 50, at most 1000).
@@ -24,6 +25,7 @@ pub struct HistoryQuery {
     pub since: Option<String>,
     /// `since` parsed (set by `validate`).
     #[serde(skip)]
+    #[param(ignore)]
     pub since_ms: Option<i64>,
 }
 
@@ -70,7 +72,7 @@ impl HistoryQuery {
 }
 
 /// One `/history` item.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HistoryItem {
     /// Row id (UUIDv7).
     pub id: String,

@@ -38,7 +38,7 @@ struct Counters {
 }
 
 /// The writer's state as `/health` reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WriterStatus {
     /// `ok`, or `retrying` while the database refuses writes.
     pub state: &'static str,

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod error;
 pub mod middleware;
+pub mod openapi;
 pub mod render;
 pub mod routes;
 
@@ -29,7 +30,7 @@ enum Access {
 
 /// Registers every route with its access level.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use routes::{chat, health, history, messages, metrics, models, responses};
+    use routes::{chat, dashboard, health, history, messages, metrics, models, responses, task};
     add(
         cfg,
         "/v1/chat/completions",
@@ -57,11 +58,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/v1/embeddings", Access::Client, web::post().to(chat::embeddings));
     add(cfg, "/v1/models", Access::Client, web::get().to(models::list));
     add(cfg, "/history", Access::Client, web::get().to(history::list));
+    add(cfg, "/ai/task", Access::Client, web::post().to(task::task));
+    add(
+        cfg,
+        "/provider/status",
+        Access::Client,
+        web::get().to(task::provider_status),
+    );
     add(cfg, "/history/cleanup", Access::Admin, web::post().to(history::cleanup));
     add(cfg, "/livez", Access::Open, web::get().to(health::livez));
     add(cfg, "/readyz", Access::Open, web::get().to(health::readyz));
     add(cfg, "/health", Access::Open, web::get().to(health::health));
     add(cfg, "/metrics", Access::Open, web::get().to(metrics::metrics));
+    add(cfg, "/", Access::Open, web::get().to(dashboard::index));
+    add(cfg, "/static/app.js", Access::Open, web::get().to(dashboard::script));
+    add(cfg, "/static/app.css", Access::Open, web::get().to(dashboard::style));
+    add(cfg, "/openapi.json", Access::Open, web::get().to(openapi::openapi_json));
+    add(cfg, "/docs", Access::Open, web::get().to(redirect_to_docs));
+    add(cfg, "/docs/", Access::Open, web::get().to(openapi::docs));
+    add(cfg, "/docs/{tail:.*}", Access::Open, web::get().to(openapi::docs));
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
 }
 
@@ -80,6 +95,13 @@ fn add(cfg: &mut web::ServiceConfig, path: &str, access: Access, route: Route) {
         ),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
     };
+}
+
+/// `/docs` → `/docs/` (the UI's relative asset paths need the slash).
+async fn redirect_to_docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header(("location", "/docs/"))
+        .finish()
 }
 
 /// actix's query rejections, in the OpenAI error shape.

@@ -19,6 +19,8 @@ pub const KNOWN_ROUTES: &[&str] = &[
     "/health",
     "/history",
     "/history/cleanup",
+    "/ai/task",
+    "/provider/status",
     "/metrics",
     "unmatched",
 ];

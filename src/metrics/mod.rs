@@ -7,6 +7,7 @@
 //! series that does not exist yet.
 
 mod families;
+mod recent;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
 
 pub use families::Families;
+pub use recent::RecentStats;
 
 use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, Usage};
 
@@ -66,6 +68,8 @@ pub struct Metrics {
     registry: Registry,
     /// The metric families.
     pub f: Families,
+    /// Last error and median latency per provider, for `/provider/status`.
+    pub recent: RecentStats,
     history_written_seen: AtomicU64,
     history_dropped_seen: AtomicU64,
     redis_fallbacks_seen: AtomicU64,
@@ -80,6 +84,7 @@ impl Metrics {
         Ok(Self {
             registry,
             f,
+            recent: RecentStats::default(),
             history_written_seen: AtomicU64::new(0),
             history_dropped_seen: AtomicU64::new(0),
             redis_fallbacks_seen: AtomicU64::new(0),
@@ -98,6 +103,12 @@ impl Metrics {
             .ai_request_count
             .with_label_values(&[o.task, provider, o.status])
             .inc();
+        if o.attempts.iter().any(AttemptSummary::was_called) {
+            let now = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            self.recent.record(o.attempts, &now);
+        }
         let mut previous: Option<&ProviderId> = None;
         for a in o.attempts {
             let p = a.provider.as_str();

@@ -7,7 +7,7 @@ use crate::orchestrator::breaker::BreakerState;
 use crate::state::AppState;
 
 /// `/health` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
     /// `ok` when a provider is usable, else `degraded`.
     pub status: &'static str,
@@ -22,7 +22,7 @@ pub struct Health {
 }
 
 /// One provider in `/health`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProviderHealth {
     /// Id.
     pub id: String,

@@ -10,6 +10,8 @@ mod history;
 mod metrics;
 mod models;
 mod observe;
+mod status;
+mod task;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -24,6 +26,8 @@ pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
 pub use metrics::metrics_text;
 pub use models::{ModelCard, ModelList, models};
+pub use status::{ProviderStatus, StatusList, provider_status};
+pub use task::{TaskAnswer, task, task_types};
 
 use crate::domain::ProviderId;
 

@@ -11,7 +11,7 @@ use crate::providers::Provider;
 use crate::state::AppState;
 
 /// OpenAI's model list.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ModelList {
     /// Always `list`.
     pub object: &'static str,
@@ -20,7 +20,7 @@ pub struct ModelList {
 }
 
 /// OpenAI's model object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ModelCard {
     /// Model id clients send.
     pub id: String,

@@ -82,6 +82,11 @@ impl Trace {
         }
     }
 
+    /// Counts this request under a task type's name (bounded: only configured task types).
+    pub fn set_metric_task(&mut self, task: &str) {
+        self.metric_task = Cow::Owned(task.to_owned());
+    }
+
     /// A complete answer.
     pub fn succeeded(self, usage: Option<Usage>, text: Option<&str>) {
         if self.log_prompts

@@ -11,6 +11,7 @@ use crate::pipeline;
 use crate::state::AppState;
 
 /// OpenAI chat completions, JSON or SSE.
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "inference", request_body = crate::http::openapi::ChatCompletionRequest, security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "A chat completion (JSON), or `text/event-stream` chunks when `stream` is true", body = crate::http::openapi::ChatCompletion), (status = 400, description = "Bad request", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 403, description = "The key may not use this model", body = crate::error::ErrorBody), (status = 404, description = "No enabled provider serves the model", body = crate::error::ErrorBody), (status = 408, description = "The body arrived too slowly", body = crate::error::ErrorBody), (status = 413, description = "Body over limits.max_body_bytes", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody), (status = 502, description = "Every provider failed", body = crate::error::ErrorBody), (status = 503, description = "Every candidate breaker is open", body = crate::error::ErrorBody)))]
 pub async fn chat_completions(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
@@ -23,6 +24,7 @@ pub async fn chat_completions(
 }
 
 /// OpenAI embeddings.
+#[utoipa::path(post, path = "/v1/embeddings", tag = "inference", request_body = crate::http::openapi::EmbeddingsRequest, security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Embeddings", body = crate::http::openapi::EmbeddingsResponse), (status = 400, description = "Bad request", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 403, description = "The key may not use this model", body = crate::error::ErrorBody), (status = 404, description = "No enabled provider serves the model", body = crate::error::ErrorBody), (status = 408, description = "The body arrived too slowly", body = crate::error::ErrorBody), (status = 413, description = "Body over limits.max_body_bytes", body = crate::error::ErrorBody), (status = 429, description = "Rate limited", body = crate::error::ErrorBody), (status = 502, description = "Every provider failed", body = crate::error::ErrorBody), (status = 503, description = "Every candidate breaker is open", body = crate::error::ErrorBody)))]
 pub async fn embeddings(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,

@@ -4,18 +4,21 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::domain::BodyError;
 use crate::error::ApiError;
 use crate::history::HistoryQuery;
+use crate::http::body::Body;
 use crate::pipeline;
 use crate::state::AppState;
 
 /// Recent requests, newest first; filters `limit`, `before`, `status`, `provider`, `model`, `since`.
+#[utoipa::path(get, path = "/history", tag = "operations", params(crate::history::HistoryQuery), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Recent requests, newest first", body = Vec<crate::history::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, query: web::Query<HistoryQuery>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(pipeline::history(&state, query.into_inner()).await?))
 }
 
-/// `POST /history/cleanup` parameters.
-#[derive(Debug, Deserialize)]
+/// `POST /history/cleanup` parameters, as a query string or (seed 004) a JSON body.
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cleanup {
     /// Only error rows older than this.
@@ -23,7 +26,24 @@ pub struct Cleanup {
 }
 
 /// Deletes error rows; answers `{"deleted": N}`.
-pub async fn cleanup(state: web::Data<AppState>, query: web::Query<Cleanup>) -> Result<HttpResponse, ApiError> {
-    let deleted = pipeline::cleanup(&state, query.older_than_minutes).await?;
+#[utoipa::path(post, path = "/history/cleanup", tag = "operations", params(("older_than_minutes" = Option<u64>, Query, description = "Only error rows older than this")), request_body(content = Option<crate::http::openapi::CleanupRequest>, description = "Optional, as seed 004 sends it"), security(("admin_token" = [])), responses((status = 200, description = "How many rows were deleted", body = crate::http::openapi::CleanupResponse), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 429, description = "Rate limited (5 per minute by default)", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn cleanup(
+    state: web::Data<AppState>,
+    query: web::Query<Cleanup>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let from_body: Cleanup = if body.0.iter().all(u8::is_ascii_whitespace) {
+        Cleanup::default()
+    } else {
+        serde_json::from_slice(&body.0).map_err(|e| {
+            ApiError::InvalidRequest(BodyError {
+                message: format!("the body must be {{\"older_than_minutes\": N}} or empty: {e}"),
+                param: Some("older_than_minutes".into()),
+                code: "invalid_value",
+            })
+        })?
+    };
+    let older_than = query.older_than_minutes.or(from_body.older_than_minutes);
+    let deleted = pipeline::cleanup(&state, older_than).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": deleted })))
 }

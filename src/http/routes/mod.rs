@@ -1,9 +1,11 @@
 //! One file per endpoint family.
 
 pub mod chat;
+pub mod dashboard;
 pub mod health;
 pub mod history;
 pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod responses;
+pub mod task;

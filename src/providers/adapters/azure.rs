@@ -53,6 +53,8 @@ mod tests {
             headers: vec![],
             model_aliases: Default::default(),
             query: vec![("api-version".into(), "2024-10-21".into())],
+            confidence: 0.8,
+            task_model: None,
         };
         assert_eq!(
             url(&p, br#"{"model":"my gpt-4o","messages":[]}"#, "/chat/completions").unwrap(),

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The dashboard's browser test: installs Debian's chromium and playwright-core (npm) when missing,
+# then drives the real binary in headless Chromium. Idempotent and quiet when already installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "browser-test: installing chromium (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "browser-test: installing playwright-core (npm)"
+  (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+node tests/browser/dashboard.test.mjs "${1:-target/debug/ai-gateway}"

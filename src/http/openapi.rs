@@ -1,0 +1,159 @@
+//! The OpenAPI document (utoipa), served at `/openapi.json`, and the Swagger UI at `/docs/`
+//! (compiled into the binary with `utoipa-swagger-ui`'s `vendored` feature: no download at build
+//! time, renders offline).
+//!
+//! Request bodies that the gateway forwards as bytes are described here by doc-only types; every
+//! response type is the one the handler really returns.
+
+use std::sync::Arc;
+
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::routes;
+
+/// An OpenAI chat completion request. Only `model`, `messages` and `stream` are read; every other
+/// field (vendor parameters included) reaches the upstream unchanged.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatCompletionRequest {
+    /// Model name, an alias, or `<provider>/<model>`.
+    pub model: String,
+    /// The conversation: `{"role", "content"}` objects.
+    pub messages: Vec<serde_json::Value>,
+    /// Server-sent events when true.
+    pub stream: Option<bool>,
+}
+
+/// An OpenAI chat completion (or, streamed, `chat.completion.chunk` events), forwarded as the
+/// provider sent it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChatCompletion {
+    /// Upstream id.
+    pub id: String,
+    /// `chat.completion`.
+    pub object: String,
+    /// The answers.
+    pub choices: Vec<serde_json::Value>,
+    /// Token usage.
+    pub usage: Option<serde_json::Value>,
+}
+
+/// An OpenAI embeddings request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EmbeddingsRequest {
+    /// Model name.
+    pub model: String,
+    /// A string, an array of strings, or of token arrays.
+    pub input: serde_json::Value,
+}
+
+/// An OpenAI embeddings list, forwarded as the provider sent it.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EmbeddingsResponse {
+    /// `list`.
+    pub object: String,
+    /// One embedding per input.
+    pub data: Vec<serde_json::Value>,
+}
+
+/// `POST /ai/task` body (seed 004).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TaskRequest {
+    /// A task type: summarize, classify, extract, translate, invoice_check, document_review, or one
+    /// from the config.
+    pub task: String,
+    /// The text to process.
+    pub text: String,
+    /// `auto` (default: priority fallback) or a provider id, tried alone.
+    pub provider: Option<String>,
+}
+
+/// `POST /history/cleanup` body (optional; also accepted as query parameters).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CleanupRequest {
+    /// Only error rows older than this.
+    pub older_than_minutes: Option<u64>,
+}
+
+/// `{"deleted": N}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CleanupResponse {
+    /// Rows deleted.
+    pub deleted: u64,
+}
+
+/// Declares the credentials the gateway accepts.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Admin-Token"))),
+        );
+    }
+}
+
+/// The whole API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "ai-gateway", description = "An OpenAI-compatible LLM gateway: priority fallback, retries, circuit breakers, history and metrics."),
+    paths(
+        routes::chat::chat_completions,
+        routes::chat::embeddings,
+        routes::messages::messages,
+        routes::responses::responses,
+        routes::responses::completions,
+        routes::models::list,
+        routes::task::task,
+        routes::task::provider_status,
+        routes::history::list,
+        routes::history::cleanup,
+        routes::health::livez,
+        routes::health::readyz,
+        routes::health::health,
+        routes::metrics::metrics,
+        routes::dashboard::index,
+        openapi_json,
+        docs,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    modifiers(&Security),
+    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "This OpenAPI document")))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// The Swagger UI (`/docs/`), served from the binary.
+#[utoipa::path(get, path = "/docs/", tag = "operations", responses((status = 200, description = "Swagger UI")))]
+pub async fn docs(tail: Option<web::Path<String>>) -> HttpResponse {
+    let config = Arc::new(utoipa_swagger_ui::Config::from("/openapi.json"));
+    let tail = tail.map(|t| t.into_inner()).unwrap_or_default();
+    match utoipa_swagger_ui::serve(&tail, config) {
+        Ok(Some(file)) => HttpResponse::Ok()
+            .insert_header((CONTENT_TYPE, file.content_type))
+            .body(file.bytes.to_vec()),
+        Ok(None) => HttpResponse::NotFound().finish(),
+        Err(e) => {
+            tracing::error!(error = %e, "swagger ui");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `GET /provider/status` (seed 004): every catalogue and configured provider, whether it is
+//! enabled, whether it has a key, its breaker, last error and median latency.
+
+use serde::Serialize;
+
+use crate::config::catalogue;
+use crate::domain::ProviderId;
+use crate::state::AppState;
+
+/// The body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusList {
+    /// Enabled providers first (by priority), then the catalogue's disabled ones.
+    pub providers: Vec<ProviderStatus>,
+}
+
+/// One provider.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProviderStatus {
+    /// Id.
+    pub id: String,
+    /// Wire protocol.
+    pub kind: String,
+    /// Whether requests can be routed to it.
+    pub enabled: bool,
+    /// Whether a key is set for it.
+    pub key_configured: bool,
+    /// `closed`, `open`, `half_open`, or `disabled`.
+    pub breaker: &'static str,
+    /// The last failed attempt (outcome, status, time), if any.
+    pub last_error: Option<String>,
+    /// Median latency of its last 100 attempts.
+    pub latency_ms_p50: Option<u64>,
+}
+
+/// The status of every provider the gateway knows.
+pub fn provider_status(state: &AppState) -> StatusList {
+    let live = state.live();
+    let mut providers: Vec<ProviderStatus> = live
+        .registry
+        .providers()
+        .iter()
+        .map(|p| {
+            let (last_error, latency_ms_p50) = state.metrics.recent.get(&p.config.id);
+            ProviderStatus {
+                id: p.config.id.to_string(),
+                kind: p.config.kind.clone(),
+                enabled: true,
+                key_configured: p.config.api_key.is_some(),
+                breaker: live.breakers.state(&p.config.id).as_str(),
+                last_error,
+                latency_ms_p50,
+            }
+        })
+        .collect();
+    for entry in catalogue().unwrap_or_default() {
+        let id = ProviderId::new(&entry.id);
+        if live.registry.get(&id).is_some() {
+            continue;
+        }
+        providers.push(ProviderStatus {
+            id: id.to_string(),
+            kind: entry.kind,
+            enabled: false,
+            key_configured: false,
+            breaker: "disabled",
+            last_error: None,
+            latency_ms_p50: None,
+        });
+    }
+    StatusList { providers }
+}
