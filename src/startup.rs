@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::state::{AppState, Handles, Live};
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
-const TASKS: &[&str] = &["chat", "embeddings", "task"];
+const TASKS: &[&str] = &["chat", "messages", "responses", "completions", "embeddings", "task"];
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]

@@ -106,6 +106,8 @@ pub struct ProviderEntry {
     pub headers: Option<BTreeMap<String, String>>,
     /// Client-facing model name → the name this provider knows it by.
     pub model_aliases: Option<BTreeMap<String, String>>,
+    /// Query parameters added to every upstream URL (Azure's `api-version`).
+    pub query: Option<BTreeMap<String, String>>,
     /// `/ai/task` `confidence` reported for this provider's answers (0..1).
     pub confidence: Option<f64>,
     /// The model `/ai/task` uses on this provider.
@@ -144,10 +146,25 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, String)>,
     /// Client model name → upstream model name.
     pub model_aliases: BTreeMap<String, String>,
+    /// Query parameters added to every upstream URL.
+    pub query: Vec<(String, String)>,
     /// `/ai/task` confidence for this provider's answers.
     pub confidence: f64,
     /// The model `/ai/task` uses here, if any.
     pub task_model: Option<String>,
+}
+
+impl AuthScheme {
+    /// How a protocol expects its key when the config does not say: Anthropic's `x-api-key`,
+    /// Gemini's `x-goog-api-key`, Azure's `api-key`, else a bearer token.
+    pub fn default_for(kind: &str) -> Self {
+        match kind {
+            "anthropic" => Self::Header("x-api-key".into()),
+            "gemini" => Self::Header("x-goog-api-key".into()),
+            "azure" => Self::Header("api-key".into()),
+            _ => Self::Bearer,
+        }
+    }
 }
 
 impl ProviderConfig {

@@ -6,6 +6,7 @@
 mod attempt;
 mod auth_error;
 mod decision;
+mod dialect;
 mod ids;
 mod peek;
 mod usage;
@@ -13,6 +14,7 @@ mod usage;
 pub use attempt::{AttemptOutcome, AttemptSummary};
 pub use auth_error::AuthError;
 pub use decision::Decision;
+pub use dialect::Dialect;
 pub use ids::{ProviderId, RequestId};
 pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, request_stream_usage, splice_model};
 pub use usage::Usage;

@@ -63,6 +63,12 @@ impl Peek {
         })
     }
 
+    /// Reads `model`, `messages` and `stream` from an Anthropic `/v1/messages` body (the same
+    /// three fields; `max_tokens` is left for the upstream to judge).
+    pub fn messages(body: &[u8]) -> Result<Self, BodyError> {
+        Self::chat(body)
+    }
+
     /// Whether the client itself asked for the usage chunk of a stream.
     pub fn client_wants_stream_usage(&self) -> bool {
         self.stream_options.and_then(|o| o.include_usage).unwrap_or(false)

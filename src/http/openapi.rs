@@ -113,6 +113,9 @@ impl Modify for Security {
     paths(
         routes::chat::chat_completions,
         routes::chat::embeddings,
+        routes::messages::messages,
+        routes::responses::responses,
+        routes::responses::completions,
         routes::models::list,
         routes::task::task,
         routes::task::provider_status,
@@ -128,7 +131,7 @@ impl Modify for Security {
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security),
-    tags((name = "inference", description = "OpenAI-compatible endpoints"), (name = "tasks"), (name = "operations"))
+    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

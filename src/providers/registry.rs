@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::ProviderAdapter;
-use super::adapters::OpenAiCompat;
+use super::adapters::{Anthropic, Flavor, Gemini, OpenAiCompat};
 use crate::config::ProviderConfig;
 use crate::domain::ProviderId;
 
@@ -34,11 +34,14 @@ pub struct Registry {
     providers: Vec<Provider>,
 }
 
-const AVAILABLE: &str = "openai";
+const AVAILABLE: &str = "openai, azure, anthropic, gemini";
 
 fn adapter_for(kind: &str) -> Option<Arc<dyn ProviderAdapter>> {
     match kind {
-        "openai" => Some(Arc::new(OpenAiCompat)),
+        "openai" => Some(Arc::new(OpenAiCompat::new(Flavor::Plain))),
+        "azure" => Some(Arc::new(OpenAiCompat::new(Flavor::Azure))),
+        "anthropic" => Some(Arc::new(Anthropic)),
+        "gemini" => Some(Arc::new(Gemini)),
         _ => None,
     }
 }

@@ -4,6 +4,8 @@ pub mod chat;
 pub mod dashboard;
 pub mod health;
 pub mod history;
+pub mod messages;
 pub mod metrics;
 pub mod models;
+pub mod responses;
 pub mod task;
