@@ -29,10 +29,13 @@ echo "== end-to-end: official anthropic and openai SDKs across dialects and nati
 echo "== contract: schemathesis against /openapi.json =="
 "$VENV/bin/python" tests/e2e/contract_check.py target/debug/ai-gateway
 
+echo "== fuzz: a short bounded run of every target =="
+./scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+
 echo "== browser: the dashboard in headless Chromium =="
 ./scripts/browser-test.sh target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the five script checks above (any
+# One closing line for the whole run: cargo's counts plus the script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 5}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 6}')
 echo "all tests: ${passed} passed, 0 failed"
