@@ -303,3 +303,42 @@ async fn when_every_provider_fails_the_client_gets_502_naming_each_attempt() {
         "raw upstream body leaked: {body}"
     );
 }
+
+#[tokio::test]
+async fn dns_failure_falls_back_to_the_next_provider() {
+    // Arrange: `.invalid` never resolves (RFC 2606).
+    let beta = MockServer::start().await;
+    mount_chat(&beta, completion(), 1).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", "http://no-such-host.invalid/v1"))
+        .provider(ProviderSpec::new("beta", upstream_url(&beta)))
+        .spawn()
+        .await;
+
+    // Act
+    let response = app.post_chat(&chat_body(TEST_MODEL)).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "beta");
+}
+
+#[tokio::test]
+async fn tls_failure_falls_back_to_the_next_provider() {
+    // Arrange: https to a server that speaks plain HTTP: the TLS handshake fails.
+    let (plain, beta) = (MockServer::start().await, MockServer::start().await);
+    mount_chat(&beta, completion(), 1).await;
+    let https_to_plain = format!("{}/v1", plain.uri().replace("http://", "https://"));
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", https_to_plain))
+        .provider(ProviderSpec::new("beta", upstream_url(&beta)))
+        .spawn()
+        .await;
+
+    // Act
+    let response = app.post_chat(&chat_body(TEST_MODEL)).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "beta");
+}
