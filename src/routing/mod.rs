@@ -109,6 +109,7 @@ mod tests {
             model_aliases: [("fast".to_owned(), "llama-3.1-8b".to_owned())].into(),
             confidence: 0.8,
             task_model: None,
+            node_pool: None,
         }
     }
 
