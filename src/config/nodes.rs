@@ -106,6 +106,8 @@ pub struct NodeSettings {
     pub provision_wait_seconds: f64,
     /// Networks (CIDR) node URLs must resolve into; empty = any.
     pub allowed_networks: Vec<String>,
+    /// The longest a catch-all worker call (`POST /{path}`) may take on one node.
+    pub proxy_timeout_seconds: f64,
 }
 
 impl Default for NodeSettings {
@@ -122,6 +124,7 @@ impl Default for NodeSettings {
             provision_timeout_seconds: 600.0,
             provision_wait_seconds: 120.0,
             allowed_networks: Vec::new(),
+            proxy_timeout_seconds: 300.0,
         }
     }
 }
@@ -135,6 +138,7 @@ impl NodeSettings {
             ("nodes.health_timeout_seconds", self.health_timeout_seconds),
             ("nodes.heartbeat_interval_seconds", self.heartbeat_interval_seconds),
             ("nodes.provision_timeout_seconds", self.provision_timeout_seconds),
+            ("nodes.proxy_timeout_seconds", self.proxy_timeout_seconds),
         ] {
             if !(value.is_finite() && value > 0.0 && value < 86_400.0) {
                 problems.push(format!("{key}: must be more than 0 and less than a day, got {value}"));

@@ -7,6 +7,7 @@ mod attempt;
 mod auth_error;
 mod decision;
 mod ids;
+mod inflight;
 mod peek;
 mod usage;
 
@@ -14,5 +15,6 @@ pub use attempt::{AttemptOutcome, AttemptSummary};
 pub use auth_error::AuthError;
 pub use decision::Decision;
 pub use ids::{ProviderId, RequestId};
+pub use inflight::{InFlight, InFlightGuard};
 pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, request_stream_usage, splice_model};
 pub use usage::Usage;
