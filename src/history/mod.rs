@@ -49,8 +49,8 @@ impl RequestStatus {
 /// Everything one row says about a request.
 #[derive(Debug, Clone)]
 pub struct HistoryRecord {
-    /// `/v1/chat/completions`, `/v1/embeddings`, ...
-    pub endpoint: &'static str,
+    /// `/v1/chat/completions`, `/v1/embeddings`, ... (a worker path for the node catch-all).
+    pub endpoint: std::borrow::Cow<'static, str>,
     /// `x-request-id`.
     pub request_id: String,
     /// Wall-clock start, epoch milliseconds.

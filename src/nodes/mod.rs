@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use dashmap::DashMap;
 
 pub use choice::{NodeSnapshot, select_best};
-pub use probe::{ProbeError, Report};
+pub use probe::{ProbeError, Report, probe};
 
 use crate::config::{Network, NodeRuntime, NodeSettings, normalize_node_url, parse_network};
 use crate::domain::{InFlight, ProviderId};

@@ -6,4 +6,5 @@ pub mod health;
 pub mod history;
 pub mod metrics;
 pub mod models;
+pub mod nodes;
 pub mod task;
