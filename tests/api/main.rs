@@ -13,6 +13,7 @@ mod helpers;
 mod history;
 mod metrics;
 mod models;
+mod nodes;
 mod openapi;
 mod rate_limit;
 mod sdk;
