@@ -105,16 +105,19 @@ impl Application {
         let mut background = Background::start(&store, &auth, &limiter, refresh).await;
         let nodes = Arc::new(node_registry(&config));
         seed_nodes(&store, &config, &nodes).await;
-        background.tasks.push(spawn_node_health(
-            NodeHealth {
-                store: store.clone(),
-                nodes: nodes.clone(),
-                http: http_client.clone(),
-                metrics: metrics.clone(),
-                every: secs(config.settings.nodes.health_interval_seconds, 10.0),
-            },
-            background.cancel.clone(),
-        ));
+        let health = NodeHealth {
+            store: store.clone(),
+            nodes: nodes.clone(),
+            http: http_client.clone(),
+            metrics: metrics.clone(),
+            every: secs(config.settings.nodes.health_interval_seconds, 10.0),
+        };
+        background
+            .tasks
+            .push(spawn_node_recovery(&health, background.cancel.clone()));
+        background
+            .tasks
+            .push(spawn_node_health(health, background.cancel.clone()));
         if !auth.enabled() {
             tracing::warn!("no API key, virtual key or JWT is configured: authentication is OFF");
         }
@@ -365,6 +368,30 @@ fn spawn_node_health(h: NodeHealth, cancel: CancellationToken) -> JoinHandle<()>
             }
             let (online, busy) = h.nodes.counts();
             h.metrics.set_nodes(online, busy);
+        }
+    })
+}
+
+/// Every second (or health period, when shorter): re-checks only the offline nodes, so a node
+/// that starts after the gateway, or returns, serves within about a second. Separate from the
+/// health loop so a slow dead node never delays a full round.
+fn spawn_node_recovery(h: &NodeHealth, cancel: CancellationToken) -> JoinHandle<()> {
+    let (nodes, http) = (h.nodes.clone(), h.http.clone());
+    let every = h.every.min(Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The health loop's first round runs now; recovery starts one tick later.
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            tokio::select! {
+                () = nodes.check_offline(&http) => {}
+                () = cancel.cancelled() => return,
+            }
         }
     })
 }

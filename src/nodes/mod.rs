@@ -320,6 +320,15 @@ impl Nodes {
         futures_util::future::join_all(nodes.iter().map(|n| self.check(http, n))).await;
     }
 
+    /// Reads the health of every node that is offline now, so a node that starts late or comes
+    /// back is seen within one recovery tick rather than one health period.
+    pub async fn check_offline(&self, http: &reqwest::Client) {
+        let nodes = self.nodes.load_full();
+        let now = Instant::now();
+        let offline = nodes.iter().filter(|n| !self.snapshot_of(n, now).online);
+        futures_util::future::join_all(offline.map(|n| self.check(http, n))).await;
+    }
+
     /// Reads one node's health now.
     pub async fn check_url(&self, http: &reqwest::Client, url: &str) -> Option<NodeSnapshot> {
         let url = normalize_node_url(url).ok()?;
