@@ -150,11 +150,6 @@ impl NodeSettings {
         if self.missed_heartbeats == 0 {
             problems.push("nodes.missed_heartbeats: must be at least 1".into());
         }
-        for (i, url) in self.urls.iter().enumerate() {
-            if let Err(e) = normalize_node_url(url) {
-                problems.push(format!("nodes.urls[{i}] (env AI_NODES): {e}"));
-            }
-        }
         for net in &self.allowed_networks {
             if parse_network(net).is_none() {
                 problems.push(format!(

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use super::nodes::{NODE_POOL_KIND, NodePoolConfig, normalize_node_url};
+use super::nodes::{DEFAULT_POOL, NODE_POOL_KIND, NodePoolConfig, normalize_node_url};
 use super::settings::{ProviderConfig, ProviderEntry, Settings};
 use crate::domain::ProviderId;
 
@@ -159,9 +159,14 @@ fn node_pool(p: &ProviderConfig, pool: &NodePoolConfig) -> Vec<String> {
     if p.id.as_str().contains('/') {
         problems.push(format!("provider `{}`: a node pool's id must not contain `/`", p.id));
     }
+    let source = if p.id.as_str() == DEFAULT_POOL {
+        " (nodes.urls, env AI_NODES, fill this pool)"
+    } else {
+        ""
+    };
     for (i, url) in pool.nodes.iter().enumerate() {
         if let Err(e) = normalize_node_url(url) {
-            problems.push(format!("provider `{}`: nodes[{i}]: {e}", p.id));
+            problems.push(format!("provider `{}`: nodes[{i}]{source}: {e}", p.id));
         }
     }
     problems

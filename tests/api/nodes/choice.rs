@@ -218,3 +218,35 @@ async fn a_pool_offers_only_nodes_with_the_model_when_another_provider_lists_it(
     assert_eq!((status, provider.as_str()), (200, "cloud"));
     assert_eq!(node.chat_calls().await, 0);
 }
+
+#[tokio::test]
+async fn a_stream_through_a_node_is_relayed_and_counted_in_flight_until_it_ends() {
+    // Arrange
+    let node = MockNode::vllm("m").await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v1/chat/completions"))
+        .and(wiremock::matchers::body_partial_json(
+            serde_json::json!({"stream": true}),
+        ))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_raw(crate::helpers::fixtures::CHAT_COMPLETION_CHUNKS, "text/event-stream"),
+        )
+        .with_priority(1)
+        .mount(&node.server)
+        .await;
+    let app = pool_app(&[&node]).await;
+
+    // Act
+    let response = app.post_chat(&crate::helpers::stream_body("m")).await;
+    let status = response.status();
+    let provider = header(&response, "x-ai-gateway-provider");
+    let text = response.text().await.expect("stream body");
+
+    // Assert
+    assert_eq!(status, 200);
+    assert_eq!(provider, node.id());
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    let view = wait_for_node(&app, &node.url(), |v| v["in_flight"] == 0).await;
+    assert_eq!(view["online"], true);
+}
