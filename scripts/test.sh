@@ -23,10 +23,13 @@ cargo test --locked --all-targets 2>&1 | tee "$log"
 echo "== end-to-end: official openai SDK through the gateway =="
 "$VENV/bin/python" tests/e2e/openai_sdk_check.py target/debug/ai-gateway
 
+echo "== end-to-end: GPU node pool (issue 7's Done-when) against two mock nodes =="
+python3 tests/e2e/nodes_check.py target/debug/ai-gateway
+
 echo "== browser: the dashboard in headless Chromium =="
 ./scripts/browser-test.sh target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the three script checks above (any
+# One closing line for the whole run: cargo's counts plus the four script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 3}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 4}')
 echo "all tests: ${passed} passed, 0 failed"
