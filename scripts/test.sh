@@ -10,7 +10,7 @@ VENV="${AI_GATEWAY_TEST_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import openai" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import openai, anthropic, schemathesis" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
 fi
 
@@ -23,13 +23,19 @@ cargo test --locked --all-targets 2>&1 | tee "$log"
 echo "== end-to-end: official openai SDK through the gateway =="
 "$VENV/bin/python" tests/e2e/openai_sdk_check.py target/debug/ai-gateway
 
+echo "== end-to-end: official anthropic and openai SDKs across dialects and native upstreams =="
+"$VENV/bin/python" tests/e2e/anthropic_sdk_check.py target/debug/ai-gateway
+
+echo "== contract: schemathesis against /openapi.json =="
+"$VENV/bin/python" tests/e2e/contract_check.py target/debug/ai-gateway
 echo "== end-to-end: GPU node pool (issue 7's Done-when) against two mock nodes =="
 python3 tests/e2e/nodes_check.py target/debug/ai-gateway
+
 
 echo "== browser: the dashboard in headless Chromium =="
 ./scripts/browser-test.sh target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the four script checks above (any
+# One closing line for the whole run: cargo's counts plus the six script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 4}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 6}')
 echo "all tests: ${passed} passed, 0 failed"

@@ -2,7 +2,8 @@
 //! what an inner failure means to a client (status, `type`, `code`, `param`).
 //!
 //! Depends on `domain`. Rendering to actix lives in `http/error.rs`; bodies are built only by
-//! `ErrorBody::from(&ApiError)`, so every endpoint answers in the same OpenAI shape.
+//! `ErrorBody::from(&ApiError)` (OpenAI's shape, every endpoint) and
+//! `AnthropicErrorBody::from(&ApiError)` (Anthropic's, for `/v1/messages`).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -46,6 +47,12 @@ pub enum ApiError {
     PayloadTooLarge {
         /// The configured limit.
         limit: usize,
+    },
+    /// The client sent its body too slowly (408).
+    #[error("the request body did not arrive within {seconds} s")]
+    RequestTimeout {
+        /// The configured limit.
+        seconds: f64,
     },
     /// No route here (404).
     #[error("no route for {method} {path}")]
@@ -134,6 +141,9 @@ pub enum ApiError {
 }
 
 fn describe_attempts(attempts: &[AttemptSummary]) -> String {
+    if attempts.is_empty() {
+        return "no provider is enabled: set a provider key (e.g. OPENAI_API_KEY, MISTRAL_API_KEY) or declare `providers:` in the config".into();
+    }
     let mut out = String::from("all providers failed:");
     for (i, a) in attempts.iter().enumerate() {
         let sep = if i == 0 { " " } else { "; " };
@@ -156,6 +166,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest(_) => 400,
             Self::PayloadTooLarge { .. } => 413,
+            Self::RequestTimeout { .. } => 408,
             Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
@@ -179,6 +190,7 @@ impl ApiError {
             Self::RateLimited { kind, .. } => kind.as_str(),
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge { .. }
+            | Self::RequestTimeout { .. }
             | Self::RouteNotFound { .. }
             | Self::MethodNotAllowed { .. }
             | Self::ModelNotFound { .. }
@@ -196,6 +208,7 @@ impl ApiError {
         Some(match self {
             Self::InvalidRequest(e) => e.code,
             Self::PayloadTooLarge { .. } => "request_too_large",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::RouteNotFound { .. } => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ModelNotFound { .. } => "model_not_found",
@@ -285,6 +298,73 @@ impl<'a> From<&'a ApiError> for ErrorBody<'a> {
     }
 }
 
+impl ApiError {
+    /// Anthropic's `error.type` for this error: the upstream's own when an Anthropic upstream
+    /// sent one, else the type Anthropic uses for the status.
+    pub fn anthropic_type(&self) -> &str {
+        const KNOWN: &[&str] = &[
+            "invalid_request_error",
+            "authentication_error",
+            "permission_error",
+            "not_found_error",
+            "request_too_large",
+            "rate_limit_error",
+            "api_error",
+            "overloaded_error",
+        ];
+        if let Self::UpstreamRejected {
+            error_type: Some(t), ..
+        } = self
+            && KNOWN.contains(&t.as_str())
+        {
+            return t;
+        }
+        match self.status() {
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            s if s >= 500 => "api_error",
+            _ => "invalid_request_error",
+        }
+    }
+}
+
+/// Anthropic's error shape, `{"type": "error", "error": {"type", "message"}}`, built from the same
+/// `ApiError` as `ErrorBody`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AnthropicErrorBody<'a> {
+    /// Always `error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The error object.
+    pub error: AnthropicErrorDetail<'a>,
+}
+
+/// The inside of `AnthropicErrorBody`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AnthropicErrorDetail<'a> {
+    /// Anthropic error type (`invalid_request_error`, `authentication_error`, ...).
+    #[serde(rename = "type")]
+    pub error_type: &'a str,
+    /// Human-readable; says what was wrong and how to fix it.
+    pub message: String,
+}
+
+impl<'a> From<&'a ApiError> for AnthropicErrorBody<'a> {
+    fn from(e: &'a ApiError) -> Self {
+        Self {
+            kind: "error",
+            error: AnthropicErrorDetail {
+                error_type: e.anthropic_type(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +410,26 @@ mod tests {
         );
         assert_eq!(e.status(), 502);
         assert_eq!(e.attempts_made(), 2);
+    }
+
+    #[test]
+    fn anthropic_shape_names_anthropic_types() {
+        let e = ApiError::ModelNotFound { model: "x".into() };
+        let body = serde_json::to_value(AnthropicErrorBody::from(&e)).unwrap();
+        assert_eq!(body["type"], json!("error"));
+        assert_eq!(body["error"]["type"], json!("not_found_error"));
+        assert!(body["error"]["message"].as_str().unwrap().contains("`x`"));
+        assert_eq!(
+            ApiError::Auth(AuthError::Missing).anthropic_type(),
+            "authentication_error"
+        );
+        assert_eq!(
+            ApiError::ProvidersUnavailable { retry_after: None }.anthropic_type(),
+            "overloaded_error"
+        );
+        assert_eq!(
+            ApiError::AllProvidersFailed { attempts: vec![] }.anthropic_type(),
+            "api_error"
+        );
     }
 }

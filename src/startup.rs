@@ -25,7 +25,15 @@ use crate::nodes::{NodeRecord, Nodes, PoolSpec};
 use crate::state::{AppState, Handles, Live};
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
-const TASKS: &[&str] = &["chat", "embeddings", "task", "worker"];
+const TASKS: &[&str] = &[
+    "chat",
+    "messages",
+    "responses",
+    "completions",
+    "embeddings",
+    "task",
+    "worker",
+];
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +96,7 @@ impl Application {
         }
         let settings = &config.settings;
         let connect_timeout = settings.routing.connect_timeout();
+        let limits = settings.limits.clone();
         let http_client = upstream_client(connect_timeout)?;
         let store = HistoryStore::connect(&settings.database_url).await?;
         let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
@@ -150,6 +159,8 @@ impl Application {
                 .default_service(web::to(http::not_found))
         })
         .tcp_nodelay(true)
+        .client_request_timeout(limits.header_timeout())
+        .keep_alive(limits.keep_alive())
         .shutdown_timeout(30)
         .listen(listener)
         .map_err(bind_err)?

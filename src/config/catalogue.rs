@@ -42,6 +42,9 @@ pub struct CatalogueEntry {
     /// Client name → upstream name.
     #[serde(default)]
     pub model_aliases: BTreeMap<String, String>,
+    /// Query parameters added to every upstream URL (Azure's `api-version`).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
     /// `/ai/task` confidence (seed 004's per-provider values).
     #[serde(default)]
     pub confidence: Option<f64>,
@@ -56,6 +59,7 @@ pub const DEFAULT_CONFIDENCE: f64 = 0.8;
 /// The embedded catalogue files, by name. `tests` checks this list against `providers/`.
 pub const FILES: &[(&str, &str)] = &[
     ("anthropic.yaml", include_str!("../../providers/anthropic.yaml")),
+    ("azure.yaml", include_str!("../../providers/azure.yaml")),
     ("deepseek.yaml", include_str!("../../providers/deepseek.yaml")),
     ("gemini.yaml", include_str!("../../providers/gemini.yaml")),
     ("groq.yaml", include_str!("../../providers/groq.yaml")),
@@ -123,6 +127,7 @@ pub(super) fn resolve(
             auth: entry.auth.clone(),
             headers: entry.headers.clone().into_iter().collect(),
             model_aliases: entry.model_aliases.clone(),
+            query: entry.query.clone().into_iter().collect(),
             confidence: entry.confidence.unwrap_or(DEFAULT_CONFIDENCE),
             task_model: entry.task_model.clone(),
             node_pool: None,
@@ -154,9 +159,10 @@ pub(super) fn resolve(
             api_key: None,
             models: vec!["*".into()],
             priority: 100,
-            auth: AuthScheme::Bearer,
+            auth: AuthScheme::default_for(kind),
             headers: Vec::new(),
             model_aliases: BTreeMap::new(),
+            query: Vec::new(),
             confidence: DEFAULT_CONFIDENCE,
             task_model: None,
             node_pool: is_pool.then(|| NodePoolConfig {
@@ -197,6 +203,12 @@ fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
     if let Some(headers) = &over.headers {
         base.headers.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+    if let Some(query) = &over.query {
+        for (k, v) in query {
+            base.query.retain(|(key, _)| key != k);
+            base.query.push((k.clone(), v.clone()));
+        }
+    }
     if let Some(c) = over.confidence {
         base.confidence = c;
     }
@@ -229,6 +241,7 @@ mod tests {
         for id in [
             "openai",
             "anthropic",
+            "azure",
             "gemini",
             "mistral",
             "nvidia",

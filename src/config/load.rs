@@ -49,13 +49,34 @@ pub struct ConfigError {
 /// Loads and validates configuration from `sources`.
 pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
-    let mut warnings = Vec::new();
-    let mut tree = match &sources.file {
-        Some(path) => read_file(path, &mut problems),
-        None => Value::Object(serde_json::Map::new()),
+    let tree = match &sources.file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => parse_yaml(&text, &path.display().to_string(), &mut problems),
+            Err(e) => {
+                problems.push(format!("{}: cannot read: {e}", path.display()));
+                empty()
+            }
+        },
+        None => empty(),
     };
-    expand_vars(&mut tree, &sources.env, &mut warnings);
-    problems.extend(env::apply(&mut tree, &sources.env));
+    resolve(tree, &sources.env, problems)
+}
+
+/// Loads and validates configuration from YAML text (what `load` does after reading the file).
+pub fn load_str(yaml: &str, env: &Env) -> Result<Config, ConfigError> {
+    let mut problems = Vec::new();
+    let tree = parse_yaml(yaml, "config", &mut problems);
+    resolve(tree, env, problems)
+}
+
+fn empty() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+fn resolve(mut tree: Value, env: &Env, mut problems: Vec<String>) -> Result<Config, ConfigError> {
+    let mut warnings = Vec::new();
+    expand_vars(&mut tree, env, &mut warnings);
+    problems.extend(env::apply(&mut tree, env));
     enable_limits_when_asked(&mut tree);
     let settings: Settings = match serde_path_to_error::deserialize(tree) {
         Ok(s) => s,
@@ -71,7 +92,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     });
     let mut entries = settings.providers.clone();
     super::nodes::add_default_pool(&settings.nodes, &mut entries);
-    let providers = catalogue::resolve(&cat, &entries, &sources.env, &mut problems);
+    let providers = catalogue::resolve(&cat, &entries, env, &mut problems);
     problems.extend(validate::providers(&entries, &providers));
     if providers.is_empty() {
         warnings.push(
@@ -101,21 +122,13 @@ fn enable_limits_when_asked(tree: &mut Value) {
     }
 }
 
-fn read_file(path: &std::path::Path, problems: &mut Vec<String>) -> Value {
-    let empty = Value::Object(serde_json::Map::new());
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(format!("{}: cannot read: {e}", path.display()));
-            return empty;
-        }
-    };
-    match serde_yaml_ng::from_str::<Value>(&text) {
-        Ok(Value::Null) => empty,
+fn parse_yaml(text: &str, origin: &str, problems: &mut Vec<String>) -> Value {
+    match serde_yaml_ng::from_str::<Value>(text) {
+        Ok(Value::Null) => empty(),
         Ok(v) => v,
         Err(e) => {
-            problems.push(format!("{}: not valid YAML: {e}", path.display()));
-            empty
+            problems.push(format!("{origin}: not valid YAML: {e}"));
+            empty()
         }
     }
 }

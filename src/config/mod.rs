@@ -12,7 +12,7 @@ mod validate;
 
 pub use catalogue::{CatalogueEntry, catalogue};
 pub use env::{Env, FLAT_ENV};
-pub use load::{Config, ConfigError, Sources, load};
+pub use load::{Config, ConfigError, Sources, load, load_str};
 pub use nodes::{
     DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, normalize_node_url, parse_network,
 };

@@ -110,6 +110,8 @@ pub struct ProviderEntry {
     pub headers: Option<BTreeMap<String, String>>,
     /// Client-facing model name → the name this provider knows it by.
     pub model_aliases: Option<BTreeMap<String, String>>,
+    /// Query parameters added to every upstream URL (Azure's `api-version`).
+    pub query: Option<BTreeMap<String, String>>,
     /// `/ai/task` `confidence` reported for this provider's answers (0..1).
     pub confidence: Option<f64>,
     /// The model `/ai/task` uses on this provider.
@@ -152,12 +154,27 @@ pub struct ProviderConfig {
     pub headers: Vec<(String, String)>,
     /// Client model name → upstream model name.
     pub model_aliases: BTreeMap<String, String>,
+    /// Query parameters added to every upstream URL.
+    pub query: Vec<(String, String)>,
     /// `/ai/task` confidence for this provider's answers.
     pub confidence: f64,
     /// The model `/ai/task` uses here, if any.
     pub task_model: Option<String>,
     /// Set for `kind: node_pool`: the seeded nodes and their runtime.
     pub node_pool: Option<NodePoolConfig>,
+}
+
+impl AuthScheme {
+    /// How a protocol expects its key when the config does not say: Anthropic's `x-api-key`,
+    /// Gemini's `x-goog-api-key`, Azure's `api-key`, else a bearer token.
+    pub fn default_for(kind: &str) -> Self {
+        match kind {
+            "anthropic" => Self::Header("x-api-key".into()),
+            "gemini" => Self::Header("x-goog-api-key".into()),
+            "azure" => Self::Header("api-key".into()),
+            _ => Self::Bearer,
+        }
+    }
 }
 
 impl ProviderConfig {
@@ -261,19 +278,43 @@ impl BreakerSettings {
     }
 }
 
-/// `limits:`.
+/// `limits:` — what a client may send, and how slowly.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
     /// Largest accepted request body (`MAX_BODY_BYTES`); larger gets 413.
     pub max_body_bytes: usize,
+    /// Longest a client may take to send its body once headers are in; slower gets 408.
+    pub body_timeout_seconds: f64,
+    /// Longest a client may take to send its request head; slower is disconnected (slowloris).
+    pub header_timeout_seconds: f64,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive_seconds: f64,
 }
 
 impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+            body_timeout_seconds: 30.0,
+            header_timeout_seconds: 5.0,
+            keep_alive_seconds: 5.0,
         }
+    }
+}
+
+impl LimitSettings {
+    /// `body_timeout_seconds` as a Duration.
+    pub fn body_timeout(&self) -> Duration {
+        secs(self.body_timeout_seconds)
+    }
+    /// `header_timeout_seconds` as a Duration.
+    pub fn header_timeout(&self) -> Duration {
+        secs(self.header_timeout_seconds)
+    }
+    /// `keep_alive_seconds` as a Duration.
+    pub fn keep_alive(&self) -> Duration {
+        secs(self.keep_alive_seconds)
     }
 }
 

@@ -38,6 +38,9 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
             "routing.circuit_breaker.reset_timeout_seconds",
             r.circuit_breaker.reset_timeout_seconds,
         ),
+        ("limits.body_timeout_seconds", s.limits.body_timeout_seconds),
+        ("limits.header_timeout_seconds", s.limits.header_timeout_seconds),
+        ("limits.keep_alive_seconds", s.limits.keep_alive_seconds),
     ] {
         if !(value.is_finite() && value > 0.0 && value < 86_400.0) {
             problems.push(format!("{key}: must be more than 0 and less than a day, got {value}"));

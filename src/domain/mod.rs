@@ -6,6 +6,7 @@
 mod attempt;
 mod auth_error;
 mod decision;
+mod dialect;
 mod ids;
 mod inflight;
 mod peek;
@@ -14,6 +15,7 @@ mod usage;
 pub use attempt::{AttemptOutcome, AttemptSummary};
 pub use auth_error::AuthError;
 pub use decision::Decision;
+pub use dialect::Dialect;
 pub use ids::{ProviderId, RequestId};
 pub use inflight::{InFlight, InFlightGuard};
 pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, request_stream_usage, splice_model};

@@ -63,6 +63,12 @@ impl Peek {
         })
     }
 
+    /// Reads `model`, `messages` and `stream` from an Anthropic `/v1/messages` body (the same
+    /// three fields; `max_tokens` is left for the upstream to judge).
+    pub fn messages(body: &[u8]) -> Result<Self, BodyError> {
+        Self::chat(body)
+    }
+
     /// Whether the client itself asked for the usage chunk of a stream.
     pub fn client_wants_stream_usage(&self) -> bool {
         self.stream_options.and_then(|o| o.include_usage).unwrap_or(false)
@@ -77,18 +83,25 @@ pub struct EmbeddingsPeek {
 }
 
 #[derive(Deserialize)]
-struct EmbeddingsView {
+struct EmbeddingsView<'a> {
     model: String,
-    // A string, an array of strings or of token arrays: the upstream judges the shape.
-    #[serde(rename = "input")]
-    _input: IgnoredAny,
+    // A string, an array of strings or of token arrays: the upstream judges the details.
+    #[serde(borrow)]
+    input: &'a RawValue,
 }
 
 impl EmbeddingsPeek {
     /// Reads `model` and checks that `input` is present in a `/v1/embeddings` body.
     pub fn parse(body: &[u8]) -> Result<Self, BodyError> {
-        let view: EmbeddingsView = parse(body)?;
+        let view: EmbeddingsView<'_> = parse(body)?;
         require_model(&view.model)?;
+        if !matches!(view.input.get().as_bytes().first(), Some(b'"' | b'[')) {
+            return Err(BodyError {
+                message: "`input` must be a string or an array of strings or token arrays".into(),
+                param: Some("input".into()),
+                code: "invalid_value",
+            });
+        }
         Ok(Self { model: view.model })
     }
 }
@@ -105,6 +118,18 @@ fn require_model(model: &str) -> Result<(), BodyError> {
 }
 
 fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, BodyError> {
+    // JSON is UTF-8 (RFC 8259); serde skips validating strings it ignores, so check the whole body
+    // once rather than forward invalid bytes upstream.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(BodyError {
+            message: format!(
+                "the request body is not valid UTF-8 (invalid byte at {})",
+                e.valid_up_to()
+            ),
+            param: None,
+            code: "invalid_json",
+        });
+    }
     // Derived struct deserializers also take a JSON array as the fields in order, which would let
     // `["gpt-4o", [...]]` through as a request; only an object is one.
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
@@ -314,5 +339,13 @@ mod tests {
         let e = EmbeddingsPeek::parse(br#"{"model":"m"}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("input"));
         assert!(EmbeddingsPeek::parse(br#"{"model":"m","input":["a"]}"#).is_ok());
+        assert!(EmbeddingsPeek::parse(br#"{"model":"m","input":"a"}"#).is_ok());
+        for bad in [
+            &br#"{"model":"m","input":null}"#[..],
+            br#"{"model":"m","input":5}"#,
+            br#"{"model":"m","input":{}}"#,
+        ] {
+            assert_eq!(EmbeddingsPeek::parse(bad).unwrap_err().param.as_deref(), Some("input"));
+        }
     }
 }

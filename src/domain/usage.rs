@@ -15,3 +15,42 @@ pub struct Usage {
     #[serde(default)]
     pub total_tokens: u64,
 }
+
+impl Usage {
+    /// Counts from two reports of the same answer (a stream's start and its end), each field the
+    /// larger; the total is at least prompt plus completion.
+    pub fn merge(self, other: Usage) -> Usage {
+        let prompt_tokens = self.prompt_tokens.max(other.prompt_tokens);
+        let completion_tokens = self.completion_tokens.max(other.completion_tokens);
+        let total_tokens = self
+            .total_tokens
+            .max(other.total_tokens)
+            .max(prompt_tokens + completion_tokens);
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_the_larger_counts() {
+        let start = Usage {
+            prompt_tokens: 25,
+            completion_tokens: 1,
+            total_tokens: 0,
+        };
+        let end = Usage {
+            prompt_tokens: 0,
+            completion_tokens: 15,
+            total_tokens: 0,
+        };
+        let u = start.merge(end);
+        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (25, 15, 40));
+    }
+}

@@ -23,9 +23,13 @@ impl FromRequest for Body {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
+        let limits = req
             .app_data::<web::Data<AppState>>()
-            .map_or(usize::MAX, |s| s.live().config.settings.limits.max_body_bytes);
+            .map(|s| s.live().config.settings.limits.clone());
+        let limit = limits.as_ref().map_or(usize::MAX, |l| l.max_body_bytes);
+        let timeout = limits
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(30), |l| l.body_timeout());
         let declared = req
             .headers()
             .get(actix_web::http::header::CONTENT_LENGTH)
@@ -37,7 +41,15 @@ impl FromRequest for Body {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
             let mut buf = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
-            while let Some(chunk) = payload.next().await {
+            let deadline = tokio::time::Instant::now() + timeout;
+            // A body trickled in (slowloris) must not hold a worker's memory and a connection forever.
+            while let Some(chunk) =
+                tokio::time::timeout_at(deadline, payload.next())
+                    .await
+                    .map_err(|_| ApiError::RequestTimeout {
+                        seconds: timeout.as_secs_f64(),
+                    })?
+            {
                 let chunk = chunk.map_err(|e| {
                     ApiError::InvalidRequest(BodyError {
                         message: format!("could not read the request body: {e}"),

@@ -23,18 +23,38 @@ use crate::error::ApiError;
 enum Access {
     Open,
     Client,
+    /// `Client`, with every refusal in Anthropic's error shape (`/v1/messages`).
+    AnthropicClient,
     Admin,
     Worker,
 }
 
 /// Registers every route with its access level.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use routes::{chat, dashboard, health, history, metrics, models, nodes, task};
+    use routes::{chat, dashboard, health, history, messages, metrics, models, nodes, responses, task};
     add(
         cfg,
         "/v1/chat/completions",
         Access::Client,
         web::post().to(chat::chat_completions),
+    );
+    add(
+        cfg,
+        "/v1/messages",
+        Access::AnthropicClient,
+        web::post().to(messages::messages),
+    );
+    add(
+        cfg,
+        "/v1/responses",
+        Access::Client,
+        web::post().to(responses::responses),
+    );
+    add(
+        cfg,
+        "/v1/completions",
+        Access::Client,
+        web::post().to(responses::completions),
     );
     add(cfg, "/v1/embeddings", Access::Client, web::post().to(chat::embeddings));
     add(cfg, "/v1/models", Access::Client, web::get().to(models::list));
@@ -93,7 +113,8 @@ fn worker_catch_all(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Credentials first, then limits (actix runs the last `wrap` outermost).
+/// Credentials first, then limits (actix runs the last `wrap` outermost); on `/v1/messages` the
+/// dialect marker runs before both, so their refusals come in Anthropic's shape.
 fn add(cfg: &mut web::ServiceConfig, path: &str, access: Access, route: Route) {
     add_routes(cfg, path, access, vec![route]);
 }
@@ -105,6 +126,11 @@ fn add_routes(cfg: &mut web::ServiceConfig, path: &str, access: Access, routes: 
     match access {
         Access::Open => cfg.service(r),
         Access::Client => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client))),
+        Access::AnthropicClient => cfg.service(
+            r.wrap(from_fn(rate_limit))
+                .wrap(from_fn(auth::client))
+                .wrap(from_fn(error::anthropic_dialect)),
+        ),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
         Access::Worker => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::worker))),
     };
@@ -134,11 +160,12 @@ fn resource(path: &str, routes: Vec<Route>) -> Resource {
         .default_service(web::to(method_not_allowed))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed {
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let e = ApiError::MethodNotAllowed {
         method: req.method().to_string(),
         path: req.path().to_owned(),
-    })
+    };
+    error::respond(&e, error::dialect_of(&req))
 }
 
 /// The app's default service: 404 in the OpenAI error shape.

@@ -117,6 +117,9 @@ impl Modify for Security {
     paths(
         routes::chat::chat_completions,
         routes::chat::embeddings,
+        routes::messages::messages,
+        routes::responses::responses,
+        routes::responses::completions,
         routes::models::list,
         routes::task::task,
         routes::task::provider_status,
@@ -140,7 +143,7 @@ impl Modify for Security {
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security),
-    tags((name = "inference", description = "OpenAI-compatible endpoints"), (name = "tasks"), (name = "operations"), (name = "nodes", description = "GPU node pool: registry, heartbeats, provisioning, worker jobs"))
+    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"), (name = "nodes", description = "GPU node pool: registry, heartbeats, provisioning, worker jobs"))
 )]
 pub struct ApiDoc;
 

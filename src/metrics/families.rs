@@ -9,6 +9,9 @@ use crate::domain::{AttemptOutcome, ProviderId};
 /// Routes whose HTTP series exist from the start.
 pub const KNOWN_ROUTES: &[&str] = &[
     "/v1/chat/completions",
+    "/v1/messages",
+    "/v1/responses",
+    "/v1/completions",
     "/v1/embeddings",
     "/v1/models",
     "/livez",

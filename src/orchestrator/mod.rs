@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::config::RoutingSettings;
-use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, RequestId, splice_model};
+use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, ProviderId, RequestId, splice_model};
 use crate::error::ApiError;
 use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind, sse};
 use crate::routing::{Candidate, RoutePlan};
@@ -32,6 +32,8 @@ pub struct Orchestrator<'a> {
     pub http: &'a reqwest::Client,
     /// Sent upstream as `x-request-id`.
     pub request_id: &'a RequestId,
+    /// The dialect of the body; adapters answer in it.
+    pub dialect: Dialect,
 }
 
 /// Which provider answered, with what.
@@ -203,6 +205,7 @@ impl Orchestrator<'_> {
         let call = Call {
             provider: &provider.config,
             body,
+            dialect: self.dialect,
             request_id: self.request_id,
             http: self.http,
         };

@@ -1,6 +1,8 @@
 //! The committed stream: events go to the client as they arrive; after the first byte an upstream
 //! failure can no longer fall over, so it ends the stream with a final SSE error event and no
-//! `[DONE]` — a cut stream is never passed off as complete.
+//! end marker (`[DONE]`, or Anthropic's `message_stop`) — a cut stream is never passed off as
+//! complete. Events are already in the client's dialect; only the end marker and the error event
+//! depend on it.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -9,19 +11,19 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt, stream};
 
 use super::StreamStart;
-use crate::domain::ProviderId;
+use crate::domain::{Dialect, ProviderId};
 use crate::providers::{ByteStream, sse};
 
 /// How a relayed stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamEnd {
-    /// `[DONE]` passed.
+    /// The end marker passed (`[DONE]`, or `message_stop` in the Anthropic dialect).
     Complete,
     /// The upstream connection broke.
     UpstreamError,
     /// The upstream fell silent longer than `stream_idle_timeout_seconds`.
     IdleTimeout,
-    /// The upstream closed without `[DONE]`.
+    /// The upstream closed without the end marker.
     Truncated,
 }
 
@@ -54,19 +56,25 @@ struct Relay<O> {
     framer: sse::EventFramer,
     done: bool,
     provider: ProviderId,
+    dialect: Dialect,
     observer: O,
     finished: bool,
 }
 
 impl<O: StreamObserver> Relay<O> {
-    /// Lets the observer see each event, drops those it refuses, notes `[DONE]`.
+    /// Lets the observer see each event, drops those it refuses, notes the end marker.
     fn filter(&mut self, run: Bytes) -> Bytes {
         let mut dropped = Vec::new();
         for event in sse::events(&run) {
             let Some(data) = event.data else { continue };
             if sse::is_done(data) {
                 self.done = true;
-            } else if !self.observer.on_event(data) {
+                continue;
+            }
+            if self.dialect == Dialect::Anthropic && sse::is_message_stop(data) {
+                self.done = true;
+            }
+            if !self.observer.on_event(data) {
                 dropped.push(event.range);
             }
         }
@@ -88,19 +96,34 @@ impl<O: StreamObserver> Relay<O> {
         self.observer.on_end(end);
         if end != StreamEnd::Complete {
             tracing::warn!(provider = %self.provider, end = end.as_str(), "stream cut after it started");
-            out.extend_from_slice(&error_event(&self.provider, end));
+            out.extend_from_slice(&error_event(&self.provider, end, self.dialect));
         }
         (!out.is_empty()).then(|| out.freeze())
     }
 }
 
+/// Where a relayed stream comes from and what it speaks.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The provider committed to.
+    pub provider: ProviderId,
+    /// The dialect its events are in (the client's).
+    pub dialect: Dialect,
+    /// Longest silence between chunks.
+    pub idle: Duration,
+}
+
 /// Turns a started upstream stream into the client's body.
 pub fn relay<O: StreamObserver>(
     start: StreamStart,
-    idle: Duration,
-    provider: ProviderId,
+    source: Source,
     observer: O,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let Source {
+        provider,
+        dialect,
+        idle,
+    } = source;
     let state = Relay {
         first: Some(start.first),
         rest: start.rest,
@@ -108,6 +131,7 @@ pub fn relay<O: StreamObserver>(
         framer: sse::EventFramer::default(),
         done: false,
         provider,
+        dialect,
         observer,
         finished: false,
     };
@@ -117,7 +141,7 @@ pub fn relay<O: StreamObserver>(
                 return None;
             }
             if s.done {
-                // `[DONE]` has been relayed, so the response is complete: end here instead of
+                // The end marker has been relayed, so the response is complete: end here instead of
                 // waiting on the upstream connection, and never report its later hiccups.
                 return s.end(StreamEnd::Complete, BytesMut::new()).map(|b| (Ok(b), s));
             }
@@ -152,19 +176,33 @@ pub fn relay<O: StreamObserver>(
     })
 }
 
-fn error_event(provider: &ProviderId, end: StreamEnd) -> Bytes {
+/// The final event of a cut stream, in the client's dialect: OpenAI's `data: {"error": ...}`, or
+/// Anthropic's `event: error`.
+fn error_event(provider: &ProviderId, end: StreamEnd, dialect: Dialect) -> Bytes {
     let why = match end {
         StreamEnd::IdleTimeout => "went silent",
-        StreamEnd::Truncated => "closed the stream before [DONE]",
+        StreamEnd::Truncated => "closed the stream before its end",
         _ => "broke the connection",
     };
-    let body = serde_json::json!({
-        "error": {
-            "message": format!("upstream provider `{provider}` {why}; the response is incomplete"),
-            "type": "server_error",
-            "param": null,
-            "code": format!("stream_{}", end.as_str()),
+    let message = format!("upstream provider `{provider}` {why}; the response is incomplete");
+    match dialect {
+        Dialect::OpenAi => {
+            let body = serde_json::json!({
+                "error": {
+                    "message": message,
+                    "type": "server_error",
+                    "param": null,
+                    "code": format!("stream_{}", end.as_str()),
+                }
+            });
+            sse::data_event(body.to_string().as_bytes())
         }
-    });
-    sse::data_event(body.to_string().as_bytes())
+        Dialect::Anthropic => {
+            let body = serde_json::json!({
+                "type": "error",
+                "error": { "type": "api_error", "message": message }
+            });
+            sse::named_event("error", body.to_string().as_bytes())
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 mod admit;
 mod chat;
+mod front;
 mod health;
 mod history;
 mod metrics;
@@ -21,7 +22,8 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use admit::{admit, tokens_per_minute};
-pub use chat::{chat, embeddings};
+pub use chat::{chat, embeddings, infer};
+pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
 pub use metrics::metrics_text;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::Caller;
-use crate::domain::{AttemptSummary, ProviderId, RequestId, Usage};
+use crate::domain::{AttemptSummary, Dialect, ProviderId, RequestId, Usage};
 use crate::error::ApiError;
 use crate::history::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
 use crate::limits::Limiter;
@@ -174,6 +174,7 @@ fn millis(since: Instant) -> u64 {
 pub(super) struct StreamRecorder {
     trace: Option<Trace>,
     strip_usage: bool,
+    dialect: Dialect,
     usage: Option<Usage>,
     text: String,
     ttft_ms: Option<u64>,
@@ -182,10 +183,12 @@ pub(super) struct StreamRecorder {
 
 impl StreamRecorder {
     /// `strip_usage`: the gateway asked for the usage chunk, so the client must not see it.
-    pub fn new(trace: Trace, strip_usage: bool) -> Self {
+    /// `dialect`: what the events are in (usage and text are read accordingly).
+    pub fn new(trace: Trace, strip_usage: bool, dialect: Dialect) -> Self {
         Self {
             trace: Some(trace),
             strip_usage,
+            dialect,
             usage: None,
             text: String::new(),
             ttft_ms: None,
@@ -219,9 +222,14 @@ impl StreamObserver for StreamRecorder {
         {
             self.ttft_ms = Some(millis(t.started));
         }
-        let Some(chunk) = wire::chunk(data) else { return true };
+        let inspected = match self.dialect {
+            Dialect::OpenAi => wire::chunk(data),
+            Dialect::Anthropic => wire::anthropic_event(data),
+        };
+        let Some(chunk) = inspected else { return true };
         if let Some(usage) = chunk.usage {
-            self.usage = Some(usage);
+            // Anthropic reports input at the start and output at the end: keep both.
+            self.usage = Some(self.usage.map_or(usage, |seen| seen.merge(usage)));
         }
         if let Some(text) = chunk.text
             && self.text.chars().count() < crate::history::SUMMARY_CHARS

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::observe::Trace;
 use crate::auth::Caller;
 use crate::config::TaskSettings;
-use crate::domain::{BodyError, ProviderId, RequestId};
+use crate::domain::{BodyError, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::nodes::NodeSnapshot;
 use crate::orchestrator::Orchestrator;
@@ -159,6 +159,7 @@ async fn run(
         breakers: &live.breakers,
         http: &state.http,
         request_id,
+        dialect: Dialect::OpenAi,
     };
     let outcome = orchestrator.run(&plan, Operation::Chat, &chat).await;
     trace.attempts = outcome.attempts;

@@ -352,9 +352,11 @@ pub async fn provision(state: &AppState, req: ProvisionRequest) -> Result<Provis
     let live = state.live();
     let settings = &live.config.settings.nodes;
     let Some(command) = settings.provision_command.as_deref() else {
-        return Err(ApiError::Unavailable {
-            message: "provisioning is not configured: set nodes.provision_command".into(),
-        });
+        return Err(bad(
+            "provisioning is not configured: set nodes.provision_command".into(),
+            "host",
+            "provisioning_disabled",
+        ));
     };
     if !provision::valid_host(&req.host) {
         return Err(bad(

@@ -8,6 +8,7 @@ pub mod adapters;
 mod error;
 pub mod registry;
 pub mod sse;
+pub mod translate;
 pub mod wire;
 
 use std::pin::Pin;
@@ -20,7 +21,7 @@ pub use error::{ErrorDetail, UpstreamError, UpstreamErrorKind};
 pub use registry::{Provider, Registry, RegistryError};
 
 use crate::config::ProviderConfig;
-use crate::domain::{RequestId, Usage};
+use crate::domain::{Dialect, RequestId, Usage};
 
 /// Which inference operation a unary call performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,20 +38,23 @@ pub struct Call<'a> {
     pub provider: &'a ProviderConfig,
     /// The body to send: the client's bytes, with `model` spliced when routing renamed it.
     pub body: &'a Bytes,
+    /// The dialect `body` is in, and the one the reply must come back in.
+    pub dialect: Dialect,
     /// Propagated upstream as `x-request-id`.
     pub request_id: &'a RequestId,
     /// The one shared, pooled client.
     pub http: &'a reqwest::Client,
 }
 
-/// A complete upstream answer, already in the client's dialect.
+/// A complete upstream answer, already in the client's dialect (translated by the adapter when the
+/// upstream speaks another protocol).
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// Upstream status (2xx).
     pub status: u16,
     /// Upstream `content-type`.
     pub content_type: String,
-    /// The body, forwarded untouched.
+    /// The body: the upstream's bytes untouched when the dialects match, else the translation.
     pub body: Bytes,
     /// Token usage, when the reply reports it.
     pub usage: Option<Usage>,
@@ -58,7 +62,8 @@ pub struct Reply {
     pub text: Option<String>,
 }
 
-/// Upstream SSE bytes, one upstream chunk per item, never re-framed.
+/// SSE bytes in the client's dialect, one item per upstream chunk: the upstream's own bytes when
+/// the dialects match, else each chunk's complete events translated as soon as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, UpstreamError>> + Send>>;
 
 /// Speaks one upstream wire protocol.
@@ -70,7 +75,8 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
     /// One non-streamed call. A 2xx whose body is not what the protocol promises is `Malformed`.
     async fn send(&self, call: &Call<'_>, op: Operation) -> Result<Reply, UpstreamError>;
 
-    /// Opens a chat stream; returns once upstream headers say 2xx. Items are raw SSE bytes.
+    /// Opens a chat stream; returns once upstream headers say 2xx. Items are SSE bytes in the
+    /// call's dialect.
     async fn open_stream(&self, call: &Call<'_>) -> Result<ByteStream, UpstreamError>;
 
     /// Model ids the upstream serves now (for `/v1/models` on `"*"` providers).

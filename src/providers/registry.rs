@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::ProviderAdapter;
-use super::adapters::OpenAiCompat;
+use super::adapters::{Anthropic, Flavor, Gemini, OpenAiCompat};
 use crate::config::ProviderConfig;
 use crate::domain::ProviderId;
 
@@ -34,12 +34,15 @@ pub struct Registry {
     providers: Vec<Provider>,
 }
 
-const AVAILABLE: &str = "openai, node_pool";
+const AVAILABLE: &str = "openai, azure, anthropic, gemini, node_pool";
 
 fn adapter_for(kind: &str) -> Option<Arc<dyn ProviderAdapter>> {
     match kind {
         // Every node of a pool speaks the OpenAI protocol; routing gives each its own base URL.
-        "openai" | "node_pool" => Some(Arc::new(OpenAiCompat)),
+        "openai" | "node_pool" => Some(Arc::new(OpenAiCompat::new(Flavor::Plain))),
+        "azure" => Some(Arc::new(OpenAiCompat::new(Flavor::Azure))),
+        "anthropic" => Some(Arc::new(Anthropic)),
+        "gemini" => Some(Arc::new(Gemini)),
         _ => None,
     }
 }

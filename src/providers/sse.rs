@@ -116,6 +116,43 @@ pub fn is_done(data: &[u8]) -> bool {
     data.trim_ascii() == b"[DONE]"
 }
 
+/// Whether an event's data is Anthropic's end of stream, `{"type":"message_stop"}`.
+pub fn is_message_stop(data: &[u8]) -> bool {
+    // Cheap test first: only a payload naming the type is parsed.
+    if !data.windows(12).any(|w| w == b"message_stop") {
+        return false;
+    }
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: &'a str,
+    }
+    serde_json::from_slice::<Typed<'_>>(data).is_ok_and(|t| t.kind == "message_stop")
+}
+
+/// One SSE event named `event` (an `event:` line, as Anthropic and the Responses API send),
+/// carrying `json` as its data.
+pub fn named_event(event: &str, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(event.len() + json.len() + 16);
+    push_named_event(&mut out, event, json);
+    Bytes::from(out)
+}
+
+/// Appends `event: <event>\ndata: <json>\n\n` to `out`.
+pub fn push_named_event(out: &mut Vec<u8>, event: &str, json: &[u8]) {
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(event.as_bytes());
+    out.push(b'\n');
+    push_data_event(out, json);
+}
+
+/// Appends `data: <json>\n\n` to `out`.
+pub fn push_data_event(out: &mut Vec<u8>, json: &[u8]) {
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+}
+
 /// One SSE event carrying `json` as its data.
 pub fn data_event(json: &[u8]) -> Bytes {
     let mut out = Vec::with_capacity(json.len() + 8);
@@ -170,6 +207,24 @@ mod tests {
         assert_eq!(evs[1].data, Some(&b"{\"a\":1}"[..]));
         assert!(is_done(evs[2].data.unwrap()));
         assert_eq!(evs[2].range.end, run.len());
+    }
+
+    #[test]
+    fn message_stop_is_recognised() {
+        assert!(is_message_stop(br#"{"type":"message_stop"}"#));
+        assert!(is_message_stop(br#"{ "type" : "message_stop", "x": 1 }"#));
+        assert!(!is_message_stop(
+            br#"{"type":"content_block_delta","delta":{"text":"message_stop"}}"#
+        ));
+        assert!(!is_message_stop(b"[DONE]"));
+    }
+
+    #[test]
+    fn named_events_have_both_lines() {
+        assert_eq!(
+            &named_event("ping", br#"{"type":"ping"}"#)[..],
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        );
     }
 
     #[test]

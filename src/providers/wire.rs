@@ -1,5 +1,6 @@
-//! Read-only views of OpenAI response objects: just enough to validate a reply and pull out usage
-//! and the start of the answer for history, without building the whole object.
+//! Read-only views of response objects (OpenAI's chat completions and Anthropic's messages): just
+//! enough to validate a reply and pull out usage and the start of the answer for history, without
+//! building the whole object.
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -97,6 +98,110 @@ pub fn chunk(data: &[u8]) -> Option<Inspection> {
     })
 }
 
+/// Anthropic's `usage`: input and output counted apart; cache reads and writes are input too.
+#[derive(Deserialize, Default, Clone, Copy)]
+struct AnthropicUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl AnthropicUsage {
+    fn usage(self) -> Usage {
+        let prompt_tokens = self.input_tokens.unwrap_or(0)
+            + self.cache_creation_input_tokens.unwrap_or(0)
+            + self.cache_read_input_tokens.unwrap_or(0);
+        let completion_tokens = self.output_tokens.unwrap_or(0);
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AnthropicMessage {
+    #[serde(rename = "type")]
+    kind: String,
+    content: Vec<AnthropicBlock>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicBlock {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+fn anthropic_text(content: &[AnthropicBlock]) -> Option<String> {
+    let text: String = content.iter().filter_map(|b| b.text.as_deref()).collect();
+    (!text.is_empty()).then_some(text)
+}
+
+/// An Anthropic `message` object: `None` when the body is not one (a malformed 2xx).
+pub fn anthropic_message(body: &[u8]) -> Option<Inspection> {
+    let m: AnthropicMessage = serde_json::from_slice(body).ok()?;
+    if m.kind != "message" {
+        return None;
+    }
+    Some(Inspection {
+        usage: m.usage.map(AnthropicUsage::usage),
+        text: anthropic_text(&m.content),
+        has_choices: !m.content.is_empty(),
+    })
+}
+
+#[derive(Deserialize)]
+struct AnthropicEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    message: Option<AnthropicStart>,
+    #[serde(default)]
+    delta: Option<AnthropicDelta>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicStart {
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicDelta {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+/// One Anthropic stream event's data: `message_start` and `message_delta` carry usage (input at
+/// the start, the output count so far at the end), `content_block_delta` carries text.
+pub fn anthropic_event(data: &[u8]) -> Option<Inspection> {
+    let e: AnthropicEvent = serde_json::from_slice(data).ok()?;
+    let usage = match e.kind.as_str() {
+        "message_start" => e.message.and_then(|m| m.usage),
+        "message_delta" => e.usage,
+        _ => None,
+    };
+    let text = match e.kind.as_str() {
+        "content_block_delta" => e.delta.and_then(|d| d.text),
+        _ => None,
+    };
+    Some(Inspection {
+        usage: usage.map(AnthropicUsage::usage),
+        text,
+        has_choices: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +233,35 @@ mod tests {
         let i = chunk(br#"{"choices":[{"index":0,"delta":{"content":"He"}}],"usage":null}"#).unwrap();
         assert_eq!(i.text.as_deref(), Some("He"));
         assert!(i.usage.is_none());
+    }
+
+    #[test]
+    fn anthropic_message_yields_usage_and_text() {
+        let i = anthropic_message(
+            br#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"Hi!"}],"model":"claude","stop_reason":"end_turn","usage":{"input_tokens":10,"output_tokens":4}}"#,
+        )
+        .unwrap();
+        assert_eq!(i.text.as_deref(), Some("Hi!"));
+        assert_eq!(i.usage.unwrap().total_tokens, 14);
+        assert!(anthropic_message(br#"{"type":"error","error":{"type":"x","message":"m"}}"#).is_none());
+    }
+
+    #[test]
+    fn anthropic_events_yield_usage_and_text() {
+        let start = anthropic_event(
+            br#"{"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"usage":{"input_tokens":25,"output_tokens":1}}}"#,
+        )
+        .unwrap();
+        assert_eq!(start.usage.unwrap().prompt_tokens, 25);
+        let delta = anthropic_event(
+            br#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+        )
+        .unwrap();
+        assert_eq!(delta.text.as_deref(), Some("Hello"));
+        let end = anthropic_event(
+            br#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":15}}"#,
+        )
+        .unwrap();
+        assert_eq!(end.usage.unwrap().completion_tokens, 15);
     }
 }

@@ -181,6 +181,7 @@ mod tests {
             auth: AuthScheme::Bearer,
             headers: vec![],
             model_aliases: [("fast".to_owned(), "llama-3.1-8b".to_owned())].into(),
+            query: Vec::new(),
             confidence: 0.8,
             task_model: None,
             node_pool: None,

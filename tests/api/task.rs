@@ -243,3 +243,17 @@ async fn provider_status_lists_breaker_last_error_and_latency() {
         .expect("catalogue providers are listed");
     assert_eq!(openai["enabled"], json!(false));
 }
+
+#[tokio::test]
+async fn with_no_provider_enabled_a_task_gets_503_saying_how_to_enable_one() {
+    let app = TestApp::builder().spawn().await;
+    let response = post_task(&app, json!({"task": "summarize", "text": "x"})).await;
+    assert_eq!(response.status(), 503);
+    let body = json(response).await;
+    assert!(
+        assert_openai_error(&body)["message"]
+            .as_str()
+            .unwrap()
+            .contains("no provider is enabled")
+    );
+}

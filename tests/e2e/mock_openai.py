@@ -70,6 +70,14 @@ class Handler(BaseHTTPRequestHandler):
                                        "code": None}})
             return
         model = body.get("model", "mock-model")
+        if self.path.endswith("/embeddings"):
+            inputs = body.get("input")
+            inputs = inputs if isinstance(inputs, list) else [inputs]
+            self._json(200, {"object": "list", "model": model,
+                             "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                                      for i in range(len(inputs))],
+                             "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
+            return
         text = f"hello from {self.name}"
         if not body.get("stream"):
             self._json(200, completion(model, text))

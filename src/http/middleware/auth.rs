@@ -6,10 +6,11 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError, web};
+use actix_web::{Error, HttpMessage, web};
 
 use crate::auth::{AuthError, Caller, CallerKind, Credentials};
 use crate::error::ApiError;
+use crate::http::error::{dialect_of, respond};
 use crate::state::AppState;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -38,7 +39,7 @@ fn refuse<B>(req: ServiceRequest, state: Option<&web::Data<AppState>>, e: AuthEr
     if let Some(s) = state {
         s.metrics.observe_auth_failure(e.reason());
     }
-    let response = ApiError::Auth(e).error_response();
+    let response = respond(&ApiError::Auth(e), dialect_of(req.request()));
     req.into_response(response).map_into_right_body()
 }
 

@@ -5,10 +5,11 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, ResponseError, web};
+use actix_web::{Error, HttpMessage, web};
 
 use crate::auth::Caller;
 use crate::error::ceil_secs;
+use crate::http::error::{dialect_of, respond};
 use crate::pipeline;
 use crate::state::AppState;
 
@@ -41,7 +42,7 @@ pub async fn rate_limit(
             Ok(res.map_into_left_body())
         }
         Err(e) => {
-            let response = e.error_response();
+            let response = respond(&e, dialect_of(req.request()));
             Ok(req.into_response(response).map_into_right_body())
         }
     }

@@ -26,7 +26,7 @@ pub struct Cleanup {
 }
 
 /// Deletes error rows; answers `{"deleted": N}`.
-#[utoipa::path(post, path = "/history/cleanup", tag = "operations", params(("older_than_minutes" = Option<u64>, Query, description = "Only error rows older than this")), request_body(content = Option<crate::http::openapi::CleanupRequest>, description = "Optional, as seed 004 sends it"), security(("admin_token" = [])), responses((status = 200, description = "How many rows were deleted", body = crate::http::openapi::CleanupResponse), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/history/cleanup", tag = "operations", params(("older_than_minutes" = Option<u64>, Query, description = "Only error rows older than this")), request_body(content = Option<crate::http::openapi::CleanupRequest>, description = "Optional, as seed 004 sends it"), security(("admin_token" = [])), responses((status = 200, description = "How many rows were deleted", body = crate::http::openapi::CleanupResponse), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 429, description = "Rate limited (5 per minute by default)", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn cleanup(
     state: web::Data<AppState>,
     query: web::Query<Cleanup>,

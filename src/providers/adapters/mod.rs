@@ -1,5 +1,18 @@
-//! One adapter per wire protocol.
+//! One adapter per wire protocol: `openai_compat` (with Azure's deployment URLs in `azure`),
+//! `anthropic`, `gemini`. `http` is the transport they share.
 
+mod anthropic;
+mod azure;
+mod gemini;
+mod http;
 mod openai_compat;
 
-pub use openai_compat::OpenAiCompat;
+pub use anthropic::Anthropic;
+pub use gemini::Gemini;
+pub use openai_compat::{Flavor, OpenAiCompat};
+
+/// Whether an OpenAI chat request asks for the final usage chunk (`stream_options.include_usage`),
+/// which a translated stream then ends with.
+fn wants_usage(body: &[u8]) -> bool {
+    crate::domain::Peek::chat(body).is_ok_and(|p| p.client_wants_stream_usage())
+}

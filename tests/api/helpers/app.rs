@@ -50,10 +50,12 @@ pub fn closed_port_url() -> String {
     format!("http://127.0.0.1:{port}/v1")
 }
 
-/// One `providers:` entry of kind `openai`.
+/// One `providers:` entry (kind `openai` unless told otherwise).
 #[derive(Debug, Clone)]
 pub struct ProviderSpec {
     id: String,
+    kind: String,
+    extra: Vec<(String, Value)>,
     base_url: String,
     api_key: String,
     models: Vec<String>,
@@ -67,6 +69,8 @@ impl ProviderSpec {
     pub fn new(id: &str, base_url: impl Into<String>) -> Self {
         Self {
             id: id.to_owned(),
+            kind: "openai".to_owned(),
+            extra: Vec::new(),
             base_url: base_url.into(),
             api_key: Self::key_for(id),
             models: vec![TEST_MODEL.to_owned()],
@@ -78,6 +82,18 @@ impl ProviderSpec {
     /// The upstream key a provider with this id is configured with.
     pub fn key_for(id: &str) -> String {
         format!("sk-{id}-provider")
+    }
+
+    /// Sets the wire protocol (`anthropic`, `gemini`, `azure`).
+    pub fn kind(mut self, kind: &str) -> Self {
+        kind.clone_into(&mut self.kind);
+        self
+    }
+
+    /// Sets another `providers:` field, e.g. `.set("query", json!({"api-version": "2024-10-21"}))`.
+    pub fn set(mut self, key: &str, value: Value) -> Self {
+        self.extra.push((key.to_owned(), value));
+        self
     }
 
     /// Replaces the served models (`"*"` = any).
@@ -104,15 +120,19 @@ impl ProviderSpec {
             .iter()
             .map(|(a, u)| (a.clone(), Value::String(u.clone())))
             .collect();
-        json!({
+        let mut entry = json!({
             "id": self.id,
-            "kind": "openai",
+            "kind": self.kind,
             "base_url": self.base_url,
             "api_key": self.api_key,
             "models": self.models,
             "priority": self.priority.unwrap_or(default_priority),
             "model_aliases": aliases,
-        })
+        });
+        for (key, value) in &self.extra {
+            entry[key] = value.clone();
+        }
+        entry
     }
 }
 
@@ -303,6 +323,25 @@ impl TestApp {
     pub fn post_chat(&self, body: &Value) -> impl Future<Output = reqwest::Response> + Send + 'static {
         let request = self.client.post(self.url("/v1/chat/completions")).json(body);
         async move { request.send().await.expect("POST /v1/chat/completions") }
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post_json(&self, path: &str, body: &Value) -> impl Future<Output = reqwest::Response> + Send + 'static {
+        let request = self.client.post(self.url(path)).json(body);
+        let path = path.to_owned();
+        async move { request.send().await.unwrap_or_else(|e| panic!("POST {path}: {e}")) }
+    }
+
+    /// `POST /v1/messages` as the official `anthropic` SDK sends it: `x-api-key`,
+    /// `anthropic-version` and a JSON body.
+    pub fn post_messages(&self, body: &Value) -> impl Future<Output = reqwest::Response> + Send + 'static {
+        let request = self
+            .client
+            .post(self.url("/v1/messages"))
+            .header("x-api-key", "client-key")
+            .header("anthropic-version", "2023-06-01")
+            .json(body);
+        async move { request.send().await.expect("POST /v1/messages") }
     }
 
     /// `POST path` with these exact body bytes, sent as `application/json`.

@@ -33,7 +33,7 @@ pub fn failure(status: u16) -> ResponseTemplate {
 
 /// Answers `POST /v1/chat/completions` on `server` with `response`, expecting exactly `calls`
 /// calls (checked when the server drops at the end of the test).
-pub async fn mount_chat(server: &MockServer, response: ResponseTemplate, calls: u64) {
+pub async fn mount_chat(server: &MockServer, response: ResponseTemplate, calls: impl Into<wiremock::Times>) {
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .respond_with(response)

@@ -159,6 +159,12 @@ impl SseMock {
         self.base_url.clone()
     }
 
+    /// `http://127.0.0.1:PORT`, the `base_url` of a provider whose paths start at the host root
+    /// (Anthropic's `/v1/messages`).
+    pub fn root_url(&self) -> String {
+        self.base_url.trim_end_matches("/v1").to_owned()
+    }
+
     /// Requests received so far.
     pub fn requests(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)

@@ -1,0 +1,19 @@
+//! The request peek: any bytes either parse or give a 400-able error, never a panic; a body that
+//! parses can have its model spliced and stream usage requested, and stays valid JSON.
+#![no_main]
+
+use ai_gateway::domain::{EmbeddingsPeek, Peek, request_stream_usage, splice_model};
+use bytes::Bytes;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = EmbeddingsPeek::parse(data);
+    let Ok(peek) = Peek::chat(data) else { return };
+    let body = Bytes::copy_from_slice(data);
+    let spliced = splice_model(&body, "spliced/\"model\"").expect("a parsed body has a model to splice");
+    let value: serde_json::Value = serde_json::from_slice(&spliced).expect("splicing keeps the body valid JSON");
+    assert_eq!(value["model"], "spliced/\"model\"");
+    let with_usage = request_stream_usage(&body, &peek).expect("usage can be requested");
+    let value: serde_json::Value = serde_json::from_slice(&with_usage).expect("still valid JSON");
+    assert_eq!(value["stream_options"]["include_usage"], true);
+});

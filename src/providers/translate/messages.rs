@@ -1,0 +1,359 @@
+//! An Anthropic-dialect client (`POST /v1/messages`) in front of a chat-completions upstream:
+//! Messages request → chat request, and the chat completion → a Message. The stream half is in
+//! `messages_stream`.
+//!
+//! Reference: Anthropic's Messages API request and response (`system`, content blocks `text`,
+//! `image`, `tool_use`, `tool_result`, `tools`, `tool_choice`, `stop_reason`, `usage`).
+
+use serde_json::{Value, json};
+
+use super::{Object, arguments_value, content_text, invalid, new_id, parse_object, to_bytes, unsupported};
+use crate::domain::{BodyError, Usage};
+
+pub use super::messages_stream::ToMessageEvents;
+
+/// A Messages request body → a chat completions request body. Streams ask for the usage chunk,
+/// which the Anthropic events need for `message_delta`.
+pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
+    let req = parse_object(body)?;
+    let mut out = Object::new();
+    out.insert("model".into(), req.get("model").cloned().unwrap_or(Value::Null));
+    let mut messages = Vec::new();
+    match req.get("system") {
+        None | Some(Value::Null) => {}
+        Some(system) => {
+            let text = content_text(Some(system));
+            if !text.is_empty() {
+                messages.push(json!({ "role": "system", "content": text }));
+            }
+        }
+    }
+    let list = req
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid("`messages` must be an array", Some("messages")))?;
+    for (i, m) in list.iter().enumerate() {
+        match m.get("role").and_then(Value::as_str) {
+            Some("user") => user(m.get("content"), i, &mut messages)?,
+            Some("assistant") => messages.push(assistant(m.get("content"))),
+            _ => {
+                return Err(invalid(
+                    format!("messages[{i}].role must be `user` or `assistant`"),
+                    Some("messages"),
+                ));
+            }
+        }
+    }
+    out.insert("messages".into(), Value::Array(messages));
+    if let Some(n) = req.get("max_tokens").filter(|v| v.is_u64()) {
+        out.insert("max_tokens".into(), n.clone());
+    }
+    for key in ["temperature", "top_p"] {
+        if let Some(v) = req.get(key).filter(|v| v.is_number()) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(stop) = req.get("stop_sequences").filter(|v| v.is_array()) {
+        out.insert("stop".into(), stop.clone());
+    }
+    if req.get("stream").and_then(Value::as_bool) == Some(true) {
+        out.insert("stream".into(), Value::Bool(true));
+        out.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
+    if let Some(user) = req
+        .get("metadata")
+        .and_then(|m| m.get("user_id"))
+        .and_then(Value::as_str)
+    {
+        out.insert("user".into(), Value::String(user.to_owned()));
+    }
+    if let Some(tools) = req.get("tools").and_then(Value::as_array) {
+        out.insert(
+            "tools".into(),
+            Value::Array(tools.iter().map(tool).collect::<Result<_, _>>()?),
+        );
+    }
+    if let Some(choice) = req.get("tool_choice").filter(|v| v.is_object()) {
+        let mode = match choice.get("type").and_then(Value::as_str) {
+            Some("auto") => json!("auto"),
+            Some("any") => json!("required"),
+            Some("none") => json!("none"),
+            Some("tool") => {
+                json!({ "type": "function", "function": { "name": choice.get("name").cloned().unwrap_or_default() } })
+            }
+            _ => {
+                return Err(invalid(
+                    "tool_choice.type must be auto, any, tool or none",
+                    Some("tool_choice"),
+                ));
+            }
+        };
+        out.insert("tool_choice".into(), mode);
+        if choice.get("disable_parallel_tool_use") == Some(&Value::Bool(true)) {
+            out.insert("parallel_tool_calls".into(), Value::Bool(false));
+        }
+    }
+    Ok(to_bytes(&Value::Object(out)))
+}
+
+/// A user turn: `tool_result` blocks become `tool` messages (first, as they answer the previous
+/// turn's calls), the rest one user message.
+fn user(content: Option<&Value>, i: usize, out: &mut Vec<Value>) -> Result<(), BodyError> {
+    let blocks = match content {
+        Some(Value::String(s)) => {
+            out.push(json!({ "role": "user", "content": s }));
+            return Ok(());
+        }
+        Some(Value::Array(blocks)) => blocks,
+        _ => {
+            return Err(invalid(
+                format!("messages[{i}].content must be a string or an array"),
+                Some("messages"),
+            ));
+        }
+    };
+    let mut parts = Vec::new();
+    for b in blocks {
+        match b.get("type").and_then(Value::as_str) {
+            Some("text") => parts.push(json!({ "type": "text", "text": b.get("text").cloned().unwrap_or_default() })),
+            Some("image") => parts.push(image(b.get("source"), i)?),
+            Some("tool_result") => {
+                let mut text = content_text(b.get("content"));
+                if b.get("is_error") == Some(&Value::Bool(true)) {
+                    text = format!("Error: {text}");
+                }
+                out.push(json!({ "role": "tool", "tool_call_id": b.get("tool_use_id").cloned().unwrap_or_default(), "content": text }));
+            }
+            other => {
+                return Err(unsupported(
+                    format!(
+                        "messages[{i}]: content block `{}` has no chat-completions equivalent",
+                        other.unwrap_or("?")
+                    ),
+                    Some("messages"),
+                ));
+            }
+        }
+    }
+    if !parts.is_empty() {
+        out.push(json!({ "role": "user", "content": parts }));
+    }
+    Ok(())
+}
+
+fn image(source: Option<&Value>, i: usize) -> Result<Value, BodyError> {
+    let source = source.unwrap_or(&Value::Null);
+    let url = match source.get("type").and_then(Value::as_str) {
+        Some("base64") => format!(
+            "data:{};base64,{}",
+            source.get("media_type").and_then(Value::as_str).unwrap_or("image/png"),
+            source.get("data").and_then(Value::as_str).unwrap_or_default()
+        ),
+        Some("url") => source.get("url").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        _ => {
+            return Err(unsupported(
+                format!("messages[{i}]: image source must be base64 or url"),
+                Some("messages"),
+            ));
+        }
+    };
+    Ok(json!({ "type": "image_url", "image_url": { "url": url } }))
+}
+
+/// An assistant turn: text blocks joined, `tool_use` blocks as `tool_calls`; thinking dropped.
+fn assistant(content: Option<&Value>) -> Value {
+    let mut text = String::new();
+    let mut calls = Vec::new();
+    match content {
+        Some(Value::String(s)) => text.push_str(s),
+        Some(Value::Array(blocks)) => {
+            for b in blocks {
+                match b.get("type").and_then(Value::as_str) {
+                    Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+                    Some("tool_use") => calls.push(json!({
+                        "id": b.get("id").cloned().unwrap_or_default(),
+                        "type": "function",
+                        "function": {
+                            "name": b.get("name").cloned().unwrap_or_default(),
+                            "arguments": b.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+                        },
+                    })),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut m = json!({ "role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) } });
+    if !calls.is_empty() {
+        m["tool_calls"] = Value::Array(calls);
+    }
+    m
+}
+
+fn tool(t: &Value) -> Result<Value, BodyError> {
+    if let Some(kind) = t.get("type").and_then(Value::as_str)
+        && kind != "custom"
+    {
+        return Err(unsupported(
+            format!("server tool `{kind}` runs only on Anthropic's own API"),
+            Some("tools"),
+        ));
+    }
+    let mut f = Object::new();
+    f.insert("name".into(), t.get("name").cloned().unwrap_or_default());
+    if let Some(d) = t.get("description") {
+        f.insert("description".into(), d.clone());
+    }
+    f.insert(
+        "parameters".into(),
+        t.get("input_schema")
+            .cloned()
+            .unwrap_or_else(|| json!({ "type": "object" })),
+    );
+    Ok(json!({ "type": "function", "function": f }))
+}
+
+/// An OpenAI `finish_reason` as Anthropic's `stop_reason`.
+pub fn stop_reason(finish_reason: &str) -> &'static str {
+    match finish_reason {
+        "length" => "max_tokens",
+        "tool_calls" | "function_call" => "tool_use",
+        "content_filter" => "refusal",
+        _ => "end_turn",
+    }
+}
+
+/// A Message id for an OpenAI completion id.
+pub(super) fn message_id(openai_id: Option<&str>) -> String {
+    match openai_id {
+        Some(id) if id.starts_with("msg_") => id.to_owned(),
+        Some(id) if !id.is_empty() => format!("msg_{id}"),
+        _ => new_id("msg_"),
+    }
+}
+
+/// A chat completion → a Message, with its usage and text for history. `None` when the body is
+/// not a chat completion.
+pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Option<Usage>, Option<String>)> {
+    let c: Value = serde_json::from_slice(body).ok()?;
+    let choice = c.get("choices")?.as_array()?.first()?;
+    let message = choice.get("message").unwrap_or(&Value::Null);
+    let text = content_text(message.get("content"));
+    let mut content = Vec::new();
+    if !text.is_empty() {
+        content.push(json!({ "type": "text", "text": text }));
+    }
+    for call in message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        content.push(json!({
+            "type": "tool_use",
+            "id": call.get("id").cloned().unwrap_or_else(|| Value::String(new_id("toolu_"))),
+            "name": call.pointer("/function/name").cloned().unwrap_or_default(),
+            "input": arguments_value(call.pointer("/function/arguments")),
+        }));
+    }
+    let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("stop");
+    let usage: Option<Usage> = c.get("usage").and_then(|u| serde_json::from_value(u.clone()).ok());
+    let u = usage.unwrap_or_default();
+    let out = json!({
+        "id": message_id(c.get("id").and_then(Value::as_str)),
+        "type": "message",
+        "role": "assistant",
+        "model": c.get("model").cloned().unwrap_or_default(),
+        "content": content,
+        "stop_reason": stop_reason(finish),
+        "stop_sequence": null,
+        "usage": { "input_tokens": u.prompt_tokens, "output_tokens": u.completion_tokens },
+    });
+    Some((to_bytes(&out), usage, (!text.is_empty()).then_some(text)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn translate(req: Value) -> Value {
+        serde_json::from_slice(&request(&to_bytes(&req)).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn system_blocks_images_and_tools_translate() {
+        let out = translate(json!({
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 1024,
+            "system": [{"type": "text", "text": "You are terse."}],
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}},
+                    {"type": "text", "text": "Describe this image."}
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Checking."},
+                    {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"location": "Paris"}}
+                ]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": "18C"}]}
+            ],
+            "tools": [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"location": {"type": "string"}}}}],
+            "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
+            "stop_sequences": ["\n\nHuman:"],
+            "stream": true
+        }));
+        assert_eq!(
+            out["messages"][0],
+            json!({"role": "system", "content": "You are terse."})
+        );
+        assert_eq!(
+            out["messages"][1]["content"][0]["image_url"]["url"],
+            json!("data:image/jpeg;base64,/9j/4AAQ")
+        );
+        assert_eq!(
+            out["messages"][2]["tool_calls"][0]["function"]["name"],
+            json!("get_weather")
+        );
+        assert_eq!(
+            out["messages"][3],
+            json!({"role": "tool", "tool_call_id": "toolu_01", "content": "18C"})
+        );
+        assert_eq!(
+            out["tools"][0]["function"]["parameters"]["properties"]["location"]["type"],
+            json!("string")
+        );
+        assert_eq!(out["tool_choice"], json!("required"));
+        assert_eq!(out["parallel_tool_calls"], json!(false));
+        assert_eq!(out["stop"], json!(["\n\nHuman:"]));
+        assert_eq!(out["stream_options"], json!({"include_usage": true}));
+        assert_eq!(out["max_tokens"], json!(1024));
+    }
+
+    #[test]
+    fn server_tools_and_documents_are_refused() {
+        let web = json!({"model": "m", "max_tokens": 1, "messages": [], "tools": [{"type": "web_search_20250305", "name": "web_search"}]});
+        assert_eq!(request(&to_bytes(&web)).unwrap_err().code, "unsupported_value");
+        let doc =
+            json!({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": [{"type": "document"}]}]});
+        assert!(request(&to_bytes(&doc)).is_err());
+    }
+
+    #[test]
+    fn chat_completion_becomes_a_message() {
+        let (body, usage, text) = reply(br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o",
+            "choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]},"finish_reason":"tool_calls"}],
+            "usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}"#).unwrap();
+        let m: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(m["type"], json!("message"));
+        assert_eq!(m["id"], json!("msg_chatcmpl-1"));
+        assert_eq!(m["stop_reason"], json!("tool_use"));
+        assert_eq!(
+            m["content"][0],
+            json!({"type": "tool_use", "id": "call_1", "name": "f", "input": {"x": 1}})
+        );
+        assert_eq!(m["usage"], json!({"input_tokens": 9, "output_tokens": 3}));
+        assert_eq!(usage.unwrap().total_tokens, 12);
+        assert!(text.is_none());
+    }
+}
