@@ -29,13 +29,16 @@ echo "== end-to-end: official anthropic and openai SDKs across dialects and nati
 echo "== contract: schemathesis against /openapi.json =="
 "$VENV/bin/python" tests/e2e/contract_check.py target/debug/ai-gateway
 
+echo "== end-to-end: GPU node pool (issue 7's Done-when) against two mock nodes =="
+python3 tests/e2e/nodes_check.py target/debug/ai-gateway
+
 echo "== fuzz: a short bounded run of every target =="
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 echo "== browser: the dashboard in headless Chromium =="
 ./scripts/browser-test.sh target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the script checks above (any
+# One closing line for the whole run: cargo's counts plus the seven script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 6}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 7}')
 echo "all tests: ${passed} passed, 0 failed"

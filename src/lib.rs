@@ -11,6 +11,7 @@ pub mod history;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod nodes;
 pub mod orchestrator;
 pub mod pipeline;
 pub mod providers;

@@ -1,5 +1,5 @@
 //! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
-//! every background task (history writer, virtual-key refresh, limiter housekeeping).
+//! every background task (history writer, virtual-key refresh, limiter housekeeping, node health).
 //!
 //! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
 //! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
@@ -17,14 +17,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey};
 use crate::config::Config;
-use crate::history::{HistoryError, HistoryStore, StoredKey, WriterHandle, WriterSettings, spawn_writer};
+use crate::history::{HistoryError, HistoryStore, StoredKey, StoredNode, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
+use crate::nodes::{NodeRecord, Nodes, PoolSpec};
 use crate::state::{AppState, Handles, Live};
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
-const TASKS: &[&str] = &["chat", "messages", "responses", "completions", "embeddings", "task"];
+const TASKS: &[&str] = &[
+    "chat",
+    "messages",
+    "responses",
+    "completions",
+    "embeddings",
+    "task",
+    "worker",
+];
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +111,22 @@ impl Application {
         let auth = Arc::new(Authenticator::new(&settings.auth).map_err(StartupError::Setting)?);
         let limiter = Arc::new(Limiter::new(settings).map_err(StartupError::Setting)?);
         let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
-        let background = Background::start(&store, &auth, &limiter, refresh).await;
+        let mut background = Background::start(&store, &auth, &limiter, refresh).await;
+        let nodes = Arc::new(node_registry(&config));
+        seed_nodes(&store, &config, &nodes).await;
+        let health = NodeHealth {
+            store: store.clone(),
+            nodes: nodes.clone(),
+            http: http_client.clone(),
+            metrics: metrics.clone(),
+            every: secs(config.settings.nodes.health_interval_seconds, 10.0),
+        };
+        background
+            .tasks
+            .push(spawn_node_recovery(&health, background.cancel.clone()));
+        background
+            .tasks
+            .push(spawn_node_health(health, background.cancel.clone()));
         if !auth.enabled() {
             tracing::warn!("no API key, virtual key or JWT is configured: authentication is OFF");
         }
@@ -120,6 +144,7 @@ impl Application {
             metrics,
             auth,
             limiter,
+            nodes,
         };
         let state = web::Data::new(AppState::new(live, handles));
         let app_state = state.clone();
@@ -269,4 +294,119 @@ fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
             models,
         },
     })
+}
+
+/// The node registry for the configured pools, by priority.
+fn node_registry(config: &Config) -> Nodes {
+    let pools = config
+        .providers
+        .iter()
+        .filter_map(|p| {
+            Some(PoolSpec {
+                id: p.id.clone(),
+                runtime: p.node_pool.as_ref()?.runtime,
+            })
+        })
+        .collect();
+    Nodes::new(pools, &config.settings.nodes)
+}
+
+/// Writes the nodes the config (and `AI_NODES`) names into the shared table, keeping rows an
+/// operator registered, then loads the table. Without the database the config's nodes still
+/// serve.
+async fn seed_nodes(store: &HistoryStore, config: &Config, nodes: &Nodes) {
+    let mut seeds = Vec::new();
+    for p in &config.providers {
+        let Some(pool) = &p.node_pool else { continue };
+        for url in &pool.nodes {
+            let Ok(url) = crate::config::normalize_node_url(url) else {
+                continue;
+            };
+            seeds.push(StoredNode::new(&url, p.id.as_str(), None, "config"));
+        }
+    }
+    for seed in &seeds {
+        if let Err(e) = store.upsert_node(seed, false).await {
+            tracing::warn!(node = %seed.url, error = %e, "node not stored; it serves from memory only");
+        }
+    }
+    match store.list_nodes().await {
+        Ok(rows) => nodes.sync(&rows.into_iter().map(node_record).collect::<Vec<_>>()),
+        Err(e) => {
+            tracing::warn!(error = %e, "node table unreadable; using the configured nodes only");
+            nodes.sync(&seeds.into_iter().map(node_record).collect::<Vec<_>>());
+        }
+    }
+}
+
+/// A stored node as the registry takes it.
+fn node_record(row: StoredNode) -> NodeRecord {
+    NodeRecord {
+        runtime: row.runtime.as_deref().and_then(crate::config::NodeRuntime::parse),
+        url: row.url,
+        pool: row.pool,
+        source: row.source,
+    }
+}
+
+/// What the node health loop works with.
+struct NodeHealth {
+    store: HistoryStore,
+    nodes: Arc<Nodes>,
+    http: reqwest::Client,
+    metrics: Arc<Metrics>,
+    every: Duration,
+}
+
+/// Every `nodes.health_interval_seconds`: re-reads the node table (so replicas converge), checks
+/// every node at once, updates the node gauges. Stops with the server.
+fn spawn_node_health(h: NodeHealth, cancel: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(h.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            match h.store.list_nodes().await {
+                Ok(rows) => h.nodes.sync(&rows.into_iter().map(node_record).collect::<Vec<_>>()),
+                Err(e) => tracing::warn!(error = %e, "node table not re-read; keeping the current set"),
+            }
+            tokio::select! {
+                () = h.nodes.check_all(&h.http) => {}
+                () = cancel.cancelled() => return,
+            }
+            let (online, busy) = h.nodes.counts();
+            h.metrics.set_nodes(online, busy);
+        }
+    })
+}
+
+/// Every second (or health period, when shorter): re-checks only the offline nodes, so a node
+/// that starts after the gateway, or returns, serves within about a second. Separate from the
+/// health loop so a slow dead node never delays a full round.
+fn spawn_node_recovery(h: &NodeHealth, cancel: CancellationToken) -> JoinHandle<()> {
+    let (nodes, http) = (h.nodes.clone(), h.http.clone());
+    let every = h.every.min(Duration::from_secs(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The health loop's first round runs now; recovery starts one tick later.
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            tokio::select! {
+                () = nodes.check_offline(&http) => {}
+                () = cancel.cancelled() => return,
+            }
+        }
+    })
+}
+
+fn secs(value: f64, default: f64) -> Duration {
+    Duration::try_from_secs_f64(value).unwrap_or_else(|_| Duration::from_secs_f64(default))
 }

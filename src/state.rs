@@ -15,7 +15,8 @@ use crate::domain::ProviderId;
 use crate::history::{HistorySink, HistoryStore};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
-use crate::orchestrator::breaker::{BreakerSet, TransitionHook};
+use crate::nodes::Nodes;
+use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
 
 /// One consistent snapshot of everything configuration decides.
@@ -36,12 +37,13 @@ impl Live {
     pub fn build(config: Config, previous: Option<&Live>, metrics: &Arc<Metrics>) -> (Self, Vec<RegistryError>) {
         let (registry, errors) = Registry::build(&config.providers);
         let ids = registry.providers().iter().map(|p| &p.config.id);
-        let hook = |id: &ProviderId| -> TransitionHook {
+        let metrics = metrics.clone();
+        let hook: HookFactory = Arc::new(move |id: &ProviderId| -> TransitionHook {
             let (metrics, id) = (metrics.clone(), id.clone());
             Arc::new(move |to| metrics.observe_breaker_transition(id.as_str(), to))
-        };
+        });
         let settings = &config.settings.routing.circuit_breaker;
-        let breakers = BreakerSet::build(ids, settings, previous.map(|p| &p.breakers), &hook);
+        let breakers = BreakerSet::build(ids, settings, previous.map(|p| &p.breakers), hook);
         (
             Self {
                 config,
@@ -105,6 +107,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Request and token limits.
     pub limiter: Arc<Limiter>,
+    /// GPU nodes with their last health, read by routing.
+    pub nodes: Arc<Nodes>,
 }
 
 /// The long-lived handles `AppState` is built from, besides the live snapshot.
@@ -122,6 +126,8 @@ pub struct Handles {
     pub auth: Arc<Authenticator>,
     /// Limits.
     pub limiter: Arc<Limiter>,
+    /// GPU nodes.
+    pub nodes: Arc<Nodes>,
 }
 
 impl AppState {
@@ -137,6 +143,7 @@ impl AppState {
             metrics: h.metrics,
             auth: h.auth,
             limiter: h.limiter,
+            nodes: h.nodes,
         }
     }
 

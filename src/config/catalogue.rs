@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::env::Env;
+use super::nodes::{NODE_POOL_KIND, NodePoolConfig};
 use super::settings::{AuthScheme, ProviderConfig, ProviderEntry};
 use crate::domain::ProviderId;
 
@@ -129,6 +130,7 @@ pub(super) fn resolve(
             query: entry.query.clone().into_iter().collect(),
             confidence: entry.confidence.unwrap_or(DEFAULT_CONFIDENCE),
             task_model: entry.task_model.clone(),
+            node_pool: None,
         };
         out.push(match named {
             Some(over) => overlay(base, over),
@@ -140,7 +142,10 @@ pub(super) fn resolve(
         if catalogue.iter().any(|c| ProviderId::new(&c.id) == id) || entry.enabled == Some(false) {
             continue;
         }
-        let (Some(kind), Some(base_url)) = (&entry.kind, &entry.base_url) else {
+        let is_pool = entry.kind.as_deref() == Some(NODE_POOL_KIND);
+        // A node pool has no base URL of its own: each node has one.
+        let base_url = entry.base_url.clone().or_else(|| is_pool.then(String::new));
+        let (Some(kind), Some(base_url)) = (&entry.kind, base_url) else {
             problems.push(format!(
                 "providers[{i}] (`{}`): not a catalogue provider, so `kind` and `base_url` are required",
                 entry.id
@@ -150,7 +155,7 @@ pub(super) fn resolve(
         let base = ProviderConfig {
             id,
             kind: kind.clone(),
-            base_url: base_url.clone(),
+            base_url,
             api_key: None,
             models: vec!["*".into()],
             priority: 100,
@@ -160,6 +165,10 @@ pub(super) fn resolve(
             query: Vec::new(),
             confidence: DEFAULT_CONFIDENCE,
             task_model: None,
+            node_pool: is_pool.then(|| NodePoolConfig {
+                nodes: entry.nodes.clone().unwrap_or_default(),
+                runtime: entry.runtime.unwrap_or_default(),
+            }),
         };
         out.push(overlay(base, entry));
     }

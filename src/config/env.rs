@@ -109,6 +109,7 @@ pub const FLAT_ENV: &[FlatVar] = &[
     row("RATE_LIMIT_BURST", &["rate_limit", "burst"], ValueKind::Integer),
     row("REDIS_URL", &["redis_url"], ValueKind::Text),
     row("REDIS_PREFIX", &["redis_prefix"], ValueKind::Text),
+    row("AI_NODES", &["nodes", "urls"], ValueKind::List),
 ];
 
 const NESTED_PREFIX: &str = "AI_GATEWAY__";
@@ -234,6 +235,11 @@ mod tests {
             ("RATE_LIMIT_BURST", "3", json!(3)),
             ("REDIS_URL", "redis://127.0.0.1:6379", json!("redis://127.0.0.1:6379")),
             ("REDIS_PREFIX", "test:", json!("test:")),
+            (
+                "AI_NODES",
+                "http://gpu-1:8000, http://gpu-2:8000",
+                json!(["http://gpu-1:8000", "http://gpu-2:8000"]),
+            ),
         ];
         assert_eq!(samples.len(), FLAT_ENV.len(), "one sample per contract row");
         for (name, raw, expected) in samples {

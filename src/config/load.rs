@@ -90,8 +90,10 @@ fn resolve(mut tree: Value, env: &Env, mut problems: Vec<String>) -> Result<Conf
         problems.extend(errs);
         Vec::new()
     });
-    let providers = catalogue::resolve(&cat, &settings.providers, env, &mut problems);
-    problems.extend(validate::providers(&settings.providers, &providers));
+    let mut entries = settings.providers.clone();
+    super::nodes::add_default_pool(&settings.nodes, &mut entries);
+    let providers = catalogue::resolve(&cat, &entries, env, &mut problems);
+    problems.extend(validate::providers(&entries, &providers));
     if providers.is_empty() {
         warnings.push(
             "no provider is enabled: set a provider key (e.g. OPENAI_API_KEY) or declare `providers:` in the config"
@@ -274,6 +276,27 @@ limits: { max_body_bytes: 16777216 }
         let explicit = load_yaml("rate_limit: {enabled: false, rpm: 600}\n", &[]).unwrap();
         assert!(!explicit.settings.rate_limit.enabled);
         assert!(!load(&Sources::default()).unwrap().settings.rate_limit.enabled);
+    }
+
+    #[test]
+    fn ai_nodes_make_a_default_pool_and_pools_load_from_the_file() {
+        let cfg = load(&Sources {
+            file: None,
+            env: Env::from_pairs([("AI_NODES", "http://gpu-1:8000,http://gpu-2:8000/v1")]),
+        })
+        .unwrap();
+        let pool = &cfg.providers[0];
+        assert_eq!(pool.id.as_str(), "nodes");
+        assert_eq!(pool.kind, "node_pool");
+        assert_eq!(pool.models, ["*"]);
+        assert_eq!(pool.node_pool.as_ref().unwrap().nodes.len(), 2);
+        let yaml = "providers:\n  - {id: gpus, kind: node_pool, nodes: [http://a:1], runtime: vllm, models: [llama]}\n";
+        let cfg = load_yaml(yaml, &[]).unwrap();
+        let pool = cfg.providers[0].node_pool.as_ref().unwrap();
+        assert_eq!(pool.runtime, crate::config::NodeRuntime::Vllm);
+        let bad = "providers:\n  - {id: gpus, kind: node_pool, nodes: [gpu-1]}\n  - {id: x, kind: openai, base_url: http://x, nodes: [http://a:1]}\n";
+        let err = load_yaml(bad, &[]).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
     }
 
     #[test]

@@ -6,12 +6,16 @@
 mod catalogue;
 mod env;
 mod load;
+mod nodes;
 mod settings;
 mod validate;
 
 pub use catalogue::{CatalogueEntry, catalogue};
 pub use env::{Env, FLAT_ENV};
 pub use load::{Config, ConfigError, Sources, load, load_str};
+pub use nodes::{
+    DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, normalize_node_url, parse_network,
+};
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,
     ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings, TaskSettings, TaskType,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::nodes::{NodePoolConfig, NodeRuntime, NodeSettings};
 use crate::domain::ProviderId;
 
 /// Everything a gateway process is configured with, as written in YAML.
@@ -36,6 +37,8 @@ pub struct Settings {
     pub redis_prefix: String,
     /// `/ai/task`: the model to use and task types added to the built-in ones.
     pub tasks: TaskSettings,
+    /// The GPU node pool: health checks, heartbeats, provisioning, `AI_NODES`.
+    pub nodes: NodeSettings,
 }
 
 /// `tasks:`.
@@ -77,6 +80,7 @@ impl Default for Settings {
             redis_url: None,
             redis_prefix: "aigw:".into(),
             tasks: TaskSettings::default(),
+            nodes: NodeSettings::default(),
         }
     }
 }
@@ -112,6 +116,10 @@ pub struct ProviderEntry {
     pub confidence: Option<f64>,
     /// The model `/ai/task` uses on this provider.
     pub task_model: Option<String>,
+    /// `kind: node_pool`: node root URLs.
+    pub nodes: Option<Vec<String>>,
+    /// `kind: node_pool`: what the nodes run (`detect` by default).
+    pub runtime: Option<NodeRuntime>,
 }
 
 /// How a provider expects its key.
@@ -152,6 +160,8 @@ pub struct ProviderConfig {
     pub confidence: f64,
     /// The model `/ai/task` uses here, if any.
     pub task_model: Option<String>,
+    /// Set for `kind: node_pool`: the seeded nodes and their runtime.
+    pub node_pool: Option<NodePoolConfig>,
 }
 
 impl AuthScheme {
@@ -173,6 +183,11 @@ impl ProviderConfig {
         self.task_model
             .as_deref()
             .or_else(|| self.models.iter().map(String::as_str).find(|m| *m != "*"))
+    }
+
+    /// Whether this provider is a pool of GPU nodes (expanded into one candidate per node).
+    pub fn is_node_pool(&self) -> bool {
+        self.node_pool.is_some()
     }
 
     /// Whether this provider accepts any model name.

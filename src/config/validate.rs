@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
+use super::nodes::{DEFAULT_POOL, NODE_POOL_KIND, NodePoolConfig, normalize_node_url};
 use super::settings::{ProviderConfig, ProviderEntry, Settings};
 use crate::domain::ProviderId;
 
@@ -92,6 +93,7 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
             problems.push(format!("tasks.types: `{name}` must be letters, digits, `_` or `-`"));
         }
     }
+    problems.extend(s.nodes.problems());
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }
@@ -102,6 +104,13 @@ pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) 
     let mut problems = Vec::new();
     let mut seen = HashSet::new();
     for (i, entry) in entries.iter().enumerate() {
+        let is_pool = entry.kind.as_deref() == Some(NODE_POOL_KIND);
+        if !is_pool && (entry.nodes.is_some() || entry.runtime.is_some()) {
+            problems.push(format!(
+                "providers[{i}] (`{}`): `nodes` and `runtime` belong to `kind: node_pool` providers",
+                entry.id
+            ));
+        }
         if entry.id.trim().is_empty() {
             problems.push(format!("providers[{i}].id: must not be empty"));
         } else if !seen.insert(ProviderId::new(&entry.id)) {
@@ -117,7 +126,9 @@ pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) 
                 KNOWN_KINDS.join(", ")
             ));
         }
-        if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
+        if let Some(pool) = &p.node_pool {
+            problems.extend(node_pool(p, pool));
+        } else if !(p.base_url.starts_with("http://") || p.base_url.starts_with("https://")) {
             problems.push(format!(
                 "provider `{}`: base_url `{}` must start with http:// or https://",
                 p.id, p.base_url
@@ -134,6 +145,31 @@ pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) 
                 "provider `{}`: models must list at least one model, or \"*\"",
                 p.id
             ));
+        }
+    }
+    problems
+}
+
+/// A pool's own checks: node URLs, no base URL, an id that can prefix node ids.
+fn node_pool(p: &ProviderConfig, pool: &NodePoolConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !p.base_url.is_empty() {
+        problems.push(format!(
+            "provider `{}`: a node pool has no base_url; list its nodes under `nodes:`",
+            p.id
+        ));
+    }
+    if p.id.as_str().contains('/') {
+        problems.push(format!("provider `{}`: a node pool's id must not contain `/`", p.id));
+    }
+    let source = if p.id.as_str() == DEFAULT_POOL {
+        " (nodes.urls, env AI_NODES, fill this pool)"
+    } else {
+        ""
+    };
+    for (i, url) in pool.nodes.iter().enumerate() {
+        if let Err(e) = normalize_node_url(url) {
+            problems.push(format!("provider `{}`: nodes[{i}]{source}: {e}", p.id));
         }
     }
     problems

@@ -8,6 +8,7 @@ mod auth_error;
 mod decision;
 mod dialect;
 mod ids;
+mod inflight;
 mod peek;
 mod usage;
 
@@ -16,5 +17,6 @@ pub use auth_error::AuthError;
 pub use decision::Decision;
 pub use dialect::Dialect;
 pub use ids::{ProviderId, RequestId};
+pub use inflight::{InFlight, InFlightGuard};
 pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, request_stream_usage, splice_model};
 pub use usage::Usage;

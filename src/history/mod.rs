@@ -3,9 +3,11 @@
 //! Depends on `config` and `domain`; the only module that knows diesel. Handlers' pipeline hands a
 //! `HistoryRecord` to `HistorySink::record` (a `try_send` on a bounded channel, never awaited); the
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
-//! on shutdown. A full channel drops the row and counts it.
+//! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
+//! the job → node map (`nodes.rs`), which every replica shares.
 
 mod keys;
+mod nodes;
 mod query;
 mod schema;
 mod store;
@@ -14,6 +16,7 @@ mod writer;
 use serde::Serialize;
 
 pub use keys::StoredKey;
+pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};
 pub use store::{HistoryError, HistoryStore};
 pub use writer::{HistorySink, WriterHandle, WriterSettings, WriterStatus, spawn_writer};
@@ -46,8 +49,8 @@ impl RequestStatus {
 /// Everything one row says about a request.
 #[derive(Debug, Clone)]
 pub struct HistoryRecord {
-    /// `/v1/chat/completions`, `/v1/embeddings`, ...
-    pub endpoint: &'static str,
+    /// `/v1/chat/completions`, `/v1/embeddings`, ... (a worker path for the node catch-all).
+    pub endpoint: std::borrow::Cow<'static, str>,
     /// `x-request-id`.
     pub request_id: String,
     /// Wall-clock start, epoch milliseconds.

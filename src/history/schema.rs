@@ -1,4 +1,5 @@
-//! The `ai_requests` table, in portable types so one schema serves PostgreSQL and SQLite.
+//! The tables (`ai_requests`, `api_keys`, `nodes`, `node_jobs`), in portable types so one schema
+//! serves PostgreSQL and SQLite.
 
 diesel::table! {
     ai_requests (id) {
@@ -38,5 +39,24 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    nodes (url) {
+        url -> Text,
+        pool -> Text,
+        runtime -> Nullable<Text>,
+        source -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    node_jobs (job_id) {
+        job_id -> Text,
+        node_url -> Text,
+        pool -> Text,
+        created_at -> BigInt,
     }
 }

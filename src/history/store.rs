@@ -268,7 +268,7 @@ impl From<&HistoryRecord> for Row {
             id: uuid::Uuid::now_v7().to_string(),
             created_at: r.created_at_ms,
             request_id: r.request_id.clone(),
-            endpoint: r.endpoint.to_owned(),
+            endpoint: r.endpoint.to_string(),
             task: r.task.clone(),
             model: r.model.clone(),
             provider: r.provider.clone(),

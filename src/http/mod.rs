@@ -26,11 +26,12 @@ enum Access {
     /// `Client`, with every refusal in Anthropic's error shape (`/v1/messages`).
     AnthropicClient,
     Admin,
+    Worker,
 }
 
 /// Registers every route with its access level.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use routes::{chat, dashboard, health, history, messages, metrics, models, responses, task};
+    use routes::{chat, dashboard, health, history, messages, metrics, models, nodes, responses, task};
     add(
         cfg,
         "/v1/chat/completions",
@@ -77,14 +78,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/docs", Access::Open, web::get().to(redirect_to_docs));
     add(cfg, "/docs/", Access::Open, web::get().to(openapi::docs));
     add(cfg, "/docs/{tail:.*}", Access::Open, web::get().to(openapi::docs));
+    // GPU node pool (seed 000).
+    add(cfg, "/register", Access::Admin, web::post().to(nodes::register));
+    add_routes(
+        cfg,
+        "/nodes",
+        Access::Admin,
+        vec![web::get().to(nodes::list), web::post().to(nodes::register_alias)],
+    );
+    add(cfg, "/nodes/provision", Access::Admin, web::post().to(nodes::provision));
+    add(cfg, "/nodes/{url:.*}", Access::Admin, web::delete().to(nodes::remove));
+    add(cfg, "/pulse", Access::Worker, web::post().to(nodes::pulse));
+    add(cfg, "/status/{job_id}", Access::Client, web::get().to(nodes::status));
+    add(
+        cfg,
+        "/download/{job_id}",
+        Access::Client,
+        web::get().to(nodes::download),
+    );
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
+    worker_catch_all(cfg);
+}
+
+/// Seed 000's catch-all, registered last: a POST to a path no route above owns goes to a GPU node
+/// (404 without a node pool). Other methods do not match it and get the default 404.
+fn worker_catch_all(cfg: &mut web::ServiceConfig) {
+    use middleware::{auth, rate_limit::rate_limit};
+    cfg.service(
+        web::resource("/{path:.*}")
+            .guard(actix_web::guard::Post())
+            .route(web::post().to(routes::nodes::proxy))
+            .wrap(from_fn(rate_limit))
+            .wrap(from_fn(auth::client)),
+    );
 }
 
 /// Credentials first, then limits (actix runs the last `wrap` outermost); on `/v1/messages` the
 /// dialect marker runs before both, so their refusals come in Anthropic's shape.
 fn add(cfg: &mut web::ServiceConfig, path: &str, access: Access, route: Route) {
+    add_routes(cfg, path, access, vec![route]);
+}
+
+/// `add` for a path served with several methods.
+fn add_routes(cfg: &mut web::ServiceConfig, path: &str, access: Access, routes: Vec<Route>) {
     use middleware::{auth, rate_limit::rate_limit};
-    let r = resource(path, route);
+    let r = resource(path, routes);
     match access {
         Access::Open => cfg.service(r),
         Access::Client => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client))),
@@ -94,6 +132,7 @@ fn add(cfg: &mut web::ServiceConfig, path: &str, access: Access, route: Route) {
                 .wrap(from_fn(error::anthropic_dialect)),
         ),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
+        Access::Worker => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::worker))),
     };
 }
 
@@ -114,9 +153,10 @@ fn query_error(e: actix_web::error::QueryPayloadError) -> ApiError {
 }
 
 /// A resource whose other methods get 405 in the OpenAI error shape instead of actix's empty body.
-fn resource(path: &str, route: Route) -> Resource {
-    web::resource(path)
-        .route(route)
+fn resource(path: &str, routes: Vec<Route>) -> Resource {
+    routes
+        .into_iter()
+        .fold(web::resource(path), Resource::route)
         .default_service(web::to(method_not_allowed))
 }
 

@@ -103,6 +103,10 @@ impl Modify for Security {
             "admin_token",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Admin-Token"))),
         );
+        components.add_security_scheme(
+            "worker_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Worker-Token"))),
+        );
     }
 }
 
@@ -126,12 +130,20 @@ impl Modify for Security {
         routes::health::health,
         routes::metrics::metrics,
         routes::dashboard::index,
+        routes::nodes::register,
+        routes::nodes::register_alias,
+        routes::nodes::list,
+        routes::nodes::remove,
+        routes::nodes::pulse,
+        routes::nodes::provision,
+        routes::nodes::status,
+        routes::nodes::download,
         openapi_json,
         docs,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security),
-    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"))
+    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"), (name = "nodes", description = "GPU node pool: registry, heartbeats, provisioning, worker jobs"))
 )]
 pub struct ApiDoc;
 

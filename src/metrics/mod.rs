@@ -194,6 +194,12 @@ impl Metrics {
         self.f.auth_failures.with_label_values(&[reason]).inc();
     }
 
+    /// GPU nodes online and busy now (`gateway_nodes_online`, `gateway_nodes_busy`).
+    pub fn set_nodes(&self, online: usize, busy: usize) {
+        self.f.nodes_online.set(i64::try_from(online).unwrap_or(i64::MAX));
+        self.f.nodes_busy.set(i64::try_from(busy).unwrap_or(i64::MAX));
+    }
+
     /// A breaker changed state (`to`: `open`, `half_open` or `closed`).
     pub fn observe_breaker_transition(&self, provider: &str, to: &str) {
         self.f.breaker_transitions.with_label_values(&[provider, to]).inc();

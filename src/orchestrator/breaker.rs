@@ -3,6 +3,7 @@
 //! CLOSED → OPEN after `failure_threshold` consecutive failed attempts; after
 //! `reset_timeout_seconds` HALF_OPEN admits exactly one probe (failsafe admits everyone, so the
 //! probe gate is ours); probe success → CLOSED, failure → OPEN for another reset period.
+//! Each configured provider has one, and so does each GPU node (made on first use).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use failsafe::backoff::{Constant, constant};
 use failsafe::failure_policy::{ConsecutiveFailures, consecutive_failures};
 use failsafe::{Config, Instrument, StateMachine};
@@ -251,10 +253,34 @@ impl CircuitBreaker for FailsafeBreaker {
     }
 }
 
+/// Gives a new breaker its transition hook; `startup` points it at metrics.
+pub type HookFactory = Arc<dyn Fn(&ProviderId) -> TransitionHook + Send + Sync>;
+
 /// One breaker per provider id; carried across config swaps so state survives a reload.
-#[derive(Debug, Default, Clone)]
+///
+/// Configured providers get theirs when the set is built; GPU nodes, which come and go at run
+/// time, get theirs on first use (`get_or_create`), with the same settings and hook.
+#[derive(Clone, Default)]
 pub struct BreakerSet {
     breakers: HashMap<ProviderId, Arc<dyn CircuitBreaker>>,
+    created: Arc<Created>,
+}
+
+/// Breakers made on first use, shared by every snapshot built from the same start.
+#[derive(Default)]
+struct Created {
+    map: ArcSwap<HashMap<ProviderId, Arc<dyn CircuitBreaker>>>,
+    settings: BreakerSettings,
+    hook: Option<HookFactory>,
+}
+
+impl fmt::Debug for BreakerSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BreakerSet")
+            .field("providers", &self.breakers.len())
+            .field("created", &self.created.map.load().len())
+            .finish()
+    }
 }
 
 impl BreakerSet {
@@ -264,7 +290,7 @@ impl BreakerSet {
         ids: impl IntoIterator<Item = &'a ProviderId>,
         settings: &BreakerSettings,
         previous: Option<&BreakerSet>,
-        hook: &dyn Fn(&ProviderId) -> TransitionHook,
+        hook: HookFactory,
     ) -> Self {
         let breakers = ids
             .into_iter()
@@ -274,12 +300,46 @@ impl BreakerSet {
                 (id.clone(), breaker)
             })
             .collect();
-        Self { breakers }
+        let created = previous.map_or_else(
+            || {
+                Arc::new(Created {
+                    map: ArcSwap::default(),
+                    settings: settings.clone(),
+                    hook: Some(hook.clone()),
+                })
+            },
+            |p| p.created.clone(),
+        );
+        Self { breakers, created }
     }
 
-    /// The provider's breaker.
-    pub fn get(&self, id: &ProviderId) -> Option<&dyn CircuitBreaker> {
-        self.breakers.get(id).map(|b| b.as_ref())
+    /// The breaker of `id`, if it has one yet.
+    pub fn get(&self, id: &ProviderId) -> Option<Arc<dyn CircuitBreaker>> {
+        self.breakers
+            .get(id)
+            .cloned()
+            .or_else(|| self.created.map.load().get(id).cloned())
+    }
+
+    /// The breaker of `id`, made now (closed) when it has none yet.
+    pub fn get_or_create(&self, id: &ProviderId) -> Arc<dyn CircuitBreaker> {
+        if let Some(b) = self.get(id) {
+            return b;
+        }
+        let c = &self.created;
+        let fresh: Arc<dyn CircuitBreaker> = Arc::new(FailsafeBreaker::new(
+            &c.settings,
+            c.hook
+                .as_ref()
+                .map_or_else(|| Arc::new(|_| {}) as TransitionHook, |h| h(id)),
+        ));
+        c.map.rcu(|map| {
+            let mut next = (**map).clone();
+            next.entry(id.clone()).or_insert_with(|| fresh.clone());
+            next
+        });
+        // Another caller may have won the race; use whichever breaker is in the map.
+        c.map.load().get(id).cloned().unwrap_or(fresh)
     }
 
     /// The provider's state (`closed` for an unknown id).

@@ -128,8 +128,8 @@ impl Orchestrator<'_> {
                 }
             };
             for retry in 0..=self.routing.max_retries {
-                let Some(breaker) = self.breakers.get(id) else { break };
-                let Some(permit) = Permit::acquire(breaker) else {
+                let breaker = self.breakers.get_or_create(id);
+                let Some(permit) = Permit::acquire(breaker.as_ref()) else {
                     attempts.push(summary(candidate, AttemptOutcome::BreakerOpen, None, Duration::ZERO));
                     break;
                 };
@@ -210,6 +210,8 @@ impl Orchestrator<'_> {
             http: self.http,
         };
         let id = &provider.config.id;
+        // A node counts this request as in flight for as long as it serves it (a stream included).
+        let in_flight = candidate.node.as_ref().map(|n| n.in_flight.enter());
         match job {
             Job::Unary(op) => {
                 match tokio::time::timeout(self.routing.timeout(), provider.adapter.send(&call, *op)).await {
@@ -236,6 +238,16 @@ impl Orchestrator<'_> {
                 if sse::first_event_is_error(&start.first) {
                     return Err(UpstreamError::new(id, UpstreamErrorKind::Malformed));
                 }
+                let start = match in_flight {
+                    Some(guard) => StreamStart {
+                        first: start.first,
+                        rest: Box::pin(start.rest.map(move |chunk| {
+                            let _held = &guard;
+                            chunk
+                        })),
+                    },
+                    None => start,
+                };
                 Ok(Got::Stream(start))
             }
         }

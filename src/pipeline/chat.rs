@@ -90,7 +90,7 @@ async fn infer_inner(
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
     allowed(caller, &peek.model)?;
-    let plan = plan(live, &peek.model)?;
+    let plan = plan(state, live, &peek.model)?;
     let orchestrator = orchestrator(state, live, request_id, dialect);
     if !peek.stream {
         let outcome = orchestrator.run(&plan, Operation::Chat, &body).await;
@@ -139,7 +139,7 @@ pub async fn embeddings(
         let peek = EmbeddingsPeek::parse(&body)?;
         trace.model = Some(peek.model.clone());
         allowed(caller, &peek.model)?;
-        let plan = plan(&live, &peek.model)?;
+        let plan = plan(state, &live, &peek.model)?;
         let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi)
             .run(&plan, Operation::Embeddings, &body)
             .await;
@@ -187,8 +187,8 @@ fn allowed(caller: Option<&Caller>, model: &str) -> Result<(), ApiError> {
     }
 }
 
-fn plan(live: &Live, model: &str) -> Result<RoutePlan, ApiError> {
-    routing::plan(&live.registry, model).map_err(|e| ApiError::ModelNotFound { model: e.model })
+fn plan(state: &AppState, live: &Live, model: &str) -> Result<RoutePlan, ApiError> {
+    routing::plan(&live.registry, &state.nodes.snapshot(), model).map_err(super::nodes::no_route)
 }
 
 fn orchestrator<'a>(

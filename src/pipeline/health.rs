@@ -19,6 +19,8 @@ pub struct Health {
     pub providers: Vec<ProviderHealth>,
     /// The history writer: queue depth, rows written and dropped, last error.
     pub history: WriterStatus,
+    /// GPU nodes (seed 000's `url, online, busy, model`); empty without a node pool.
+    pub nodes: Vec<super::NodeHealth>,
 }
 
 /// One provider in `/health`.
@@ -66,5 +68,6 @@ pub fn health(state: &AppState) -> Health {
         uptime_seconds: state.started.elapsed().as_secs(),
         providers,
         history: state.history.status(),
+        nodes: super::nodes::health_nodes(state),
     }
 }

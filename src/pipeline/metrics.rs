@@ -1,4 +1,4 @@
-//! `/metrics`: mirrors breaker and history-writer state into the registry, then renders it.
+//! `/metrics`: mirrors breaker, node and history-writer state into the registry, then renders it.
 
 use crate::error::ApiError;
 use crate::metrics::{BreakerSample, ScrapeSample};
@@ -8,19 +8,24 @@ use crate::state::AppState;
 /// The text exposition.
 pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
     let live = state.live();
-    let breakers: Vec<BreakerSample<'_>> = live
-        .registry
-        .providers()
-        .iter()
-        .map(|p| BreakerSample {
-            provider: p.config.id.as_str(),
-            state: match live.breakers.state(&p.config.id) {
+    let nodes = state.nodes.snapshot();
+    let ids = live.registry.providers().iter().map(|p| &p.config.id);
+    // Each GPU node has a breaker of its own, under its id `pool/host:port`.
+    let breakers: Vec<BreakerSample<'_>> = ids
+        .chain(nodes.iter().map(|n| &n.id))
+        .map(|id| BreakerSample {
+            provider: id.as_str(),
+            state: match live.breakers.state(id) {
                 BreakerState::Closed => 0,
                 BreakerState::Open => 1,
                 BreakerState::HalfOpen => 2,
             },
         })
         .collect();
+    state.metrics.set_nodes(
+        nodes.iter().filter(|n| n.online).count(),
+        nodes.iter().filter(|n| n.online && n.busy).count(),
+    );
     let w = state.history.status();
     let history = ScrapeSample {
         queue_depth: w.queue_depth,

@@ -1,6 +1,6 @@
 //! The use cases handlers call: each composes routing → orchestrator → observe. No actix here.
 //!
-//! Depends on `state`, `routing`, `orchestrator`, `providers`, `error` and `domain`.
+//! Depends on `state`, `routing`, `orchestrator`, `providers`, `nodes`, `error` and `domain`.
 
 mod admit;
 mod chat;
@@ -9,9 +9,11 @@ mod health;
 mod history;
 mod metrics;
 mod models;
+mod nodes;
 mod observe;
 mod status;
 mod task;
+mod worker;
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -26,8 +28,13 @@ pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
 pub use metrics::metrics_text;
 pub use models::{ModelCard, ModelList, models};
+pub use nodes::{
+    NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
+    remove as remove_node,
+};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
+pub use worker::{JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy};
 
 use crate::domain::ProviderId;
 

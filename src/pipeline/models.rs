@@ -1,5 +1,5 @@
 //! `/v1/models`: declared models of enabled providers, plus the upstream's own list for `"*"`
-//! providers (cached).
+//! providers (cached) and the models loaded on a node pool's online nodes.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -43,7 +43,9 @@ pub async fn models(state: &AppState) -> ModelList {
         let owner = provider.config.id.as_str();
         let declared = provider.config.models.iter().filter(|m| *m != "*");
         let aliases = provider.config.model_aliases.keys();
-        let upstream = if provider.config.serves_any_model() {
+        let upstream = if provider.config.is_node_pool() {
+            pool_models(state, provider)
+        } else if provider.config.serves_any_model() {
             upstream_list(state, provider).await
         } else {
             Arc::new(Vec::new())
@@ -60,6 +62,20 @@ pub async fn models(state: &AppState) -> ModelList {
         }
     }
     ModelList { object: "list", data }
+}
+
+/// A pool serves what its online nodes have loaded.
+fn pool_models(state: &AppState, pool: &Provider) -> Arc<Vec<String>> {
+    let mut models: Vec<String> = state
+        .nodes
+        .snapshot()
+        .into_iter()
+        .filter(|n| n.online && n.pool == pool.config.id)
+        .flat_map(|n| n.models.to_vec())
+        .collect();
+    models.sort();
+    models.dedup();
+    Arc::new(models)
 }
 
 async fn upstream_list(state: &AppState, provider: &Provider) -> Arc<Vec<String>> {

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::history::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
 use crate::limits::Limiter;
 use crate::metrics::{Metrics, RequestObservation};
+use crate::nodes::Nodes;
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
 use crate::providers::wire;
 use crate::state::AppState;
@@ -24,7 +25,9 @@ pub(super) struct Trace {
     metrics: Arc<Metrics>,
     /// The `task` label of `ai_request_count`: the endpoint family or an `/ai/task` type.
     metric_task: Cow<'static, str>,
-    endpoint: &'static str,
+    endpoint: Cow<'static, str>,
+    /// Maps a GPU node's id to its pool: history and metrics name the pool.
+    nodes: Arc<Nodes>,
     request_id: RequestId,
     created_at_ms: i64,
     started: Instant,
@@ -46,7 +49,7 @@ impl Trace {
     /// Starts observing; logs the prompt only when `LOG_PROMPTS=true`.
     pub fn start(
         state: &AppState,
-        endpoint: &'static str,
+        endpoint: impl Into<Cow<'static, str>>,
         metric_task: &'static str,
         request_id: &RequestId,
         caller: Option<&Caller>,
@@ -65,7 +68,8 @@ impl Trace {
             sink: state.history.clone(),
             metrics: state.metrics.clone(),
             metric_task: Cow::Borrowed(metric_task),
-            endpoint,
+            endpoint: endpoint.into(),
+            nodes: state.nodes.clone(),
             request_id: request_id.clone(),
             created_at_ms: now_ms(),
             started: Instant::now(),
@@ -127,9 +131,10 @@ impl Trace {
             // Off the response path: with Redis this is a network round trip.
             tokio::spawn(async move { limiter.add_tokens(&caller, u.total_tokens).await });
         }
+        let provider = self.provider.map(|p| self.nodes.pool_of(&p).unwrap_or(p));
         self.metrics.observe_request(&RequestObservation {
             task: &self.metric_task,
-            provider: self.provider.as_ref(),
+            provider: provider.as_ref(),
             status: status.as_str(),
             attempts: &self.attempts,
             usage,
@@ -141,7 +146,7 @@ impl Trace {
             created_at_ms: self.created_at_ms,
             task: self.task,
             model: self.model,
-            provider: self.provider.map(|p| p.to_string()),
+            provider: provider.map(|p| p.to_string()),
             upstream_model: self.upstream_model,
             stream: self.stream,
             status,

@@ -12,9 +12,10 @@ use crate::auth::Caller;
 use crate::config::TaskSettings;
 use crate::domain::{BodyError, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
+use crate::nodes::NodeSnapshot;
 use crate::orchestrator::Orchestrator;
 use crate::providers::Operation;
-use crate::routing::{Candidate, RoutePlan};
+use crate::routing::{self, Candidate, RoutePlan};
 use crate::state::{AppState, Live};
 use crate::tasks::{Decision, DecisionKind, TaskSpec, builtin_tasks, decide, render_prompt};
 
@@ -144,7 +145,7 @@ async fn run(
     };
     trace.task = Some(req.task.clone());
     trace.set_metric_task(&req.task);
-    let plan = plan(live, req.provider.as_deref())?;
+    let plan = plan(live, &state.nodes.snapshot(), req.provider.as_deref())?;
     trace.model = Some(plan.requested_model.clone());
     let mut messages = Vec::new();
     if let Some(system) = &spec.system {
@@ -169,19 +170,18 @@ async fn run(
         },
         other => other,
     })?;
-    trace.provider = Some(success.provider.clone());
+    // A node answers for its pool.
+    let provider = plan.owner_of(&success.provider);
+    trace.provider = Some(provider.clone());
     trace.upstream_model = Some(success.upstream_model.clone());
     let reply = success.value;
     let result = reply.text.clone().unwrap_or_default();
     let decision = spec.decision.map(|kind| decide(kind, &req.text, &result));
-    let base = live
-        .registry
-        .get(&success.provider)
-        .map_or(0.8, |p| p.config.confidence);
+    let base = live.registry.get(&provider).map_or(0.8, |p| p.config.confidence);
     let validated = decision.as_ref().is_none_or(|d| d.model_answer_valid);
     let confidence = if validated { base } else { base * UNVALIDATED_FACTOR };
     let answer = TaskAnswer {
-        provider_used: success.provider.to_string(),
+        provider_used: provider.to_string(),
         result,
         confidence: (confidence * 100.0).round() / 100.0,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -192,7 +192,7 @@ async fn run(
 
 /// `auto`: every enabled provider that has a task model, by priority (or `tasks.model` routed as
 /// chat is). A named provider: that one alone.
-fn plan(live: &Live, provider: Option<&str>) -> Result<RoutePlan, ApiError> {
+fn plan(live: &Live, nodes: &[NodeSnapshot], provider: Option<&str>) -> Result<RoutePlan, ApiError> {
     let model_for = |p: &crate::providers::Provider| {
         live.config
             .settings
@@ -221,21 +221,14 @@ fn plan(live: &Live, provider: Option<&str>) -> Result<RoutePlan, ApiError> {
                     "invalid_value",
                 ));
             };
-            vec![Candidate {
-                provider: p.clone(),
-                upstream_model: model,
-            }]
+            routing::expand(p, &model, nodes, Some(&model), true)
         }
         None => live
             .registry
             .providers()
             .iter()
-            .filter_map(|p| {
-                Some(Candidate {
-                    provider: p.clone(),
-                    upstream_model: model_for(p)?,
-                })
-            })
+            .filter_map(|p| Some((p, model_for(p)?)))
+            .flat_map(|(p, model)| routing::expand(p, &model, nodes, Some(&model), true))
             .collect(),
     };
     let Some(first) = candidates.first() else {

@@ -34,11 +34,12 @@ pub struct Registry {
     providers: Vec<Provider>,
 }
 
-const AVAILABLE: &str = "openai, azure, anthropic, gemini";
+const AVAILABLE: &str = "openai, azure, anthropic, gemini, node_pool";
 
 fn adapter_for(kind: &str) -> Option<Arc<dyn ProviderAdapter>> {
     match kind {
-        "openai" => Some(Arc::new(OpenAiCompat::new(Flavor::Plain))),
+        // Every node of a pool speaks the OpenAI protocol; routing gives each its own base URL.
+        "openai" | "node_pool" => Some(Arc::new(OpenAiCompat::new(Flavor::Plain))),
         "azure" => Some(Arc::new(OpenAiCompat::new(Flavor::Azure))),
         "anthropic" => Some(Arc::new(Anthropic)),
         "gemini" => Some(Arc::new(Gemini)),

@@ -1,18 +1,45 @@
 //! Requested model → `RoutePlan`: the ordered candidates (provider, upstream model) to try.
 //!
-//! Depends on `providers::registry`, `config` and `domain`. Pure: no I/O, no clocks; breaker state
-//! is the orchestrator's concern, so an open provider still appears here and is skipped there.
+//! Depends on `providers::registry`, `nodes`, `config` and `domain`. Pure: no I/O, no clocks;
+//! breaker state is the orchestrator's concern, so an open provider still appears here and is
+//! skipped there. A `node_pool` provider becomes one candidate per online node, in
+//! `nodes::select_best` order, read from the node snapshot the caller passes in.
 
-use crate::domain::ProviderId;
+use crate::domain::{InFlight, ProviderId};
+use crate::nodes::{NodeSnapshot, select_best};
 use crate::providers::{Provider, Registry};
 
 /// One provider to try and the model name it knows the request by.
 #[derive(Debug, Clone)]
 pub struct Candidate {
-    /// The provider.
+    /// The provider (for a node: the pool's settings with the node's id and base URL).
     pub provider: Provider,
     /// The model name sent upstream (differs from the request's when aliased or prefixed).
     pub upstream_model: String,
+    /// Set when the candidate is one node of a pool.
+    pub node: Option<NodeTarget>,
+}
+
+/// The node behind a candidate.
+#[derive(Debug, Clone)]
+pub struct NodeTarget {
+    /// Its pool (the provider id history and metrics record).
+    pub pool: ProviderId,
+    /// Its root URL.
+    pub url: String,
+    /// Requests in flight to it; the orchestrator holds a guard during each attempt.
+    pub in_flight: InFlight,
+}
+
+impl Candidate {
+    /// A plain provider, no node.
+    pub fn provider(provider: Provider, upstream_model: String) -> Self {
+        Self {
+            provider,
+            upstream_model,
+            node: None,
+        }
+    }
 }
 
 /// Candidates in the order to try them.
@@ -24,12 +51,15 @@ pub struct RoutePlan {
     pub candidates: Vec<Candidate>,
 }
 
-/// No enabled provider serves the model.
+/// No enabled provider serves the model (or only node pools do, and none of their nodes is
+/// online).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("no enabled provider serves model `{model}`")]
 pub struct NoRoute {
     /// The model as requested.
     pub model: String,
+    /// Node pools that would serve it but have no online node (empty: nobody serves it at all).
+    pub pools_without_nodes: Vec<ProviderId>,
 }
 
 /// Builds the plan for `model`.
@@ -37,34 +67,33 @@ pub struct NoRoute {
 /// Providers that list the model (or an alias of it) or serve `"*"` are candidates, by priority.
 /// When none lists the exact name and it has the form `<provider id>/<model>`, only that provider
 /// is tried, with the prefix stripped (so `openai/gpt-4o` pins OpenAI while Groq's
-/// `openai/gpt-oss-20b` still routes by its full name).
-pub fn plan(registry: &Registry, model: &str) -> Result<RoutePlan, NoRoute> {
+/// `openai/gpt-oss-20b` still routes by its full name). A node pool that does not list the model
+/// offers only nodes that have it loaded when another provider lists it by name.
+pub fn plan(registry: &Registry, nodes: &[NodeSnapshot], model: &str) -> Result<RoutePlan, NoRoute> {
     let explicit =
         |p: &Provider| p.config.models.iter().any(|m| m == model) || p.config.model_aliases.contains_key(model);
     let any_explicit = registry.providers().iter().any(explicit);
-    if !any_explicit && let Some(pinned) = pinned(registry, model) {
-        return Ok(RoutePlan {
-            requested_model: model.to_owned(),
-            candidates: vec![pinned],
-        });
-    }
-    let candidates: Vec<Candidate> = registry
-        .providers()
+    let matched: Vec<(&Provider, String, bool)> = match pinned(registry, model).filter(|_| !any_explicit) {
+        Some((provider, upstream)) => vec![(provider, upstream, true)],
+        None => registry
+            .providers()
+            .iter()
+            .filter(|p| explicit(p) || p.config.serves_any_model())
+            .map(|p| (p, upstream_name(p, model), explicit(p) || !any_explicit))
+            .collect(),
+    };
+    let candidates: Vec<Candidate> = matched
         .iter()
-        .filter(|p| explicit(p) || p.config.serves_any_model())
-        .map(|p| Candidate {
-            provider: p.clone(),
-            upstream_model: p
-                .config
-                .model_aliases
-                .get(model)
-                .cloned()
-                .unwrap_or_else(|| model.to_owned()),
-        })
+        .flat_map(|(p, upstream, allow_unloaded)| expand(p, upstream, nodes, Some(upstream), *allow_unloaded))
         .collect();
     if candidates.is_empty() {
         return Err(NoRoute {
             model: model.to_owned(),
+            pools_without_nodes: matched
+                .iter()
+                .filter(|(p, ..)| p.config.is_node_pool())
+                .map(|(p, ..)| p.config.id.clone())
+                .collect(),
         });
     }
     Ok(RoutePlan {
@@ -73,22 +102,67 @@ pub fn plan(registry: &Registry, model: &str) -> Result<RoutePlan, NoRoute> {
     })
 }
 
-fn pinned(registry: &Registry, model: &str) -> Option<Candidate> {
+/// The candidates one provider contributes: itself, or for a node pool each online node of it in
+/// choice order for `model` (`None`: no model preference).
+pub fn expand(
+    provider: &Provider,
+    upstream_model: &str,
+    nodes: &[NodeSnapshot],
+    model: Option<&str>,
+    allow_unloaded: bool,
+) -> Vec<Candidate> {
+    if !provider.config.is_node_pool() {
+        return vec![Candidate::provider(provider.clone(), upstream_model.to_owned())];
+    }
+    let pool = &provider.config.id;
+    select_best(nodes.iter().filter(|n| &n.pool == pool), model, allow_unloaded)
+        .into_iter()
+        .map(|n| {
+            let mut config = provider.config.clone();
+            config.id = n.id.clone();
+            config.base_url = format!("{}/v1", n.url);
+            Candidate {
+                provider: Provider {
+                    config,
+                    adapter: provider.adapter.clone(),
+                },
+                upstream_model: upstream_model.to_owned(),
+                node: Some(NodeTarget {
+                    pool: pool.clone(),
+                    url: n.url.clone(),
+                    in_flight: n.counter.clone(),
+                }),
+            }
+        })
+        .collect()
+}
+
+impl RoutePlan {
+    /// The provider id history and metrics record for `id`: a node's pool, else `id` itself.
+    pub fn owner_of(&self, id: &ProviderId) -> ProviderId {
+        self.candidates
+            .iter()
+            .find(|c| &c.provider.config.id == id)
+            .and_then(|c| c.node.as_ref())
+            .map_or_else(|| id.clone(), |n| n.pool.clone())
+    }
+}
+
+fn upstream_name(p: &Provider, model: &str) -> String {
+    p.config
+        .model_aliases
+        .get(model)
+        .cloned()
+        .unwrap_or_else(|| model.to_owned())
+}
+
+fn pinned<'a>(registry: &'a Registry, model: &str) -> Option<(&'a Provider, String)> {
     let (prefix, rest) = model.split_once('/')?;
     if rest.is_empty() {
         return None;
     }
     let provider = registry.get(&ProviderId::new(prefix))?;
-    let upstream_model = provider
-        .config
-        .model_aliases
-        .get(rest)
-        .cloned()
-        .unwrap_or_else(|| rest.to_owned());
-    Some(Candidate {
-        provider: provider.clone(),
-        upstream_model,
-    })
+    Some((provider, upstream_name(provider, rest)))
 }
 
 #[cfg(test)]
@@ -110,6 +184,7 @@ mod tests {
             query: Vec::new(),
             confidence: 0.8,
             task_model: None,
+            node_pool: None,
         }
     }
 
@@ -131,19 +206,19 @@ mod tests {
             provider("any", 9, &["*"]),
             provider("c", 0, &["other"]),
         ]);
-        assert_eq!(ids(&plan(&r, "m").unwrap()), ["a", "b", "any"]);
+        assert_eq!(ids(&plan(&r, &[], "m").unwrap()), ["a", "b", "any"]);
     }
 
     #[test]
     fn unknown_model_has_no_route() {
         let r = registry(vec![provider("a", 1, &["m"])]);
-        assert!(plan(&r, "nope").is_err());
+        assert!(plan(&r, &[], "nope").is_err());
     }
 
     #[test]
     fn aliases_rename_the_upstream_model() {
         let r = registry(vec![provider("a", 1, &["llama-3.1-8b"])]);
-        let p = plan(&r, "fast").unwrap();
+        let p = plan(&r, &[], "fast").unwrap();
         assert_eq!(p.candidates[0].upstream_model, "llama-3.1-8b");
     }
 
@@ -153,9 +228,73 @@ mod tests {
             provider("openai", 1, &["gpt-4o"]),
             provider("groq", 2, &["openai/gpt-oss-20b"]),
         ]);
-        let p = plan(&r, "openai/gpt-4o-mini").unwrap();
+        let p = plan(&r, &[], "openai/gpt-4o-mini").unwrap();
         assert_eq!(ids(&p), ["openai"]);
         assert_eq!(p.candidates[0].upstream_model, "gpt-4o-mini");
-        assert_eq!(ids(&plan(&r, "openai/gpt-oss-20b").unwrap()), ["groq"]);
+        assert_eq!(ids(&plan(&r, &[], "openai/gpt-oss-20b").unwrap()), ["groq"]);
+    }
+
+    fn pool(id: &str, priority: i32) -> ProviderConfig {
+        let mut p = provider(id, priority, &["*"]);
+        p.kind = "node_pool".into();
+        p.base_url = String::new();
+        p.node_pool = Some(crate::config::NodePoolConfig::default());
+        p
+    }
+
+    fn node(url: &str, models: &[&str], online: bool) -> NodeSnapshot {
+        NodeSnapshot {
+            url: url.to_owned(),
+            pool: ProviderId::new("gpus"),
+            id: ProviderId::new(&format!("gpus/{url}")),
+            runtime: crate::config::NodeRuntime::OpenAi,
+            online,
+            busy: false,
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            running: 0,
+            waiting: 0,
+            in_flight: 0,
+            counter: InFlight::default(),
+            last_seen_ms: None,
+            last_heartbeat_ms: None,
+            last_error: None,
+            source: "config".into(),
+        }
+    }
+
+    #[test]
+    fn a_pool_becomes_one_candidate_per_online_node_in_choice_order() {
+        let r = registry(vec![pool("gpus", 0), provider("cloud", 5, &["*"])]);
+        let nodes = [node("a", &[], true), node("b", &["m"], true), node("c", &["m"], false)];
+        let p = plan(&r, &nodes, "m").unwrap();
+        assert_eq!(ids(&p), ["gpus/b", "gpus/a", "cloud"]);
+        assert_eq!(p.candidates[0].provider.config.base_url, "b/v1");
+        assert_eq!(p.owner_of(&ProviderId::new("gpus/b")).as_str(), "gpus");
+        assert_eq!(p.owner_of(&ProviderId::new("cloud")).as_str(), "cloud");
+    }
+
+    #[test]
+    fn a_pool_without_online_nodes_reports_itself() {
+        let r = registry(vec![pool("gpus", 0)]);
+        let err = plan(&r, &[node("a", &["m"], false)], "m").unwrap_err();
+        assert_eq!(err.pools_without_nodes, [ProviderId::new("gpus")]);
+        let none = plan(&registry(vec![provider("x", 1, &["y"])]), &[], "m").unwrap_err();
+        assert!(none.pools_without_nodes.is_empty());
+    }
+
+    #[test]
+    fn a_wildcard_pool_offers_only_loaded_nodes_for_a_model_another_provider_lists() {
+        let r = registry(vec![pool("gpus", 0), provider("cloud", 5, &["gpt-x"])]);
+        let nodes = [node("idle", &[], true), node("has", &["gpt-x"], true)];
+        assert_eq!(ids(&plan(&r, &nodes, "gpt-x").unwrap()), ["gpus/has", "cloud"]);
+        assert_eq!(ids(&plan(&r, &nodes[..1], "gpt-x").unwrap()), ["cloud"]);
+    }
+
+    #[test]
+    fn a_pool_can_be_pinned_by_prefix() {
+        let r = registry(vec![pool("gpus", 0), provider("cloud", 5, &["*"])]);
+        let p = plan(&r, &[node("a", &["llama3:latest"], true)], "gpus/llama3").unwrap();
+        assert_eq!(ids(&p), ["gpus/a"]);
+        assert_eq!(p.candidates[0].upstream_model, "llama3");
     }
 }

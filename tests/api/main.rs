@@ -16,6 +16,7 @@ mod messages;
 mod metrics;
 mod models;
 mod native;
+mod nodes;
 mod openapi;
 mod providers;
 mod rate_limit;

@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, json};
 fn registered_routes() -> BTreeSet<String> {
     let source =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/mod.rs")).expect("read http/mod.rs");
-    let call = regex::Regex::new(r#"add\(\s*cfg,\s*"([^"]+)""#).expect("pattern");
+    let call = regex::Regex::new(r#"add(?:_routes)?\(\s*cfg,\s*"([^"]+)""#).expect("pattern");
     call.captures_iter(&source)
         .map(|c| c[1].to_owned())
         .filter(|path| !path.starts_with("/static/") && !path.contains('{') && path != "/docs")

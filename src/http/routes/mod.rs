@@ -7,5 +7,6 @@ pub mod history;
 pub mod messages;
 pub mod metrics;
 pub mod models;
+pub mod nodes;
 pub mod responses;
 pub mod task;

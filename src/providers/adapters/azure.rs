@@ -55,6 +55,7 @@ mod tests {
             query: vec![("api-version".into(), "2024-10-21".into())],
             confidence: 0.8,
             task_model: None,
+            node_pool: None,
         };
         assert_eq!(
             url(&p, br#"{"model":"my gpt-4o","messages":[]}"#, "/chat/completions").unwrap(),

@@ -197,12 +197,14 @@ impl TestAppBuilder {
             };
             tree["database_url"] = Value::String(url);
         }
-        tree["providers"] = self
-            .providers
-            .iter()
-            .zip(1..)
-            .map(|(p, rank)| p.to_yaml(rank))
-            .collect();
+        // Providers given with `.provider(...)` follow any declared in a `.settings(...)` snippet.
+        let mut providers = tree
+            .get("providers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        providers.extend(self.providers.iter().zip(1..).map(|(p, rank)| p.to_yaml(rank)));
+        tree["providers"] = Value::Array(providers);
         let mut file = tempfile::Builder::new()
             .suffix(".yaml")
             .tempfile()

@@ -1,16 +1,19 @@
 //! Test harness: the gateway in-process on port 0 (`app`), upstreams that answer on command
-//! (`sse_mock`), a client-side SSE reader (`sse_reader`) and OpenAI fixtures (`fixtures`).
+//! (`sse_mock`), GPU nodes speaking each runtime's formats (`mock_node`), a client-side SSE reader
+//! (`sse_reader`) and OpenAI fixtures (`fixtures`).
 //!
 //! Tests speak to the gateway over real HTTP and assert on parsed JSON, never on strings.
 
 mod app;
 pub mod db;
 pub mod fixtures;
+mod mock_node;
 mod sse_mock;
 mod sse_reader;
 pub mod tcp_proxy;
 
-pub use app::{Database, ProviderSpec, TEST_MODEL, TestApp, closed_port_url, upstream_url};
+pub use app::{Database, ProviderSpec, TEST_MODEL, TestApp, TestAppBuilder, closed_port_url, upstream_url};
+pub use mock_node::{MockNode, Runtime};
 pub use sse_mock::{Connection, SseMock};
 pub use sse_reader::SseReader;
 

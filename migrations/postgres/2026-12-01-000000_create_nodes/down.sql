@@ -1,0 +1,2 @@
+DROP TABLE node_jobs;
+DROP TABLE nodes;

@@ -1,0 +1,157 @@
+//! Forwarding worker API calls to one node: the catch-all `POST /{path}` (answer buffered, so a
+//! `job_id` can be read from it) and `GET /status|download/{job_id}` (answer streamed).
+//!
+//! Transport only: which node, failover and breakers are `pipeline`'s business.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName};
+
+/// Response headers handed back to the client (everything else is the node's business).
+const PASSED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-disposition",
+    "cache-control",
+    "retry-after",
+    "last-modified",
+    "etag",
+];
+
+/// A node's complete answer.
+#[derive(Debug)]
+pub struct Forwarded {
+    /// Its status.
+    pub status: u16,
+    /// The headers in `PASSED_HEADERS` it sent.
+    pub headers: Vec<(&'static str, String)>,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// A node's body, as it arrives.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// A node's answer whose body is still arriving.
+pub struct ForwardedStream {
+    /// Its status.
+    pub status: u16,
+    /// The headers in `PASSED_HEADERS` it sent.
+    pub headers: Vec<(&'static str, String)>,
+    /// Its body.
+    pub body: BodyStream,
+}
+
+impl std::fmt::Debug for ForwardedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForwardedStream")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a node gave no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    /// No connection, or it broke before the answer.
+    #[error("node unreachable: {0}")]
+    Connect(String),
+    /// No answer in time.
+    #[error("node did not answer in time")]
+    Timeout,
+}
+
+/// `POST url` with the client's body and content type; waits for the whole answer.
+pub async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: Bytes,
+    content_type: Option<&str>,
+    request_id: &str,
+    timeout: Duration,
+) -> Result<Forwarded, ForwardError> {
+    let mut req = http
+        .post(url)
+        .timeout(timeout)
+        .header("x-request-id", request_id)
+        .body(body);
+    if let Some(ct) = content_type {
+        req = req.header(CONTENT_TYPE, ct);
+    }
+    let resp = req.send().await.map_err(error)?;
+    let status = resp.status().as_u16();
+    let headers = passed(resp.headers());
+    let body = resp.bytes().await.map_err(error)?;
+    Ok(Forwarded { status, headers, body })
+}
+
+/// `GET url`; returns once the headers arrive (within `timeout`), the body follows as a stream.
+pub async fn get(
+    http: &reqwest::Client,
+    url: &str,
+    request_id: &str,
+    timeout: Duration,
+) -> Result<ForwardedStream, ForwardError> {
+    let send = http.get(url).header("x-request-id", request_id).send();
+    let resp = tokio::time::timeout(timeout, send)
+        .await
+        .map_err(|_| ForwardError::Timeout)?
+        .map_err(error)?;
+    let status = resp.status().as_u16();
+    let headers = passed(resp.headers());
+    let body = resp.bytes_stream().map(|chunk| chunk.map_err(std::io::Error::other));
+    Ok(ForwardedStream {
+        status,
+        headers,
+        body: Box::pin(body),
+    })
+}
+
+fn passed(headers: &HeaderMap) -> Vec<(&'static str, String)> {
+    PASSED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(HeaderName::from_static(name))?.to_str().ok()?;
+            Some((*name, value.to_owned()))
+        })
+        .collect()
+}
+
+fn error(e: reqwest::Error) -> ForwardError {
+    if e.is_timeout() {
+        ForwardError::Timeout
+    } else {
+        ForwardError::Connect(e.to_string())
+    }
+}
+
+/// The `job_id` a worker's JSON answer names at its top level (a string or a number).
+pub fn job_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        job_id: Option<serde_json::Value>,
+    }
+    let answer: Answer = serde_json::from_slice(body).ok()?;
+    match answer.job_id? {
+        serde_json::Value::String(s) if !s.is_empty() && s.len() <= 256 => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_are_read_from_the_top_level() {
+        assert_eq!(job_id(br#"{"job_id":"j-1","status":"queued"}"#).as_deref(), Some("j-1"));
+        assert_eq!(job_id(br#"{"job_id":42}"#).as_deref(), Some("42"));
+        assert_eq!(job_id(br#"{"data":{"job_id":"x"}}"#), None);
+        assert_eq!(job_id(br#"{"job_id":""}"#), None);
+        assert_eq!(job_id(b"not json"), None);
+        assert_eq!(job_id(br#"[1,2]"#), None);
+    }
+}

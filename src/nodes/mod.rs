@@ -1,0 +1,616 @@
+//! Local GPU nodes: the in-memory registry of every `node_pool`'s nodes with their last health
+//! report and heartbeat, the health checks (`probe`), the choice of node (`choice`), the job → node
+//! map, forwarding worker calls (`forward`) and provisioning (`provision`).
+//!
+//! Depends on `config` and `domain`. The request path reads `Nodes::snapshot` and never waits:
+//! the node set lives in memory (`ArcSwap`), the database (written by `pipeline`, re-read by the
+//! health loop `startup` owns) only keeps replicas and restarts in step.
+
+mod choice;
+pub mod forward;
+mod probe;
+pub mod provision;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+
+pub use choice::{NodeSnapshot, select_best};
+pub use probe::{ProbeError, Report, probe};
+
+use crate::config::{Network, NodeRuntime, NodeSettings, normalize_node_url, parse_network};
+use crate::domain::{InFlight, ProviderId};
+
+/// Jobs remembered in memory before the map is cleared (the database keeps them all).
+const MAX_JOBS_IN_MEMORY: usize = 100_000;
+
+/// A configured `node_pool` provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSpec {
+    /// Its provider id.
+    pub id: ProviderId,
+    /// The runtime of its nodes, unless a node was registered with its own.
+    pub runtime: NodeRuntime,
+}
+
+/// A node as registered (config, database or API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Root URL (normalised on insert).
+    pub url: String,
+    /// Pool id.
+    pub pool: String,
+    /// Its own runtime, if registered with one.
+    pub runtime: Option<NodeRuntime>,
+    /// `config`, `api`, `pulse` or `provision`.
+    pub source: String,
+}
+
+/// Why a node cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// No `node_pool` provider is configured.
+    #[error("no node pool is configured: set AI_NODES or declare a provider with `kind: node_pool`")]
+    NoPool,
+    /// The named pool does not exist.
+    #[error("no node pool `{pool}` (configured: {known})")]
+    UnknownPool {
+        /// The name given.
+        pool: String,
+        /// The configured pools.
+        known: String,
+    },
+    /// The URL is not a node root URL.
+    #[error("url: {0}")]
+    BadUrl(String),
+    /// The URL leads outside `nodes.allowed_networks`.
+    #[error("url `{url}` is outside nodes.allowed_networks: {reason}")]
+    NotAllowed {
+        /// The URL.
+        url: String,
+        /// What resolved where.
+        reason: String,
+    },
+}
+
+/// Which node accepted a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOwner {
+    /// The node's root URL.
+    pub node_url: String,
+    /// Its pool.
+    pub pool: ProviderId,
+}
+
+/// One registered node and what is known of it.
+#[derive(Debug)]
+pub struct Node {
+    /// Canonical root URL.
+    pub url: String,
+    /// Its pool.
+    pub pool: ProviderId,
+    /// `pool/host:port`.
+    pub id: ProviderId,
+    /// As registered (`Detect` = find out).
+    pub runtime: NodeRuntime,
+    /// Who added it.
+    pub source: String,
+    status: ArcSwap<Status>,
+    in_flight: InFlight,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Status {
+    detected: Option<NodeRuntime>,
+    probe: Option<ProbeResult>,
+    report: Option<Observed>,
+    heartbeat: Option<Heartbeat>,
+}
+
+#[derive(Debug, Clone)]
+struct ProbeResult {
+    ok: bool,
+    error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Observed {
+    at: Instant,
+    at_ms: i64,
+    models: Arc<[String]>,
+    busy: bool,
+    running: u32,
+    waiting: u32,
+}
+
+#[derive(Debug, Clone)]
+struct Heartbeat {
+    at: Instant,
+    at_ms: i64,
+    busy: bool,
+    models: Option<Arc<[String]>>,
+}
+
+/// The registry: configured pools, their nodes, the job map.
+#[derive(Debug)]
+pub struct Nodes {
+    pools: Vec<PoolSpec>,
+    nodes: ArcSwap<Vec<Arc<Node>>>,
+    jobs: DashMap<String, JobOwner>,
+    heartbeat_window: Duration,
+    health_timeout: Duration,
+    allowed: Vec<Network>,
+}
+
+impl Nodes {
+    /// An empty registry for `pools`, timed by `settings`.
+    pub fn new(pools: Vec<PoolSpec>, settings: &NodeSettings) -> Self {
+        let heartbeat =
+            Duration::try_from_secs_f64(settings.heartbeat_interval_seconds).unwrap_or(Duration::from_secs(10));
+        Self {
+            pools,
+            nodes: ArcSwap::from_pointee(Vec::new()),
+            jobs: DashMap::new(),
+            heartbeat_window: heartbeat.saturating_mul(settings.missed_heartbeats.max(1)),
+            health_timeout: Duration::try_from_secs_f64(settings.health_timeout_seconds)
+                .unwrap_or(Duration::from_secs(3)),
+            allowed: settings
+                .allowed_networks
+                .iter()
+                .filter_map(|n| parse_network(n))
+                .collect(),
+        }
+    }
+
+    /// The configured pools, by priority.
+    pub fn pools(&self) -> &[PoolSpec] {
+        &self.pools
+    }
+
+    /// Whether any pool is configured (the catch-all proxy exists only then).
+    pub fn has_pools(&self) -> bool {
+        !self.pools.is_empty()
+    }
+
+    /// The pool a name refers to; `None` names the first pool (by priority).
+    pub fn pool(&self, name: Option<&str>) -> Result<&PoolSpec, NodeError> {
+        let Some(name) = name else {
+            return self.pools.first().ok_or(NodeError::NoPool);
+        };
+        let id = ProviderId::new(name);
+        self.pools
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| NodeError::UnknownPool {
+                pool: name.to_owned(),
+                known: self.pools.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", "),
+            })
+    }
+
+    /// Every node as of now.
+    pub fn snapshot(&self) -> Vec<NodeSnapshot> {
+        let now = Instant::now();
+        self.nodes.load().iter().map(|n| self.snapshot_of(n, now)).collect()
+    }
+
+    /// One node as of now.
+    pub fn get(&self, url: &str) -> Option<NodeSnapshot> {
+        let url = normalize_node_url(url).ok()?;
+        let node = self.find(&url)?;
+        Some(self.snapshot_of(&node, Instant::now()))
+    }
+
+    /// (online, busy) node counts, for the gauges.
+    pub fn counts(&self) -> (usize, usize) {
+        let all = self.snapshot();
+        let online = all.iter().filter(|n| n.online).count();
+        let busy = all.iter().filter(|n| n.online && n.busy).count();
+        (online, busy)
+    }
+
+    /// The pool of the node whose id is `id` (`nodes/gpu-1:8000` → `nodes`).
+    pub fn pool_of(&self, id: &ProviderId) -> Option<ProviderId> {
+        if let Some(n) = self.nodes.load().iter().find(|n| &n.id == id) {
+            return Some(n.pool.clone());
+        }
+        let prefix = id.as_str().split_once('/')?.0;
+        self.pools
+            .iter()
+            .find(|p| p.id.as_str() == prefix)
+            .map(|p| p.id.clone())
+    }
+
+    /// Checks a record against the pools and `nodes.allowed_networks`, and normalises its URL.
+    pub async fn admit(&self, record: NodeRecord) -> Result<NodeRecord, NodeError> {
+        let url = normalize_node_url(&record.url).map_err(NodeError::BadUrl)?;
+        let pool = self.pool(Some(&record.pool))?.id.to_string();
+        self.check_allowed(&url).await?;
+        Ok(NodeRecord { url, pool, ..record })
+    }
+
+    /// Adds (or, when its pool or runtime changed, replaces) a node; returns it as of now.
+    pub fn insert(&self, record: &NodeRecord) -> Result<NodeSnapshot, NodeError> {
+        let url = normalize_node_url(&record.url).map_err(NodeError::BadUrl)?;
+        let pool = self.pool(Some(&record.pool))?.clone();
+        let node = self.node_for(&url, &pool, record);
+        let kept = node.clone();
+        self.nodes.rcu(|nodes| {
+            let mut next: Vec<Arc<Node>> = nodes.iter().filter(|n| n.url != url).cloned().collect();
+            next.push(kept.clone());
+            next
+        });
+        tracing::info!(node = %url, pool = %pool.id, source = %record.source, "node registered");
+        Ok(self.snapshot_of(&node, Instant::now()))
+    }
+
+    /// Removes a node; returns whether it was registered.
+    pub fn remove(&self, url: &str) -> bool {
+        let Ok(url) = normalize_node_url(url) else {
+            return false;
+        };
+        let before = self.nodes.load().len();
+        self.nodes
+            .rcu(|nodes| nodes.iter().filter(|n| n.url != url).cloned().collect::<Vec<_>>());
+        let removed = self.nodes.load().len() < before;
+        if removed {
+            tracing::info!(node = %url, "node removed");
+        }
+        removed
+    }
+
+    /// Makes the node set equal to `records` (the database's), keeping what is known of nodes that
+    /// stay. Records of pools this replica does not have are skipped.
+    pub fn sync(&self, records: &[NodeRecord]) {
+        let current = self.nodes.load_full();
+        let mut next = Vec::with_capacity(records.len());
+        for record in records {
+            let Ok(url) = normalize_node_url(&record.url) else {
+                continue;
+            };
+            let Ok(pool) = self.pool(Some(&record.pool)) else {
+                tracing::debug!(node = %url, pool = %record.pool, "node of an unknown pool skipped");
+                continue;
+            };
+            let runtime = record.runtime.unwrap_or(pool.runtime);
+            let same = current
+                .iter()
+                .find(|n| n.url == url && n.pool == pool.id && n.runtime == runtime);
+            next.push(match same {
+                Some(n) => n.clone(),
+                None => Arc::new(new_node(&url, pool, record)),
+            });
+        }
+        let changed = next.len() != current.len() || next.iter().any(|a| !current.iter().any(|b| Arc::ptr_eq(a, b)));
+        if changed {
+            tracing::info!(nodes = next.len(), "node set updated from the database");
+            self.nodes.store(Arc::new(next));
+        }
+    }
+
+    /// Records a heartbeat; `false` when the URL is not registered.
+    pub fn pulse(&self, url: &str, busy: bool, models: Option<Vec<String>>) -> bool {
+        let Ok(url) = normalize_node_url(url) else {
+            return false;
+        };
+        let Some(node) = self.find(&url) else {
+            return false;
+        };
+        let was_online = self.snapshot_of(&node, Instant::now()).online;
+        let beat = Heartbeat {
+            at: Instant::now(),
+            at_ms: now_ms(),
+            busy,
+            models: models.map(Arc::from),
+        };
+        node.status.rcu(|s| Status {
+            heartbeat: Some(beat.clone()),
+            ..(**s).clone()
+        });
+        if !was_online {
+            tracing::info!(node = %node.url, "node online (heartbeat)");
+        }
+        true
+    }
+
+    /// Reads every node's health at once, each within `nodes.health_timeout_seconds`.
+    pub async fn check_all(&self, http: &reqwest::Client) {
+        let nodes = self.nodes.load_full();
+        futures_util::future::join_all(nodes.iter().map(|n| self.check(http, n))).await;
+    }
+
+    /// Reads the health of every node that is offline now, so a node that starts late or comes
+    /// back is seen within one recovery tick rather than one health period.
+    pub async fn check_offline(&self, http: &reqwest::Client) {
+        let nodes = self.nodes.load_full();
+        let now = Instant::now();
+        let offline = nodes.iter().filter(|n| !self.snapshot_of(n, now).online);
+        futures_util::future::join_all(offline.map(|n| self.check(http, n))).await;
+    }
+
+    /// Reads one node's health now.
+    pub async fn check_url(&self, http: &reqwest::Client, url: &str) -> Option<NodeSnapshot> {
+        let url = normalize_node_url(url).ok()?;
+        let node = self.find(&url)?;
+        self.check(http, &node).await;
+        Some(self.snapshot_of(&node, Instant::now()))
+    }
+
+    async fn check(&self, http: &reqwest::Client, node: &Arc<Node>) {
+        let before = self.snapshot_of(node, Instant::now()).online;
+        let runtime = node.status.load().detected.unwrap_or(node.runtime);
+        let result = probe::probe(http, &node.url, runtime, self.health_timeout).await;
+        let redetect = node.runtime == NodeRuntime::Detect
+            && matches!(
+                &result,
+                Err(ProbeError::Status { .. } | ProbeError::Malformed { .. } | ProbeError::Unrecognized)
+            );
+        node.status.rcu(|s| {
+            let mut s = (**s).clone();
+            match &result {
+                Ok(r) => {
+                    s.detected = Some(r.runtime);
+                    s.probe = Some(ProbeResult { ok: true, error: None });
+                    s.report = Some(Observed {
+                        at: Instant::now(),
+                        at_ms: now_ms(),
+                        models: Arc::from(r.models.clone()),
+                        busy: r.busy,
+                        running: r.running,
+                        waiting: r.waiting,
+                    });
+                }
+                Err(e) => {
+                    s.probe = Some(ProbeResult {
+                        ok: false,
+                        error: Some(e.to_string()),
+                    });
+                    if redetect {
+                        s.detected = None;
+                    }
+                }
+            }
+            s
+        });
+        let after = self.snapshot_of(node, Instant::now());
+        match (&result, before, after.online) {
+            (_, false, true) => {
+                tracing::info!(node = %node.url, runtime = after.runtime.as_str(), models = ?after.models, "node online")
+            }
+            (Err(e), true, false) => tracing::warn!(node = %node.url, error = %e, "node offline"),
+            (Err(e), false, false) => tracing::debug!(node = %node.url, error = %e, "node still offline"),
+            _ => {}
+        }
+    }
+
+    /// Remembers which node accepted a job.
+    pub fn remember_job(&self, job_id: &str, owner: JobOwner) {
+        if self.jobs.len() >= MAX_JOBS_IN_MEMORY {
+            self.jobs.clear();
+        }
+        self.jobs.insert(job_id.to_owned(), owner);
+    }
+
+    /// The node that accepted `job_id`, if this process saw it.
+    pub fn job(&self, job_id: &str) -> Option<JobOwner> {
+        self.jobs.get(job_id).map(|o| o.clone())
+    }
+
+    fn find(&self, url: &str) -> Option<Arc<Node>> {
+        self.nodes.load().iter().find(|n| n.url == url).cloned()
+    }
+
+    fn node_for(&self, url: &str, pool: &PoolSpec, record: &NodeRecord) -> Arc<Node> {
+        let runtime = record.runtime.unwrap_or(pool.runtime);
+        match self.find(url) {
+            Some(n) if n.pool == pool.id && n.runtime == runtime => n,
+            _ => Arc::new(new_node(url, pool, record)),
+        }
+    }
+
+    fn snapshot_of(&self, node: &Node, now: Instant) -> NodeSnapshot {
+        let s = node.status.load();
+        let probe_ok = s.probe.as_ref().is_some_and(|p| p.ok);
+        let fresh = |h: &&Heartbeat| now.saturating_duration_since(h.at) <= self.heartbeat_window;
+        let beat = s.heartbeat.as_ref().filter(fresh);
+        let report = s.report.as_ref();
+        // The newer of the last health report and a fresh heartbeat says what the node is doing.
+        let beat_is_newer = beat.is_some_and(|h| report.is_none_or(|r| h.at >= r.at));
+        let (mut models, mut busy) = report.map_or((Arc::from(Vec::new()), false), |r| (r.models.clone(), r.busy));
+        if beat_is_newer && let Some(h) = beat {
+            busy = h.busy;
+            if let Some(m) = &h.models {
+                models = m.clone();
+            }
+        }
+        let last_seen_ms = [report.map(|r| r.at_ms), s.heartbeat.as_ref().map(|h| h.at_ms)]
+            .into_iter()
+            .flatten()
+            .max();
+        NodeSnapshot {
+            url: node.url.clone(),
+            pool: node.pool.clone(),
+            id: node.id.clone(),
+            runtime: s.detected.unwrap_or(node.runtime),
+            online: probe_ok || beat.is_some(),
+            busy,
+            models,
+            running: report.map_or(0, |r| r.running),
+            waiting: report.map_or(0, |r| r.waiting),
+            in_flight: node.in_flight.count(),
+            counter: node.in_flight.clone(),
+            last_seen_ms,
+            last_heartbeat_ms: s.heartbeat.as_ref().map(|h| h.at_ms),
+            last_error: s.probe.as_ref().and_then(|p| p.error.clone()),
+            source: node.source.clone(),
+        }
+    }
+
+    async fn check_allowed(&self, url: &str) -> Result<(), NodeError> {
+        if self.allowed.is_empty() {
+            return Ok(());
+        }
+        let not_allowed = |reason: String| NodeError::NotAllowed {
+            url: url.to_owned(),
+            reason,
+        };
+        let (host, port) = host_port(url).ok_or_else(|| not_allowed("no host".into()))?;
+        let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                .await
+                .map_err(|e| not_allowed(format!("`{host}` does not resolve: {e}")))?
+                .map(|a| a.ip())
+                .collect(),
+        };
+        match addrs.iter().find(|ip| !self.allowed.iter().any(|n| n.contains(**ip))) {
+            Some(outside) => Err(not_allowed(format!("`{host}` is {outside}"))),
+            None if addrs.is_empty() => Err(not_allowed(format!("`{host}` resolves to nothing"))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn new_node(url: &str, pool: &PoolSpec, record: &NodeRecord) -> Node {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    Node {
+        url: url.to_owned(),
+        pool: pool.id.clone(),
+        id: ProviderId::new(&format!("{}/{rest}", pool.id)),
+        runtime: record.runtime.unwrap_or(pool.runtime),
+        source: record.source.clone(),
+        status: ArcSwap::from_pointee(Status::default()),
+        in_flight: InFlight::default(),
+    }
+}
+
+/// `(host, port)` of a normalised node URL (`[v6]` brackets removed, default ports filled in).
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let default = if scheme == "https" { 443 } else { 80 };
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default);
+        return Some((host.to_owned(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
+        None => Some((authority.to_owned(), default)),
+    }
+}
+
+fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(window_ms: u64) -> Nodes {
+        let settings = NodeSettings {
+            heartbeat_interval_seconds: window_ms as f64 / 3000.0,
+            missed_heartbeats: 3,
+            ..NodeSettings::default()
+        };
+        let pool = PoolSpec {
+            id: ProviderId::new("nodes"),
+            runtime: NodeRuntime::Detect,
+        };
+        Nodes::new(vec![pool], &settings)
+    }
+
+    fn record(url: &str) -> NodeRecord {
+        NodeRecord {
+            url: url.into(),
+            pool: "nodes".into(),
+            runtime: None,
+            source: "api".into(),
+        }
+    }
+
+    #[test]
+    fn nodes_get_ids_from_pool_and_address_and_start_offline() {
+        let nodes = registry(300);
+        let n = nodes.insert(&record("http://gpu-1:8000/v1")).unwrap();
+        assert_eq!(n.url, "http://gpu-1:8000");
+        assert_eq!(n.id.as_str(), "nodes/gpu-1:8000");
+        assert!(!n.online);
+        assert_eq!(nodes.pool_of(&n.id).unwrap().as_str(), "nodes");
+        assert!(matches!(
+            nodes.insert(&NodeRecord {
+                pool: "gpus".into(),
+                ..record("http://x:1")
+            }),
+            Err(NodeError::UnknownPool { .. })
+        ));
+    }
+
+    #[test]
+    fn a_heartbeat_makes_a_node_online_until_it_misses_three() {
+        let nodes = registry(150);
+        nodes.insert(&record("http://gpu-1:8000")).unwrap();
+        assert!(!nodes.pulse("http://unknown:1", false, None));
+        assert!(nodes.pulse("http://gpu-1:8000", true, Some(vec!["m".into()])));
+        let n = nodes.get("http://gpu-1:8000").unwrap();
+        assert!(n.online && n.busy);
+        assert!(n.has_model("m"));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!nodes.get("http://gpu-1:8000").unwrap().online);
+    }
+
+    #[test]
+    fn sync_keeps_known_nodes_adds_new_ones_and_drops_the_rest() {
+        let nodes = registry(300);
+        nodes.insert(&record("http://a:1")).unwrap();
+        nodes.insert(&record("http://b:1")).unwrap();
+        nodes.pulse("http://a:1", false, None);
+        nodes.sync(&[
+            record("http://a:1"),
+            record("http://c:1"),
+            NodeRecord {
+                pool: "elsewhere".into(),
+                ..record("http://d:1")
+            },
+        ]);
+        let urls: Vec<String> = nodes.snapshot().into_iter().map(|n| n.url).collect();
+        assert_eq!(urls, ["http://a:1", "http://c:1"]);
+        assert!(nodes.get("http://a:1").unwrap().online, "a keeps its heartbeat");
+        assert!(nodes.remove("http://c:1/"));
+        assert!(!nodes.remove("http://c:1"));
+    }
+
+    #[test]
+    fn host_and_port_come_out_of_node_urls() {
+        assert_eq!(host_port("http://gpu-1:8000").unwrap(), ("gpu-1".into(), 8000));
+        assert_eq!(host_port("https://h/p").unwrap(), ("h".into(), 443));
+        assert_eq!(host_port("http://[fd00::1]:9").unwrap(), ("fd00::1".into(), 9));
+    }
+
+    #[tokio::test]
+    async fn allowed_networks_refuse_addresses_outside_them() {
+        let settings = NodeSettings {
+            allowed_networks: vec!["10.0.0.0/8".into()],
+            ..NodeSettings::default()
+        };
+        let nodes = Nodes::new(
+            vec![PoolSpec {
+                id: ProviderId::new("nodes"),
+                runtime: NodeRuntime::Detect,
+            }],
+            &settings,
+        );
+        assert!(nodes.admit(record("http://10.1.2.3:8000")).await.is_ok());
+        assert!(matches!(
+            nodes.admit(record("http://127.0.0.1:8000")).await,
+            Err(NodeError::NotAllowed { .. })
+        ));
+        assert!(matches!(
+            nodes.admit(record("http://localhost:8000")).await,
+            Err(NodeError::NotAllowed { .. })
+        ));
+    }
+}

@@ -1,0 +1,275 @@
+//! The node registry's use cases: `POST /register` (and `/nodes`), `DELETE /nodes/{url}`,
+//! `GET /nodes`, `POST /pulse`, and the node views `/nodes` and `/health` show.
+//!
+//! A change is written to the shared table first, then to this replica's memory; other replicas
+//! pick it up when their health loop re-reads the table.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::config::NodeRuntime;
+use crate::domain::BodyError;
+use crate::error::ApiError;
+use crate::history::{HistoryError, StoredNode};
+use crate::nodes::{NodeError, NodeRecord, NodeSnapshot};
+use crate::routing::NoRoute;
+use crate::state::AppState;
+
+/// `POST /register` and `POST /nodes` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterNode {
+    /// The node's root URL, e.g. `http://gpu-1:8000` (a trailing `/v1` is dropped).
+    pub url: String,
+    /// The pool to join; default: the first pool by priority.
+    pub pool: Option<String>,
+    /// `openai`, `vllm`, `ollama`, `llamacpp`, `tgi`, `sglang`, `worker` or `detect`; default: the
+    /// pool's.
+    pub runtime: Option<String>,
+}
+
+/// `POST /pulse` body (seed 000's heartbeat).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Pulse {
+    /// The worker's root URL.
+    pub url: String,
+    /// Whether it is working on something.
+    #[serde(default)]
+    pub busy: bool,
+    /// Its loaded model, if any.
+    pub model: Option<String>,
+    /// Its loaded models, when several.
+    pub models: Option<Vec<String>>,
+    /// The pool an unknown worker joins; default: the first pool.
+    pub pool: Option<String>,
+}
+
+/// One node as `GET /nodes` shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NodeView {
+    /// Root URL.
+    pub url: String,
+    /// Its pool.
+    pub pool: String,
+    /// `pool/host:port`: its id in attempts, breakers and `x-ai-gateway-provider`.
+    pub id: String,
+    /// The runtime (detected or configured).
+    pub runtime: &'static str,
+    /// Health checks pass or heartbeats are fresh.
+    pub online: bool,
+    /// Working (or queueing) requests.
+    pub busy: bool,
+    /// The first loaded model.
+    pub model: Option<String>,
+    /// Every loaded model.
+    pub models: Vec<String>,
+    /// Requests running on it.
+    pub running: u32,
+    /// Requests queued on it.
+    pub queue_depth: u32,
+    /// Requests this gateway has in flight to it.
+    pub in_flight: usize,
+    /// Its circuit breaker: `closed`, `open` or `half_open`.
+    pub breaker: &'static str,
+    /// Last health answer or heartbeat (RFC 3339).
+    pub last_seen: Option<String>,
+    /// Last heartbeat (RFC 3339).
+    pub last_heartbeat: Option<String>,
+    /// Why the last health check failed.
+    pub last_error: Option<String>,
+    /// Who added it: `config`, `api`, `pulse` or `provision`.
+    pub source: String,
+}
+
+/// `GET /nodes` body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NodeList {
+    /// Every registered node.
+    pub nodes: Vec<NodeView>,
+}
+
+/// One node in `/health` (seed 000's `url, online, busy, model`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NodeHealth {
+    /// Root URL.
+    pub url: String,
+    /// Online?
+    pub online: bool,
+    /// Busy?
+    pub busy: bool,
+    /// The first loaded model.
+    pub model: Option<String>,
+    /// Its pool.
+    pub pool: String,
+    /// Last health answer or heartbeat (RFC 3339).
+    pub last_seen: Option<String>,
+}
+
+/// Registers (or re-registers) a node, checks its health once and returns it.
+pub async fn register(state: &AppState, req: RegisterNode, source: &str) -> Result<NodeView, ApiError> {
+    let runtime = match req.runtime.as_deref() {
+        None => None,
+        Some(name) => Some(NodeRuntime::parse(name).ok_or_else(|| {
+            bad(
+                format!("unknown runtime `{name}`: use openai, vllm, ollama, llamacpp, tgi, sglang, worker or detect"),
+                "runtime",
+                "invalid_value",
+            )
+        })?),
+    };
+    let pool = state
+        .nodes
+        .pool(req.pool.as_deref())
+        .map_err(node_error)?
+        .id
+        .to_string();
+    let record = NodeRecord {
+        url: req.url,
+        pool,
+        runtime,
+        source: source.to_owned(),
+    };
+    let record = state.nodes.admit(record).await.map_err(node_error)?;
+    let row = StoredNode::new(&record.url, &record.pool, runtime.map(NodeRuntime::as_str), source);
+    state.store.upsert_node(&row, true).await.map_err(unavailable)?;
+    state.nodes.insert(&record).map_err(node_error)?;
+    let checked = state.nodes.check_url(&state.http, &record.url).await;
+    let snapshot = checked
+        .or_else(|| state.nodes.get(&record.url))
+        .ok_or_else(|| ApiError::internal(std::io::Error::other("a registered node vanished")))?;
+    Ok(view(state, &snapshot))
+}
+
+/// Removes a node from the table and this replica; 404 when neither knew it.
+pub async fn remove(state: &AppState, url: &str) -> Result<(), ApiError> {
+    let url = crate::config::normalize_node_url(url).map_err(|e| bad(format!("url: {e}"), "url", "invalid_value"))?;
+    let stored = state.store.delete_node(&url).await.map_err(unavailable)?;
+    let in_memory = state.nodes.remove(&url);
+    if stored || in_memory {
+        Ok(())
+    } else {
+        Err(ApiError::RouteNotFound {
+            method: "DELETE".into(),
+            path: format!("/nodes/{url} (no such node)"),
+        })
+    }
+}
+
+/// Every node.
+pub fn list(state: &AppState) -> NodeList {
+    NodeList {
+        nodes: state.nodes.snapshot().iter().map(|n| view(state, n)).collect(),
+    }
+}
+
+/// A heartbeat. An unknown worker joins a pool (the one it names, else the first).
+pub async fn pulse(state: &AppState, req: Pulse) -> Result<NodeView, ApiError> {
+    let mut models = req.models.unwrap_or_default();
+    if let Some(m) = req.model.filter(|m| !m.is_empty())
+        && !models.contains(&m)
+    {
+        models.insert(0, m);
+    }
+    let models = Some(models);
+    if !state.nodes.pulse(&req.url, req.busy, models.clone()) {
+        let join = RegisterNode {
+            url: req.url.clone(),
+            pool: req.pool,
+            runtime: None,
+        };
+        register(state, join, "pulse").await?;
+        state.nodes.pulse(&req.url, req.busy, models);
+    }
+    let snapshot = state
+        .nodes
+        .get(&req.url)
+        .ok_or_else(|| ApiError::internal(std::io::Error::other("a node vanished after its heartbeat")))?;
+    Ok(view(state, &snapshot))
+}
+
+/// The node list of `/health`.
+pub fn health_nodes(state: &AppState) -> Vec<NodeHealth> {
+    state
+        .nodes
+        .snapshot()
+        .into_iter()
+        .map(|n| NodeHealth {
+            model: n.models.first().cloned(),
+            last_seen: n.last_seen_ms.and_then(rfc3339),
+            url: n.url,
+            online: n.online,
+            busy: n.busy,
+            pool: n.pool.to_string(),
+        })
+        .collect()
+}
+
+/// What a routing failure means to the client: an unknown model (404), or a model only node
+/// pools serve while none of their nodes is online (503).
+pub(super) fn no_route(e: NoRoute) -> ApiError {
+    if e.pools_without_nodes.is_empty() {
+        return ApiError::ModelNotFound { model: e.model };
+    }
+    let pools: Vec<&str> = e.pools_without_nodes.iter().map(|p| p.as_str()).collect();
+    ApiError::Unavailable {
+        message: format!(
+            "no node of {} is online to serve model `{}`; see GET /nodes",
+            pools.join(", "),
+            e.model
+        ),
+    }
+}
+
+pub(super) fn view(state: &AppState, n: &NodeSnapshot) -> NodeView {
+    NodeView {
+        url: n.url.clone(),
+        pool: n.pool.to_string(),
+        id: n.id.to_string(),
+        runtime: n.runtime.as_str(),
+        online: n.online,
+        busy: n.busy,
+        model: n.models.first().cloned(),
+        models: n.models.to_vec(),
+        running: n.running,
+        queue_depth: n.waiting,
+        in_flight: n.in_flight,
+        breaker: state.live().breakers.state(&n.id).as_str(),
+        last_seen: n.last_seen_ms.and_then(rfc3339),
+        last_heartbeat: n.last_heartbeat_ms.and_then(rfc3339),
+        last_error: n.last_error.clone(),
+        source: n.source.clone(),
+    }
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
+}
+
+pub(super) fn node_error(e: NodeError) -> ApiError {
+    let (param, code) = match &e {
+        NodeError::NoPool => ("pool", "no_node_pool"),
+        NodeError::UnknownPool { .. } => ("pool", "unknown_pool"),
+        NodeError::BadUrl(_) => ("url", "invalid_value"),
+        NodeError::NotAllowed { .. } => ("url", "network_not_allowed"),
+    };
+    bad(e.to_string(), param, code)
+}
+
+pub(super) fn bad(message: String, param: &str, code: &'static str) -> ApiError {
+    ApiError::InvalidRequest(BodyError {
+        message,
+        param: Some(param.into()),
+        code,
+    })
+}
+
+pub(super) fn unavailable(e: HistoryError) -> ApiError {
+    tracing::warn!(error = %e, "node table unavailable");
+    ApiError::Unavailable {
+        message: "the database is unavailable; try again later".into(),
+    }
+}

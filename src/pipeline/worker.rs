@@ -1,0 +1,528 @@
+//! Seed 000's worker APIs over the node pools: the catch-all `POST /{path}` (model-aware choice,
+//! failover node to node with a breaker per node, job ids remembered), `GET /status/{job_id}` and
+//! `GET /download/{job_id}` (to the node that owns the job, across restarts), and
+//! `POST /nodes/provision`.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::nodes::{RegisterNode, bad, node_error, unavailable};
+use super::observe::Trace;
+use crate::auth::Caller;
+use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, RequestId};
+use crate::error::ApiError;
+use crate::history::{StoredJob, now_ms};
+use crate::nodes::JobOwner;
+use crate::nodes::forward::{self, BodyStream, ForwardError};
+use crate::nodes::provision::{self, Provision};
+use crate::orchestrator::breaker::Permit;
+use crate::orchestrator::classify::{Verdict, classify};
+use crate::providers::{UpstreamError, UpstreamErrorKind};
+use crate::routing::{self, Candidate};
+use crate::state::AppState;
+
+/// How long a job's node has to start answering `/status` or `/download`.
+const JOB_HEADERS_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest the job map insert may hold up a worker's answer.
+const JOB_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A worker call as the client made it.
+#[derive(Debug)]
+pub struct WorkerCall {
+    /// The path, with its leading `/`.
+    pub path: String,
+    /// The query string, if any (without `?`).
+    pub query: Option<String>,
+    /// The body.
+    pub body: Bytes,
+    /// Its content type.
+    pub content_type: Option<String>,
+}
+
+/// A node's answer, relayed as it sent it.
+pub struct Relay {
+    /// Its status.
+    pub status: u16,
+    /// Headers worth passing on.
+    pub headers: Vec<(&'static str, String)>,
+    /// Its body.
+    pub body: RelayBody,
+    /// The node that answered (`pool/host:port`).
+    pub node: ProviderId,
+    /// Upstream calls made.
+    pub attempts: usize,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("status", &self.status)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A relayed body.
+pub enum RelayBody {
+    /// Complete.
+    Bytes(Bytes),
+    /// Still arriving.
+    Stream(BodyStream),
+}
+
+/// Which job endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobCall {
+    /// `GET /status/{job_id}`.
+    Status,
+    /// `GET /download/{job_id}`.
+    Download,
+}
+
+/// `POST /{path}` for a path no other route owns: to the best node for the body's `model` (or
+/// `model_key`), failing over node to node.
+pub async fn proxy(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    call: WorkerCall,
+) -> Result<Relay, ApiError> {
+    if !state.nodes.has_pools() {
+        return Err(ApiError::RouteNotFound {
+            method: "POST".into(),
+            path: call.path,
+        });
+    }
+    let live = state.live();
+    let log_prompts = live.config.settings.logging.log_prompts;
+    let mut trace = Trace::start(
+        state,
+        call.path.clone(),
+        "worker",
+        request_id,
+        caller,
+        log_prompts,
+        &call.body,
+    );
+    let model = model_of(&call.body);
+    trace.model = model.clone();
+    let result = relay(state, request_id, caller, &call, model.as_deref(), &mut trace).await;
+    match result {
+        Ok((relay, pool)) if (200..300).contains(&relay.status) => {
+            trace.provider = Some(pool);
+            trace.upstream_model = model;
+            trace.succeeded(None, None);
+            Ok(relay)
+        }
+        Ok((relay, pool)) => {
+            trace.provider = Some(pool);
+            trace.failed(&ApiError::UpstreamRejected {
+                status: relay.status,
+                message: format!("the node answered HTTP {}", relay.status),
+                error_type: None,
+                code: None,
+                param: None,
+                provider: relay.node.clone(),
+                attempts: relay.attempts,
+            });
+            Ok(relay)
+        }
+        Err(e) => {
+            trace.failed(&e);
+            Err(e)
+        }
+    }
+}
+
+async fn relay(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    call: &WorkerCall,
+    model: Option<&str>,
+    trace: &mut Trace,
+) -> Result<(Relay, ProviderId), ApiError> {
+    if let (Some(c), Some(m)) = (caller, model)
+        && !c.may_use(m)
+    {
+        return Err(ApiError::ModelNotAllowed { model: m.to_owned() });
+    }
+    let live = state.live();
+    let snapshot = state.nodes.snapshot();
+    let candidates: Vec<Candidate> = live
+        .registry
+        .providers()
+        .iter()
+        .filter(|p| p.config.is_node_pool())
+        .filter(|p| model.is_none_or(|m| p.config.serves_any_model() || p.config.models.iter().any(|x| x == m)))
+        .flat_map(|p| routing::expand(p, model.unwrap_or_default(), &snapshot, model, true))
+        .collect();
+    if candidates.is_empty() {
+        return Err(ApiError::Unavailable {
+            message: "no GPU node is online; see GET /nodes".into(),
+        });
+    }
+    let timeout = Duration::try_from_secs_f64(live.config.settings.nodes.proxy_timeout_seconds)
+        .unwrap_or(Duration::from_secs(300));
+    let target = match &call.query {
+        Some(q) => format!("{}?{q}", call.path),
+        None => call.path.clone(),
+    };
+    for c in &candidates {
+        let Some(node) = &c.node else { continue };
+        let id = &c.provider.config.id;
+        let breaker = live.breakers.get_or_create(id);
+        let Some(permit) = Permit::acquire(breaker.as_ref()) else {
+            trace
+                .attempts
+                .push(attempt(id, model, AttemptOutcome::BreakerOpen, None, Duration::ZERO));
+            continue;
+        };
+        let _in_flight = node.in_flight.enter();
+        let started = Instant::now();
+        let url = format!("{}{target}", node.url);
+        let sent = forward::post(
+            &state.http,
+            &url,
+            call.body.clone(),
+            call.content_type.as_deref(),
+            request_id.as_str(),
+            timeout,
+        )
+        .await;
+        let failure = match &sent {
+            Ok(f) if (200..300).contains(&f.status) => None,
+            Ok(f) => Some(status_error(id, f.status)),
+            Err(ForwardError::Connect(reason)) => Some(
+                UpstreamError::new(id, UpstreamErrorKind::Connect).with_source(std::io::Error::other(reason.clone())),
+            ),
+            Err(ForwardError::Timeout) => Some(UpstreamError::new(id, UpstreamErrorKind::Timeout)),
+        };
+        let status = sent.as_ref().ok().map(|f| f.status);
+        let class = failure.as_ref().map(classify);
+        permit.finish(class.is_some_and(|c| c.trips_breaker));
+        let outcome = class.map_or(AttemptOutcome::Success, |c| c.outcome);
+        trace
+            .attempts
+            .push(attempt(id, model, outcome, status, started.elapsed()));
+        let give_up = class.is_some_and(|c| c.verdict == Verdict::GiveUp);
+        if let Ok(f) = sent
+            && (class.is_none() || give_up)
+        {
+            if class.is_none()
+                && let Some(job) = forward::job_id(&f.body)
+            {
+                remember_job(state, &job, &node.url, &node.pool).await;
+            }
+            let attempts = trace.attempts.iter().filter(|a| a.was_called()).count();
+            let relay = Relay {
+                status: f.status,
+                headers: f.headers,
+                body: RelayBody::Bytes(f.body),
+                node: id.clone(),
+                attempts,
+            };
+            return Ok((relay, node.pool.clone()));
+        }
+        if let Some(e) = &failure {
+            tracing::warn!(request_id = %request_id, node = %node.url, error = %e, "worker call failed; trying the next node");
+        }
+    }
+    Err(if trace.attempts.iter().all(|a| !a.was_called()) {
+        ApiError::ProvidersUnavailable { retry_after: None }
+    } else {
+        ApiError::AllProvidersFailed {
+            attempts: trace.attempts.clone(),
+        }
+    })
+}
+
+/// `GET /status/{job_id}` or `/download/{job_id}` from the node that accepted the job (this
+/// process's memory first, then the shared table, so it works after a restart and on any replica).
+pub async fn job(
+    state: &AppState,
+    request_id: &RequestId,
+    call: JobCall,
+    job_id: &str,
+    query: Option<&str>,
+) -> Result<Relay, ApiError> {
+    let kind = match call {
+        JobCall::Status => "status",
+        JobCall::Download => "download",
+    };
+    let owner = match state.nodes.job(job_id) {
+        Some(o) => o,
+        None => match state.store.find_job(job_id).await.map_err(unavailable)? {
+            Some(j) => {
+                let owner = JobOwner {
+                    node_url: j.node_url,
+                    pool: ProviderId::new(&j.pool),
+                };
+                state.nodes.remember_job(job_id, owner.clone());
+                owner
+            }
+            None => {
+                return Err(ApiError::RouteNotFound {
+                    method: "GET".into(),
+                    path: format!("/{kind}/{job_id} (no node has job `{job_id}`)"),
+                });
+            }
+        },
+    };
+    let encoded: String = job_id.bytes().map(encode_byte).collect();
+    let url = match query {
+        Some(q) => format!("{}/{kind}/{encoded}?{q}", owner.node_url),
+        None => format!("{}/{kind}/{encoded}", owner.node_url),
+    };
+    let node = state.nodes.get(&owner.node_url).map_or_else(
+        || ProviderId::new(&format!("{}/{}", owner.pool, owner.node_url)),
+        |n| n.id,
+    );
+    match forward::get(&state.http, &url, request_id.as_str(), JOB_HEADERS_TIMEOUT).await {
+        Ok(f) => Ok(Relay {
+            status: f.status,
+            headers: f.headers,
+            body: RelayBody::Stream(f.body),
+            node,
+            attempts: 1,
+        }),
+        Err(e) => {
+            tracing::warn!(request_id = %request_id, node = %owner.node_url, job = job_id, error = %e, "job's node did not answer");
+            Err(ApiError::AllProvidersFailed {
+                attempts: vec![attempt(
+                    &node,
+                    None,
+                    match e {
+                        ForwardError::Connect(_) => AttemptOutcome::Connect,
+                        ForwardError::Timeout => AttemptOutcome::Timeout,
+                    },
+                    None,
+                    Duration::ZERO,
+                )],
+            })
+        }
+    }
+}
+
+/// `POST /nodes/provision` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionRequest {
+    /// The machine to set up (host name or address).
+    #[serde(alias = "ip")]
+    pub host: String,
+    /// The SSH private key (PEM/OpenSSH text). Written to a 0600 file in memory for the command's
+    /// run only; never logged or stored.
+    #[schema(value_type = String)]
+    pub ssh_key: SecretString,
+    /// The SSH user, passed on as `AI_NODE_USER`.
+    pub user: Option<String>,
+    /// The port the worker will listen on (default 8000).
+    pub port: Option<u16>,
+    /// The node URL once it runs (default `http://<host>:<port>`).
+    pub url: Option<String>,
+    /// The pool it joins (default: the first).
+    pub pool: Option<String>,
+    /// Its runtime (default: the pool's).
+    pub runtime: Option<String>,
+}
+
+/// `POST /nodes/provision` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProvisionReport {
+    /// The command's exit code; null when it was killed.
+    pub exit_status: Option<i32>,
+    /// It ran out of `nodes.provision_timeout_seconds`.
+    pub timed_out: bool,
+    /// The last 4 KiB of its output.
+    pub output_tail: String,
+    /// The node URL.
+    pub url: String,
+    /// Whether the node answered a health check and was registered.
+    pub registered: bool,
+    /// The node, when registered.
+    pub node: Option<super::nodes::NodeView>,
+}
+
+/// Runs the provisioning command, then registers the node once it answers a health check.
+pub async fn provision(state: &AppState, req: ProvisionRequest) -> Result<ProvisionReport, ApiError> {
+    let live = state.live();
+    let settings = &live.config.settings.nodes;
+    let Some(command) = settings.provision_command.as_deref() else {
+        return Err(bad(
+            "provisioning is not configured: set nodes.provision_command".into(),
+            "host",
+            "provisioning_disabled",
+        ));
+    };
+    if !provision::valid_host(&req.host) {
+        return Err(bad(
+            format!("host `{}` must be a plain host name or address", req.host),
+            "host",
+            "invalid_value",
+        ));
+    }
+    let pool = state
+        .nodes
+        .pool(req.pool.as_deref())
+        .map_err(node_error)?
+        .id
+        .to_string();
+    let port = req.port.unwrap_or(8000);
+    let url = req.url.clone().unwrap_or_else(|| format!("http://{}:{port}", req.host));
+    let url = crate::config::normalize_node_url(&url).map_err(|e| bad(format!("url: {e}"), "url", "invalid_value"))?;
+    let run = Provision {
+        command,
+        host: &req.host,
+        key: &req.ssh_key,
+        user: req.user.as_deref(),
+        port,
+        url: &url,
+        timeout: Duration::try_from_secs_f64(settings.provision_timeout_seconds).unwrap_or(Duration::from_secs(600)),
+    };
+    tracing::info!(host = %req.host, node = %url, "provisioning a node");
+    let done = provision::run(&run).await.map_err(ApiError::internal)?;
+    tracing::info!(host = %req.host, exit_status = done.exit_status, timed_out = done.timed_out, "provisioning command finished");
+    let mut report = ProvisionReport {
+        exit_status: done.exit_status,
+        timed_out: done.timed_out,
+        output_tail: done.output_tail,
+        url: url.clone(),
+        registered: false,
+        node: None,
+    };
+    if done.exit_status != Some(0) {
+        return Ok(report);
+    }
+    let wait = Duration::try_from_secs_f64(settings.provision_wait_seconds).unwrap_or_default();
+    if answers_health(state, &url, req.runtime.as_deref(), wait).await {
+        let node = super::nodes::register(
+            state,
+            RegisterNode {
+                url,
+                pool: Some(pool),
+                runtime: req.runtime,
+            },
+            "provision",
+        )
+        .await?;
+        report.registered = true;
+        report.node = Some(node);
+    }
+    Ok(report)
+}
+
+/// Polls the node's health until it answers or `wait` passes.
+async fn answers_health(state: &AppState, url: &str, runtime: Option<&str>, wait: Duration) -> bool {
+    let runtime = runtime.and_then(crate::config::NodeRuntime::parse).unwrap_or_default();
+    let settings = &state.live().config.settings.nodes;
+    let timeout = Duration::try_from_secs_f64(settings.health_timeout_seconds).unwrap_or(Duration::from_secs(3));
+    let every = Duration::try_from_secs_f64(settings.health_interval_seconds)
+        .unwrap_or(Duration::from_secs(10))
+        .min(Duration::from_secs(2));
+    let deadline = Instant::now() + wait;
+    loop {
+        if crate::nodes::probe(&state.http, url, runtime, timeout).await.is_ok() {
+            return true;
+        }
+        if Instant::now() + every > deadline {
+            return false;
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn remember_job(state: &AppState, job_id: &str, node_url: &str, pool: &ProviderId) {
+    state.nodes.remember_job(
+        job_id,
+        JobOwner {
+            node_url: node_url.to_owned(),
+            pool: pool.clone(),
+        },
+    );
+    // Awaited (briefly) so that another replica, or this one after a restart, finds the job as
+    // soon as the client has its id; a slow database costs at most JOB_STORE_TIMEOUT.
+    let row = StoredJob {
+        job_id: job_id.to_owned(),
+        node_url: node_url.to_owned(),
+        pool: pool.to_string(),
+        created_at: now_ms(),
+    };
+    match tokio::time::timeout(JOB_STORE_TIMEOUT, state.store.insert_job(&row)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(job = job_id, error = %e, "job not stored; only this process can route its status")
+        }
+        Err(_) => tracing::warn!(
+            job = job_id,
+            "job store timed out; only this process can route its status"
+        ),
+    }
+}
+
+/// The body's `model`, else `model_key` (seed 000), when it is a JSON object naming one.
+fn model_of(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Names {
+        model: Option<serde_json::Value>,
+        model_key: Option<serde_json::Value>,
+    }
+    let names: Names = serde_json::from_slice(body).ok()?;
+    [names.model, names.model_key]
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned))
+}
+
+fn status_error(id: &ProviderId, status: u16) -> UpstreamError {
+    let mut e = UpstreamError::new(id, UpstreamErrorKind::Status);
+    e.status = Some(status);
+    e
+}
+
+fn attempt(
+    id: &ProviderId,
+    model: Option<&str>,
+    outcome: AttemptOutcome,
+    status: Option<u16>,
+    latency: Duration,
+) -> AttemptSummary {
+    AttemptSummary {
+        provider: id.clone(),
+        upstream_model: model.unwrap_or_default().to_owned(),
+        outcome,
+        status,
+        latency,
+    }
+}
+
+/// Percent-encodes one byte of a path segment (unreserved characters stay as they are).
+fn encode_byte(b: u8) -> String {
+    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+        char::from(b).to_string()
+    } else {
+        format!("%{b:02X}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_comes_from_model_then_model_key() {
+        assert_eq!(model_of(br#"{"model":"a","model_key":"b"}"#).as_deref(), Some("a"));
+        assert_eq!(model_of(br#"{"model_key":"b"}"#).as_deref(), Some("b"));
+        assert_eq!(model_of(br#"{"model":""}"#), None);
+        assert_eq!(model_of(b"not json"), None);
+    }
+
+    #[test]
+    fn job_ids_are_percent_encoded_into_one_path_segment() {
+        let encoded: String = "a b/c".bytes().map(encode_byte).collect();
+        assert_eq!(encoded, "a%20b%2Fc");
+    }
+}
