@@ -154,7 +154,7 @@ pub async fn run(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= total {
-                        return first_error;
+                        return (first_error, Instant::now());
                     }
                     let (model, stream) = match kind(i) {
                         Kind::Json => (models::FAST, false),
@@ -186,12 +186,15 @@ pub async fn run(
         _ => String::new(),
     };
     let mut first_error = None;
+    let mut finished = started;
     for w in workers {
-        if let Ok(Some(e)) = w.await {
-            first_error.get_or_insert(e);
+        if let Ok((e, at)) = w.await {
+            finished = finished.max(at);
+            first_error = first_error.or(e);
         }
     }
-    let load_time = started.elapsed();
+    // The outage may outlast the load: the load's own end is when its last request was answered.
+    let load_time = finished - started;
     progress(&format!(
         "history-check: {} requests sent in {:.1} s; waiting for the rows",
         p.requests,
