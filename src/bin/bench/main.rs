@@ -1,6 +1,6 @@
 //! `cargo run --release --bin bench`: issue 9's benchmark and issue 3's history check.
 //!
-//! One process holds a fast mock upstream (`mock`) and the load generator (`client`, `load`); the
+//! One process holds a fast mock upstream (`mock`) and the load generator (`client`, `wire`, `load`); the
 //! gateway under test is the release binary, started as a child with a generated config
 //! (`gateway`) and watched through `/proc` (`procfs`). Each load scenario (`scenarios`) runs
 //! straight against the mock, then through the gateway; `report` prints the table and the targets.
@@ -27,6 +27,7 @@ mod report;
 mod scenarios;
 mod soak;
 mod streams;
+mod wire;
 
 use scenarios::progress;
 

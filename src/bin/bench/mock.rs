@@ -317,7 +317,7 @@ pub fn finish(model: &str, usage: bool, completion_tokens: u32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::{ChunkedDecoder, SseScan};
+    use crate::wire::{ChunkedDecoder, SseScan};
 
     fn events(wire: &[u8]) -> (Vec<String>, SseScan) {
         let mut decoder = ChunkedDecoder::default();
