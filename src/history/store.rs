@@ -98,11 +98,18 @@ impl HistoryStore {
     /// Inserts `records` in one multi-row statement.
     pub async fn insert(&self, records: &[HistoryRecord]) -> Result<usize, HistoryError> {
         let rows: Vec<Row> = records.iter().map(Row::from).collect();
+        self.insert_rows(rows).await
+    }
+
+    /// Inserts rows whose ids are already fixed. Idempotent: a batch retried after the database
+    /// committed it but the acknowledgement was lost (a cut connection) adds nothing twice.
+    pub(super) async fn insert_rows(&self, rows: Vec<Row>) -> Result<usize, HistoryError> {
         match self {
             Self::Pg(pool) => {
                 let mut conn = pool.get().await?;
                 Ok(diesel::insert_into(ai_requests::table)
                     .values(&rows)
+                    .on_conflict_do_nothing()
                     .execute(&mut conn)
                     .await?)
             }
@@ -110,7 +117,10 @@ impl HistoryStore {
             Self::Sqlite(pool) => {
                 let mut conn = pool.get().await?;
                 let insert = move |c: &mut SqliteConnection| {
-                    diesel::RunQueryDsl::execute(diesel::insert_into(ai_requests::table).values(&rows), c)
+                    let query = diesel::insert_into(ai_requests::table)
+                        .values(&rows)
+                        .on_conflict_do_nothing();
+                    diesel::RunQueryDsl::execute(query, c)
                 };
                 Ok(conn.spawn_blocking(insert).await?)
             }
@@ -287,5 +297,48 @@ impl From<&HistoryRecord> for Row {
             result_summary: r.result_summary.clone(),
             prompt: r.prompt.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::RequestStatus;
+
+    fn record() -> HistoryRecord {
+        HistoryRecord {
+            endpoint: "/v1/chat/completions".into(),
+            request_id: "r".into(),
+            created_at_ms: 1,
+            task: None,
+            model: Some("m".into()),
+            provider: None,
+            upstream_model: None,
+            stream: false,
+            status: RequestStatus::Success,
+            http_status: 200,
+            latency_ms: 1,
+            ttft_ms: None,
+            usage: None,
+            attempts: Vec::new(),
+            caller: None,
+            error_message: None,
+            result_summary: None,
+            prompt: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_retried_batch_is_not_written_twice() {
+        // The regression the bench's outage run found: a batch committed just before the
+        // connection was cut got retried with new ids and landed twice.
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::connect(&format!("sqlite://{}/h.db", dir.path().display()))
+            .await
+            .unwrap();
+        let rows: Vec<Row> = (0..3).map(|_| Row::from(&record())).collect();
+        assert_eq!(store.insert_rows(rows.clone()).await.unwrap(), 3);
+        assert_eq!(store.insert_rows(rows).await.unwrap(), 0);
+        assert_eq!(store.count().await.unwrap(), 3);
     }
 }

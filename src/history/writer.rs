@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::store::Row;
 use super::{HistoryRecord, HistoryStore};
 
 /// Writer tuning (`history:` in the config).
@@ -148,12 +149,12 @@ async fn run(
             () = cancel.cancelled() => None,
         };
         let Some(first) = first else { break };
-        batch.push(first);
+        batch.push(Row::from(&first));
         let deadline = tokio::time::Instant::now() + settings.flush_interval;
         while batch.len() < batch_size {
             tokio::select! {
                 r = rx.recv() => match r {
-                    Some(r) => batch.push(r),
+                    Some(r) => batch.push(Row::from(&r)),
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => break,
@@ -165,7 +166,7 @@ async fn run(
     rx.close();
     let give_up_at = tokio::time::Instant::now() + settings.shutdown_flush;
     while let Some(r) = rx.recv().await {
-        batch.push(r);
+        batch.push(Row::from(&r));
         if batch.len() >= batch_size {
             write(&store, &mut batch, &counters, &cancel, Some(give_up_at)).await;
         }
@@ -178,7 +179,7 @@ async fn run(
 /// unwritten at the deadline are counted as dropped.
 async fn write(
     store: &HistoryStore,
-    batch: &mut Vec<HistoryRecord>,
+    batch: &mut Vec<Row>,
     counters: &Counters,
     cancel: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
@@ -188,7 +189,8 @@ async fn write(
     }
     let mut backoff = Duration::from_millis(100);
     loop {
-        match store.insert(batch).await {
+        // The rows (and their ids) were built once, so a retry of the same batch is recognised.
+        match store.insert_rows(batch.clone()).await {
             Ok(n) => {
                 counters.written.fetch_add(n as u64, Ordering::Relaxed);
                 if counters.failing.swap(false, Ordering::Relaxed) {
