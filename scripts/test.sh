@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: unit + integration (cargo test) and the end-to-end check with the official
-# `openai` Python SDK against the real binary. Installs what it needs (a Python venv with the SDK)
+# Runs every test: unit + integration (cargo test), the ops-file checks, end-to-end checks of the
+# real binary with the official `openai` and `anthropic` Python SDKs, schemathesis against
+# /openapi.json, the node-pool check, a short fuzz run and the dashboard in headless Chromium.
+# Installs what it needs (a Python venv, promtool, cargo-fuzz, chromium, playwright-core)
 # idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
 # must be running for the suites that use them; those suites fail loudly when they are not.
 set -euo pipefail
