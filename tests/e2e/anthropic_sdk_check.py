@@ -11,11 +11,9 @@ Usage: python tests/e2e/anthropic_sdk_check.py path/to/ai-gateway
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 import anthropic
@@ -24,6 +22,7 @@ import openai
 sys.path.insert(0, os.path.dirname(__file__))
 import mock_native  # noqa: E402
 import mock_openai  # noqa: E402
+from openai_sdk_check import free_port, wait_ready  # noqa: E402
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather in a given location",
@@ -31,26 +30,6 @@ TOOLS = [{"type": "function", "function": {
 RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "description": "Get the current weather",
                     "parameters": TOOLS[0]["function"]["parameters"]}]
 WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url, proc, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"gateway exited early with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"gateway not ready at {url}")
 
 
 def anthropic_sdk_via_openai_upstream(port):
