@@ -110,6 +110,7 @@ pub const FLAT_ENV: &[FlatVar] = &[
     row("REDIS_URL", &["redis_url"], ValueKind::Text),
     row("REDIS_PREFIX", &["redis_prefix"], ValueKind::Text),
     row("AI_NODES", &["nodes", "urls"], ValueKind::List),
+    row("WEBHOOK_SECRET", &["webhooks", "secret"], ValueKind::Text),
 ];
 
 const NESTED_PREFIX: &str = "AI_GATEWAY__";
@@ -240,6 +241,7 @@ mod tests {
                 "http://gpu-1:8000, http://gpu-2:8000",
                 json!(["http://gpu-1:8000", "http://gpu-2:8000"]),
             ),
+            ("WEBHOOK_SECRET", "whsec", json!("whsec")),
         ];
         assert_eq!(samples.len(), FLAT_ENV.len(), "one sample per contract row");
         for (name, raw, expected) in samples {

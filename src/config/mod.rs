@@ -7,6 +7,7 @@ mod catalogue;
 mod env;
 mod load;
 mod nodes;
+mod routes;
 mod settings;
 mod validate;
 
@@ -15,6 +16,10 @@ pub use env::{Env, FLAT_ENV};
 pub use load::{Config, ConfigError, Sources, load, load_str};
 pub use nodes::{
     DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, normalize_node_url, parse_network,
+};
+pub use routes::{
+    CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
+    RouteTarget, SecurityRule, Strategy, UserGrant, WebhookSettings, split_route_model,
 };
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,

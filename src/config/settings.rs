@@ -7,6 +7,10 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::nodes::{NodePoolConfig, NodeRuntime, NodeSettings};
+use super::routes::{
+    CacheSettings, PathRouteConfig, ReloadSettings, RouteConfig, SecurityRule, UserGrant, WebhookSettings,
+    split_route_model,
+};
 use crate::domain::ProviderId;
 
 /// Everything a gateway process is configured with, as written in YAML.
@@ -39,6 +43,29 @@ pub struct Settings {
     pub tasks: TaskSettings,
     /// The GPU node pool: health checks, heartbeats, provisioning, `AI_NODES`.
     pub nodes: NodeSettings,
+    /// Named routes (model groups) with a strategy: `model: "rotation:<name>"` or the bare name.
+    pub routes: Vec<RouteConfig>,
+    /// Non-LLM services behind a path (`/predict` → `http://ai-service:8080`).
+    pub path_routes: Vec<PathRouteConfig>,
+    /// Per-endpoint auth and rate limits (`secure --endpoint`).
+    pub security: Vec<SecurityRule>,
+    /// What each user of `/api/u/{user}/...` may see; empty = every user sees everything.
+    pub users: Vec<UserGrant>,
+    /// The exact-match response cache.
+    pub cache: CacheSettings,
+    /// Delivery of route `callback` events.
+    pub webhooks: WebhookSettings,
+    /// Hot reload: file watch and the admin API's changes from the database.
+    pub reload: ReloadSettings,
+}
+
+impl Settings {
+    /// The named route a requested model refers to: `<strategy>:<name>` or the bare `<name>`.
+    /// The prefix overrides the route's own strategy for this request.
+    pub fn route_for_model(&self, model: &str) -> Option<&RouteConfig> {
+        let (_, name) = split_route_model(model);
+        self.routes.iter().find(|r| r.name == name)
+    }
 }
 
 /// `tasks:`.
@@ -81,6 +108,13 @@ impl Default for Settings {
             redis_prefix: "aigw:".into(),
             tasks: TaskSettings::default(),
             nodes: NodeSettings::default(),
+            routes: Vec::new(),
+            path_routes: Vec::new(),
+            security: Vec::new(),
+            users: Vec::new(),
+            cache: CacheSettings::default(),
+            webhooks: WebhookSettings::default(),
+            reload: ReloadSettings::default(),
         }
     }
 }
