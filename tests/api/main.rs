@@ -3,6 +3,7 @@
 #![cfg(test)]
 
 mod auth;
+mod cache;
 mod chat;
 mod circuit_breaker;
 mod embeddings;
@@ -25,3 +26,4 @@ mod sdk;
 mod secrets;
 mod streaming;
 mod task;
+mod webhooks;
