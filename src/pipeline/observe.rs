@@ -99,12 +99,18 @@ impl Trace {
         }
     }
 
+    /// Sends `url` a `request.completed` event naming `route` when the request finishes: what a
+    /// path route with a `callback` calls (named routes go through `set_route`).
+    pub fn set_callback(&mut self, route: &str, url: Option<&str>) {
+        self.route = Some(route.to_owned());
+        self.callback = url.map(str::to_owned);
+    }
+
     /// Notes the named route `model` resolves to, so the event for its `callback` (if any) is
     /// sent when the request completes.
     pub fn set_route(&mut self, settings: &Settings, model: &str) {
         if let Some(route) = settings.route_for_model(model) {
-            self.route = Some(route.name.clone());
-            self.callback.clone_from(&route.callback);
+            self.set_callback(&route.name, route.callback.as_deref());
         }
     }
 
