@@ -2,6 +2,7 @@
 //! fix, and drains briefly at shutdown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::{CONTENT_TYPE, USER_AGENT};
@@ -25,6 +26,8 @@ pub(super) struct Dispatcher {
     pub timeout: Duration,
     pub max_retries: u32,
     pub hook: DeliveryHook,
+    /// Whether the first unsigned event was logged already.
+    pub warned_unsigned: AtomicBool,
 }
 
 enum Verdict {
@@ -34,9 +37,6 @@ enum Verdict {
 }
 
 pub(super) async fn run(mut rx: mpsc::Receiver<Delivery>, d: Arc<Dispatcher>, cancel: CancellationToken) {
-    if d.signer.is_none() {
-        tracing::info!("webhooks.secret (WEBHOOK_SECRET) is not set: webhook events are sent unsigned");
-    }
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut running = JoinSet::new();
     loop {
@@ -117,6 +117,8 @@ impl Dispatcher {
         if let Some(signer) = &self.signer {
             // Signed per attempt, so a receiver's freshness check accepts a late retry.
             request = request.header(SIGNATURE_HEADER, signer.header(unix_now(), &delivery.body));
+        } else if !self.warned_unsigned.swap(true, Ordering::Relaxed) {
+            tracing::warn!("webhooks.secret (WEBHOOK_SECRET) is not set: webhook events are sent unsigned");
         }
         match request.send().await {
             Ok(r) if r.status().is_success() => Verdict::Delivered,

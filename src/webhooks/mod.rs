@@ -187,6 +187,7 @@ pub fn spawn(
         timeout: Duration::try_from_secs_f64(settings.timeout_seconds).unwrap_or(Duration::from_secs(5)),
         max_retries: settings.max_retries,
         hook: hook.clone(),
+        warned_unsigned: std::sync::atomic::AtomicBool::new(false),
     };
     let task = tokio::spawn(deliver::run(rx, Arc::new(dispatcher), cancel));
     let webhooks = Webhooks {

@@ -136,6 +136,9 @@ async fn without_the_header_and_without_a_cached_route_nothing_is_cached() {
     assert_eq!(first.status(), 200);
     assert_eq!(cache_header(&first), None);
     assert_eq!(cache_header(&second), None);
+    // The series exist from the start, and a request the cache does not apply to is not counted.
+    assert_eq!(metric(&app, "gateway_cache_requests_total{result=\"hit\"}").await, 0);
+    assert_eq!(metric(&app, "gateway_cache_requests_total{result=\"miss\"}").await, 0);
 }
 
 /// A named route whose name is the model the provider serves, with this `cache:` value.
@@ -325,11 +328,12 @@ async fn replicas_with_different_prefixes_do_not_share_entries() {
 }
 
 #[tokio::test]
-async fn a_cut_redis_means_misses_and_requests_still_succeed() {
+async fn a_cut_redis_means_misses_and_requests_still_succeed_until_it_is_back() {
     // Arrange: Redis reachable only through a proxy the test owns, then cut.
     let proxy = TcpProxy::start("127.0.0.1:6379").await;
     let alpha = MockServer::start().await;
-    mount_chat(&alpha, completion(), 3).await;
+    // The warm-up, the two requests while cut, and any miss while the connection comes back.
+    mount_chat(&alpha, completion(), 3..).await;
     let app = app_with(&alpha, &redis_settings(proxy.port, &fresh_prefix())).await;
     let warm = chat_cached(&app, &chat_body(TEST_MODEL)).await;
     assert_eq!(cache_header(&warm).as_deref(), Some("miss"));
@@ -346,6 +350,19 @@ async fn a_cut_redis_means_misses_and_requests_still_succeed() {
         assert_eq!(json(response).await, fixtures::json(fixtures::CHAT_COMPLETION));
     }
     assert!(metric(&app, "gateway_cache_redis_errors_total").await >= 2);
+
+    // Once Redis is reachable again, the entry stored before the cut is served.
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = chat_cached(&app, &chat_body(TEST_MODEL)).await;
+        assert_eq!(response.status(), 200);
+        if cache_header(&response).as_deref() == Some("hit") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no hit after Redis came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Runs a history test once per backend, so both migrations stay equal.

@@ -315,3 +315,56 @@ async fn events_beyond_the_queue_are_dropped_and_counted_while_requests_succeed(
     let dropped = wait_for_metric(&app, "gateway_webhook_deliveries_total{result=\"dropped\"}", 1).await;
     assert!((1..12).contains(&dropped), "dropped {dropped} of 12");
 }
+
+#[tokio::test]
+async fn without_a_secret_events_are_sent_unsigned() {
+    // Arrange
+    let (alpha, receiver) = (MockServer::start().await, MockServer::start().await);
+    mount_chat(&alpha, completion(), 1).await;
+    mount_hook(&receiver, ResponseTemplate::new(200)).await;
+    let settings = format!(
+        "{{routes: [{{name: {TEST_MODEL}, targets: ['alpha:{TEST_MODEL}'], callback: '{}/hook'}}]}}",
+        receiver.uri()
+    );
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .settings(&settings)
+        .spawn()
+        .await;
+
+    // Act
+    app.post_chat(&chat_body(TEST_MODEL)).await;
+
+    // Assert
+    let hooks = wait_for_hooks(&receiver, 1).await;
+    assert!(hooks[0].headers.get("x-ai-gateway-signature").is_none());
+    assert!(hooks[0].headers.get("x-ai-gateway-event-id").is_some());
+    assert_eq!(event(&hooks[0])["type"], json!("request.completed"));
+}
+
+#[tokio::test]
+async fn requests_on_other_models_send_no_event() {
+    // Arrange: the callback belongs to route `gpt-test`; `other-model` is served but not routed.
+    let (alpha, receiver) = (MockServer::start().await, MockServer::start().await);
+    mount_chat(&alpha, completion(), 2).await;
+    mount_hook(&receiver, ResponseTemplate::new(200)).await;
+    let settings = format!(
+        "{{routes: [{{name: {TEST_MODEL}, targets: ['alpha:{TEST_MODEL}'], callback: '{}/hook'}}]}}",
+        receiver.uri()
+    );
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)).models(&[TEST_MODEL, "other-model"]))
+        .settings(&settings)
+        .spawn()
+        .await;
+
+    // Act
+    app.post_chat(&chat_body("other-model")).await;
+    app.post_chat(&chat_body(TEST_MODEL)).await;
+
+    // Assert: the routed request's event arrives; the other never does (it was emitted first).
+    let hooks = wait_for_hooks(&receiver, 1).await;
+    assert_eq!(event(&hooks[0])["model"], json!(TEST_MODEL));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(received(&receiver).await.len(), 1);
+}
