@@ -155,7 +155,52 @@ fn unix_now() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use bytes::Bytes;
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
     use super::*;
+
+    #[tokio::test]
+    async fn events_queued_when_the_server_stops_are_still_delivered() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let receiver = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(200)))
+            .mount(&receiver)
+            .await;
+        let delivered = Arc::new(AtomicU64::new(0));
+        let seen = delivered.clone();
+        let dispatcher = Dispatcher {
+            http: reqwest::Client::builder().build().unwrap(),
+            signer: None,
+            timeout: Duration::from_secs(5),
+            max_retries: 0,
+            hook: Arc::new(move |r| {
+                if r == DeliveryResult::Delivered {
+                    seen.fetch_add(1, Ordering::Relaxed);
+                }
+            }),
+            warned_unsigned: AtomicBool::new(false),
+        };
+        let (tx, rx) = mpsc::channel(16);
+        for i in 0..3 {
+            tx.try_send(Delivery {
+                url: format!("{}/hook", receiver.uri()),
+                event_id: format!("e{i}"),
+                body: Bytes::from_static(b"{}"),
+            })
+            .unwrap();
+        }
+        // Stopped before the dispatcher ever ran: everything queued goes out in the drain.
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        run(rx, Arc::new(dispatcher), cancel).await;
+        assert_eq!(delivered.load(Ordering::Relaxed), 3);
+        assert_eq!(receiver.received_requests().await.unwrap().len(), 3);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
