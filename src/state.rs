@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::nodes::Nodes;
 use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
+use crate::routing::stats::RouteStats;
 
 /// One consistent snapshot of everything configuration decides.
 #[derive(Debug)]
@@ -109,6 +110,9 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// GPU nodes with their last health, read by routing.
     pub nodes: Arc<Nodes>,
+    /// Named routes' rotation turns, latency averages and in-flight counts: outside `Live`, so a
+    /// reload keeps them.
+    pub route_stats: Arc<RouteStats>,
 }
 
 /// The long-lived handles `AppState` is built from, besides the live snapshot.
@@ -144,6 +148,7 @@ impl AppState {
             auth: h.auth,
             limiter: h.limiter,
             nodes: h.nodes,
+            route_stats: Arc::new(RouteStats::default()),
         }
     }
 

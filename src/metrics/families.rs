@@ -92,6 +92,8 @@ pub struct Families {
     pub nodes_online: IntGauge,
     /// GPU nodes busy.
     pub nodes_busy: IntGauge,
+    /// Requests to named routes, by route, the target that answered (provider, model) and status.
+    pub route_requests: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -223,6 +225,12 @@ impl Families {
             history_dropped: plain_counter(r, "gateway_history_rows_dropped_total", "History rows dropped")?,
             nodes_online: gauge(r, "gateway_nodes_online", "GPU inference nodes online")?,
             nodes_busy: gauge(r, "gateway_nodes_busy", "GPU inference nodes busy")?,
+            route_requests: counter(
+                r,
+                "gateway_route_requests_total",
+                "Requests to named routes, by route, answering target (provider, model) and status",
+                &["route", "provider", "model", "status"],
+            )?,
         })
     }
 

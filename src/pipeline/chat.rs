@@ -6,12 +6,13 @@ use bytes::Bytes;
 use super::Answer;
 use super::front::{Bridge, Front};
 use super::observe::{StreamRecorder, Trace};
+use super::resolve::{Resolved, Scope, resolve};
 use crate::auth::Caller;
 use crate::domain::{Dialect, EmbeddingsPeek, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply};
-use crate::routing::{self, RoutePlan};
+use crate::routing::routes::Needs;
 use crate::state::{AppState, Live};
 
 enum Done {
@@ -29,6 +30,18 @@ pub async fn chat(
     infer(state, request_id, caller, Front::Chat, body).await
 }
 
+/// A chat completion in user `user`'s namespace (`/api/u/{user}/chat/completions`): the caller must
+/// be that user, and only the routes and providers granted to them are reachable.
+pub async fn user_chat(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    user: &str,
+    body: Bytes,
+) -> Result<Answer, ApiError> {
+    infer_as(state, request_id, caller, Front::Chat, body, Some(user)).await
+}
+
 /// A request on any chat-like front (`front`), streamed or not, through the same orchestrator as
 /// chat; answered in the front's own shape and recorded in history under its endpoint.
 pub async fn infer(
@@ -37,6 +50,18 @@ pub async fn infer(
     caller: Option<&Caller>,
     front: Front,
     body: Bytes,
+) -> Result<Answer, ApiError> {
+    infer_as(state, request_id, caller, front, body, None).await
+}
+
+/// `infer`, in user `user`'s namespace when one is given.
+async fn infer_as(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    front: Front,
+    body: Bytes,
+    user: Option<&str>,
 ) -> Result<Answer, ApiError> {
     let live = state.live();
     let mut trace = Trace::start(
@@ -48,7 +73,15 @@ pub async fn infer(
         live.config.settings.logging.log_prompts,
         &body,
     );
-    match infer_inner(state, &live, request_id, caller, front, body, &mut trace).await {
+    let scoped = match user {
+        Some(u) => Scope::of_user(&live, caller, u),
+        None => Ok(Scope::All),
+    };
+    let inner = match scoped {
+        Ok(scope) => infer_inner(state, &live, request_id, caller, front, body, &scope, &mut trace).await,
+        Err(e) => Err(e),
+    };
+    match inner {
         Ok((Done::Json(success, attempts), bridge)) => json(success, attempts, trace, &bridge),
         Ok((Done::Stream(success, attempts, strip_usage), bridge)) => {
             let dialect = front.dialect();
@@ -72,6 +105,7 @@ pub async fn infer(
     }
 }
 
+#[expect(clippy::too_many_arguments, reason = "one private step of infer, called once")]
 async fn infer_inner(
     state: &AppState,
     live: &Live,
@@ -79,6 +113,7 @@ async fn infer_inner(
     caller: Option<&Caller>,
     front: Front,
     body: Bytes,
+    scope: &Scope,
     trace: &mut Trace,
 ) -> Result<(Done, Bridge), ApiError> {
     let (body, bridge) = Bridge::inbound(front, body)?;
@@ -89,12 +124,14 @@ async fn infer_inner(
     };
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
-    allowed(caller, &peek.model)?;
-    let plan = plan(state, live, &peek.model)?;
+    let needs = Needs::estimate(body.len(), peek.tools);
+    let resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
+    let plan = &resolved.plan;
     let orchestrator = orchestrator(state, live, request_id, dialect);
     if !peek.stream {
-        let outcome = orchestrator.run(&plan, Operation::Chat, &body).await;
+        let outcome = orchestrator.run(plan, Operation::Chat, &body).await;
         let calls = outcome.calls_made();
+        resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
         let success = outcome.result?;
         return Ok((Done::Json(success, calls), bridge));
@@ -108,8 +145,9 @@ async fn infer_inner(
         body
     };
     let strip_usage = ask_usage && !bridge.needs_usage_chunk();
-    let outcome = orchestrator.open_stream(&plan, &body).await;
+    let outcome = orchestrator.open_stream(plan, &body).await;
     let calls = outcome.calls_made();
+    resolved.observe(state, &outcome.attempts);
     trace.attempts = outcome.attempts;
     let success = outcome.result?;
     trace.provider = Some(success.provider.clone());
@@ -138,12 +176,13 @@ pub async fn embeddings(
     let result = async {
         let peek = EmbeddingsPeek::parse(&body)?;
         trace.model = Some(peek.model.clone());
-        allowed(caller, &peek.model)?;
-        let plan = plan(state, &live, &peek.model)?;
+        let needs = Needs::estimate(body.len(), false);
+        let resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;
         let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi)
-            .run(&plan, Operation::Embeddings, &body)
+            .run(&resolved.plan, Operation::Embeddings, &body)
             .await;
         let calls = outcome.calls_made();
+        resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
         Ok::<_, ApiError>((outcome.result?, calls))
     }
@@ -177,18 +216,19 @@ fn json(success: Success<Reply>, attempts: usize, mut trace: Trace, bridge: &Bri
     })
 }
 
-/// A virtual key limited to some models may use only those.
-fn allowed(caller: Option<&Caller>, model: &str) -> Result<(), ApiError> {
-    match caller {
-        Some(c) if !c.may_use(model) => Err(ApiError::ModelNotAllowed {
-            model: model.to_owned(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn plan(state: &AppState, live: &Live, model: &str) -> Result<RoutePlan, ApiError> {
-    routing::plan(&live.registry, &state.nodes.snapshot(), model).map_err(super::nodes::no_route)
+/// The plan for `model`, with the named route (if any) noted on the trace for metrics.
+fn resolved(
+    state: &AppState,
+    live: &Live,
+    caller: Option<&Caller>,
+    model: &str,
+    needs: Needs,
+    scope: &Scope,
+    trace: &mut Trace,
+) -> Result<Resolved, ApiError> {
+    let resolved = resolve(state, live, caller, model, needs, scope)?;
+    trace.route.clone_from(&resolved.route);
+    Ok(resolved)
 }
 
 fn orchestrator<'a>(

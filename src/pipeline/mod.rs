@@ -11,6 +11,7 @@ mod metrics;
 mod models;
 mod nodes;
 mod observe;
+mod resolve;
 mod status;
 mod task;
 mod worker;
@@ -22,7 +23,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use admit::{admit, tokens_per_minute};
-pub use chat::{chat, embeddings, infer};
+pub use chat::{chat, embeddings, infer, user_chat};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};

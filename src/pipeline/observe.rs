@@ -39,6 +39,8 @@ pub(super) struct Trace {
     pub attempts: Vec<AttemptSummary>,
     pub provider: Option<ProviderId>,
     pub upstream_model: Option<String>,
+    /// The named route the model resolved to (a configured name), for its metric.
+    pub route: Option<String>,
     /// The caller's id, for the history row.
     pub caller: Option<String>,
     /// Set when the caller has a tokens-per-minute budget: usage is counted against it.
@@ -81,6 +83,7 @@ impl Trace {
             attempts: Vec::new(),
             provider: None,
             upstream_model: None,
+            route: None,
             caller: caller.map(|c| c.id.clone()),
             token_budget,
         }
@@ -140,6 +143,11 @@ impl Trace {
             usage,
             ttft: ttft_ms.map(Duration::from_millis),
         });
+        if let Some(route) = &self.route {
+            let model = self.upstream_model.as_deref();
+            self.metrics
+                .observe_route(route, provider.as_ref(), model, status.as_str());
+        }
         let record = HistoryRecord {
             endpoint: self.endpoint,
             request_id: self.request_id.to_string(),
