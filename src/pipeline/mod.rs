@@ -28,7 +28,7 @@ pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
 pub use metrics::metrics_text;
-pub use models::{ModelCard, ModelList, models};
+pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{
     NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
     remove as remove_node,
