@@ -279,7 +279,11 @@ users: [{name: u, routes: [ok, missing], providers: [ghost]}]
         assert_eq!(err.problems.len(), 7, "{err}");
         let good = "providers: [{id: a, kind: openai, base_url: \"http://a/v1\", models: [\"*\"]}]\nroutes: [{name: r, targets: [\"a:m\", \"openai:gpt-4o\"]}]\n";
         let cfg = load_yaml(good, &[]).unwrap();
-        assert!(cfg.warnings.iter().any(|w| w.contains("`openai` is not enabled")), "{:?}", cfg.warnings);
+        assert!(
+            cfg.warnings.iter().any(|w| w.contains("`openai` is not enabled")),
+            "{:?}",
+            cfg.warnings
+        );
     }
 
     #[test]

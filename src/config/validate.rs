@@ -209,7 +209,7 @@ pub(super) fn routes(
     }
     for (i, u) in s.users.iter().enumerate() {
         for route in &u.routes {
-            if !s.routes.iter().any(|r| &r.name == split_route_model(route).1) {
+            if !s.routes.iter().any(|r| r.name == split_route_model(route).1) {
                 problems.push(format!("users[{i}] (`{}`): route `{route}` is not configured", u.name));
             }
         }

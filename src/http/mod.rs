@@ -65,7 +65,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Access::Client,
         web::post().to(users::chat_completions),
     );
-    add(cfg, "/api/u/{user}/models", Access::Client, web::get().to(users::models));
+    add(
+        cfg,
+        "/api/u/{user}/models",
+        Access::Client,
+        web::get().to(users::models),
+    );
     add(cfg, "/history", Access::Client, web::get().to(history::list));
     add(cfg, "/ai/task", Access::Client, web::post().to(task::task));
     add(

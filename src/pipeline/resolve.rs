@@ -115,8 +115,16 @@ pub(super) fn resolve(
             open: &open,
             roll: &fastrand::f64,
         };
-        let plan = routes::plan_route(&live.registry, &nodes, &settings.routes, route, strategy, model, &inputs)
-            .map_err(super::nodes::no_route)?;
+        let plan = routes::plan_route(
+            &live.registry,
+            &nodes,
+            &settings.routes,
+            route,
+            strategy,
+            model,
+            &inputs,
+        )
+        .map_err(super::nodes::no_route)?;
         return Ok(Resolved {
             plan,
             route: Some(route.name.clone()),

@@ -68,7 +68,13 @@ pub struct Draw {
 /// - `least_busy`: fewest in flight first; ties keep the written order.
 /// - `autoselect`: drops targets that cannot serve `needs` (tools, context window), then closed
 ///   breakers before open ones, then as `least_latency`.
-pub fn order(targets: &[RouteTarget], strategy: Strategy, views: &[TargetView], needs: Needs, draw: Draw) -> Vec<usize> {
+pub fn order(
+    targets: &[RouteTarget],
+    strategy: Strategy,
+    views: &[TargetView],
+    needs: Needs,
+    draw: Draw,
+) -> Vec<usize> {
     let view = |i: usize| views.get(i).copied().unwrap_or_default();
     let mut idx: Vec<usize> = (0..targets.len()).collect();
     match strategy {
@@ -206,7 +212,13 @@ pub fn plan_route(
     })
 }
 
-fn collect(ctx: &Ctx<'_>, route: &RouteConfig, strategy: Strategy, visited: &mut Vec<String>, out: &mut Vec<Candidate>) {
+fn collect(
+    ctx: &Ctx<'_>,
+    route: &RouteConfig,
+    strategy: Strategy,
+    visited: &mut Vec<String>,
+    out: &mut Vec<Candidate>,
+) {
     visited.push(route.name.clone());
     let inputs = ctx.inputs;
     let resolved: Vec<Option<(&Provider, String, TargetReading)>> = route
@@ -313,7 +325,13 @@ mod tests {
 
     #[test]
     fn priority_keeps_the_written_order() {
-        let got = order(&ab(), Strategy::Priority, &views(&[Some(9.0), Some(1.0)]), Needs::default(), draw(5));
+        let got = order(
+            &ab(),
+            Strategy::Priority,
+            &views(&[Some(9.0), Some(1.0)]),
+            Needs::default(),
+            draw(5),
+        );
         assert_eq!(got, [0, 1]);
     }
 
@@ -334,9 +352,7 @@ mod tests {
         assert_eq!(pick(0.74), [0, 1]);
         assert_eq!(pick(0.75), [1, 0]);
         assert_eq!(pick(0.999), [1, 0]);
-        let hits = (0..1000)
-            .filter(|i| pick(f64::from(*i) / 1000.0)[0] == 0)
-            .count();
+        let hits = (0..1000).filter(|i| pick(f64::from(*i) / 1000.0)[0] == 0).count();
         assert_eq!(hits, 750);
     }
 
@@ -344,7 +360,10 @@ mod tests {
     fn least_latency_measures_unknown_targets_first_then_prefers_the_fastest() {
         let t = vec![target("a", 1), target("b", 1), target("c", 1)];
         let v = views(&[Some(50.0), None, Some(10.0)]);
-        assert_eq!(order(&t, Strategy::LeastLatency, &v, Needs::default(), draw(0)), [1, 2, 0]);
+        assert_eq!(
+            order(&t, Strategy::LeastLatency, &v, Needs::default(), draw(0)),
+            [1, 2, 0]
+        );
     }
 
     #[test]
@@ -354,7 +373,13 @@ mod tests {
         v[1].in_flight = 1;
         assert_eq!(order(&ab(), Strategy::LeastBusy, &v, Needs::default(), draw(0)), [1, 0]);
         assert_eq!(
-            order(&ab(), Strategy::LeastBusy, &views(&[None, None]), Needs::default(), draw(0)),
+            order(
+                &ab(),
+                Strategy::LeastBusy,
+                &views(&[None, None]),
+                Needs::default(),
+                draw(0)
+            ),
             [0, 1]
         );
     }
@@ -434,7 +459,13 @@ mod tests {
         ];
         let stats = RouteStats::default();
         let got = plan_ids(&routes, "one", &stats);
-        let want = [("a", "a-m"), ("b", "b-m"), ("a", "plain"), ("b", "plain"), ("c", "plain")];
+        let want = [
+            ("a", "a-m"),
+            ("b", "b-m"),
+            ("a", "plain"),
+            ("b", "plain"),
+            ("c", "plain"),
+        ];
         let want: Vec<(String, String)> = want.iter().map(|(p, m)| ((*p).into(), (*m).into())).collect();
         assert_eq!(got, want);
     }

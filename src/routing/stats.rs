@@ -74,7 +74,11 @@ impl RouteStats {
     /// Folds one attempt's latency into `provider`/`model`'s average. Ignored for a pair no route
     /// has planned, so unbounded client input never grows the map.
     pub fn observe(&self, provider: &ProviderId, model: &str, latency: Duration) {
-        let Some(cell) = self.targets.get(&(provider.clone(), model.to_owned())).map(|c| c.clone()) else {
+        let Some(cell) = self
+            .targets
+            .get(&(provider.clone(), model.to_owned()))
+            .map(|c| c.clone())
+        else {
             return;
         };
         let sample = latency.as_secs_f64() * 1000.0;
@@ -119,7 +123,10 @@ mod tests {
     #[test]
     fn turns_count_per_route_and_in_flight_is_shared() {
         let stats = RouteStats::default();
-        assert_eq!((stats.next_turn("r"), stats.next_turn("r"), stats.next_turn("s")), (0, 1, 0));
+        assert_eq!(
+            (stats.next_turn("r"), stats.next_turn("r"), stats.next_turn("s")),
+            (0, 1, 0)
+        );
         let p = ProviderId::new("a");
         let guard = stats.read(&p, "m").in_flight.enter();
         assert_eq!(stats.read(&p, "m").in_flight.count(), 1);
