@@ -14,6 +14,8 @@ pub const KNOWN_ROUTES: &[&str] = &[
     "/v1/completions",
     "/v1/embeddings",
     "/v1/models",
+    "/api/u/{user}/chat/completions",
+    "/api/u/{user}/models",
     "/livez",
     "/readyz",
     "/health",

@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 
 use crate::auth::{Caller, CallerKind};
-use crate::config::UserGrant;
-use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId};
+use crate::config::{RouteConfig, Strategy, UserGrant};
+use crate::domain::{AttemptOutcome, AttemptSummary, BodyError, ProviderId};
 use crate::error::ApiError;
 use crate::orchestrator::breaker::BreakerState;
 use crate::routing::routes::{self, Needs, RouteInputs};
@@ -124,7 +124,7 @@ pub(super) fn resolve(
             model,
             &inputs,
         )
-        .map_err(super::nodes::no_route)?;
+        .map_err(|e| unservable(route, strategy, needs).unwrap_or_else(|| super::nodes::no_route(e)))?;
         return Ok(Resolved {
             plan,
             route: Some(route.name.clone()),
@@ -161,6 +161,27 @@ impl Resolved {
             }
         }
     }
+}
+
+/// `autoselect` left nothing because no target can take this request: say what it asked for.
+fn unservable(route: &RouteConfig, strategy: Strategy, needs: Needs) -> Option<ApiError> {
+    if strategy != Strategy::Autoselect || route.targets.iter().any(|t| routes::serves(t, needs)) {
+        return None;
+    }
+    let mut asked = Vec::new();
+    if needs.tools {
+        asked.push("tools".to_owned());
+    }
+    asked.push(format!("about {} prompt tokens", needs.prompt_tokens));
+    Some(ApiError::InvalidRequest(BodyError {
+        message: format!(
+            "no target of route `{}` can serve this request ({}); check its targets' supports_tools and context_window",
+            route.name,
+            asked.join(", ")
+        ),
+        param: Some("model".into()),
+        code: "invalid_value",
+    }))
 }
 
 /// A virtual key limited to some models may use only those; a route listed there may be asked

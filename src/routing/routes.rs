@@ -102,8 +102,8 @@ pub fn order(
     idx
 }
 
-/// Whether `target` can take a request with these needs.
-fn serves(target: &RouteTarget, needs: Needs) -> bool {
+/// Whether `target` can take a request with these needs (what `autoselect` keeps).
+pub fn serves(target: &RouteTarget, needs: Needs) -> bool {
     (!needs.tools || target.supports_tools)
         && target
             .context_window

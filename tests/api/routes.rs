@@ -218,6 +218,22 @@ async fn autoselect_skips_targets_without_tools_or_with_too_small_a_context() {
 }
 
 #[tokio::test]
+async fn autoselect_says_so_when_no_target_can_serve_the_request() {
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 0).await;
+    let targets = "{provider: alpha, model: gpt-test, supports_tools: false}";
+    let app = app(&[("alpha", &alpha)], &route_yaml("autoselect", targets)).await;
+    let mut body = chat_body("pair");
+    body["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
+    let response = app.post_chat(&body).await;
+    assert_eq!(response.status(), 400);
+    let body = json(response).await;
+    let error = crate::helpers::assert_openai_error(&body);
+    assert_eq!(error["param"], json!("model"));
+    assert!(error["message"].as_str().unwrap().contains("tools"), "{error}");
+}
+
+#[tokio::test]
 async fn a_failing_target_falls_back_to_the_next_target() {
     let (alpha, beta) = (MockServer::start().await, MockServer::start().await);
     mount_chat(&alpha, failure(503), 1).await;
