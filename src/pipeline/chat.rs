@@ -73,11 +73,8 @@ async fn infer_as(
         live.config.settings.logging.log_prompts,
         &body,
     );
-    let scoped = match user {
-        Some(u) => Scope::of_user(&live, caller, u),
-        None => Ok(Scope::All),
-    };
-    let inner = match scoped {
+    let scope = user.map_or(Ok(Scope::All), |u| Scope::of_user(&live, caller, u));
+    let inner = match scope {
         Ok(scope) => infer_inner(state, &live, request_id, caller, front, body, &scope, &mut trace).await,
         Err(e) => Err(e),
     };
