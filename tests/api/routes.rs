@@ -340,6 +340,39 @@ async fn a_stream_through_a_route_is_relayed_and_recorded() {
 }
 
 #[tokio::test]
+async fn other_fronts_resolve_routes_the_same_way() {
+    // Arrange
+    let (alpha, beta) = (MockServer::start().await, MockServer::start().await);
+    mount_chat(&alpha, completion(), 2).await;
+    mount_chat(&beta, completion(), 1).await;
+    let app = app(
+        &[("alpha", &alpha), ("beta", &beta)],
+        &route_yaml("rotation", "alpha:gpt-test, beta:gpt-test"),
+    )
+    .await;
+
+    // Act: one rotation turn per request, whichever front it comes in on.
+    let messages = app
+        .post_messages(&json!({"model": "pair", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    let responses = app
+        .post_json("/v1/responses", &json!({"model": "pair", "input": "hi"}))
+        .await;
+    let completions = app
+        .post_json("/v1/completions", &json!({"model": "pair", "prompt": "hi"}))
+        .await;
+
+    // Assert
+    let answered: Vec<(u16, String)> = [&messages, &responses, &completions]
+        .iter()
+        .map(|r| (r.status().as_u16(), header(r, "x-ai-gateway-provider")))
+        .collect();
+    let expected = [(200, "alpha"), (200, "beta"), (200, "alpha")].map(|(s, p)| (s, p.to_owned()));
+    assert_eq!(answered, expected);
+    assert_eq!(json(messages).await["type"], json!("message"));
+}
+
+#[tokio::test]
 async fn embeddings_resolve_routes_too() {
     let alpha = MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::path("/v1/embeddings"))
