@@ -115,6 +115,20 @@ pub enum ApiError {
         /// The model as requested.
         model: String,
     },
+    /// `/api/u/{user}/...` names a user other than the caller (403).
+    #[error("these credentials do not belong to user `{user}`")]
+    WrongUser {
+        /// The user in the path.
+        user: String,
+    },
+    /// The user's grants (`users:`) do not include this route or any provider of this model (403).
+    #[error("model `{model}` is not granted to user `{user}`")]
+    NotGranted {
+        /// The model as requested.
+        model: String,
+        /// The user in the path.
+        user: String,
+    },
     /// A request or token limit refused the request (429).
     #[error("rate limit reached for {}: retry after {} s", .kind.as_str(), ceil_secs(.decision.retry_after))]
     RateLimited {
@@ -172,7 +186,7 @@ impl ApiError {
             Self::UpstreamRejected { status, .. } => *status,
             Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } | Self::TaskFailed { .. } => 503,
             Self::Auth(e) => e.status(),
-            Self::ModelNotAllowed { .. } => 403,
+            Self::ModelNotAllowed { .. } | Self::WrongUser { .. } | Self::NotGranted { .. } => 403,
             Self::RateLimited { .. } => 429,
             Self::AllProvidersFailed { .. } => 502,
             Self::Internal(_) => 500,
@@ -186,7 +200,9 @@ impl ApiError {
                 error_type: Some(t), ..
             } => t,
             Self::Auth(e) if e.status() == 401 => "invalid_request_error",
-            Self::Auth(_) | Self::ModelNotAllowed { .. } => "permission_error",
+            Self::Auth(_) | Self::ModelNotAllowed { .. } | Self::WrongUser { .. } | Self::NotGranted { .. } => {
+                "permission_error"
+            }
             Self::RateLimited { kind, .. } => kind.as_str(),
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge { .. }
@@ -220,6 +236,8 @@ impl ApiError {
             Self::Auth(AuthError::AdminDisabled | AuthError::WorkerDisabled) => "admin_api_disabled",
             Self::Auth(_) => "invalid_api_key",
             Self::ModelNotAllowed { .. } => "model_not_allowed",
+            Self::WrongUser { .. } => "user_mismatch",
+            Self::NotGranted { .. } => "model_not_granted",
             Self::RateLimited { .. } => "rate_limit_exceeded",
             Self::Internal(_) => "internal_error",
         })
@@ -229,7 +247,7 @@ impl ApiError {
     pub fn param(&self) -> Option<&str> {
         match self {
             Self::InvalidRequest(e) => e.param.as_deref(),
-            Self::ModelNotFound { .. } | Self::ModelNotAllowed { .. } => Some("model"),
+            Self::ModelNotFound { .. } | Self::ModelNotAllowed { .. } | Self::NotGranted { .. } => Some("model"),
             Self::UpstreamRejected { param, .. } => param.as_deref(),
             _ => None,
         }

@@ -111,6 +111,13 @@ impl Application {
             .chain(task_types.keys().map(String::as_str))
             .collect();
         let metrics = Arc::new(Metrics::new(&ids, &labels).map_err(|e| StartupError::Setting(e.to_string()))?);
+        let route_targets = route_series(&config);
+        metrics.add_routes(
+            &route_targets
+                .iter()
+                .map(|(r, p, m)| (r.as_str(), p.as_str(), m.as_str()))
+                .collect::<Vec<_>>(),
+        );
         let auth = Arc::new(Authenticator::new(&settings.auth).map_err(StartupError::Setting)?);
         let limiter = Arc::new(Limiter::new(settings).map_err(StartupError::Setting)?);
         let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
@@ -305,8 +312,27 @@ fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
             rpm: k.rpm.and_then(|r| u32::try_from(r).ok()),
             tpm: k.tpm.and_then(|t| u64::try_from(t).ok()),
             models,
+            user: Some(k.name),
         },
     })
+}
+
+/// Each named route's targets as its metric names them: route, provider, model sent (aliased).
+fn route_series(config: &Config) -> Vec<(String, String, String)> {
+    let mut series = Vec::new();
+    for route in &config.settings.routes {
+        for t in &route.targets {
+            let id = crate::domain::ProviderId::new(&t.provider);
+            let model = config
+                .providers
+                .iter()
+                .find(|p| p.id == id)
+                .and_then(|p| p.model_aliases.get(&t.model))
+                .unwrap_or(&t.model);
+            series.push((route.name.clone(), id.to_string(), model.clone()));
+        }
+    }
+    series
 }
 
 /// The node registry for the configured pools, by priority.

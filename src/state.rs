@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::nodes::Nodes;
 use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
+use crate::routing::stats::RouteStats;
 use crate::webhooks::Webhooks;
 
 /// One consistent snapshot of everything configuration decides.
@@ -115,6 +116,9 @@ pub struct AppState {
     pub cache: Arc<ResponseCache>,
     /// Where route `callback` events go (never awaited on the request path).
     pub webhooks: Webhooks,
+    /// Named routes' rotation turns, latency averages and in-flight counts: outside `Live`, so a
+    /// reload keeps them.
+    pub route_stats: Arc<RouteStats>,
 }
 
 /// The long-lived handles `AppState` is built from, besides the live snapshot.
@@ -156,6 +160,7 @@ impl AppState {
             nodes: h.nodes,
             cache: h.cache,
             webhooks: h.webhooks,
+            route_stats: Arc::new(RouteStats::default()),
         }
     }
 

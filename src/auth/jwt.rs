@@ -58,6 +58,7 @@ impl JwtVerifier {
                         rpm: None,
                         tpm: None,
                         models: None,
+                        user: Some(data.claims.sub),
                     });
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => verdict = AuthError::Expired,

@@ -60,6 +60,9 @@ pub struct Caller {
     pub tpm: Option<u64>,
     /// Models it may use; `None` = any.
     pub models: Option<Arc<[String]>>,
+    /// The user `/api/u/{user}/...` must name: a virtual key's name or a JWT `sub`; `None` for
+    /// static keys, operators and anonymous callers.
+    pub user: Option<String>,
 }
 
 impl Caller {
@@ -127,6 +130,7 @@ impl Authenticator {
                 rpm: None,
                 tpm: None,
                 models: None,
+                user: None,
             });
         }
         let presented = creds.bearer.or(creds.api_key).ok_or(AuthError::Missing)?;
@@ -154,6 +158,7 @@ impl Authenticator {
                 rpm: None,
                 tpm: None,
                 models: None,
+                user: None,
             });
         }
         self.virtual_keys.load().get(&d).cloned()
@@ -270,6 +275,7 @@ mod tests {
             rpm: Some(5),
             tpm: None,
             models: None,
+            user: Some("alice".into()),
         };
         a.replace_virtual_keys(vec![VirtualKey {
             digest: digest("sk-v"),

@@ -94,6 +94,7 @@ fn resolve(mut tree: Value, env: &Env, mut problems: Vec<String>) -> Result<Conf
     super::nodes::add_default_pool(&settings.nodes, &mut entries);
     let providers = catalogue::resolve(&cat, &entries, env, &mut problems);
     problems.extend(validate::providers(&entries, &providers));
+    problems.extend(validate::routes(&settings, &entries, &cat, &providers, &mut warnings));
     if providers.is_empty() {
         warnings.push(
             "no provider is enabled: set a provider key (e.g. OPENAI_API_KEY) or declare `providers:` in the config"
@@ -248,6 +249,40 @@ limits: { max_body_bytes: 16777216 }
         assert!(
             err.problems[0].contains("routing") && err.problems[0].contains("max_retriez"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn route_problems_are_all_reported() {
+        let yaml = r#"
+providers: [{id: a, kind: openai, base_url: "http://a/v1", models: ["*"]}]
+routes:
+  - {name: ok, targets: ["a:m"]}
+  - {name: ok, targets: ["a:m"]}
+  - {name: "rotation:x", targets: ["a:m"]}
+  - {name: empty, targets: []}
+  - {name: heavy, targets: [{provider: a, model: m, weight: 0}, "nobody:m", "openai:gpt-4o"]}
+users: [{name: u, routes: [ok, missing], providers: [ghost]}]
+"#;
+        let err = load_yaml(yaml, &[]).unwrap_err();
+        for needle in [
+            "used by another route",
+            "must not contain `:`",
+            "at least one target",
+            "weight must be at least 1",
+            "`nobody` is not a configured provider",
+            "route `missing` is not configured",
+            "provider `ghost` is not configured",
+        ] {
+            assert!(err.problems.iter().any(|p| p.contains(needle)), "{needle}: {err}");
+        }
+        assert_eq!(err.problems.len(), 7, "{err}");
+        let good = "providers: [{id: a, kind: openai, base_url: \"http://a/v1\", models: [\"*\"]}]\nroutes: [{name: r, targets: [\"a:m\", \"openai:gpt-4o\"]}]\n";
+        let cfg = load_yaml(good, &[]).unwrap();
+        assert!(
+            cfg.warnings.iter().any(|w| w.contains("`openai` is not enabled")),
+            "{:?}",
+            cfg.warnings
         );
     }
 

@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
+use super::catalogue::CatalogueEntry;
 use super::nodes::{DEFAULT_POOL, NODE_POOL_KIND, NodePoolConfig, normalize_node_url};
+use super::routes::split_route_model;
 use super::settings::{ProviderConfig, ProviderEntry, Settings};
 use crate::domain::ProviderId;
 
@@ -196,6 +198,76 @@ pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) 
                 "provider `{}`: models must list at least one model, or \"*\"",
                 p.id
             ));
+        }
+    }
+    problems
+}
+
+/// Named routes and user grants: unique route names without `:`, at least one target, weights of
+/// at least 1, target providers that exist. A provider known (declared or in the catalogue) but
+/// not enabled is a warning: the route skips it until its key is set.
+pub(super) fn routes(
+    s: &Settings,
+    entries: &[ProviderEntry],
+    catalogue: &[CatalogueEntry],
+    enabled: &[ProviderConfig],
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names = HashSet::new();
+    let is_enabled = |id: &ProviderId| enabled.iter().any(|p| &p.id == id);
+    let is_known = |id: &ProviderId| {
+        entries.iter().any(|e| &ProviderId::new(&e.id) == id) || catalogue.iter().any(|c| &ProviderId::new(&c.id) == id)
+    };
+    for (i, r) in s.routes.iter().enumerate() {
+        let at = format!("routes[{i}] (`{}`)", r.name);
+        if r.name.trim().is_empty() {
+            problems.push(format!("routes[{i}].name: must not be empty"));
+        } else if r.name.contains(':') {
+            problems.push(format!(
+                "{at}: a route name must not contain `:` (clients write `<strategy>:<name>`)"
+            ));
+        } else if !names.insert(r.name.as_str()) {
+            problems.push(format!("{at}: the name is used by another route"));
+        }
+        if r.targets.is_empty() {
+            problems.push(format!("{at}: needs at least one target"));
+        }
+        for (j, t) in r.targets.iter().enumerate() {
+            let id = ProviderId::new(&t.provider);
+            if t.weight == 0 {
+                problems.push(format!("{at}.targets[{j}]: weight must be at least 1"));
+            }
+            if !is_enabled(&id) {
+                if is_known(&id) {
+                    warnings.push(format!(
+                        "{at}.targets[{j}]: provider `{}` is not enabled (no key?); the route skips it",
+                        t.provider
+                    ));
+                } else {
+                    problems.push(format!(
+                        "{at}.targets[{j}]: provider `{}` is not a configured provider",
+                        t.provider
+                    ));
+                }
+            }
+        }
+        for f in &r.fallbacks {
+            if f.trim().is_empty() {
+                problems.push(format!("{at}.fallbacks: an entry is empty"));
+            }
+        }
+    }
+    for (i, u) in s.users.iter().enumerate() {
+        for route in &u.routes {
+            if !s.routes.iter().any(|r| r.name == split_route_model(route).1) {
+                problems.push(format!("users[{i}] (`{}`): route `{route}` is not configured", u.name));
+            }
+        }
+        for p in &u.providers {
+            if !is_known(&ProviderId::new(p)) {
+                problems.push(format!("users[{i}] (`{}`): provider `{p}` is not configured", u.name));
+            }
         }
     }
     problems

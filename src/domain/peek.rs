@@ -29,6 +29,9 @@ pub struct Peek {
     pub stream: bool,
     /// `stream_options`, when present: whether it asks for the final usage chunk.
     pub stream_options: Option<StreamOptions>,
+    /// Whether the request offers `tools` (a non-empty array): named routes skip targets without
+    /// tool support.
+    pub tools: bool,
 }
 
 /// The part of `stream_options` the gateway reads.
@@ -49,6 +52,8 @@ struct ChatView {
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    tools: Option<Vec<IgnoredAny>>,
 }
 
 impl Peek {
@@ -60,6 +65,7 @@ impl Peek {
             model: view.model,
             stream: view.stream.unwrap_or(false),
             stream_options: view.stream_options,
+            tools: view.tools.is_some_and(|t| !t.is_empty()),
         })
     }
 
@@ -270,6 +276,9 @@ mod tests {
         let p = Peek::chat(br#"{"model":"m","messages":[],"stream":true,"top_k":3}"#).unwrap();
         assert_eq!(p.model, "m");
         assert!(p.stream);
+        assert!(!p.tools);
+        let p = Peek::chat(br#"{"model":"m","messages":[],"tools":[{"type":"function"}]}"#).unwrap();
+        assert!(p.tools);
     }
 
     #[test]

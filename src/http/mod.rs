@@ -32,7 +32,7 @@ enum Access {
 
 /// Registers every route with its access level.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use routes::{chat, dashboard, health, history, messages, metrics, models, nodes, responses, task};
+    use routes::{chat, dashboard, health, history, messages, metrics, models, nodes, responses, task, users};
     add(
         cfg,
         "/v1/chat/completions",
@@ -59,6 +59,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     add(cfg, "/v1/embeddings", Access::Client, web::post().to(chat::embeddings));
     add(cfg, "/v1/models", Access::Client, web::get().to(models::list));
+    // Per-user namespaces (seed 001).
+    add(
+        cfg,
+        "/api/u/{user}/chat/completions",
+        Access::Client,
+        web::post().to(users::chat_completions),
+    );
+    add(
+        cfg,
+        "/api/u/{user}/models",
+        Access::Client,
+        web::get().to(users::models),
+    );
     add(cfg, "/history", Access::Client, web::get().to(history::list));
     add(cfg, "/ai/task", Access::Client, web::post().to(task::task));
     add(

@@ -19,7 +19,8 @@ use super::routes;
 /// field (vendor parameters included) reaches the upstream unchanged.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
-    /// Model name, an alias, or `<provider>/<model>`.
+    /// Model name, an alias, `<provider>/<model>`, or a named route (`<route>` or
+    /// `<strategy>:<route>`).
     pub model: String,
     /// The conversation: `{"role", "content"}` objects.
     pub messages: Vec<serde_json::Value>,
@@ -121,6 +122,8 @@ impl Modify for Security {
         routes::responses::responses,
         routes::responses::completions,
         routes::models::list,
+        routes::users::chat_completions,
+        routes::users::models,
         routes::task::task,
         routes::task::provider_status,
         routes::history::list,

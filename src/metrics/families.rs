@@ -14,6 +14,8 @@ pub const KNOWN_ROUTES: &[&str] = &[
     "/v1/completions",
     "/v1/embeddings",
     "/v1/models",
+    "/api/u/{user}/chat/completions",
+    "/api/u/{user}/models",
     "/livez",
     "/readyz",
     "/health",
@@ -104,6 +106,8 @@ pub struct Families {
     pub cache_redis_errors: IntCounter,
     /// Webhook events by how their delivery ended (`delivered`, `failed`, `dropped`).
     pub webhook_deliveries: IntCounterVec,
+    /// Requests to named routes, by route, the target that answered (provider, model) and status.
+    pub route_requests: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -251,6 +255,12 @@ impl Families {
                 "gateway_webhook_deliveries_total",
                 "Webhook events by how delivery ended (delivered, failed after retries, dropped)",
                 &["result"],
+            )?,
+            route_requests: counter(
+                r,
+                "gateway_route_requests_total",
+                "Requests to named routes, by route, answering target (provider, model) and status",
+                &["route", "provider", "model", "status"],
             )?,
         })
     }

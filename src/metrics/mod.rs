@@ -215,6 +215,33 @@ impl Metrics {
         self.f.webhook_deliveries.with_label_values(&[result]).inc();
     }
 
+    /// Creates each named route's target series at zero (`targets`: route, provider, model).
+    pub fn add_routes(&self, targets: &[(&str, &str, &str)]) {
+        for (route, provider, model) in targets {
+            for status in ["success", "error", "cancelled"] {
+                self.f
+                    .route_requests
+                    .with_label_values(&[route, provider, model, status]);
+            }
+            for status in ["error", "cancelled"] {
+                self.f
+                    .route_requests
+                    .with_label_values(&[route, NO_PROVIDER, NO_PROVIDER, status]);
+            }
+        }
+    }
+
+    /// Counts one request to a named route (`route`, `provider` and `model` are configured names:
+    /// the route, and the target that answered or was last tried; `none` when no target was).
+    pub fn observe_route(&self, route: &str, provider: Option<&ProviderId>, model: Option<&str>, status: &str) {
+        let provider = provider.map_or(NO_PROVIDER, ProviderId::as_str);
+        let model = model.unwrap_or(NO_PROVIDER);
+        self.f
+            .route_requests
+            .with_label_values(&[route, provider, model, status])
+            .inc();
+    }
+
     /// A breaker changed state (`to`: `open`, `half_open` or `closed`).
     pub fn observe_breaker_transition(&self, provider: &str, to: &str) {
         self.f.breaker_transitions.with_label_values(&[provider, to]).inc();

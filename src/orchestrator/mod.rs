@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::config::RoutingSettings;
-use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, ProviderId, RequestId, splice_model};
+use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderId, RequestId, splice_model};
 use crate::error::ApiError;
 use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind, sse};
 use crate::routing::{Candidate, RoutePlan};
@@ -210,8 +210,9 @@ impl Orchestrator<'_> {
             http: self.http,
         };
         let id = &provider.config.id;
-        // A node counts this request as in flight for as long as it serves it (a stream included).
-        let in_flight = candidate.node.as_ref().map(|n| n.in_flight.enter());
+        // The candidate's node and route target count this request as in flight for as long as it
+        // is served (a stream included).
+        let in_flight: Vec<_> = candidate.in_flight.iter().map(InFlight::enter).collect();
         match job {
             Job::Unary(op) => {
                 match tokio::time::timeout(self.routing.timeout(), provider.adapter.send(&call, *op)).await {
@@ -238,15 +239,16 @@ impl Orchestrator<'_> {
                 if sse::first_event_is_error(&start.first) {
                     return Err(UpstreamError::new(id, UpstreamErrorKind::Malformed));
                 }
-                let start = match in_flight {
-                    Some(guard) => StreamStart {
+                let start = if in_flight.is_empty() {
+                    start
+                } else {
+                    StreamStart {
                         first: start.first,
                         rest: Box::pin(start.rest.map(move |chunk| {
-                            let _held = &guard;
+                            let _held = &in_flight;
                             chunk
                         })),
-                    },
-                    None => start,
+                    }
                 };
                 Ok(Got::Stream(start))
             }

@@ -7,13 +7,14 @@ use super::Answer;
 use super::cache::{self, Directives, Lookup};
 use super::front::{Bridge, Front};
 use super::observe::{StreamRecorder, Trace};
+use super::resolve::{Resolved, Scope, resolve};
 use crate::auth::Caller;
 use crate::cache::CachedAnswer;
 use crate::domain::{Dialect, EmbeddingsPeek, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply};
-use crate::routing::{self, RoutePlan};
+use crate::routing::routes::Needs;
 use crate::state::{AppState, Live};
 
 enum Done {
@@ -33,6 +34,19 @@ pub async fn chat(
     infer(state, request_id, caller, Front::Chat, body, directives).await
 }
 
+/// A chat completion in user `user`'s namespace (`/api/u/{user}/chat/completions`): the caller must
+/// be that user, and only the routes and providers granted to them are reachable.
+pub async fn user_chat(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    user: &str,
+    body: Bytes,
+    directives: Directives,
+) -> Result<Answer, ApiError> {
+    infer_as(state, request_id, caller, Front::Chat, body, directives, Some(user)).await
+}
+
 /// A request on any chat-like front (`front`), streamed or not, through the same orchestrator as
 /// chat; answered in the front's own shape and recorded in history under its endpoint.
 pub async fn infer(
@@ -42,6 +56,19 @@ pub async fn infer(
     front: Front,
     body: Bytes,
     directives: Directives,
+) -> Result<Answer, ApiError> {
+    infer_as(state, request_id, caller, front, body, directives, None).await
+}
+
+/// `infer`, in user `user`'s namespace when one is given.
+async fn infer_as(
+    state: &AppState,
+    request_id: &RequestId,
+    caller: Option<&Caller>,
+    front: Front,
+    body: Bytes,
+    directives: Directives,
+    user: Option<&str>,
 ) -> Result<Answer, ApiError> {
     let live = state.live();
     let mut trace = Trace::start(
@@ -53,7 +80,20 @@ pub async fn infer(
         live.config.settings.logging.log_prompts,
         &body,
     );
-    match infer_inner(state, &live, request_id, caller, front, body, directives, &mut trace).await {
+    let scope = user.map_or(Ok(Scope::All), |u| Scope::of_user(&live, caller, u));
+    let inner = match scope {
+        Ok(scope) => {
+            let request = Request {
+                front,
+                body,
+                directives,
+                scope: &scope,
+            };
+            infer_inner(state, &live, request_id, caller, request, &mut trace).await
+        }
+        Err(e) => Err(e),
+    };
+    match inner {
         Ok((Done::Json(success, attempts, lookup), bridge)) => {
             json(state, success, attempts, trace, &bridge, lookup).await
         }
@@ -80,20 +120,28 @@ pub async fn infer(
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the request's parts, as the handler extracted them"
-)]
+/// What the client asked for, on which front, in which namespace.
+struct Request<'a> {
+    front: Front,
+    body: Bytes,
+    directives: Directives,
+    scope: &'a Scope,
+}
+
 async fn infer_inner(
     state: &AppState,
     live: &Live,
     request_id: &RequestId,
     caller: Option<&Caller>,
-    front: Front,
-    body: Bytes,
-    directives: Directives,
+    request: Request<'_>,
     trace: &mut Trace,
 ) -> Result<(Done, Bridge), ApiError> {
+    let Request {
+        front,
+        body,
+        directives,
+        scope,
+    } = request;
     // The cache key is built on what the client sent, before any bridging (a cheap clone).
     let original = body.clone();
     let (body, bridge) = Bridge::inbound(front, body)?;
@@ -104,9 +152,9 @@ async fn infer_inner(
     };
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
-    trace.set_route(&live.config.settings, &peek.model);
-    allowed(caller, &peek.model)?;
-    let plan = plan(state, live, &peek.model)?;
+    let needs = Needs::estimate(body.len(), peek.tools);
+    let resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
+    let plan = &resolved.plan;
     let orchestrator = orchestrator(state, live, request_id, dialect);
     if !peek.stream {
         let lookup = cache::applies(live, directives, &peek.model, front.endpoint(), &original);
@@ -115,8 +163,9 @@ async fn infer_inner(
         {
             return Ok((Done::Cached(hit), bridge));
         }
-        let outcome = orchestrator.run(&plan, Operation::Chat, &body).await;
+        let outcome = orchestrator.run(plan, Operation::Chat, &body).await;
         let calls = outcome.calls_made();
+        resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
         let success = outcome.result?;
         return Ok((Done::Json(success, calls, lookup), bridge));
@@ -130,8 +179,9 @@ async fn infer_inner(
         body
     };
     let strip_usage = ask_usage && !bridge.needs_usage_chunk();
-    let outcome = orchestrator.open_stream(&plan, &body).await;
+    let outcome = orchestrator.open_stream(plan, &body).await;
     let calls = outcome.calls_made();
+    resolved.observe(state, &outcome.attempts);
     trace.attempts = outcome.attempts;
     let success = outcome.result?;
     trace.provider = Some(success.provider.clone());
@@ -161,9 +211,8 @@ pub async fn embeddings(
     let result = async {
         let peek = EmbeddingsPeek::parse(&body)?;
         trace.model = Some(peek.model.clone());
-        trace.set_route(&live.config.settings, &peek.model);
-        allowed(caller, &peek.model)?;
-        let plan = plan(state, &live, &peek.model)?;
+        let needs = Needs::estimate(body.len(), false);
+        let resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;
         let lookup = cache::applies(&live, directives, &peek.model, "/v1/embeddings", &body);
         if let Some(l) = &lookup
             && let Some(hit) = cache::get(state, l, &mut trace).await
@@ -171,9 +220,10 @@ pub async fn embeddings(
             return Ok(Err(hit));
         }
         let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi)
-            .run(&plan, Operation::Embeddings, &body)
+            .run(&resolved.plan, Operation::Embeddings, &body)
             .await;
         let calls = outcome.calls_made();
+        resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
         Ok::<_, ApiError>(Ok((outcome.result?, calls, lookup)))
     }
@@ -226,18 +276,21 @@ async fn json(
     })
 }
 
-/// A virtual key limited to some models may use only those.
-fn allowed(caller: Option<&Caller>, model: &str) -> Result<(), ApiError> {
-    match caller {
-        Some(c) if !c.may_use(model) => Err(ApiError::ModelNotAllowed {
-            model: model.to_owned(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn plan(state: &AppState, live: &Live, model: &str) -> Result<RoutePlan, ApiError> {
-    routing::plan(&live.registry, &state.nodes.snapshot(), model).map_err(super::nodes::no_route)
+/// The plan for `model`, with the named route (if any) noted on the trace for metrics and its
+/// `callback`.
+fn resolved(
+    state: &AppState,
+    live: &Live,
+    caller: Option<&Caller>,
+    model: &str,
+    needs: Needs,
+    scope: &Scope,
+    trace: &mut Trace,
+) -> Result<Resolved, ApiError> {
+    let resolved = resolve(state, live, caller, model, needs, scope)?;
+    trace.route.clone_from(&resolved.route);
+    trace.set_route(&live.config.settings, model);
+    Ok(resolved)
 }
 
 fn orchestrator<'a>(

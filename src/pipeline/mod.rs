@@ -12,6 +12,7 @@ mod metrics;
 mod models;
 mod nodes;
 mod observe;
+mod resolve;
 mod status;
 mod task;
 mod worker;
@@ -24,12 +25,12 @@ use futures_util::Stream;
 
 pub use admit::{admit, tokens_per_minute};
 pub use cache::Directives;
-pub use chat::{chat, embeddings, infer};
+pub use chat::{chat, embeddings, infer, user_chat};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
 pub use metrics::metrics_text;
-pub use models::{ModelCard, ModelList, models};
+pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{
     NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
     remove as remove_node,

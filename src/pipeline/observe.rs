@@ -42,14 +42,17 @@ pub(super) struct Trace {
     pub attempts: Vec<AttemptSummary>,
     pub provider: Option<ProviderId>,
     pub upstream_model: Option<String>,
+    /// The named route the model resolved to (a configured name), for its metric.
+    pub route: Option<String>,
     /// The caller's id, for the history row.
     pub caller: Option<String>,
     /// Set when the caller has a tokens-per-minute budget: usage is counted against it.
     pub token_budget: Option<Arc<Limiter>>,
     /// `hit` or `miss` when the response cache applied.
     pub cache: Option<CacheStatus>,
-    /// The named route the model resolved to, and its `callback` URL (see `set_route`).
-    route: Option<String>,
+    /// The route named in the `callback` event (a named route, or a path route's path) and its
+    /// URL (see `set_callback`).
+    callback_route: Option<String>,
     callback: Option<String>,
     webhooks: Webhooks,
 }
@@ -90,10 +93,11 @@ impl Trace {
             attempts: Vec::new(),
             provider: None,
             upstream_model: None,
+            route: None,
             caller: caller.map(|c| c.id.clone()),
             token_budget,
             cache: None,
-            route: None,
+            callback_route: None,
             callback: None,
             webhooks: state.webhooks.clone(),
         }
@@ -102,7 +106,7 @@ impl Trace {
     /// Sends `url` a `request.completed` event naming `route` when the request finishes: what a
     /// path route with a `callback` calls (named routes go through `set_route`).
     pub fn set_callback(&mut self, route: &str, url: Option<&str>) {
-        self.route = Some(route.to_owned());
+        self.callback_route = Some(route.to_owned());
         self.callback = url.map(str::to_owned);
     }
 
@@ -175,7 +179,7 @@ impl Trace {
         let latency_ms = millis(self.started);
         if let Some(url) = &self.callback {
             let mut event = Event::completed(self.request_id.as_str(), self.created_at_ms, self.endpoint.as_ref());
-            event.route.clone_from(&self.route);
+            event.route.clone_from(&self.callback_route);
             event.model.clone_from(&self.model);
             event.provider = provider.as_ref().map(|p| p.to_string());
             event.status = status.as_str();
@@ -184,6 +188,11 @@ impl Trace {
             event.usage = usage;
             event.cache = cache;
             self.webhooks.emit(url, &event);
+        }
+        if let Some(route) = &self.route {
+            let model = self.upstream_model.as_deref();
+            self.metrics
+                .observe_route(route, provider.as_ref(), model, status.as_str());
         }
         let record = HistoryRecord {
             endpoint: self.endpoint,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::nodes::{RegisterNode, bad, node_error, unavailable};
 use super::observe::Trace;
 use crate::auth::Caller;
-use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, RequestId};
+use crate::domain::{AttemptOutcome, AttemptSummary, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::history::{StoredJob, now_ms};
 use crate::nodes::JobOwner;
@@ -181,7 +181,7 @@ async fn relay(
                 .push(attempt(id, model, AttemptOutcome::BreakerOpen, None, Duration::ZERO));
             continue;
         };
-        let _in_flight = node.in_flight.enter();
+        let _in_flight: Vec<_> = c.in_flight.iter().map(InFlight::enter).collect();
         let started = Instant::now();
         let url = format!("{}{target}", node.url);
         let sent = forward::post(

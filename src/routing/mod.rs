@@ -4,6 +4,13 @@
 //! breaker state is the orchestrator's concern, so an open provider still appears here and is
 //! skipped there. A `node_pool` provider becomes one candidate per online node, in
 //! `nodes::select_best` order, read from the node snapshot the caller passes in.
+//!
+//! Layout: this file plans a plain model name; `routes` orders a named route's targets by its
+//! strategy and resolves its fallbacks; `stats` is the per-target state (rotation turns, latency
+//! EWMA, in-flight counts) that outlives configuration reloads.
+
+pub mod routes;
+pub mod stats;
 
 use crate::domain::{InFlight, ProviderId};
 use crate::nodes::{NodeSnapshot, select_best};
@@ -18,6 +25,9 @@ pub struct Candidate {
     pub upstream_model: String,
     /// Set when the candidate is one node of a pool.
     pub node: Option<NodeTarget>,
+    /// Counters that count a request as in flight while an attempt on this candidate runs (a
+    /// stream included): its node's, and its route target's. The orchestrator holds them.
+    pub in_flight: Vec<InFlight>,
 }
 
 /// The node behind a candidate.
@@ -27,8 +37,6 @@ pub struct NodeTarget {
     pub pool: ProviderId,
     /// Its root URL.
     pub url: String,
-    /// Requests in flight to it; the orchestrator holds a guard during each attempt.
-    pub in_flight: InFlight,
 }
 
 impl Candidate {
@@ -38,6 +46,7 @@ impl Candidate {
             provider,
             upstream_model,
             node: None,
+            in_flight: Vec::new(),
         }
     }
 }
@@ -130,8 +139,8 @@ pub fn expand(
                 node: Some(NodeTarget {
                     pool: pool.clone(),
                     url: n.url.clone(),
-                    in_flight: n.counter.clone(),
                 }),
+                in_flight: vec![n.counter.clone()],
             }
         })
         .collect()
@@ -148,7 +157,7 @@ impl RoutePlan {
     }
 }
 
-fn upstream_name(p: &Provider, model: &str) -> String {
+pub(crate) fn upstream_name(p: &Provider, model: &str) -> String {
     p.config
         .model_aliases
         .get(model)

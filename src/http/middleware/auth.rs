@@ -103,5 +103,6 @@ fn operator(id: &str) -> Caller {
         rpm: None,
         tpm: None,
         models: None,
+        user: None,
     }
 }

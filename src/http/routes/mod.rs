@@ -10,3 +10,4 @@ pub mod models;
 pub mod nodes;
 pub mod responses;
 pub mod task;
+pub mod users;
