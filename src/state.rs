@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::nodes::Nodes;
 use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
+use crate::routing::paths::PathTable;
 
 /// One consistent snapshot of everything configuration decides.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub struct Live {
     pub registry: Registry,
     /// A breaker per registry provider.
     pub breakers: BreakerSet,
+    /// Path routes and endpoint policies, compiled from `config` (looked up per request).
+    pub paths: PathTable,
 }
 
 impl Live {
@@ -46,6 +49,7 @@ impl Live {
         let breakers = BreakerSet::build(ids, settings, previous.map(|p| &p.breakers), hook);
         (
             Self {
+                paths: PathTable::build(&config.settings),
                 config,
                 registry,
                 breakers,

@@ -26,7 +26,7 @@ pub const KNOWN_ROUTES: &[&str] = &[
 ];
 
 /// Reasons a limit refuses a request.
-pub const LIMIT_REASONS: &[&str] = &["key", "route", "tokens"];
+pub const LIMIT_REASONS: &[&str] = &["key", "route", "endpoint", "tokens"];
 
 const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Success,

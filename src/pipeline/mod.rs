@@ -11,6 +11,7 @@ mod metrics;
 mod models;
 mod nodes;
 mod observe;
+mod paths;
 mod status;
 mod task;
 mod worker;
@@ -32,6 +33,7 @@ pub use nodes::{
     NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
     remove as remove_node,
 };
+pub use paths::{PathAnswer, PathCall, forward_path, is_path_route, path_route_label};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
 pub use worker::{JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy};

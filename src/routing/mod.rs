@@ -5,6 +5,8 @@
 //! skipped there. A `node_pool` provider becomes one candidate per online node, in
 //! `nodes::select_best` order, read from the node snapshot the caller passes in.
 
+pub mod paths;
+
 use crate::domain::{InFlight, ProviderId};
 use crate::nodes::{NodeSnapshot, select_best};
 use crate::providers::{Provider, Registry};

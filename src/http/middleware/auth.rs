@@ -52,7 +52,11 @@ pub async fn client(
         return Ok(refuse(req, None, AuthError::Invalid));
     };
     let peer = req.peer_addr().map(|a| a.ip());
-    let verdict = state.auth.client(credentials(req.headers()), peer);
+    // A path route's `auth` or a `security:` rule narrows who may call this endpoint.
+    let verdict = match state.live().paths.policy(req.path()).auth {
+        Some(scheme) => state.auth.client_as(scheme, credentials(req.headers()), peer),
+        None => state.auth.client(credentials(req.headers()), peer),
+    };
     match verdict {
         Ok(caller) => {
             req.extensions_mut().insert(caller);

@@ -8,5 +8,6 @@ pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod nodes;
+pub mod paths;
 pub mod responses;
 pub mod task;
