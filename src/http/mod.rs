@@ -71,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/readyz", Access::Open, web::get().to(health::readyz));
     add(cfg, "/health", Access::Open, web::get().to(health::health));
     add(cfg, "/metrics", Access::Open, web::get().to(metrics::metrics));
+    add(cfg, "/api/v1/metrics", Access::Admin, web::get().to(metrics::summary));
     add(cfg, "/", Access::Open, web::get().to(dashboard::index));
     add(cfg, "/static/app.js", Access::Open, web::get().to(dashboard::script));
     add(cfg, "/static/app.css", Access::Open, web::get().to(dashboard::style));

@@ -27,7 +27,7 @@ pub use chat::{chat, embeddings, infer};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
-pub use metrics::metrics_text;
+pub use metrics::{metrics_summary, metrics_text};
 pub use models::{ModelCard, ModelList, models};
 pub use nodes::{
     NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
