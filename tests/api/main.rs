@@ -18,6 +18,7 @@ mod models;
 mod native;
 mod nodes;
 mod openapi;
+mod path_routes;
 mod providers;
 mod rate_limit;
 mod responses;
