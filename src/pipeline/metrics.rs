@@ -12,9 +12,11 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
     let live = state.live();
     let nodes = state.nodes.snapshot();
     let ids = live.registry.providers().iter().map(|p| &p.config.id);
-    // Each GPU node has a breaker of its own, under its id `pool/host:port`.
+    // Each GPU node has a breaker of its own, under its id `pool/host:port`, and so has each path
+    // route target, under `host:port`.
     let breakers: Vec<BreakerSample<'_>> = ids
         .chain(nodes.iter().map(|n| &n.id))
+        .chain(live.paths.target_ids())
         .map(|id| BreakerSample {
             provider: id.as_str(),
             state: match live.breakers.state(id) {

@@ -145,6 +145,7 @@ async fn try_targets(
         .timeout
         .or_else(|| Duration::try_from_secs_f64(routing.timeout_seconds).ok())
         .unwrap_or(Duration::from_secs(60));
+    let idle = Duration::try_from_secs_f64(routing.stream_idle_timeout_seconds).unwrap_or(Duration::from_secs(60));
     let suffix = match &call.query {
         Some(q) => format!("{}?{q}", call.path),
         None => call.path.clone(),
@@ -175,6 +176,7 @@ async fn try_targets(
                 body: call.body.clone(),
                 request_id: request_id.as_str(),
                 timeout,
+                idle_timeout: idle,
                 pin,
             };
             let failure = match passthrough::send(&state.http, &target.id, req).await {

@@ -51,6 +51,8 @@ pub struct PassRequest<'a> {
     pub request_id: &'a str,
     /// Time allowed until the response head.
     pub timeout: Duration,
+    /// Longest silence between two chunks of the response body; the body ends in an error after.
+    pub idle_timeout: Duration,
     /// Connect to this address instead of resolving the URL's host again (plain HTTP only).
     pub pin: Option<IpAddr>,
 }
@@ -126,12 +128,34 @@ pub async fn send(
         .filter(|(n, _)| passes(n.as_str()))
         .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
         .collect();
-    let body = resp.bytes_stream().map(|c| c.map_err(std::io::Error::other));
+    let body = idle_limited(resp.bytes_stream(), req.idle_timeout);
     Ok(PassResponse {
         status,
         headers,
         retry_after,
         body: Box::pin(body),
+    })
+}
+
+/// The body as it arrives, cut with an error when no chunk comes for `idle`.
+fn idle_limited(
+    body: impl Stream<Item = reqwest::Result<Bytes>> + Send + Unpin + 'static,
+    idle: Duration,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures_util::stream::unfold(Some(body), move |state| async move {
+        let mut body = state?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(e))) => Some((Err(std::io::Error::other(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the target went silent",
+                )),
+                None,
+            )),
+        }
     })
 }
 

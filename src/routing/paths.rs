@@ -101,6 +101,18 @@ impl PathTable {
         self.routes.is_empty()
     }
 
+    /// Every target's id (`host:port`), once each: their breakers show in `/metrics`.
+    pub fn target_ids(&self) -> Vec<&ProviderId> {
+        let mut ids: Vec<&ProviderId> = self
+            .routes
+            .iter()
+            .flat_map(|(r, _)| r.targets.iter().map(|t| &t.id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
     /// The networks targets must resolve into; empty = any.
     pub fn allowed_networks(&self) -> &[Network] {
         &self.allowed

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_bytes, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, assert_openai_error, closed_port_url, json, received};
+use crate::helpers::{SseMock, TestApp, assert_openai_error, closed_port_url, json, received};
 
 /// A gateway with client key `sk-a` and the given `path_routes:` (and any other settings).
 async fn app_with(settings: Value) -> TestApp {
@@ -302,4 +302,57 @@ async fn a_target_resolving_outside_the_allow_list_at_request_time_is_refused_wi
             .unwrap()
             .contains("path_routes_allowed_networks")
     );
+}
+
+#[tokio::test]
+async fn the_answer_reaches_the_client_chunk_by_chunk() {
+    // Arrange
+    let service = SseMock::start_with_content_type("application/x-ndjson").await;
+    let app = app_with(json!({"path_routes": [{"path": "/predict", "target": service.root_url()}]})).await;
+    let request = app
+        .client
+        .post(app.url("/predict"))
+        .bearer_auth("sk-a")
+        .body("{}")
+        .send();
+    let (response, upstream) = tokio::join!(request, service.next_connection());
+    let mut response = response.unwrap();
+
+    // Act + Assert: each chunk reaches the client before the service is told to send the next.
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    for part in ["{\"step\":1}\n", "{\"step\":2}\n"] {
+        upstream.send_raw(part);
+        assert_eq!(response.chunk().await.unwrap().unwrap(), part.as_bytes());
+    }
+    upstream.finish();
+    assert_eq!(response.chunk().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_open_breaker_skips_its_target_without_calling_it_and_shows_in_metrics() {
+    // Arrange
+    let (first, second) = (MockServer::start().await, MockServer::start().await);
+    mount(&first, 503, 1).await;
+    mount(&second, 200, 2).await;
+    let app = app_with(json!({
+        "routing": {"circuit_breaker": {"failure_threshold": 1}},
+        "path_routes": [{"path": "/predict", "targets": [first.uri(), second.uri()]}],
+    }))
+    .await;
+
+    // Act
+    let tripped = predict(&app).await;
+    let skipped = predict(&app).await;
+
+    // Assert
+    assert_eq!((tripped.status().as_u16(), skipped.status().as_u16()), (200, 200));
+    assert_eq!(tripped.headers()["x-ai-gateway-attempts"], "2");
+    assert_eq!(skipped.headers()["x-ai-gateway-attempts"], "1");
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let series = format!(
+        "gateway_breaker_state{{provider=\"127.0.0.1:{}\"}} 1",
+        first.address().port()
+    );
+    assert!(text.contains(&series), "{series} not in /metrics");
 }
