@@ -19,7 +19,10 @@ pub use nodes::{
     DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, check_addresses,
     normalize_node_url, parse_network, url_host_port,
 };
-pub use paths::{PATH_METHODS, RESERVED_PATHS, path_is_under};
+pub use paths::{
+    PATH_METHODS, RESERVED_PATHS, path_is_under, path_route as path_route_problems,
+    security_rule as security_rule_problems,
+};
 pub use routes::{
     CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
     RouteTarget, SecurityRule, Strategy, UserGrant, WebhookSettings, split_route_model,

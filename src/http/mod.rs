@@ -109,9 +109,9 @@ fn worker_catch_all(cfg: &mut web::ServiceConfig) {
     use middleware::{auth, rate_limit::rate_limit};
     let serves = actix_web::guard::fn_guard(|ctx| {
         ctx.head().method == actix_web::http::Method::POST
-            || ctx
-                .app_data::<web::Data<crate::state::AppState>>()
-                .is_some_and(|s| crate::pipeline::is_path_route(s, ctx.head().uri.path()))
+            || ctx.app_data::<web::Data<crate::state::AppState>>().is_some_and(|s| {
+                crate::pipeline::is_path_route(s, actix_web::dev::Url::new(ctx.head().uri.clone()).path())
+            })
     });
     cfg.service(
         web::resource("/{path:.*}")

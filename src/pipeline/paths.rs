@@ -29,8 +29,11 @@ use crate::state::{AppState, Live};
 pub struct PathCall {
     /// The method.
     pub method: String,
-    /// The path, with its leading `/`.
+    /// The path as the client wrote it, with its leading `/` (forwarded unchanged).
     pub path: String,
+    /// The same path percent-decoded as the router matched it: the route and policy are found by
+    /// this one, so an encoded spelling cannot reach another route or dodge a rule.
+    pub route_path: String,
     /// The query string, if any (without `?`).
     pub query: Option<String>,
     /// The client's headers (credentials and hop-by-hop ones are dropped before sending).
@@ -83,7 +86,7 @@ pub async fn forward_path(
     call: PathCall,
 ) -> Result<PathAnswer, ApiError> {
     let live = state.live();
-    let Some(route) = live.paths.route(&call.path) else {
+    let Some(route) = live.paths.route(&call.route_path) else {
         return Err(ApiError::RouteNotFound {
             method: call.method,
             path: call.path,

@@ -243,3 +243,36 @@ fn rules_on_open_or_operator_endpoints_and_jwt_without_jwt_settings_are_refused(
     assert!(about[2].contains("jwt"));
     assert!(about[3].contains("neither"));
 }
+
+#[tokio::test]
+async fn a_percent_encoded_path_does_not_slip_past_a_rule() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 0).await;
+    let svc = service(0).await;
+    let mut settings = json!({
+        "security": [{"endpoint": "/v1/chat/completions", "auth": "jwt"}],
+        "path_routes": [{"path": "/predict", "target": svc.uri(), "auth": "jwt"}],
+    });
+    settings["auth"] = json!({"api_keys": ["sk-a"], "jwt": {"hs256_secret": SECRET}});
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .settings(&settings.to_string())
+        .spawn()
+        .await;
+
+    // Act: actix routes `%63` as `c`, so the rule must see the path the router saw.
+    let chat = app
+        .client
+        .post(app.url("/v1/chat/%63ompletions"))
+        .bearer_auth("sk-a")
+        .json(&chat_body(TEST_MODEL))
+        .send()
+        .await
+        .unwrap();
+    let predict = post(&app, "/pre%64ict", Some("sk-a")).await;
+
+    // Assert
+    assert_eq!(chat.status(), 401);
+    assert_eq!(predict, 401);
+}

@@ -53,7 +53,8 @@ pub async fn client(
     };
     let peer = req.peer_addr().map(|a| a.ip());
     // A path route's `auth` or a `security:` rule narrows who may call this endpoint.
-    let verdict = match state.live().paths.policy(req.path()).auth {
+    // The path as the router saw it (percent-decoded), so `%63` cannot slip past a rule on `c`.
+    let verdict = match state.live().paths.policy(req.match_info().as_str()).auth {
         Some(scheme) => state.auth.client_as(scheme, credentials(req.headers()), peer),
         None => state.auth.client(credentials(req.headers()), peer),
     };

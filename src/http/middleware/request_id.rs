@@ -28,7 +28,7 @@ pub async fn request_id(
     // A path route is labelled by its configured path (bounded), not the catch-all's pattern.
     let route = state
         .as_ref()
-        .and_then(|s| crate::pipeline::path_route_label(s, req.path()))
+        .and_then(|s| crate::pipeline::path_route_label(s, req.match_info().as_str()))
         .or_else(|| req.match_pattern())
         .unwrap_or_else(|| "unmatched".to_owned());
     let metrics = state.map(|s| s.metrics.clone());

@@ -20,12 +20,15 @@ pub async fn dispatch(
     req: HttpRequest,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    if !pipeline::is_path_route(&state, req.path()) {
+    // Looked up by the path the router saw (percent-decoded), forwarded as the client wrote it.
+    let route_path = req.match_info().as_str().to_owned();
+    if !pipeline::is_path_route(&state, &route_path) {
         return super::nodes::proxy(state, id, caller, req, body).await;
     }
     let call = PathCall {
         method: req.method().as_str().to_owned(),
         path: req.path().to_owned(),
+        route_path,
         query: Some(req.query_string().to_owned()).filter(|q| !q.is_empty()),
         headers: req
             .headers()
