@@ -276,3 +276,27 @@ async fn a_percent_encoded_path_does_not_slip_past_a_rule() {
     assert_eq!(chat.status(), 401);
     assert_eq!(predict, 401);
 }
+
+#[tokio::test]
+async fn two_gateways_on_one_redis_share_a_path_limit() {
+    // Arrange
+    let svc = service(2).await;
+    let prefix = format!("aigw-test-{}:", uuid::Uuid::now_v7().simple());
+    let settings = json!({
+        "redis_url": "redis://127.0.0.1:6379",
+        "redis_prefix": prefix,
+        "path_routes": [{"path": "/predict", "target": svc.uri(), "rate_limit": "2/min"}],
+    });
+    let (one, two) = (app_with(settings.clone()).await, app_with(settings).await);
+
+    // Act
+    let statuses = [
+        post(&one, "/predict", Some("sk-a")).await,
+        post(&two, "/predict", Some("sk-a")).await,
+        post(&one, "/predict", Some("sk-a")).await,
+        post(&two, "/predict", Some("sk-a")).await,
+    ];
+
+    // Assert
+    assert_eq!(statuses, [200, 200, 429, 429]);
+}
