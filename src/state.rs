@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::auth::Authenticator;
+use crate::cache::ResponseCache;
 use crate::config::Config;
 use crate::domain::ProviderId;
 use crate::history::{HistorySink, HistoryStore};
@@ -19,6 +20,7 @@ use crate::nodes::Nodes;
 use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
 use crate::routing::paths::PathTable;
+use crate::webhooks::Webhooks;
 
 /// One consistent snapshot of everything configuration decides.
 #[derive(Debug)]
@@ -113,6 +115,10 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// GPU nodes with their last health, read by routing.
     pub nodes: Arc<Nodes>,
+    /// The response cache (in memory, or shared through Redis).
+    pub cache: Arc<ResponseCache>,
+    /// Where route `callback` events go (never awaited on the request path).
+    pub webhooks: Webhooks,
 }
 
 /// The long-lived handles `AppState` is built from, besides the live snapshot.
@@ -132,6 +138,10 @@ pub struct Handles {
     pub limiter: Arc<Limiter>,
     /// GPU nodes.
     pub nodes: Arc<Nodes>,
+    /// Response cache.
+    pub cache: Arc<ResponseCache>,
+    /// Webhook queue.
+    pub webhooks: Webhooks,
 }
 
 impl AppState {
@@ -148,6 +158,8 @@ impl AppState {
             auth: h.auth,
             limiter: h.limiter,
             nodes: h.nodes,
+            cache: h.cache,
+            webhooks: h.webhooks,
         }
     }
 

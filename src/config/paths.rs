@@ -3,7 +3,7 @@
 //! with an allow-list every target must resolve inside it (the SSRF guard's load-time half; the
 //! proxy checks again after DNS on every request).
 //!
-//! The admin API validates its changes through the same `load` path, so both report the same
+//! (`callback` URLs are checked with the other webhook settings in `validate`.) The admin API validates its changes through the same `load` path, so both report the same
 //! problems. Resolving target hosts is the one blocking step (a DNS lookup per target, only when
 //! the allow-list is set).
 
@@ -145,11 +145,6 @@ pub fn path_route(route: &PathRouteConfig, allowed: &[Network], jwt_configured: 
     }
     if route.auth == Some(EndpointAuth::Jwt) && !jwt_configured {
         problems.push("auth: jwt needs auth.jwt.hs256_secret or auth.jwt.rs256_public_key_file".into());
-    }
-    if let Some(cb) = &route.callback
-        && target_problem(cb).is_some()
-    {
-        problems.push(format!("callback: `{cb}` must be an http:// or https:// URL"));
     }
     problems
 }

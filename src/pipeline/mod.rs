@@ -3,6 +3,7 @@
 //! Depends on `state`, `routing`, `orchestrator`, `providers`, `nodes`, `error` and `domain`.
 
 mod admit;
+mod cache;
 mod chat;
 mod front;
 mod health;
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use admit::{admit, tokens_per_minute};
+pub use cache::Directives;
 pub use chat::{chat, embeddings, infer};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
@@ -53,8 +55,10 @@ pub enum Answer {
         content_type: String,
         /// Who answered.
         provider: ProviderId,
-        /// Upstream calls made.
+        /// Upstream calls made (0 for a cache hit).
         attempts: usize,
+        /// `hit` or `miss` when the response cache applied.
+        cache: Option<crate::cache::CacheStatus>,
     },
     /// Server-sent events, relayed chunk by chunk.
     Stream {

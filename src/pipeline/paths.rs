@@ -108,8 +108,8 @@ pub async fn forward_path(
         log_prompts,
         &call.body,
     );
-    // Hook point for route `callback` webhooks (issue 10 item 8): the sender is built elsewhere;
-    // a completed request's event would be queued here from `route.callback`.
+    // A route `callback` gets the completed request's event (signed, off the request path).
+    trace.set_callback(&route.path, route.callback.as_deref());
     match try_targets(state, &live, route, request_id, &call, &mut trace).await {
         Ok(answer) => {
             trace.provider = Some(answer.target.clone());

@@ -3,6 +3,7 @@
 #![cfg(test)]
 
 mod auth;
+mod cache;
 mod chat;
 mod circuit_breaker;
 mod embeddings;
@@ -28,3 +29,4 @@ mod secrets;
 mod security_rules;
 mod streaming;
 mod task;
+mod webhooks;

@@ -356,3 +356,36 @@ async fn an_open_breaker_skips_its_target_without_calling_it_and_shows_in_metric
     );
     assert!(text.contains(&series), "{series} not in /metrics");
 }
+
+#[tokio::test]
+async fn a_path_routes_callback_gets_one_event_per_completed_request() {
+    // Arrange
+    let (service, receiver) = (MockServer::start().await, MockServer::start().await);
+    mount(&service, 200, 1).await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&receiver)
+        .await;
+    let callback = format!("{}/hook", receiver.uri());
+    let app =
+        app_with(json!({"path_routes": [{"path": "/predict", "target": service.uri(), "callback": callback}]})).await;
+
+    // Act
+    assert_eq!(predict(&app).await.status(), 200);
+
+    // Assert
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while received(&receiver).await.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let event: Value = serde_json::from_slice(&received(&receiver).await[0].body).unwrap();
+    assert_eq!(event["route"], json!("/predict"));
+    assert_eq!(event["endpoint"], json!("/predict"));
+    assert_eq!(
+        event["provider"],
+        json!(format!("127.0.0.1:{}", service.address().port()))
+    );
+    assert_eq!(event["status_code"], json!(200));
+}
