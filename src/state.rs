@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::nodes::Nodes;
 use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
+use crate::routing::paths::PathTable;
 use crate::routing::stats::RouteStats;
 use crate::webhooks::Webhooks;
 
@@ -31,6 +32,8 @@ pub struct Live {
     pub registry: Registry,
     /// A breaker per registry provider.
     pub breakers: BreakerSet,
+    /// Path routes and endpoint policies, compiled from `config` (looked up per request).
+    pub paths: PathTable,
 }
 
 impl Live {
@@ -49,6 +52,7 @@ impl Live {
         let breakers = BreakerSet::build(ids, settings, previous.map(|p| &p.breakers), hook);
         (
             Self {
+                paths: PathTable::build(&config.settings),
                 config,
                 registry,
                 breakers,

@@ -18,7 +18,7 @@ pub use crate::domain::AuthError;
 pub use jwt::JwtVerifier;
 pub use keys::{KeyDigest, digest, generate_key, key_prefix};
 
-use crate::config::AuthSettings;
+use crate::config::{AuthSettings, EndpointAuth};
 
 /// The credentials a request carried, as text.
 #[derive(Debug, Default, Clone, Copy)]
@@ -123,15 +123,7 @@ impl Authenticator {
     /// A client: a key (static or virtual) or a JWT; anonymous (by `peer`) when auth is off.
     pub fn client(&self, creds: Credentials<'_>, peer: Option<IpAddr>) -> Result<Caller, AuthError> {
         if !self.enabled() {
-            let id = peer.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"));
-            return Ok(Caller {
-                id,
-                kind: CallerKind::Anonymous,
-                rpm: None,
-                tpm: None,
-                models: None,
-                user: None,
-            });
+            return Ok(anonymous(peer));
         }
         let presented = creds.bearer.or(creds.api_key).ok_or(AuthError::Missing)?;
         if let Some(jwt) = &self.jwt
@@ -140,6 +132,31 @@ impl Authenticator {
             return jwt.verify(presented);
         }
         self.key(presented).ok_or(AuthError::Invalid)
+    }
+
+    /// A client of an endpoint with its own rule (a path route's `auth`, a `security:` rule):
+    /// `api-key` accepts only a key (static or virtual), `jwt` only a valid JWT, `none` anyone
+    /// (known by `peer`, like when auth is off).
+    pub fn client_as(
+        &self,
+        scheme: EndpointAuth,
+        creds: Credentials<'_>,
+        peer: Option<IpAddr>,
+    ) -> Result<Caller, AuthError> {
+        match scheme {
+            EndpointAuth::None => Ok(anonymous(peer)),
+            EndpointAuth::ApiKey => {
+                let presented = creds.bearer.or(creds.api_key).ok_or(AuthError::Missing)?;
+                self.key(presented).ok_or(AuthError::Invalid)
+            }
+            EndpointAuth::Jwt => {
+                let presented = creds.bearer.or(creds.api_key).ok_or(AuthError::Missing)?;
+                match &self.jwt {
+                    Some(jwt) if jwt::looks_like_jwt(presented) => jwt.verify(presented),
+                    _ => Err(AuthError::Invalid),
+                }
+            }
+        }
     }
 
     fn key(&self, presented: &str) -> Option<Caller> {
@@ -195,6 +212,18 @@ impl Authenticator {
             Some(t) if keys::equal(worker, &digest(t)) => Ok(()),
             Some(_) => Err(AuthError::Invalid),
         }
+    }
+}
+
+/// A caller known only by its address.
+fn anonymous(peer: Option<IpAddr>) -> Caller {
+    Caller {
+        id: peer.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}")),
+        kind: CallerKind::Anonymous,
+        rpm: None,
+        tpm: None,
+        models: None,
+        user: None,
     }
 }
 
@@ -286,5 +315,23 @@ mod tests {
         assert!(a.client(bearer("sk-x"), None).is_err());
         a.replace_virtual_keys(vec![]);
         assert!(!a.enabled());
+    }
+
+    #[test]
+    fn an_endpoint_rule_narrows_what_is_accepted() {
+        let a = Authenticator::new(&settings(&["sk-a"], None)).unwrap();
+        assert!(a.client_as(EndpointAuth::ApiKey, bearer("sk-a"), None).is_ok());
+        assert_eq!(
+            a.client_as(EndpointAuth::Jwt, bearer("sk-a"), None).unwrap_err(),
+            AuthError::Invalid
+        );
+        let open = a.client_as(EndpointAuth::None, Credentials::default(), None).unwrap();
+        assert_eq!(open.kind, CallerKind::Anonymous);
+        let off = Authenticator::new(&settings(&[], None)).unwrap();
+        assert_eq!(
+            off.client_as(EndpointAuth::ApiKey, Credentials::default(), None)
+                .unwrap_err(),
+            AuthError::Missing
+        );
     }
 }

@@ -7,6 +7,7 @@ mod catalogue;
 mod env;
 mod load;
 mod nodes;
+mod paths;
 mod routes;
 mod settings;
 mod validate;
@@ -15,7 +16,12 @@ pub use catalogue::{CatalogueEntry, catalogue};
 pub use env::{Env, FLAT_ENV};
 pub use load::{Config, ConfigError, Sources, load, load_str};
 pub use nodes::{
-    DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, normalize_node_url, parse_network,
+    DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, check_addresses,
+    normalize_node_url, parse_network, url_host_port,
+};
+pub use paths::{
+    PATH_METHODS, RESERVED_PATHS, path_is_under, path_route as path_route_problems,
+    security_rule as security_rule_problems,
 };
 pub use routes::{
     CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,

@@ -242,6 +242,36 @@ fn masked(net: u128, ip: u128, bits: u8, prefix: u8) -> bool {
     (net >> shift) == (ip >> shift)
 }
 
+/// `(host, port)` of an `http(s)://` URL (`[v6]` brackets removed, default ports filled in).
+pub fn url_host_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let default = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None => default,
+        };
+        return Some((host.to_owned(), port));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
+        None => Some((authority.to_owned(), default)),
+    }
+}
+
+/// Whether every address `host` resolved to lies inside `allowed` (the SSRF check shared by node
+/// registration and path routes; the caller resolves, so this stays pure). `Err` says why not.
+pub fn check_addresses(allowed: &[Network], host: &str, addrs: &[std::net::IpAddr]) -> Result<(), String> {
+    match addrs.iter().find(|ip| !allowed.iter().any(|n| n.contains(**ip))) {
+        Some(outside) => Err(format!("`{host}` is {outside}")),
+        None if addrs.is_empty() => Err(format!("`{host}` resolves to nothing")),
+        None => Ok(()),
+    }
+}
+
 /// Parses `addr/prefix` or a bare address.
 pub fn parse_network(text: &str) -> Option<Network> {
     let (addr, prefix) = match text.trim().split_once('/') {

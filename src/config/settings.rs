@@ -49,6 +49,9 @@ pub struct Settings {
     pub path_routes: Vec<PathRouteConfig>,
     /// Per-endpoint auth and rate limits (`secure --endpoint`).
     pub security: Vec<SecurityRule>,
+    /// Networks (CIDR) path route targets must resolve into; empty = any. Checked when the config
+    /// is validated and again, after DNS, on every proxied request (SSRF guard).
+    pub path_routes_allowed_networks: Vec<String>,
     /// What each user of `/api/u/{user}/...` may see; empty = every user sees everything.
     pub users: Vec<UserGrant>,
     /// The exact-match response cache.
@@ -111,6 +114,7 @@ impl Default for Settings {
             routes: Vec::new(),
             path_routes: Vec::new(),
             security: Vec::new(),
+            path_routes_allowed_networks: Vec::new(),
             users: Vec::new(),
             cache: CacheSettings::default(),
             webhooks: WebhookSettings::default(),

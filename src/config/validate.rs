@@ -96,6 +96,7 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
         }
     }
     problems.extend(s.nodes.problems());
+    problems.extend(super::paths::problems(s));
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }

@@ -85,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/readyz", Access::Open, web::get().to(health::readyz));
     add(cfg, "/health", Access::Open, web::get().to(health::health));
     add(cfg, "/metrics", Access::Open, web::get().to(metrics::metrics));
+    add(cfg, "/api/v1/metrics", Access::Admin, web::get().to(metrics::summary));
     add(cfg, "/", Access::Open, web::get().to(dashboard::index));
     add(cfg, "/static/app.js", Access::Open, web::get().to(dashboard::script));
     add(cfg, "/static/app.css", Access::Open, web::get().to(dashboard::style));
@@ -114,14 +115,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     worker_catch_all(cfg);
 }
 
-/// Seed 000's catch-all, registered last: a POST to a path no route above owns goes to a GPU node
-/// (404 without a node pool). Other methods do not match it and get the default 404.
+/// The catch-all, registered last: a path under a path route (any method; the snapshot's table
+/// decides per request, so routes added at run time apply at once) or, else, a POST for seed
+/// 000's GPU nodes (404 without a node pool). Other requests do not match it and get the default
+/// 404, as before path routes existed.
 fn worker_catch_all(cfg: &mut web::ServiceConfig) {
     use middleware::{auth, rate_limit::rate_limit};
+    let serves = actix_web::guard::fn_guard(|ctx| {
+        ctx.head().method == actix_web::http::Method::POST
+            || ctx.app_data::<web::Data<crate::state::AppState>>().is_some_and(|s| {
+                crate::pipeline::is_path_route(s, actix_web::dev::Url::new(ctx.head().uri.clone()).path())
+            })
+    });
     cfg.service(
         web::resource("/{path:.*}")
-            .guard(actix_web::guard::Post())
-            .route(web::post().to(routes::nodes::proxy))
+            .guard(serves)
+            .to(routes::paths::dispatch)
             .wrap(from_fn(rate_limit))
             .wrap(from_fn(auth::client)),
     );

@@ -132,6 +132,7 @@ impl Modify for Security {
         routes::health::readyz,
         routes::health::health,
         routes::metrics::metrics,
+        routes::metrics::summary,
         routes::dashboard::index,
         routes::nodes::register,
         routes::nodes::register_alias,

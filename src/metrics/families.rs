@@ -34,7 +34,7 @@ pub const CACHE_RESULTS: &[&str] = &["hit", "miss"];
 pub const WEBHOOK_RESULTS: &[&str] = &["delivered", "failed", "dropped"];
 
 /// Reasons a limit refuses a request.
-pub const LIMIT_REASONS: &[&str] = &["key", "route", "tokens"];
+pub const LIMIT_REASONS: &[&str] = &["key", "route", "endpoint", "tokens"];
 
 const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Success,

@@ -8,6 +8,7 @@
 
 mod families;
 mod recent;
+mod summary;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,6 +17,10 @@ use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
 
 pub use families::Families;
 pub use recent::RecentStats;
+pub use summary::{
+    EndpointErrors, ErrorSummary, LatencyRow, LatencySummary, MetricsSummary, ProviderErrors, SummaryKind, TrafficRow,
+    TrafficSummary,
+};
 
 use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, Usage};
 
@@ -73,6 +78,8 @@ pub struct Metrics {
     history_written_seen: AtomicU64,
     history_dropped_seen: AtomicU64,
     redis_fallbacks_seen: AtomicU64,
+    /// Responses per second over the last minute, and the start time (for `summary`).
+    last_minute: summary::LastMinute,
 }
 
 impl Metrics {
@@ -88,6 +95,7 @@ impl Metrics {
             history_written_seen: AtomicU64::new(0),
             history_dropped_seen: AtomicU64::new(0),
             redis_fallbacks_seen: AtomicU64::new(0),
+            last_minute: summary::LastMinute::new(),
         })
     }
 
@@ -151,6 +159,7 @@ impl Metrics {
     /// Counts one HTTP response (`route` is the matched pattern, never the raw path).
     pub fn observe_http(&self, route: &str, status: u16, elapsed: Duration) {
         let class = status_class(status);
+        self.last_minute.add();
         self.f.http_requests.with_label_values(&[route, class]).inc();
         self.f
             .http_duration

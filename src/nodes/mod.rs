@@ -20,7 +20,9 @@ use dashmap::DashMap;
 pub use choice::{NodeSnapshot, select_best};
 pub use probe::{ProbeError, Report, probe};
 
-use crate::config::{Network, NodeRuntime, NodeSettings, normalize_node_url, parse_network};
+use crate::config::{
+    Network, NodeRuntime, NodeSettings, check_addresses, normalize_node_url, parse_network, url_host_port,
+};
 use crate::domain::{InFlight, ProviderId};
 
 /// Jobs remembered in memory before the map is cleared (the database keeps them all).
@@ -451,25 +453,31 @@ impl Nodes {
         if self.allowed.is_empty() {
             return Ok(());
         }
-        let not_allowed = |reason: String| NodeError::NotAllowed {
-            url: url.to_owned(),
-            reason,
-        };
-        let (host, port) = host_port(url).ok_or_else(|| not_allowed("no host".into()))?;
-        let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => vec![ip],
-            Err(_) => tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|e| not_allowed(format!("`{host}` does not resolve: {e}")))?
-                .map(|a| a.ip())
-                .collect(),
-        };
-        match addrs.iter().find(|ip| !self.allowed.iter().any(|n| n.contains(**ip))) {
-            Some(outside) => Err(not_allowed(format!("`{host}` is {outside}"))),
-            None if addrs.is_empty() => Err(not_allowed(format!("`{host}` resolves to nothing"))),
-            None => Ok(()),
-        }
+        resolve_allowed(&self.allowed, url)
+            .await
+            .map(|_| ())
+            .map_err(|reason| NodeError::NotAllowed {
+                url: url.to_owned(),
+                reason,
+            })
     }
+}
+
+/// Resolves the host of `url` and checks every address against `allowed` (node registration and
+/// path routes share it); returns the addresses, so a caller can connect to exactly what was
+/// checked. `Err` says why the URL is refused.
+pub async fn resolve_allowed(allowed: &[Network], url: &str) -> Result<Vec<std::net::IpAddr>, String> {
+    let (host, port) = url_host_port(url).ok_or_else(|| "no host".to_owned())?;
+    let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("`{host}` does not resolve: {e}"))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    check_addresses(allowed, &host, &addrs)?;
+    Ok(addrs)
 }
 
 fn new_node(url: &str, pool: &PoolSpec, record: &NodeRecord) -> Node {
@@ -482,22 +490,6 @@ fn new_node(url: &str, pool: &PoolSpec, record: &NodeRecord) -> Node {
         source: record.source.clone(),
         status: ArcSwap::from_pointee(Status::default()),
         in_flight: InFlight::default(),
-    }
-}
-
-/// `(host, port)` of a normalised node URL (`[v6]` brackets removed, default ports filled in).
-fn host_port(url: &str) -> Option<(String, u16)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split('/').next()?;
-    let default = if scheme == "https" { 443 } else { 80 };
-    if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        let port = after.strip_prefix(':').and_then(|p| p.parse().ok()).unwrap_or(default);
-        return Some((host.to_owned(), port));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) => Some((host.to_owned(), port.parse().ok()?)),
-        None => Some((authority.to_owned(), default)),
     }
 }
 
@@ -585,9 +577,9 @@ mod tests {
 
     #[test]
     fn host_and_port_come_out_of_node_urls() {
-        assert_eq!(host_port("http://gpu-1:8000").unwrap(), ("gpu-1".into(), 8000));
-        assert_eq!(host_port("https://h/p").unwrap(), ("h".into(), 443));
-        assert_eq!(host_port("http://[fd00::1]:9").unwrap(), ("fd00::1".into(), 9));
+        assert_eq!(url_host_port("http://gpu-1:8000").unwrap(), ("gpu-1".into(), 8000));
+        assert_eq!(url_host_port("https://h/p").unwrap(), ("h".into(), 443));
+        assert_eq!(url_host_port("http://[fd00::1]:9").unwrap(), ("fd00::1".into(), 9));
     }
 
     #[tokio::test]

@@ -8,7 +8,9 @@ use crate::limits::{Decision, Quota};
 use crate::state::AppState;
 
 /// `Ok(Some(d))`: admitted, `d` goes into `x-ratelimit-*`; `Ok(None)`: no limit applies.
-pub async fn admit(state: &AppState, caller: &Caller, route: &str) -> Result<Option<Decision>, ApiError> {
+/// `route` is the matched pattern, `path` the request's path (for `security:` and path-route
+/// limits, which may change at run time).
+pub async fn admit(state: &AppState, caller: &Caller, route: &str, path: &str) -> Result<Option<Decision>, ApiError> {
     let live = state.live();
     let rl = &live.config.settings.rate_limit;
     let limiter = &state.limiter;
@@ -44,6 +46,16 @@ pub async fn admit(state: &AppState, caller: &Caller, route: &str) -> Result<Opt
             .await;
         refuse_unless(state, d, "route", LimitKind::Requests)?;
         shown = shown.or(Some(d));
+    }
+    if let Some((endpoint, rate)) = live.paths.policy(path).rate {
+        // Burst = the whole allowance, so "100/min" admits 100 at once and the 101st waits.
+        let quota = Quota {
+            per_minute: rate.per_minute(),
+            burst: rate.requests.max(1),
+        };
+        let d = limiter.check(&format!("endpoint:{endpoint}"), &caller.id, quota).await;
+        refuse_unless(state, d, "endpoint", LimitKind::Requests)?;
+        shown = Some(shown.map_or(d, |s: Decision| if d.remaining < s.remaining { d } else { s }));
     }
     if let Some(tpm) = tokens_per_minute(state, caller)
         && let Some(wait) = limiter.tokens_exhausted(&caller.id, tpm).await

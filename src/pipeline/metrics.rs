@@ -1,7 +1,9 @@
-//! `/metrics`: mirrors breaker, node and history-writer state into the registry, then renders it.
+//! `/metrics`: mirrors breaker, node and history-writer state into the registry, then renders it;
+//! `/api/v1/metrics`: the JSON summaries.
 
+use crate::domain::BodyError;
 use crate::error::ApiError;
-use crate::metrics::{BreakerSample, ScrapeSample};
+use crate::metrics::{BreakerSample, MetricsSummary, ScrapeSample, SummaryKind};
 use crate::orchestrator::breaker::BreakerState;
 use crate::state::AppState;
 
@@ -10,9 +12,11 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
     let live = state.live();
     let nodes = state.nodes.snapshot();
     let ids = live.registry.providers().iter().map(|p| &p.config.id);
-    // Each GPU node has a breaker of its own, under its id `pool/host:port`.
+    // Each GPU node has a breaker of its own, under its id `pool/host:port`, and so has each path
+    // route target, under `host:port`.
     let breakers: Vec<BreakerSample<'_>> = ids
         .chain(nodes.iter().map(|n| &n.id))
+        .chain(live.paths.target_ids())
         .map(|id| BreakerSample {
             provider: id.as_str(),
             state: match live.breakers.state(id) {
@@ -34,4 +38,30 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
         redis_fallbacks: state.limiter.fallbacks(),
     };
     state.metrics.render(&breakers, history).map_err(ApiError::internal)
+}
+
+/// `GET /api/v1/metrics`: `kind` is `latency`, `errors`, `traffic` or a comma list of them (all
+/// three when missing); `endpoint` keeps the endpoints whose name contains it.
+pub fn metrics_summary(
+    state: &AppState,
+    kind: Option<&str>,
+    endpoint: Option<&str>,
+) -> Result<MetricsSummary, ApiError> {
+    let kinds = match kind.map(str::trim).filter(|k| !k.is_empty()) {
+        None => SummaryKind::ALL.to_vec(),
+        Some(k) => k
+            .split(',')
+            .map(|one| {
+                SummaryKind::parse(one.trim()).ok_or_else(|| {
+                    ApiError::InvalidRequest(BodyError {
+                        message: format!("unknown metrics type `{one}`: use latency, errors or traffic"),
+                        param: Some("type".into()),
+                        code: "invalid_value",
+                    })
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let endpoint = endpoint.map(str::trim).filter(|e| !e.is_empty());
+    Ok(state.metrics.summary(&kinds, endpoint))
 }

@@ -12,6 +12,7 @@ mod metrics;
 mod models;
 mod nodes;
 mod observe;
+mod paths;
 mod resolve;
 mod status;
 mod task;
@@ -29,12 +30,13 @@ pub use chat::{chat, embeddings, infer, user_chat};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
-pub use metrics::metrics_text;
+pub use metrics::{metrics_summary, metrics_text};
 pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{
     NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
     remove as remove_node,
 };
+pub use paths::{PathAnswer, PathCall, forward_path, is_path_route, path_route_label};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
 pub use worker::{JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy};

@@ -6,6 +6,7 @@
 
 pub mod adapters;
 mod error;
+pub mod passthrough;
 pub mod registry;
 pub mod sse;
 pub mod translate;

@@ -12,6 +12,8 @@
 pub mod routes;
 pub mod stats;
 
+pub mod paths;
+
 use crate::domain::{InFlight, ProviderId};
 use crate::nodes::{NodeSnapshot, select_best};
 use crate::providers::{Provider, Registry};

@@ -52,7 +52,12 @@ pub async fn client(
         return Ok(refuse(req, None, AuthError::Invalid));
     };
     let peer = req.peer_addr().map(|a| a.ip());
-    let verdict = state.auth.client(credentials(req.headers()), peer);
+    // A path route's `auth` or a `security:` rule narrows who may call this endpoint.
+    // The path as the router saw it (percent-decoded), so `%63` cannot slip past a rule on `c`.
+    let verdict = match state.live().paths.policy(req.match_info().as_str()).auth {
+        Some(scheme) => state.auth.client_as(scheme, credentials(req.headers()), peer),
+        None => state.auth.client(credentials(req.headers()), peer),
+    };
     match verdict {
         Ok(caller) => {
             req.extensions_mut().insert(caller);

@@ -24,7 +24,7 @@ pub async fn rate_limit(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let route = req.match_pattern().unwrap_or_default();
-    match pipeline::admit(&state, &caller, &route).await {
+    match pipeline::admit(&state, &caller, &route, req.match_info().as_str()).await {
         Ok(decision) => {
             let mut res = next.call(req).await?;
             if let Some(d) = decision {

@@ -24,8 +24,14 @@ pub async fn request_id(
     let id = RequestId::from_client(req.headers().get(&X_REQUEST_ID).map(HeaderValue::as_bytes));
     req.extensions_mut().insert(id.clone());
     let method = req.method().clone();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    // A path route is labelled by its configured path (bounded), not the catch-all's pattern.
+    let route = state
+        .as_ref()
+        .and_then(|s| crate::pipeline::path_route_label(s, req.match_info().as_str()))
+        .or_else(|| req.match_pattern())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let metrics = state.map(|s| s.metrics.clone());
     let _in_flight = metrics.as_ref().map(|m| m.track_in_flight());
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod metrics;
 pub mod models;
 pub mod nodes;
+pub mod paths;
 pub mod responses;
 pub mod task;
 pub mod users;

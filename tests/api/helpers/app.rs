@@ -232,6 +232,7 @@ impl TestAppBuilder {
             port,
             client,
             store: state.store.clone(),
+            state,
             server,
             stopped: Some(stopped),
             _data: data,
@@ -262,6 +263,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The gateway's history database, for reading rows back.
     pub store: HistoryStore,
+    /// The gateway's shared state (to swap the live config as a reload or the admin API does).
+    pub state: actix_web::web::Data<ai_gateway::state::AppState>,
     /// Stops the server as SIGTERM does.
     pub server: ServerHandle,
     stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
