@@ -7,9 +7,12 @@ mod catalogue;
 mod env;
 mod load;
 mod nodes;
+mod overrides;
+mod remote;
 mod routes;
 mod settings;
 mod validate;
+mod validate_routes;
 
 pub use catalogue::{CatalogueEntry, catalogue};
 pub use env::{Env, FLAT_ENV};
@@ -17,6 +20,8 @@ pub use load::{Config, ConfigError, Sources, load, load_str};
 pub use nodes::{
     DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, normalize_node_url, parse_network,
 };
+pub use overrides::{Override, OverrideKind, Overrides, ProviderToggle};
+pub use remote::{DEFAULT_GATEWAY_URL, Remote};
 pub use routes::{
     CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
     RouteTarget, SecurityRule, Strategy, UserGrant, WebhookSettings, split_route_model,

@@ -92,6 +92,8 @@ pub struct Families {
     pub nodes_online: IntGauge,
     /// GPU nodes busy.
     pub nodes_busy: IntGauge,
+    /// Config file reloads by result (`ok`, `invalid`).
+    pub config_reloads: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -223,6 +225,12 @@ impl Families {
             history_dropped: plain_counter(r, "gateway_history_rows_dropped_total", "History rows dropped")?,
             nodes_online: gauge(r, "gateway_nodes_online", "GPU inference nodes online")?,
             nodes_busy: gauge(r, "gateway_nodes_busy", "GPU inference nodes busy")?,
+            config_reloads: counter(
+                r,
+                "gateway_config_reloads_total",
+                "Config file reloads (SIGHUP or a file change), by result: ok or invalid",
+                &["result"],
+            )?,
         })
     }
 
@@ -266,6 +274,9 @@ impl Families {
         }
         for reason in ["missing", "invalid", "expired", "forbidden"] {
             self.auth_failures.with_label_values(&[reason]);
+        }
+        for result in ["ok", "invalid"] {
+            self.config_reloads.with_label_values(&[result]);
         }
     }
 }

@@ -200,6 +200,12 @@ impl Metrics {
         self.f.nodes_busy.set(i64::try_from(busy).unwrap_or(i64::MAX));
     }
 
+    /// A config file reload was applied (`ok`) or refused as invalid.
+    pub fn observe_config_reload(&self, applied: bool) {
+        let result = if applied { "ok" } else { "invalid" };
+        self.f.config_reloads.with_label_values(&[result]).inc();
+    }
+
     /// A breaker changed state (`to`: `open`, `half_open` or `closed`).
     pub fn observe_breaker_transition(&self, provider: &str, to: &str) {
         self.f.breaker_transitions.with_label_values(&[provider, to]).inc();
