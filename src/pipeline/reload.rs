@@ -94,8 +94,10 @@ pub fn file_stamp(path: &Path) -> Option<FileStamp> {
 /// Reads the admin API's changes from the database and, when they differ from those applied,
 /// rebuilds the live configuration. Returns whether it changed anything.
 pub async fn sync_overrides(state: &AppState) -> Result<bool, HistoryError> {
-    let overrides = Overrides::from_rows(state.store.list_overrides().await?);
+    // Read under the lock: rows read before an admin write on this replica and compared after
+    // it would look newer than what that write installed, and undo it until the next poll.
     let mut layers = state.layers.lock().await;
+    let overrides = Overrides::from_rows(state.store.list_overrides().await?);
     if layers.overrides == overrides {
         return Ok(false);
     }
