@@ -499,7 +499,10 @@ async fn a_request_in_flight_finishes_on_the_configuration_it_started_with() {
         .json(&chat_body(TEST_MODEL))
         .send();
     let in_flight = tokio::spawn(request);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    eventually(5, "the request reaches the slow upstream", || async {
+        slow.received_requests().await.unwrap().len() == 1
+    })
+    .await;
     rewrite(&app, |tree| {
         tree["providers"][0]["base_url"] = json!(upstream_url(&fast))
     });
