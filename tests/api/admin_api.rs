@@ -415,13 +415,16 @@ async fn a_changed_config_file_is_applied_and_an_invalid_one_refused() {
     assert_eq!(chat(&app, "gpt-new").await.status(), 404);
 
     rewrite(&app, |tree| {
-        tree["providers"][0]["models"] = json!(["gpt-test", "gpt-new"])
+        tree["providers"][0]["models"] = json!(["gpt-test", "gpt-new"]);
+        tree["routes"] = json!([{"name": "from-reload", "targets": ["alpha:gpt-new"]}]);
     });
     eventually(5, "the file watch applies the new model", || async {
         chat(&app, "gpt-new").await.status() == 200
     })
     .await;
     assert_eq!(reloads(&app, "ok").await, 1);
+    let (_, list) = admin(&app, Method::GET, "/api/v1/routes", None).await;
+    assert_eq!(find(&list, "route", "from-reload").unwrap()["source"], "config");
 
     rewrite(&app, |tree| tree["routing"]["max_retries"] = json!("many"));
     eventually(5, "the invalid file is counted", || async {

@@ -240,3 +240,80 @@ async fn init_writes_a_starter_config_and_keeps_an_existing_one() {
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
 }
+
+#[tokio::test]
+async fn keys_go_through_the_api_with_a_url_and_to_the_database_without_one() {
+    let app = admin_app().spawn().await;
+    let out = cli(&app.address, &["keys", "create", "--name", "ci-key", "--rpm", "5"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let key = printed.lines().nth(1).unwrap().trim().to_owned();
+    assert!(key.starts_with("sk-"), "{printed}");
+    let stored = app.store.list_keys().await.unwrap();
+    assert_eq!(stored[0].name, "ci-key");
+    assert_ne!(stored[0].key_hash, key, "only the hash is stored");
+    let out = cli(&app.address, &["keys", "revoke", "ci-key"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(app.store.active_keys().await.unwrap().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/keys.db", dir.path().display());
+    let direct = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ai-gateway"));
+        command
+            .args(args)
+            .env_remove("AI_GATEWAY_URL")
+            .env_remove("AI_GATEWAY_CONFIG")
+            .env("DATABASE_URL", &db)
+            .kill_on_drop(true);
+        async move { command.output().await.unwrap() }
+    };
+    let out = direct(&["keys", "create", "--name", "offline"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = direct(&["keys", "list"]).await;
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.contains("offline") && l.ends_with("active")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn metrics_prints_the_answer_as_json_or_as_a_table() {
+    use wiremock::matchers::{method, path, query_param};
+    let gateway = MockServer::start().await;
+    let answer = json!({
+        "type": "latency",
+        "window_seconds": 3600,
+        "rows": [
+            {"endpoint": "/v1/chat/completions", "requests": 12, "p50_ms": 210},
+            {"endpoint": "/predict", "requests": 3, "p50_ms": 40}
+        ]
+    });
+    wiremock::Mock::given(method("GET"))
+        .and(path("/api/v1/metrics"))
+        .and(query_param("type", "latency"))
+        .and(wiremock::matchers::header("x-admin-token", ADMIN))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(&answer))
+        .expect(2)
+        .mount(&gateway)
+        .await;
+    let out = cli(&gateway.uri(), &["metrics", "--format", "json", "--type", "latency"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(printed, answer);
+    let out = cli(&gateway.uri(), &["metrics", "--type", "latency"]).await;
+    let table = stdout(&out);
+    assert!(table.contains("type: latency"), "{table}");
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("ENDPOINT"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(header.contains("REQUESTS") && header.contains("P50_MS"), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("/predict") && l.contains("40")),
+        "{table}"
+    );
+}
