@@ -16,9 +16,9 @@ use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey};
+use crate::auth::Authenticator;
 use crate::config::{Config, Overrides};
-use crate::history::{HistoryError, HistoryStore, StoredKey, StoredNode, WriterHandle, WriterSettings, spawn_writer};
+use crate::history::{HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
@@ -240,7 +240,7 @@ impl Background {
     /// Loads virtual keys once (so they work from the first request), then keeps them fresh and
     /// the limiter's memory flat.
     async fn start(store: &HistoryStore, auth: &Arc<Authenticator>, limiter: &Arc<Limiter>, refresh: Duration) -> Self {
-        refresh_keys(store, auth).await;
+        pipeline::refresh_keys(store, auth).await;
         let cancel = CancellationToken::new();
         let keys = {
             let (store, auth, cancel) = (store.clone(), auth.clone(), cancel.clone());
@@ -248,7 +248,7 @@ impl Background {
                 let mut tick = tokio::time::interval(refresh);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => refresh_keys(&store, &auth).await,
+                        _ = tick.tick() => pipeline::refresh_keys(&store, &auth).await,
                         () = cancel.cancelled() => return,
                     }
                 }
@@ -376,34 +376,6 @@ fn spawn_file_watch(
             // Problems are logged and counted inside; the running configuration stays.
             let _ = pipeline::reload_file(&state, cause).await;
         }
-    })
-}
-
-/// Reloads virtual keys; on a database error the previous set stays in force.
-async fn refresh_keys(store: &HistoryStore, auth: &Authenticator) {
-    match store.active_keys().await {
-        Ok(keys) => auth.replace_virtual_keys(keys.into_iter().filter_map(virtual_key).collect()),
-        Err(e) => tracing::warn!(error = %e, "virtual keys not refreshed; keeping the previous set"),
-    }
-}
-
-fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
-    let digest = crate::auth::KeyDigest::from_hex(&k.key_hash)?;
-    let models = k.models.map(|m| {
-        m.split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
-    Some(VirtualKey {
-        digest,
-        caller: Caller {
-            id: k.id,
-            kind: CallerKind::VirtualKey,
-            rpm: k.rpm.and_then(|r| u32::try_from(r).ok()),
-            tpm: k.tpm.and_then(|t| u64::try_from(t).ok()),
-            models,
-        },
     })
 }
 

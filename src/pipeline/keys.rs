@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::auth::{digest, generate_key, key_prefix};
+use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey, digest, generate_key, key_prefix};
 use crate::domain::BodyError;
 use crate::error::ApiError;
 use crate::history::{HistoryStore, StoredKey, now_ms};
@@ -137,7 +137,10 @@ pub async fn revoke_key(store: &HistoryStore, id_or_name: &str) -> Result<usize,
 /// `POST /api/v1/keys`.
 pub async fn api_create_key(state: &AppState, body: &[u8]) -> Result<CreatedKey, ApiError> {
     let spec: NewKey = serde_json::from_slice(body).map_err(|e| invalid(format!("invalid key request: {e}")))?;
-    create_key(&state.store, spec).await.map_err(api_error)
+    let created = create_key(&state.store, spec).await.map_err(api_error)?;
+    // This replica accepts it at once; the others at their next refresh.
+    refresh_keys(&state.store, &state.auth).await;
+    Ok(created)
 }
 
 /// `GET /api/v1/keys`.
@@ -153,7 +156,10 @@ pub async fn api_revoke_key(state: &AppState, id_or_name: &str) -> Result<usize,
         0 => Err(ApiError::NotFound {
             message: format!("no active key with id or name `{id_or_name}`"),
         }),
-        n => Ok(n),
+        n => {
+            refresh_keys(&state.store, &state.auth).await;
+            Ok(n)
+        }
     }
 }
 
@@ -182,6 +188,34 @@ fn api_error(e: KeyError) -> ApiError {
             }
         }
     }
+}
+
+/// Reloads virtual keys; on a database error the previous set stays in force.
+pub async fn refresh_keys(store: &HistoryStore, auth: &Authenticator) {
+    match store.active_keys().await {
+        Ok(keys) => auth.replace_virtual_keys(keys.into_iter().filter_map(virtual_key).collect()),
+        Err(e) => tracing::warn!(error = %e, "virtual keys not refreshed; keeping the previous set"),
+    }
+}
+
+fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
+    let digest = crate::auth::KeyDigest::from_hex(&k.key_hash)?;
+    let models = k.models.map(|m| {
+        m.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    Some(VirtualKey {
+        digest,
+        caller: Caller {
+            id: k.id,
+            kind: CallerKind::VirtualKey,
+            rpm: k.rpm.and_then(|r| u32::try_from(r).ok()),
+            tpm: k.tpm.and_then(|t| u64::try_from(t).ok()),
+            models,
+        },
+    })
 }
 
 /// `2027-01-01T00:00:00Z`, or `30d` / `12h` / `90m` from now, as epoch milliseconds.

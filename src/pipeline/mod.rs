@@ -36,7 +36,7 @@ pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{cleanup, history};
 pub use keys::{
     CreatedKey, KeyError, KeyList, KeyView, NewKey, api_create_key, api_list_keys, api_revoke_key, create_key,
-    list_keys, parse_expiry, revoke_key,
+    list_keys, parse_expiry, refresh_keys, revoke_key,
 };
 pub use metrics::metrics_text;
 pub use models::{ModelCard, ModelList, models};
