@@ -24,7 +24,7 @@ use remote::Gateway;
 /// Where the gateway is (`--url` wins over `AI_GATEWAY_URL`).
 #[derive(Args, Clone, Default)]
 pub struct Target {
-    /// The gateway's base URL (env AI_GATEWAY_URL; default http://127.0.0.1:8080).
+    /// Management commands: the gateway's base URL (env AI_GATEWAY_URL; default http://127.0.0.1:8080).
     #[arg(long, global = true)]
     url: Option<String>,
 }
@@ -116,6 +116,7 @@ async fn remote_command(gw: &Gateway, command: Manage) -> Result<Outcome, String
         Manage::Providers { action } => admin::providers(gw, action).await,
         Manage::Nodes { action } => admin::nodes(gw, action).await,
         Manage::Smoke(args) => smoke::run(gw, args).await,
+        // Run without a gateway client, in `run`.
         Manage::Init { .. } | Manage::Keys { .. } => Ok(Outcome::Done),
     }
 }

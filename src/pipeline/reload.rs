@@ -134,7 +134,8 @@ pub(super) fn install(state: &AppState, config: Config) {
     state.swap(live);
 }
 
-/// The state a change goes through: validates `overrides` over the file and installs them.
+/// Installs `config` (already validated: `base.with_overrides(&overrides)`) and records the
+/// overrides it was built from; the caller holds the `Layers` lock.
 pub(super) fn apply(state: &AppState, layers: &mut Layers, overrides: Overrides, config: Config) {
     install(state, config);
     layers.overrides = overrides;
@@ -146,7 +147,8 @@ fn warn_on_restart_only_changes(old: &Config, new: &Config) {
     for (key, changed) in [
         ("listen", o.listen != n.listen),
         ("database_url", o.database_url != n.database_url),
-        ("redis_url / redis_prefix", o.redis_prefix != n.redis_prefix),
+        ("redis_url", redis(o) != redis(n)),
+        ("redis_prefix", o.redis_prefix != n.redis_prefix),
         ("history", format!("{:?}", o.history) != format!("{:?}", n.history)),
         ("limits", format!("{:?}", o.limits) != format!("{:?}", n.limits)),
     ] {
@@ -154,6 +156,11 @@ fn warn_on_restart_only_changes(old: &Config, new: &Config) {
             tracing::warn!(key, "changed in the config file; it takes effect at the next restart");
         }
     }
+}
+
+fn redis(c: &crate::config::Settings) -> Option<&str> {
+    use secrecy::ExposeSecret;
+    c.redis_url.as_ref().map(ExposeSecret::expose_secret)
 }
 
 #[cfg(test)]
