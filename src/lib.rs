@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the module map, the request pipeline and the invariants.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -20,3 +21,4 @@ pub mod startup;
 pub mod state;
 pub mod tasks;
 pub mod telemetry;
+pub mod webhooks;

@@ -1,6 +1,6 @@
 //! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
 //! every background task (history writer, virtual-key refresh, limiter housekeeping, node health,
-//! the admin API's change sync and the config file's hot reload).
+//! the webhook dispatcher, the admin API's change sync and the config file's hot reload).
 //!
 //! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
 //! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
+use crate::cache::ResponseCache;
 use crate::config::{Config, Overrides};
 use crate::history::{HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
@@ -25,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::nodes::{NodeRecord, Nodes, PoolSpec};
 use crate::pipeline;
 use crate::state::{AppState, Handles, Layers, Live};
+use crate::webhooks::{self, DeliveryHook};
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
 const TASKS: &[&str] = &[
@@ -129,6 +131,14 @@ impl Application {
         background
             .tasks
             .push(spawn_node_health(health, background.cancel.clone()));
+        let cache = Arc::new(ResponseCache::new(settings).map_err(StartupError::Setting)?);
+        let hook: DeliveryHook = {
+            let metrics = metrics.clone();
+            Arc::new(move |result| metrics.observe_webhook(result.as_str()))
+        };
+        let (webhooks, dispatcher) =
+            webhooks::spawn(&settings.webhooks, http_client.clone(), hook, background.cancel.clone());
+        background.tasks.push(dispatcher);
         if !auth.enabled() {
             tracing::warn!("no API key, virtual key or JWT is configured: authentication is OFF");
         }
@@ -150,6 +160,8 @@ impl Application {
             auth,
             limiter,
             nodes,
+            cache,
+            webhooks,
             layers,
         };
         let state = web::Data::new(AppState::new(live, handles));

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::auth::Authenticator;
+use crate::cache::ResponseCache;
 use crate::config::{Config, Overrides};
 use crate::domain::ProviderId;
 use crate::history::{HistorySink, HistoryStore};
@@ -18,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::nodes::Nodes;
 use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
+use crate::webhooks::Webhooks;
 
 /// One consistent snapshot of everything configuration decides.
 #[derive(Debug)]
@@ -137,6 +139,10 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// GPU nodes with their last health, read by routing.
     pub nodes: Arc<Nodes>,
+    /// The response cache (in memory, or shared through Redis).
+    pub cache: Arc<ResponseCache>,
+    /// Where route `callback` events go (never awaited on the request path).
+    pub webhooks: Webhooks,
     /// What `Live` is rebuilt from on a reload or an admin change.
     pub layers: Arc<tokio::sync::Mutex<Layers>>,
 }
@@ -158,6 +164,10 @@ pub struct Handles {
     pub limiter: Arc<Limiter>,
     /// GPU nodes.
     pub nodes: Arc<Nodes>,
+    /// Response cache.
+    pub cache: Arc<ResponseCache>,
+    /// Webhook queue.
+    pub webhooks: Webhooks,
     /// What the first snapshot was built from.
     pub layers: Layers,
 }
@@ -176,6 +186,8 @@ impl AppState {
             auth: h.auth,
             limiter: h.limiter,
             nodes: h.nodes,
+            cache: h.cache,
+            webhooks: h.webhooks,
             layers: Arc::new(tokio::sync::Mutex::new(h.layers)),
         }
     }

@@ -97,7 +97,58 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }
+    problems.extend(cache_and_webhooks(s));
     problems
+}
+
+/// `cache:`, `webhooks:` and every `callback` URL.
+fn cache_and_webhooks(s: &Settings) -> Vec<String> {
+    let mut problems = Vec::new();
+    if s.cache.max_entries == 0 || s.cache.max_entry_bytes == 0 {
+        problems.push("cache: max_entries and max_entry_bytes must be more than 0".into());
+    }
+    let w = &s.webhooks;
+    if !(w.timeout_seconds.is_finite() && w.timeout_seconds > 0.0 && w.timeout_seconds < 3_600.0) {
+        problems.push(format!(
+            "webhooks.timeout_seconds: must be more than 0 and less than an hour, got {}",
+            w.timeout_seconds
+        ));
+    }
+    if w.queue_capacity == 0 {
+        problems.push("webhooks.queue_capacity: must be at least 1".into());
+    }
+    if w.max_retries > 20 {
+        problems.push(format!("webhooks.max_retries: at most 20, got {}", w.max_retries));
+    }
+    let callbacks = s
+        .routes
+        .iter()
+        .map(|r| (format!("routes.{}", r.name), &r.callback))
+        .chain(
+            s.path_routes
+                .iter()
+                .map(|p| (format!("path_routes.{}", p.path), &p.callback)),
+        );
+    for (owner, callback) in callbacks {
+        if let Some(url) = callback
+            && !is_http_url(url)
+        {
+            problems.push(format!(
+                "{owner}.callback: `{}` must be an http:// or https:// URL with a host",
+                redact_url(url)
+            ));
+        }
+    }
+    problems
+}
+
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or("");
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    !host.is_empty() && !host.contains(char::is_whitespace)
 }
 
 pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) -> Vec<String> {
@@ -180,5 +231,29 @@ fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callbacks_must_be_http_urls_and_webhook_settings_sane() {
+        let mut s = Settings::default();
+        let route: super::super::RouteConfig =
+            serde_yaml_ng::from_str("{name: r, targets: ['a:m'], callback: 'ftp://x/hook'}").unwrap();
+        s.routes.push(route);
+        let path: super::super::PathRouteConfig =
+            serde_yaml_ng::from_str("{path: /predict, target: 'http://svc:8080', callback: 'https://ok.example/h'}")
+                .unwrap();
+        s.path_routes.push(path);
+        s.webhooks.timeout_seconds = 0.0;
+        let problems = cache_and_webhooks(&s);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("webhooks.timeout_seconds"), "{problems:?}");
+        assert!(problems[1].starts_with("routes.r.callback"), "{problems:?}");
+        assert!(is_http_url("http://127.0.0.1:9/hook?x=1"));
+        assert!(!is_http_url("https:///nohost"));
     }
 }

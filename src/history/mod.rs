@@ -87,6 +87,8 @@ pub struct HistoryRecord {
     pub result_summary: Option<String>,
     /// Prompt text, only with `LOG_PROMPTS=true`.
     pub prompt: Option<String>,
+    /// `hit` or `miss` when the response cache applied.
+    pub cache: Option<&'static str>,
 }
 
 /// Characters of the answer kept in `result_summary`.

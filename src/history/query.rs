@@ -118,6 +118,9 @@ pub struct HistoryItem {
     pub prompt: Option<String>,
     /// Creation time, epoch milliseconds.
     pub created_at_ms: i64,
+    /// `hit` or `miss` when the response cache applied, else null. A hit names the provider that
+    /// first produced the answer and its own (cache) latency.
+    pub cache: Option<String>,
 }
 
 impl From<Row> for HistoryItem {
@@ -149,6 +152,7 @@ impl From<Row> for HistoryItem {
             attempts: serde_json::from_str(&r.attempts).unwrap_or(serde_json::Value::Null),
             prompt: r.prompt,
             created_at_ms: r.created_at,
+            cache: r.cache,
         }
     }
 }

@@ -24,6 +24,7 @@ diesel::table! {
         error_message -> Nullable<Text>,
         result_summary -> Nullable<Text>,
         prompt -> Nullable<Text>,
+        cache -> Nullable<Text>,
     }
 }
 

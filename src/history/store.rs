@@ -253,6 +253,7 @@ pub(super) struct Row {
     pub error_message: Option<String>,
     pub result_summary: Option<String>,
     pub prompt: Option<String>,
+    pub cache: Option<String>,
 }
 
 fn signed(n: u64) -> i64 {
@@ -296,6 +297,7 @@ impl From<&HistoryRecord> for Row {
             error_message: r.error_message.clone(),
             result_summary: r.result_summary.clone(),
             prompt: r.prompt.clone(),
+            cache: r.cache.map(str::to_owned),
         }
     }
 }
@@ -325,6 +327,7 @@ mod tests {
             error_message: None,
             result_summary: None,
             prompt: None,
+            cache: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! and render; business rules live below this layer.
 
 pub mod body;
+mod directives;
 pub mod error;
 pub mod middleware;
 pub mod openapi;

@@ -1,4 +1,5 @@
-//! `Answer` → `HttpResponse`: JSON forwarded as-is, or `text/event-stream` relayed unbuffered.
+//! `Answer` → `HttpResponse`: JSON forwarded as-is (with `x-ai-gateway-cache: hit|miss` when the
+//! response cache applied), or `text/event-stream` relayed unbuffered.
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -22,11 +23,18 @@ pub fn answer(answer: Answer) -> HttpResponse {
             content_type,
             provider,
             attempts,
-        } => HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, content_type))
-            .insert_header(("x-ai-gateway-provider", provider.as_str()))
-            .insert_header(("x-ai-gateway-attempts", attempts.to_string()))
-            .body(body),
+            cache,
+        } => {
+            let mut response = HttpResponse::Ok();
+            response
+                .insert_header((CONTENT_TYPE, content_type))
+                .insert_header(("x-ai-gateway-provider", provider.as_str()))
+                .insert_header(("x-ai-gateway-attempts", attempts.to_string()));
+            if let Some(status) = cache {
+                response.insert_header((crate::cache::HEADER, status.as_str()));
+            }
+            response.body(body)
+        }
         Answer::Stream {
             body,
             provider,

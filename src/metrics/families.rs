@@ -25,6 +25,12 @@ pub const KNOWN_ROUTES: &[&str] = &[
     "unmatched",
 ];
 
+/// `result` of `gateway_cache_requests_total`.
+pub const CACHE_RESULTS: &[&str] = &["hit", "miss"];
+
+/// `result` of `gateway_webhook_deliveries_total`.
+pub const WEBHOOK_RESULTS: &[&str] = &["delivered", "failed", "dropped"];
+
 /// Reasons a limit refuses a request.
 pub const LIMIT_REASONS: &[&str] = &["key", "route", "tokens"];
 
@@ -94,6 +100,12 @@ pub struct Families {
     pub nodes_busy: IntGauge,
     /// Config file reloads by result (`ok`, `invalid`).
     pub config_reloads: IntCounterVec,
+    /// Response-cache lookups by result (`hit`, `miss`).
+    pub cache_requests: IntCounterVec,
+    /// Response-cache calls Redis failed or answered too slowly (each served as a miss or not stored).
+    pub cache_redis_errors: IntCounter,
+    /// Webhook events by how their delivery ended (`delivered`, `failed`, `dropped`).
+    pub webhook_deliveries: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -231,6 +243,23 @@ impl Families {
                 "Config file reloads (SIGHUP or a file change), by result: ok or invalid",
                 &["result"],
             )?,
+            cache_requests: counter(
+                r,
+                "gateway_cache_requests_total",
+                "Response-cache lookups by result (hit, miss)",
+                &["result"],
+            )?,
+            cache_redis_errors: plain_counter(
+                r,
+                "gateway_cache_redis_errors_total",
+                "Response-cache calls Redis failed or answered too slowly",
+            )?,
+            webhook_deliveries: counter(
+                r,
+                "gateway_webhook_deliveries_total",
+                "Webhook events by how delivery ended (delivered, failed after retries, dropped)",
+                &["result"],
+            )?,
         })
     }
 
@@ -277,6 +306,12 @@ impl Families {
         }
         for result in ["ok", "invalid"] {
             self.config_reloads.with_label_values(&[result]);
+        }
+        for result in CACHE_RESULTS {
+            self.cache_requests.with_label_values(&[result]);
+        }
+        for result in WEBHOOK_RESULTS {
+            self.webhook_deliveries.with_label_values(&[result]);
         }
     }
 }

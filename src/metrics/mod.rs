@@ -206,6 +206,21 @@ impl Metrics {
         self.f.config_reloads.with_label_values(&[result]).inc();
     }
 
+    /// A response-cache lookup (`result`: `hit` or `miss`).
+    pub fn observe_cache(&self, result: &str) {
+        self.f.cache_requests.with_label_values(&[result]).inc();
+    }
+
+    /// A response-cache call Redis failed or answered too slowly.
+    pub fn observe_cache_error(&self) {
+        self.f.cache_redis_errors.inc();
+    }
+
+    /// A webhook event's delivery ended (`result`: `delivered`, `failed` or `dropped`).
+    pub fn observe_webhook(&self, result: &str) {
+        self.f.webhook_deliveries.with_label_values(&[result]).inc();
+    }
+
     /// A breaker changed state (`to`: `open`, `half_open` or `closed`).
     pub fn observe_breaker_transition(&self, provider: &str, to: &str) {
         self.f.breaker_transitions.with_label_values(&[provider, to]).inc();

@@ -4,9 +4,11 @@
 use bytes::Bytes;
 
 use super::Answer;
+use super::cache::{self, Directives, Lookup};
 use super::front::{Bridge, Front};
 use super::observe::{StreamRecorder, Trace};
 use crate::auth::Caller;
+use crate::cache::CachedAnswer;
 use crate::domain::{Dialect, EmbeddingsPeek, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
@@ -15,7 +17,8 @@ use crate::routing::{self, RoutePlan};
 use crate::state::{AppState, Live};
 
 enum Done {
-    Json(Success<Reply>, usize),
+    Json(Success<Reply>, usize, Option<Lookup>),
+    Cached(CachedAnswer),
     Stream(Success<StreamStart>, usize, bool),
 }
 
@@ -25,8 +28,9 @@ pub async fn chat(
     request_id: &RequestId,
     caller: Option<&Caller>,
     body: Bytes,
+    directives: Directives,
 ) -> Result<Answer, ApiError> {
-    infer(state, request_id, caller, Front::Chat, body).await
+    infer(state, request_id, caller, Front::Chat, body, directives).await
 }
 
 /// A request on any chat-like front (`front`), streamed or not, through the same orchestrator as
@@ -37,6 +41,7 @@ pub async fn infer(
     caller: Option<&Caller>,
     front: Front,
     body: Bytes,
+    directives: Directives,
 ) -> Result<Answer, ApiError> {
     let live = state.live();
     let mut trace = Trace::start(
@@ -48,8 +53,11 @@ pub async fn infer(
         live.config.settings.logging.log_prompts,
         &body,
     );
-    match infer_inner(state, &live, request_id, caller, front, body, &mut trace).await {
-        Ok((Done::Json(success, attempts), bridge)) => json(success, attempts, trace, &bridge),
+    match infer_inner(state, &live, request_id, caller, front, body, directives, &mut trace).await {
+        Ok((Done::Json(success, attempts, lookup), bridge)) => {
+            json(state, success, attempts, trace, &bridge, lookup).await
+        }
+        Ok((Done::Cached(answer), _)) => Ok(cache::hit(answer, trace)),
         Ok((Done::Stream(success, attempts, strip_usage), bridge)) => {
             let dialect = front.dialect();
             let recorder = StreamRecorder::new(trace, strip_usage, dialect);
@@ -72,6 +80,10 @@ pub async fn infer(
     }
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts, as the handler extracted them"
+)]
 async fn infer_inner(
     state: &AppState,
     live: &Live,
@@ -79,8 +91,11 @@ async fn infer_inner(
     caller: Option<&Caller>,
     front: Front,
     body: Bytes,
+    directives: Directives,
     trace: &mut Trace,
 ) -> Result<(Done, Bridge), ApiError> {
+    // The cache key is built on what the client sent, before any bridging (a cheap clone).
+    let original = body.clone();
     let (body, bridge) = Bridge::inbound(front, body)?;
     let dialect = front.dialect();
     let peek = match dialect {
@@ -89,15 +104,22 @@ async fn infer_inner(
     };
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
+    trace.set_route(&live.config.settings, &peek.model);
     allowed(caller, &peek.model)?;
     let plan = plan(state, live, &peek.model)?;
     let orchestrator = orchestrator(state, live, request_id, dialect);
     if !peek.stream {
+        let lookup = cache::applies(live, directives, &peek.model, front.endpoint(), &original);
+        if let Some(l) = &lookup
+            && let Some(hit) = cache::get(state, l, trace).await
+        {
+            return Ok((Done::Cached(hit), bridge));
+        }
         let outcome = orchestrator.run(&plan, Operation::Chat, &body).await;
         let calls = outcome.calls_made();
         trace.attempts = outcome.attempts;
         let success = outcome.result?;
-        return Ok((Done::Json(success, calls), bridge));
+        return Ok((Done::Json(success, calls, lookup), bridge));
     }
     // Token counts for every stream: ask for the usage chunk, hide it if the client did not ask.
     // Anthropic's events always carry usage (adapters translating into them ask for it).
@@ -123,6 +145,7 @@ pub async fn embeddings(
     request_id: &RequestId,
     caller: Option<&Caller>,
     body: Bytes,
+    directives: Directives,
 ) -> Result<Answer, ApiError> {
     let live = state.live();
     let log_prompts = live.config.settings.logging.log_prompts;
@@ -138,18 +161,26 @@ pub async fn embeddings(
     let result = async {
         let peek = EmbeddingsPeek::parse(&body)?;
         trace.model = Some(peek.model.clone());
+        trace.set_route(&live.config.settings, &peek.model);
         allowed(caller, &peek.model)?;
         let plan = plan(state, &live, &peek.model)?;
+        let lookup = cache::applies(&live, directives, &peek.model, "/v1/embeddings", &body);
+        if let Some(l) = &lookup
+            && let Some(hit) = cache::get(state, l, &mut trace).await
+        {
+            return Ok(Err(hit));
+        }
         let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi)
             .run(&plan, Operation::Embeddings, &body)
             .await;
         let calls = outcome.calls_made();
         trace.attempts = outcome.attempts;
-        Ok::<_, ApiError>((outcome.result?, calls))
+        Ok::<_, ApiError>(Ok((outcome.result?, calls, lookup)))
     }
     .await;
     match result {
-        Ok((success, calls)) => json(success, calls, trace, &Bridge::Direct),
+        Ok(Ok((success, calls, lookup))) => json(state, success, calls, trace, &Bridge::Direct, lookup).await,
+        Ok(Err(hit)) => Ok(cache::hit(hit, trace)),
         Err(e) => {
             trace.failed(&e);
             Err(e)
@@ -157,9 +188,16 @@ pub async fn embeddings(
     }
 }
 
-fn json(success: Success<Reply>, attempts: usize, mut trace: Trace, bridge: &Bridge) -> Result<Answer, ApiError> {
+async fn json(
+    state: &AppState,
+    success: Success<Reply>,
+    attempts: usize,
+    mut trace: Trace,
+    bridge: &Bridge,
+    lookup: Option<Lookup>,
+) -> Result<Answer, ApiError> {
     trace.provider = Some(success.provider.clone());
-    trace.upstream_model = Some(success.upstream_model);
+    trace.upstream_model = Some(success.upstream_model.clone());
     let reply = success.value;
     let (body, content_type) = match bridge.reply(reply.body, reply.content_type) {
         Ok(translated) => translated,
@@ -168,12 +206,23 @@ fn json(success: Success<Reply>, attempts: usize, mut trace: Trace, bridge: &Bri
             return Err(e);
         }
     };
+    let cache = trace.cache;
     trace.succeeded(reply.usage, reply.text.as_deref());
+    if let Some(lookup) = lookup {
+        let answer = CachedAnswer {
+            provider: success.provider.clone(),
+            upstream_model: success.upstream_model,
+            content_type: content_type.clone(),
+            body: body.clone(),
+        };
+        cache::put(state, lookup, answer).await;
+    }
     Ok(Answer::Json {
         body,
         content_type,
         provider: success.provider,
         attempts,
+        cache,
     })
 }
 

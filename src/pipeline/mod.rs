@@ -4,6 +4,7 @@
 
 mod admin;
 mod admit;
+mod cache;
 mod chat;
 mod front;
 mod health;
@@ -30,6 +31,7 @@ pub use admin::{
     put_security, put_user, set_provider, update_route,
 };
 pub use admit::{admit, tokens_per_minute};
+pub use cache::Directives;
 pub use chat::{chat, embeddings, infer};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
@@ -64,8 +66,10 @@ pub enum Answer {
         content_type: String,
         /// Who answered.
         provider: ProviderId,
-        /// Upstream calls made.
+        /// Upstream calls made (0 for a cache hit).
         attempts: usize,
+        /// `hit` or `miss` when the response cache applied.
+        cache: Option<crate::cache::CacheStatus>,
     },
     /// Server-sent events, relayed chunk by chunk.
     Stream {

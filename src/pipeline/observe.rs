@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::Caller;
+use crate::cache::CacheStatus;
+use crate::config::Settings;
 use crate::domain::{AttemptSummary, Dialect, ProviderId, RequestId, Usage};
 use crate::error::ApiError;
 use crate::history::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
@@ -15,6 +17,7 @@ use crate::nodes::Nodes;
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
 use crate::providers::wire;
 use crate::state::AppState;
+use crate::webhooks::{Event, Webhooks};
 
 /// Largest prompt kept in a history row (with `LOG_PROMPTS=true`).
 const MAX_PROMPT_BYTES: usize = 64 * 1024;
@@ -43,6 +46,12 @@ pub(super) struct Trace {
     pub caller: Option<String>,
     /// Set when the caller has a tokens-per-minute budget: usage is counted against it.
     pub token_budget: Option<Arc<Limiter>>,
+    /// `hit` or `miss` when the response cache applied.
+    pub cache: Option<CacheStatus>,
+    /// The named route the model resolved to, and its `callback` URL (see `set_route`).
+    route: Option<String>,
+    callback: Option<String>,
+    webhooks: Webhooks,
 }
 
 impl Trace {
@@ -83,6 +92,25 @@ impl Trace {
             upstream_model: None,
             caller: caller.map(|c| c.id.clone()),
             token_budget,
+            cache: None,
+            route: None,
+            callback: None,
+            webhooks: state.webhooks.clone(),
+        }
+    }
+
+    /// Sends `url` a `request.completed` event naming `route` when the request finishes: what a
+    /// path route with a `callback` calls (named routes go through `set_route`).
+    pub fn set_callback(&mut self, route: &str, url: Option<&str>) {
+        self.route = Some(route.to_owned());
+        self.callback = url.map(str::to_owned);
+    }
+
+    /// Notes the named route `model` resolves to, so the event for its `callback` (if any) is
+    /// sent when the request completes.
+    pub fn set_route(&mut self, settings: &Settings, model: &str) {
+        if let Some(route) = settings.route_for_model(model) {
+            self.set_callback(&route.name, route.callback.as_deref());
         }
     }
 
@@ -140,6 +168,23 @@ impl Trace {
             usage,
             ttft: ttft_ms.map(Duration::from_millis),
         });
+        let cache = self.cache.map(CacheStatus::as_str);
+        if let Some(result) = cache {
+            self.metrics.observe_cache(result);
+        }
+        let latency_ms = millis(self.started);
+        if let Some(url) = &self.callback {
+            let mut event = Event::completed(self.request_id.as_str(), self.created_at_ms, self.endpoint.as_ref());
+            event.route.clone_from(&self.route);
+            event.model.clone_from(&self.model);
+            event.provider = provider.as_ref().map(|p| p.to_string());
+            event.status = status.as_str();
+            event.status_code = http_status;
+            event.latency_ms = latency_ms;
+            event.usage = usage;
+            event.cache = cache;
+            self.webhooks.emit(url, &event);
+        }
         let record = HistoryRecord {
             endpoint: self.endpoint,
             request_id: self.request_id.to_string(),
@@ -151,7 +196,7 @@ impl Trace {
             stream: self.stream,
             status,
             http_status,
-            latency_ms: millis(self.started),
+            latency_ms,
             ttft_ms,
             usage,
             attempts: self.attempts,
@@ -159,6 +204,7 @@ impl Trace {
             error_message,
             result_summary,
             prompt: self.prompt,
+            cache,
         };
         self.sink.record(record);
     }

@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod auth;
+mod cache;
 mod chat;
 mod circuit_breaker;
 mod cli;
@@ -27,3 +28,4 @@ mod sdk;
 mod secrets;
 mod streaming;
 mod task;
+mod webhooks;

@@ -7,7 +7,7 @@ use crate::domain::RequestId;
 use crate::error::ApiError;
 use crate::http::body::Body;
 use crate::http::render;
-use crate::pipeline;
+use crate::pipeline::{self, Directives};
 use crate::state::AppState;
 
 /// OpenAI chat completions, JSON or SSE.
@@ -16,10 +16,11 @@ pub async fn chat_completions(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
     caller: Option<web::ReqData<Caller>>,
+    directives: Directives,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
     Ok(render::answer(
-        pipeline::chat(&state, &id, caller.as_deref(), body.0).await?,
+        pipeline::chat(&state, &id, caller.as_deref(), body.0, directives).await?,
     ))
 }
 
@@ -29,9 +30,10 @@ pub async fn embeddings(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
     caller: Option<web::ReqData<Caller>>,
+    directives: Directives,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
     Ok(render::answer(
-        pipeline::embeddings(&state, &id, caller.as_deref(), body.0).await?,
+        pipeline::embeddings(&state, &id, caller.as_deref(), body.0, directives).await?,
     ))
 }

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::body::Body;
 use crate::http::error::AnthropicError;
 use crate::http::render;
-use crate::pipeline::{self, Front};
+use crate::pipeline::{self, Directives, Front};
 use crate::state::AppState;
 
 /// An Anthropic Messages request. Only `model`, `messages` and `stream` are read; the body goes to
@@ -50,9 +50,10 @@ pub async fn messages(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
     caller: Option<web::ReqData<Caller>>,
+    directives: Directives,
     body: Result<Body, ApiError>,
 ) -> Result<HttpResponse, AnthropicError> {
     let body = body?;
-    let answer = pipeline::infer(&state, &id, caller.as_deref(), Front::Messages, body.0).await?;
+    let answer = pipeline::infer(&state, &id, caller.as_deref(), Front::Messages, body.0, directives).await?;
     Ok(render::answer(answer))
 }

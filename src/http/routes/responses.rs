@@ -10,7 +10,7 @@ use crate::domain::RequestId;
 use crate::error::ApiError;
 use crate::http::body::Body;
 use crate::http::render;
-use crate::pipeline::{self, Front};
+use crate::pipeline::{self, Directives, Front};
 use crate::state::AppState;
 
 /// A Responses API request, translated to a chat completion request.
@@ -75,9 +75,10 @@ pub async fn responses(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
     caller: Option<web::ReqData<Caller>>,
+    directives: Directives,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = pipeline::infer(&state, &id, caller.as_deref(), Front::Responses, body.0).await?;
+    let answer = pipeline::infer(&state, &id, caller.as_deref(), Front::Responses, body.0, directives).await?;
     Ok(render::answer(answer))
 }
 
@@ -87,8 +88,9 @@ pub async fn completions(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
     caller: Option<web::ReqData<Caller>>,
+    directives: Directives,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = pipeline::infer(&state, &id, caller.as_deref(), Front::Completions, body.0).await?;
+    let answer = pipeline::infer(&state, &id, caller.as_deref(), Front::Completions, body.0, directives).await?;
     Ok(render::answer(answer))
 }
