@@ -100,6 +100,8 @@ pub enum NodesAction {
     /// Register a node.
     Add {
         /// The node's root URL (`http://gpu-1:8000`).
+        // Its own id: `url` is the global `--url` (the gateway's), and clap would merge them.
+        #[arg(id = "node_url", value_name = "NODE_URL")]
         url: String,
         /// The pool to join (default: the first).
         #[arg(long)]
@@ -111,6 +113,7 @@ pub enum NodesAction {
     /// Remove a node.
     Remove {
         /// The node's URL.
+        #[arg(id = "node_url", value_name = "NODE_URL")]
         url: String,
     },
 }

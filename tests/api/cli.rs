@@ -317,3 +317,34 @@ async fn metrics_prints_the_answer_as_json_or_as_a_table() {
         "{table}"
     );
 }
+
+#[tokio::test]
+async fn nodes_add_list_and_remove_use_the_node_registry() {
+    let node = crate::helpers::MockNode::start(crate::helpers::Runtime::Vllm, &["llama"]).await;
+    let app = admin_app()
+        .settings("providers: [{id: nodes, kind: node_pool, priority: 0}]")
+        .spawn()
+        .await;
+    let url = node.url();
+    let out = cli(&app.address, &["nodes", "add", &url, "--runtime", "vllm"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(online)"), "{}", stdout(&out));
+    let out = cli(&app.address, &["nodes", "list"]).await;
+    let listing = stdout(&out);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with(&url) && l.contains("nodes") && l.contains("vllm") && l.contains("true")),
+        "{listing}"
+    );
+    let out = cli(&app.address, &["nodes", "remove", &url]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(app.store.list_nodes().await.unwrap().is_empty());
+    let out = cli(&app.address, &["nodes", "remove", &url]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a second removal is refused: {}",
+        stderr(&out)
+    );
+}
