@@ -70,6 +70,18 @@ pub enum ApiError {
         /// Request path.
         path: String,
     },
+    /// An admin API item (route, user, key, provider...) does not exist (404).
+    #[error("{message}")]
+    NotFound {
+        /// What was not found.
+        message: String,
+    },
+    /// An admin API create names an item that already exists (409).
+    #[error("{message}")]
+    Conflict {
+        /// What already exists.
+        message: String,
+    },
     /// No enabled provider serves the model (404).
     #[error("the model `{model}` does not exist or no enabled provider serves it")]
     ModelNotFound {
@@ -181,7 +193,8 @@ impl ApiError {
             Self::InvalidRequest(_) => 400,
             Self::PayloadTooLarge { .. } => 413,
             Self::RequestTimeout { .. } => 408,
-            Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => 404,
+            Self::RouteNotFound { .. } | Self::ModelNotFound { .. } | Self::NotFound { .. } => 404,
+            Self::Conflict { .. } => 409,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
             Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } | Self::TaskFailed { .. } => 503,
@@ -210,6 +223,8 @@ impl ApiError {
             | Self::RouteNotFound { .. }
             | Self::MethodNotAllowed { .. }
             | Self::ModelNotFound { .. }
+            | Self::NotFound { .. }
+            | Self::Conflict { .. }
             | Self::UpstreamRejected { .. } => "invalid_request_error",
             Self::ProvidersUnavailable { .. }
             | Self::AllProvidersFailed { .. }
@@ -225,7 +240,8 @@ impl ApiError {
             Self::InvalidRequest(e) => e.code,
             Self::PayloadTooLarge { .. } => "request_too_large",
             Self::RequestTimeout { .. } => "request_timeout",
-            Self::RouteNotFound { .. } => "not_found",
+            Self::RouteNotFound { .. } | Self::NotFound { .. } => "not_found",
+            Self::Conflict { .. } => "conflict",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ModelNotFound { .. } => "model_not_found",
             Self::UpstreamRejected { code, .. } => return code.as_deref(),

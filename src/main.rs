@@ -1,4 +1,5 @@
-//! The `ai-gateway` binary: load settings, start logging, serve (or check the configuration).
+//! The `ai-gateway` binary: load settings, start logging, serve (or check the configuration, or
+//! manage a running gateway through `cli`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,6 +15,8 @@ mod cli;
 #[derive(Parser)]
 #[command(name = "ai-gateway", version, about = "An OpenAI-compatible LLM gateway")]
 struct Cli {
+    #[command(flatten)]
+    target: cli::Target,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -32,14 +35,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Manage virtual keys in the database named by DATABASE_URL.
-    Keys {
-        /// YAML config file (env AI_GATEWAY_CONFIG).
-        #[arg(long, global = true)]
-        config: Option<PathBuf>,
-        #[command(subcommand)]
-        action: cli::KeysAction,
-    },
+    /// Manage a gateway: its routes, security, providers, nodes and keys (seed 002's verbs).
+    #[command(flatten)]
+    Manage(cli::Manage),
 }
 
 #[tokio::main]
@@ -48,7 +46,7 @@ async fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve { config: None }) {
         Command::Serve { config } => serve(config).await,
         Command::CheckConfig { config } => check_config(config),
-        Command::Keys { config, action } => cli::keys(config, action).await,
+        Command::Manage(command) => cli::run(cli.target, command).await,
     }
 }
 

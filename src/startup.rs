@@ -1,6 +1,6 @@
 //! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
 //! every background task (history writer, virtual-key refresh, limiter housekeeping, node health,
-//! the webhook dispatcher).
+//! the webhook dispatcher, the admin API's change sync and the config file's hot reload).
 //!
 //! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
 //! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
@@ -16,15 +16,16 @@ use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey};
+use crate::auth::Authenticator;
 use crate::cache::ResponseCache;
-use crate::config::Config;
-use crate::history::{HistoryError, HistoryStore, StoredKey, StoredNode, WriterHandle, WriterSettings, spawn_writer};
+use crate::config::{Config, Overrides};
+use crate::history::{HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRecord, Nodes, PoolSpec};
-use crate::state::{AppState, Handles, Live};
+use crate::pipeline;
+use crate::state::{AppState, Handles, Layers, Live};
 use crate::webhooks::{self, DeliveryHook};
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
@@ -148,7 +149,10 @@ impl Application {
         if !auth.enabled() {
             tracing::warn!("no API key, virtual key or JWT is configured: authentication is OFF");
         }
-        let (live, skipped) = Live::build(config, None, &metrics);
+        let (layers, effective) = first_layers(&store, config).await;
+        let poll = secs(layers.base.settings.reload.poll_seconds, 2.0);
+        let watch_file = layers.base.settings.reload.watch_file;
+        let (live, skipped) = Live::build(effective, None, &metrics);
         for e in skipped {
             tracing::warn!("{e}; skipping it");
         }
@@ -165,8 +169,15 @@ impl Application {
             nodes,
             cache,
             webhooks,
+            layers,
         };
         let state = web::Data::new(AppState::new(live, handles));
+        background
+            .tasks
+            .push(spawn_sync(&state, poll, background.cancel.clone()));
+        background
+            .tasks
+            .push(spawn_file_watch(&state, poll, watch_file, background.cancel.clone()));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             // Building a client cannot fail once the first one was built; if it ever did, the
@@ -248,7 +259,7 @@ impl Background {
     /// Loads virtual keys once (so they work from the first request), then keeps them fresh and
     /// the limiter's memory flat.
     async fn start(store: &HistoryStore, auth: &Arc<Authenticator>, limiter: &Arc<Limiter>, refresh: Duration) -> Self {
-        refresh_keys(store, auth).await;
+        pipeline::refresh_keys(store, auth).await;
         let cancel = CancellationToken::new();
         let keys = {
             let (store, auth, cancel) = (store.clone(), auth.clone(), cancel.clone());
@@ -256,7 +267,7 @@ impl Background {
                 let mut tick = tokio::time::interval(refresh);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => refresh_keys(&store, &auth).await,
+                        _ = tick.tick() => pipeline::refresh_keys(&store, &auth).await,
                         () = cancel.cancelled() => return,
                     }
                 }
@@ -288,32 +299,102 @@ impl Background {
     }
 }
 
-/// Reloads virtual keys; on a database error the previous set stays in force.
-async fn refresh_keys(store: &HistoryStore, auth: &Authenticator) {
-    match store.active_keys().await {
-        Ok(keys) => auth.replace_virtual_keys(keys.into_iter().filter_map(virtual_key).collect()),
-        Err(e) => tracing::warn!(error = %e, "virtual keys not refreshed; keeping the previous set"),
+/// The file's configuration and the admin API's stored changes over it. Changes that do not
+/// validate here (another replica's file differs) are left out and logged; the file still serves.
+async fn first_layers(store: &HistoryStore, base: Config) -> (Layers, Config) {
+    let rows = match store.list_overrides().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "admin API changes not read; serving the config file alone until the next sync");
+            Vec::new()
+        }
+    };
+    let overrides = Overrides::from_rows(rows);
+    let file_stamp = base.sources.file.as_deref().and_then(pipeline::file_stamp);
+    match base.with_overrides(&overrides) {
+        Ok(effective) => (
+            Layers {
+                base,
+                overrides,
+                file_stamp,
+                rejected: None,
+            },
+            effective,
+        ),
+        Err(e) => {
+            for problem in &e.problems {
+                tracing::error!(problem = %problem, "admin API changes in the database are invalid here; not applied");
+            }
+            let effective = base.clone();
+            let layers = Layers {
+                base,
+                overrides: Overrides::default(),
+                file_stamp,
+                rejected: Some(overrides),
+            };
+            (layers, effective)
+        }
     }
 }
 
-fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
-    let digest = crate::auth::KeyDigest::from_hex(&k.key_hash)?;
-    let models = k.models.map(|m| {
-        m.split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
-    Some(VirtualKey {
-        digest,
-        caller: Caller {
-            id: k.id,
-            kind: CallerKind::VirtualKey,
-            rpm: k.rpm.and_then(|r| u32::try_from(r).ok()),
-            tpm: k.tpm.and_then(|t| u64::try_from(t).ok()),
-            models,
-            user: Some(k.name),
-        },
+/// Every `reload.poll_seconds`: applies the admin API's changes other replicas wrote (all
+/// replicas share the database, so they converge within one period).
+fn spawn_sync(state: &web::Data<AppState>, every: Duration, cancel: CancellationToken) -> JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = cancel.cancelled() => return,
+            }
+            if let Err(e) = pipeline::sync_overrides(&state).await {
+                tracing::warn!(error = %e, "admin API changes not re-read; keeping the current configuration");
+            }
+        }
+    })
+}
+
+/// Re-reads the config file on SIGHUP, and (with `reload.watch_file`) when it changes.
+///
+/// The watch polls length, modification time and a content hash every `reload.poll_seconds`
+/// instead of using inotify: a Kubernetes ConfigMap volume updates by swapping a `..data` symlink,
+/// which an inotify watch on the file itself never sees (it keeps watching the old inode), while a
+/// poll that follows the path sees the new content.
+fn spawn_file_watch(
+    state: &web::Data<AppState>,
+    every: Duration,
+    watch_file: bool,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "SIGHUP cannot be caught; reload by editing the file");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let cause = tokio::select! {
+                _ = tick.tick() => {
+                    if !(watch_file && pipeline::file_changed(&state).await) {
+                        continue;
+                    }
+                    pipeline::ReloadCause::FileChanged
+                }
+                Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    pipeline::ReloadCause::Signal
+                }
+                () = cancel.cancelled() => return,
+            };
+            // Problems are logged and counted inside; the running configuration stays.
+            let _ = pipeline::reload_file(&state, cause).await;
+        }
     })
 }
 

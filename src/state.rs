@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 
 use crate::auth::Authenticator;
 use crate::cache::ResponseCache;
-use crate::config::Config;
+use crate::config::{Config, Overrides};
 use crate::domain::ProviderId;
 use crate::history::{HistorySink, HistoryStore};
 use crate::limits::Limiter;
@@ -60,6 +60,34 @@ impl Live {
             errors,
         )
     }
+}
+
+/// What the live configuration is built from: the file as last loaded (and validated) and the
+/// admin API's changes as last read from the database. Behind one lock so rebuilds (file reload,
+/// database sync, an admin write) happen one at a time and none undoes another.
+#[derive(Debug)]
+pub struct Layers {
+    /// The configuration from the file and the environment.
+    pub base: Config,
+    /// The admin API's changes applied over it.
+    pub overrides: Overrides,
+    /// The file as last read (length, modification time, content hash), to notice changes.
+    pub file_stamp: Option<FileStamp>,
+    /// Database rows last refused as invalid here, so they are logged once, not every poll.
+    pub rejected: Option<Overrides>,
+}
+
+/// What the file watch compares: a change of any part means the file changed. The hash catches
+/// a rewrite within the same second and of the same length; the modification time and length
+/// avoid hashing when they already differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Length in bytes.
+    pub len: u64,
+    /// Modification time.
+    pub modified: Option<std::time::SystemTime>,
+    /// SHA-256 of the content.
+    pub hash: [u8; 32],
 }
 
 /// Upstream model lists for `"*"` providers, cached so `/v1/models` does not fan out each call.
@@ -123,6 +151,8 @@ pub struct AppState {
     /// Named routes' rotation turns, latency averages and in-flight counts: outside `Live`, so a
     /// reload keeps them.
     pub route_stats: Arc<RouteStats>,
+    /// What `Live` is rebuilt from on a reload or an admin change.
+    pub layers: Arc<tokio::sync::Mutex<Layers>>,
 }
 
 /// The long-lived handles `AppState` is built from, besides the live snapshot.
@@ -146,6 +176,8 @@ pub struct Handles {
     pub cache: Arc<ResponseCache>,
     /// Webhook queue.
     pub webhooks: Webhooks,
+    /// What the first snapshot was built from.
+    pub layers: Layers,
 }
 
 impl AppState {
@@ -165,6 +197,7 @@ impl AppState {
             cache: h.cache,
             webhooks: h.webhooks,
             route_stats: Arc::new(RouteStats::default()),
+            layers: Arc::new(tokio::sync::Mutex::new(h.layers)),
         }
     }
 

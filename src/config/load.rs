@@ -36,6 +36,8 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// Things worth telling the operator that do not stop the start.
     pub warnings: Vec<String>,
+    /// Where it was loaded from: a reload reads the same file with the same environment.
+    pub sources: Sources,
 }
 
 /// Every problem found, each naming the key (and variable) it concerns.
@@ -59,24 +61,28 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         },
         None => empty(),
     };
-    resolve(tree, &sources.env, problems)
+    resolve(tree, sources.clone(), problems)
 }
 
 /// Loads and validates configuration from YAML text (what `load` does after reading the file).
 pub fn load_str(yaml: &str, env: &Env) -> Result<Config, ConfigError> {
     let mut problems = Vec::new();
     let tree = parse_yaml(yaml, "config", &mut problems);
-    resolve(tree, env, problems)
+    let sources = Sources {
+        file: None,
+        env: env.clone(),
+    };
+    resolve(tree, sources, problems)
 }
 
 fn empty() -> Value {
     Value::Object(serde_json::Map::new())
 }
 
-fn resolve(mut tree: Value, env: &Env, mut problems: Vec<String>) -> Result<Config, ConfigError> {
+fn resolve(mut tree: Value, sources: Sources, mut problems: Vec<String>) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
-    expand_vars(&mut tree, env, &mut warnings);
-    problems.extend(env::apply(&mut tree, env));
+    expand_vars(&mut tree, &sources.env, &mut warnings);
+    problems.extend(env::apply(&mut tree, &sources.env));
     enable_limits_when_asked(&mut tree);
     let settings: Settings = match serde_path_to_error::deserialize(tree) {
         Ok(s) => s,
@@ -85,6 +91,18 @@ fn resolve(mut tree: Value, env: &Env, mut problems: Vec<String>) -> Result<Conf
             return Err(ConfigError { problems });
         }
     };
+    finish(settings, sources, warnings, problems)
+}
+
+/// Validates typed settings and resolves providers against the catalogue: the part of loading
+/// that the admin API's overrides (`Config::with_overrides`) go through again.
+pub(super) fn finish(
+    settings: Settings,
+    sources: Sources,
+    mut warnings: Vec<String>,
+    mut problems: Vec<String>,
+) -> Result<Config, ConfigError> {
+    let env = &sources.env;
     problems.extend(validate::settings(&settings));
     let cat = catalogue().unwrap_or_else(|errs| {
         problems.extend(errs);
@@ -95,22 +113,24 @@ fn resolve(mut tree: Value, env: &Env, mut problems: Vec<String>) -> Result<Conf
     let providers = catalogue::resolve(&cat, &entries, env, &mut problems);
     problems.extend(validate::providers(&entries, &providers));
     problems.extend(validate::routes(&settings, &entries, &cat, &providers, &mut warnings));
-    if providers.is_empty() {
-        warnings.push(
-            "no provider is enabled: set a provider key (e.g. OPENAI_API_KEY) or declare `providers:` in the config"
-                .into(),
-        );
+    if providers.is_empty() && !warnings.iter().any(|w| w.starts_with(NO_PROVIDER)) {
+        warnings.push(format!(
+            "{NO_PROVIDER}: set a provider key (e.g. OPENAI_API_KEY) or declare `providers:` in the config"
+        ));
     }
     if problems.is_empty() {
         Ok(Config {
             settings,
             providers,
             warnings,
+            sources,
         })
     } else {
         Err(ConfigError { problems })
     }
 }
+
+const NO_PROVIDER: &str = "no provider is enabled";
 
 /// Limits are off unless asked for: setting a rate (`rpm`, `burst`, `tpm`, in the file or through
 /// `RATE_LIMIT_RPM` / `RATE_LIMIT_BURST`) asks for them, unless `enabled` is set explicitly.

@@ -7,7 +7,9 @@ mod catalogue;
 mod env;
 mod load;
 mod nodes;
+mod overrides;
 mod paths;
+mod remote;
 mod routes;
 mod settings;
 mod validate;
@@ -19,10 +21,12 @@ pub use nodes::{
     DEFAULT_POOL, NODE_POOL_KIND, Network, NodePoolConfig, NodeRuntime, NodeSettings, check_addresses,
     normalize_node_url, parse_network, url_host_port,
 };
+pub use overrides::{Override, OverrideKind, Overrides, ProviderToggle};
 pub use paths::{
     PATH_METHODS, RESERVED_PATHS, path_is_under, path_route as path_route_problems,
     security_rule as security_rule_problems,
 };
+pub use remote::{DEFAULT_GATEWAY_URL, Remote};
 pub use routes::{
     CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
     RouteTarget, SecurityRule, Strategy, UserGrant, WebhookSettings, split_route_model,

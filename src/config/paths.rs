@@ -181,7 +181,7 @@ fn path_problem(path: &str) -> Option<String> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~'));
     (!ok).then(|| {
         format!(
-            "path: `{path}` must start with / and hold only letters, digits, -, _, ., ~ and single / between segments"
+            "path: Invalid route path `{path}`: it must start with / and hold only letters, digits, -, _, ., ~ and single / between segments"
         )
     })
 }

@@ -259,7 +259,13 @@ pub(super) fn routes(
             }
         }
     }
+    let mut users = HashSet::new();
     for (i, u) in s.users.iter().enumerate() {
+        if u.name.trim().is_empty() {
+            problems.push(format!("users[{i}].name: must not be empty"));
+        } else if !users.insert(u.name.as_str()) {
+            problems.push(format!("users[{i}] (`{}`): the user is declared twice", u.name));
+        }
         for route in &u.routes {
             if !s.routes.iter().any(|r| r.name == split_route_model(route).1) {
                 problems.push(format!("users[{i}] (`{}`): route `{route}` is not configured", u.name));

@@ -4,10 +4,12 @@
 //! `HistoryRecord` to `HistorySink::record` (a `try_send` on a bounded channel, never awaited); the
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
 //! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
-//! the job → node map (`nodes.rs`), which every replica shares.
+//! the job → node map (`nodes.rs`) and the admin API's configuration changes (`overrides.rs`), which
+//! every replica shares.
 
 mod keys;
 mod nodes;
+mod overrides;
 mod query;
 mod schema;
 mod store;

@@ -1,4 +1,4 @@
-//! The tables (`ai_requests`, `api_keys`, `nodes`, `node_jobs`), in portable types so one schema
+//! The tables (`ai_requests`, `api_keys`, `nodes`, `node_jobs`, `config_overrides`), in portable types so one schema
 //! serves PostgreSQL and SQLite.
 
 diesel::table! {
@@ -59,5 +59,14 @@ diesel::table! {
         node_url -> Text,
         pool -> Text,
         created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    config_overrides (kind, name) {
+        kind -> Text,
+        name -> Text,
+        item -> Nullable<Text>,
+        updated_at -> BigInt,
     }
 }

@@ -111,8 +111,67 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Access::Client,
         web::get().to(nodes::download),
     );
+    admin_api(cfg);
     cfg.app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()));
     worker_catch_all(cfg);
+}
+
+/// Seed 002's admin REST API (`routes::admin`), all behind the admin token.
+fn admin_api(cfg: &mut web::ServiceConfig) {
+    use routes::admin;
+    let admin_routes = |cfg: &mut web::ServiceConfig, path: &str, routes: Vec<Route>| {
+        add_routes(cfg, path, Access::Admin, routes);
+    };
+    admin_routes(
+        cfg,
+        "/api/v1/routes",
+        vec![
+            web::get().to(admin::list_routes),
+            web::post().to(admin::create_route),
+            web::put().to(admin::update_path_route),
+            web::delete().to(admin::delete_path_route),
+        ],
+    );
+    admin_routes(
+        cfg,
+        "/api/v1/routes/{name}",
+        vec![
+            web::get().to(admin::get_route),
+            web::put().to(admin::update_route),
+            web::delete().to(admin::delete_route),
+        ],
+    );
+    admin_routes(cfg, "/api/v1/security", vec![web::get().to(admin::list_security)]);
+    admin_routes(
+        cfg,
+        "/api/v1/security/{endpoint:.*}",
+        vec![
+            web::put().to(admin::put_security),
+            web::delete().to(admin::delete_security),
+        ],
+    );
+    admin_routes(cfg, "/api/v1/users", vec![web::get().to(admin::list_users)]);
+    admin_routes(
+        cfg,
+        "/api/v1/users/{name}",
+        vec![
+            web::get().to(admin::get_user),
+            web::put().to(admin::put_user),
+            web::delete().to(admin::delete_user),
+        ],
+    );
+    admin_routes(cfg, "/api/v1/providers", vec![web::get().to(admin::list_providers)]);
+    admin_routes(
+        cfg,
+        "/api/v1/providers/{id}",
+        vec![web::get().to(admin::get_provider), web::put().to(admin::set_provider)],
+    );
+    admin_routes(
+        cfg,
+        "/api/v1/keys",
+        vec![web::get().to(admin::list_keys), web::post().to(admin::create_key)],
+    );
+    admin_routes(cfg, "/api/v1/keys/{id}", vec![web::delete().to(admin::revoke_key)]);
 }
 
 /// The catch-all, registered last: a path under a path route (any method; the snapshot's table

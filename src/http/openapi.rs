@@ -142,12 +142,32 @@ impl Modify for Security {
         routes::nodes::provision,
         routes::nodes::status,
         routes::nodes::download,
+        routes::admin::list_routes,
+        routes::admin::create_route,
+        routes::admin::update_path_route,
+        routes::admin::delete_path_route,
+        routes::admin::get_route,
+        routes::admin::update_route,
+        routes::admin::delete_route,
+        routes::admin::list_security,
+        routes::admin::put_security,
+        routes::admin::delete_security,
+        routes::admin::list_users,
+        routes::admin::get_user,
+        routes::admin::put_user,
+        routes::admin::delete_user,
+        routes::admin::list_providers,
+        routes::admin::get_provider,
+        routes::admin::set_provider,
+        routes::admin::list_keys,
+        routes::admin::create_key,
+        routes::admin::revoke_key,
         openapi_json,
         docs,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security),
-    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"), (name = "nodes", description = "GPU node pool: registry, heartbeats, provisioning, worker jobs"))
+    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"), (name = "nodes", description = "GPU node pool: registry, heartbeats, provisioning, worker jobs"), (name = "admin", description = "Seed 002's admin API: routes, endpoint security, users, providers and keys, stored in the database and applied by every replica"))
 )]
 pub struct ApiDoc;
 

@@ -100,6 +100,8 @@ pub struct Families {
     pub nodes_online: IntGauge,
     /// GPU nodes busy.
     pub nodes_busy: IntGauge,
+    /// Config file reloads by result (`ok`, `invalid`).
+    pub config_reloads: IntCounterVec,
     /// Response-cache lookups by result (`hit`, `miss`).
     pub cache_requests: IntCounterVec,
     /// Response-cache calls Redis failed or answered too slowly (each served as a miss or not stored).
@@ -239,6 +241,12 @@ impl Families {
             history_dropped: plain_counter(r, "gateway_history_rows_dropped_total", "History rows dropped")?,
             nodes_online: gauge(r, "gateway_nodes_online", "GPU inference nodes online")?,
             nodes_busy: gauge(r, "gateway_nodes_busy", "GPU inference nodes busy")?,
+            config_reloads: counter(
+                r,
+                "gateway_config_reloads_total",
+                "Config file reloads (SIGHUP or a file change), by result: ok or invalid",
+                &["result"],
+            )?,
             cache_requests: counter(
                 r,
                 "gateway_cache_requests_total",
@@ -305,6 +313,9 @@ impl Families {
         }
         for reason in ["missing", "invalid", "expired", "forbidden"] {
             self.auth_failures.with_label_values(&[reason]);
+        }
+        for result in ["ok", "invalid"] {
+            self.config_reloads.with_label_values(&[result]);
         }
         for result in CACHE_RESULTS {
             self.cache_requests.with_label_values(&[result]);

@@ -209,6 +209,12 @@ impl Metrics {
         self.f.nodes_busy.set(i64::try_from(busy).unwrap_or(i64::MAX));
     }
 
+    /// A config file reload was applied (`ok`) or refused as invalid.
+    pub fn observe_config_reload(&self, applied: bool) {
+        let result = if applied { "ok" } else { "invalid" };
+        self.f.config_reloads.with_label_values(&[result]).inc();
+    }
+
     /// A response-cache lookup (`result`: `hit` or `miss`).
     pub fn observe_cache(&self, result: &str) {
         self.f.cache_requests.with_label_values(&[result]).inc();

@@ -2,10 +2,12 @@
 // The whole binary is test code: this lets clippy's allow-expect/unwrap/panic-in-tests cover the helpers.
 #![cfg(test)]
 
+mod admin_api;
 mod auth;
 mod cache;
 mod chat;
 mod circuit_breaker;
+mod cli;
 mod embeddings;
 mod errors;
 mod fallback;

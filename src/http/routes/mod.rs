@@ -1,5 +1,6 @@
 //! One file per endpoint family.
 
+pub mod admin;
 pub mod chat;
 pub mod dashboard;
 pub mod health;

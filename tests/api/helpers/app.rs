@@ -263,7 +263,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The gateway's history database, for reading rows back.
     pub store: HistoryStore,
-    /// The gateway's shared state (to swap the live config as a reload or the admin API does).
+    /// The gateway's shared state (its live configuration, its reload entry points).
     pub state: actix_web::web::Data<ai_gateway::state::AppState>,
     /// Stops the server as SIGTERM does.
     pub server: ServerHandle,
@@ -314,6 +314,11 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The config file the gateway was loaded from (a hot-reload test rewrites it).
+    pub fn config_path(&self) -> &std::path::Path {
+        self._config.path()
     }
 
     /// `address` + `path`.

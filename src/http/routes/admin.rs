@@ -1,0 +1,209 @@
+//! The admin REST API (seed 002), behind the admin token (`X-Admin-Token` or
+//! `Authorization: Bearer`): routes, endpoint security, users, providers and virtual keys.
+//! Changes are stored in the database and applied by every replica within `reload.poll_seconds`.
+//!
+//! Named routes are addressed by name (`/api/v1/routes/{name}`), path routes by their path
+//! (`/api/v1/routes?path=/predict`), endpoint rules by their endpoint without or with its leading
+//! slash (`/api/v1/security/predict`).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::http::body::Body;
+use crate::pipeline::{self, RouteKey, Written};
+use crate::state::AppState;
+
+/// `?path=` on `/api/v1/routes`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PathQuery {
+    /// A path route's path (`/predict`); absent = the whole list (GET).
+    pub path: Option<String>,
+}
+
+/// Every named route and path route, with where each comes from (`config` or `api`); with
+/// `?path=`, that path route alone.
+#[utoipa::path(get, path = "/api/v1/routes", tag = "admin", params(PathQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Routes (`kind`: `route` or `path_route`); one route with `?path=`", body = crate::pipeline::ItemList), (status = 404, description = "No path route at `?path=`", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled (no INTERNAL_API_TOKEN)", body = crate::error::ErrorBody)))]
+pub async fn list_routes(state: web::Data<AppState>, query: web::Query<PathQuery>) -> Result<HttpResponse, ApiError> {
+    match query.into_inner().path {
+        Some(path) => {
+            let one = pipeline::get_route(&state, &RouteKey::Path(path)).await?;
+            Ok(HttpResponse::Ok().json(pipeline::ItemList { data: vec![one] }))
+        }
+        None => Ok(HttpResponse::Ok().json(pipeline::list_routes(&state).await)),
+    }
+}
+
+/// Creates a route: a body with `path` and `target(s)` is a path route
+/// (`{"path": "/predict", "target": "http://ai-service:8080", "method": "POST"}`), one with `name`
+/// and `targets` a named route (`{"name": "support", "strategy": "rotation", "targets":
+/// ["openai:gpt-4o-mini", "mistral:mistral-small"]}`).
+#[utoipa::path(post, path = "/api/v1/routes", tag = "admin", request_body(content = Object, description = "A path route or a named route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "Created; every replica applies it within reload.poll_seconds", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem, in one message", body = crate::error::ErrorBody), (status = 409, description = "A route with this name or path exists", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn create_route(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(pipeline::create_route(&state, &body.0).await?))
+}
+
+/// Replaces a path route (`?path=` required here).
+#[utoipa::path(put, path = "/api/v1/routes", tag = "admin", params(PathQuery), request_body(content = Object, description = "The path route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 400, description = "No `?path=`, or every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such path route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn update_path_route(
+    state: web::Data<AppState>,
+    query: web::Query<PathQuery>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let key = RouteKey::Path(path_param(query.into_inner())?);
+    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &key, &body.0).await?))
+}
+
+/// Removes a path route (`?path=` required here), the config file's included.
+#[utoipa::path(delete, path = "/api/v1/routes", tag = "admin", params(PathQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 400, description = "No `?path=`", body = crate::error::ErrorBody), (status = 404, description = "No such path route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn delete_path_route(
+    state: web::Data<AppState>,
+    query: web::Query<PathQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let path = path_param(query.into_inner())?;
+    pipeline::delete_route(&state, &RouteKey::Path(path.clone())).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": path })))
+}
+
+/// One named route.
+#[utoipa::path(get, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The route", body = crate::pipeline::ItemView), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn get_route(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let key = RouteKey::Name(name.into_inner());
+    Ok(HttpResponse::Ok().json(pipeline::get_route(&state, &key).await?))
+}
+
+/// Replaces a named route.
+#[utoipa::path(put, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), request_body(content = Object, description = "The named route, in the config file's schema (`name` may be left out)"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn update_route(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let key = RouteKey::Name(name.into_inner());
+    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &key, &body.0).await?))
+}
+
+/// Removes a named route, the config file's included.
+#[utoipa::path(delete, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn delete_route(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    pipeline::delete_route(&state, &RouteKey::Name(name.clone())).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": name })))
+}
+
+/// Every endpoint rule (auth and rate limit per endpoint).
+#[utoipa::path(get, path = "/api/v1/security", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Endpoint rules", body = crate::pipeline::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn list_security(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(pipeline::list_security(&state).await)
+}
+
+/// Sets an endpoint's auth and rate limit: `{"authType": "jwt", "rateLimit": 100}` (per minute,
+/// or `"10/s"`, `"1000/hour"`).
+#[utoipa::path(put, path = "/api/v1/security/{endpoint}", tag = "admin", params(("endpoint" = String, Path, description = "The endpoint path, with or without its leading `/` (`predict` or `%2Fpredict`)")), request_body(content = Object, description = "`authType` (`api-key`, `jwt`, `none`) and `rateLimit`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 201, description = "Created", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn put_security(
+    state: web::Data<AppState>,
+    endpoint: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let (view, written) = pipeline::put_security(&state, &endpoint, &body.0).await?;
+    Ok(written_response(written).json(view))
+}
+
+/// Removes an endpoint rule.
+#[utoipa::path(delete, path = "/api/v1/security/{endpoint}", tag = "admin", params(("endpoint" = String, Path, description = "The endpoint path, with or without its leading `/`")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 404, description = "No rule for this endpoint", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn delete_security(
+    state: web::Data<AppState>,
+    endpoint: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    pipeline::delete_security(&state, &endpoint).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": endpoint.into_inner() })))
+}
+
+/// Every user grant of the `/api/u/{user}/...` namespace.
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "User grants", body = crate::pipeline::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn list_users(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(pipeline::list_users(&state).await)
+}
+
+/// One user's grant.
+#[utoipa::path(get, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The grant", body = crate::pipeline::ItemView), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn get_user(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(pipeline::get_user(&state, &name).await?))
+}
+
+/// Grants a user routes and providers: `{"routes": ["support"], "providers": ["openai"]}`.
+#[utoipa::path(put, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user: a virtual key's name or a JWT `sub`")), request_body(content = Object, description = "`routes` and `providers` granted"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 201, description = "Created", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn put_user(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let (view, written) = pipeline::put_user(&state, &name, &body.0).await?;
+    Ok(written_response(written).json(view))
+}
+
+/// Removes a user's grant.
+#[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn delete_user(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    pipeline::delete_user(&state, &name).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": name.into_inner() })))
+}
+
+/// Every provider the configuration knows, enabled or not, with its breaker.
+#[utoipa::path(get, path = "/api/v1/providers", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Providers", body = crate::pipeline::ProviderList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn list_providers(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(pipeline::list_providers(&state).await)
+}
+
+/// One provider.
+#[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider", body = crate::pipeline::ProviderView), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn get_provider(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(pipeline::get_provider(&state, &id).await?))
+}
+
+/// Enables or disables a provider at run time, on every replica: `{"enabled": false}`.
+#[utoipa::path(put, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), request_body(content = Object, description = "`{\"enabled\": bool}`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider as it now runs here", body = crate::pipeline::ProviderView), (status = 400, description = "Not `{\"enabled\": bool}`, or the change leaves the configuration invalid", body = crate::error::ErrorBody), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn set_provider(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(pipeline::set_provider(&state, &id, &body.0).await?))
+}
+
+/// Every virtual key (never the keys themselves).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Keys, newest first", body = crate::pipeline::KeyList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(pipeline::api_list_keys(&state).await?))
+}
+
+/// Creates a virtual key; the answer is the only time the key is shown (only its hash is stored).
+#[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = crate::pipeline::NewKey, security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "The key, shown once; replicas accept it within auth.refresh_seconds", body = crate::pipeline::CreatedKey), (status = 400, description = "Bad name or expiry", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn create_key(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(pipeline::api_create_key(&state, &body.0).await?))
+}
+
+/// Revokes a virtual key by id or name.
+#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "admin", params(("id" = String, Path, description = "The key's id or name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Revoked; replicas refuse it within auth.refresh_seconds", body = serde_json::Value), (status = 404, description = "No active key with this id or name", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn revoke_key(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let n = pipeline::api_revoke_key(&state, &id).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
+}
+
+fn written_response(written: Written) -> actix_web::HttpResponseBuilder {
+    match written {
+        Written::Created => HttpResponse::Created(),
+        Written::Replaced => HttpResponse::Ok(),
+    }
+}
+
+fn path_param(query: PathQuery) -> Result<String, ApiError> {
+    query.path.ok_or_else(|| {
+        ApiError::InvalidRequest(crate::domain::BodyError {
+            message: "`?path=` names the path route (named routes are at /api/v1/routes/{name})".into(),
+            param: Some("path".into()),
+            code: "missing_required_parameter",
+        })
+    })
+}

@@ -1,0 +1,350 @@
+//! The management CLI: the real `ai-gateway` binary against a gateway running in-process.
+
+use std::process::Output;
+
+use reqwest::Method;
+use serde_json::json;
+use wiremock::MockServer;
+
+use crate::admin_api::{ADMIN, CLIENT, admin, admin_app};
+use crate::helpers::{ProviderSpec, TestApp, closed_port_url, completion, failure, mount_chat, upstream_url};
+
+/// Runs `ai-gateway <args>` against `url` with the admin token and the client key.
+async fn cli(url: &str, args: &[&str]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ai-gateway"));
+    for name in [
+        "AI_GATEWAY_URL",
+        "AI_GATEWAY_API_KEY",
+        "AI_GATEWAY_ADMIN_TOKEN",
+        "INTERNAL_API_TOKEN",
+        "AI_GATEWAY_CONFIG",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .args(args)
+        .env("AI_GATEWAY_URL", url)
+        .env("AI_GATEWAY_ADMIN_TOKEN", ADMIN)
+        .env("AI_GATEWAY_API_KEY", CLIENT)
+        .kill_on_drop(true);
+    command.output().await.expect("run the ai-gateway binary")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn app_with(mock: &MockServer) -> TestApp {
+    admin_app()
+        .provider(ProviderSpec::new("alpha", upstream_url(mock)))
+        .provider(ProviderSpec::new("beta", upstream_url(mock)))
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn add_route_secure_and_routes_list_go_through_the_admin_api() {
+    let mock = MockServer::start().await;
+    let app = app_with(&mock).await;
+    let out = cli(
+        &app.address,
+        &[
+            "add-route",
+            "--path",
+            "/predict",
+            "--target",
+            "http://ai-service:8080",
+            "--method",
+            "POST",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("created path route /predict"), "{}", stdout(&out));
+    let out = cli(
+        &app.address,
+        &[
+            "add-route",
+            "--name",
+            "support",
+            "--strategy",
+            "rotation",
+            "--target",
+            "alpha:gpt-test",
+            "--target",
+            "beta:gpt-test",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("rotation:support"), "{}", stdout(&out));
+    let route = app
+        .state
+        .live()
+        .config
+        .settings
+        .route_for_model("rotation:support")
+        .cloned()
+        .unwrap();
+    assert_eq!(route.targets.len(), 2);
+
+    let out = cli(
+        &app.address,
+        &[
+            "secure",
+            "--endpoint",
+            "/predict",
+            "--auth",
+            "jwt",
+            "--rate-limit",
+            "100/min",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, rules) = admin(&app, Method::GET, "/api/v1/security", None).await;
+    assert_eq!(
+        rules["data"][0]["item"],
+        json!({"endpoint": "/predict", "auth": "jwt", "rate_limit": "100/min"})
+    );
+
+    let out = cli(&app.address, &["routes", "list"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    let lines: Vec<&str> = listing.lines().collect();
+    assert!(lines[0].starts_with("KIND"), "{listing}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("support") && l.contains("rotation") && l.contains("alpha:gpt-test, beta:gpt-test")),
+        "{listing}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/predict") && l.contains("http://ai-service:8080")),
+        "{listing}"
+    );
+
+    let out = cli(
+        &app.address,
+        &["add-route", "--path", "predict", "--target", "http://x:1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).starts_with("Error: "), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Invalid route path"), "{}", stderr(&out));
+
+    let out = cli(&app.address, &["routes", "delete", "support"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(app.state.live().config.settings.routes.is_empty());
+}
+
+#[tokio::test]
+async fn providers_disable_stops_traffic_at_run_time() {
+    let mock = MockServer::start().await;
+    let app = app_with(&mock).await;
+    let out = cli(&app.address, &["providers", "disable", "alpha"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("alpha is disabled"), "{}", stdout(&out));
+    let live = app.state.live();
+    let ids: Vec<&str> = live.registry.providers().iter().map(|p| p.config.id.as_str()).collect();
+    assert_eq!(ids, ["beta"], "alpha is out of the live registry");
+    let out = cli(&app.address, &["providers", "list"]).await;
+    let listing = stdout(&out);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("alpha") && l.contains("false") && l.contains("api")),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("beta") && l.contains("true") && l.contains("closed")),
+        "{listing}"
+    );
+    let out = cli(&app.address, &["providers", "disable", "ghost"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no provider `ghost`"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn smoke_reports_each_route_and_fails_when_one_fails() {
+    let good = MockServer::start().await;
+    mount_chat(&good, completion(), 1..).await;
+    let bad = MockServer::start().await;
+    mount_chat(&bad, failure(500), 1..).await;
+    let app = admin_app()
+        .provider(ProviderSpec::new("good", upstream_url(&good)))
+        .provider(ProviderSpec::new("bad", upstream_url(&bad)).models(&["broken-model"]))
+        .settings("routes: [{name: broken, targets: ['bad:broken-model']}]")
+        .spawn()
+        .await;
+
+    let out = cli(&app.address, &["smoke", "--route", "gpt-test"]).await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("ok      gpt-test"), "{}", stdout(&out));
+    let sent = good.received_requests().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(body["messages"][0]["content"], "smoke");
+    assert_eq!(body["max_tokens"], 1);
+
+    let out = cli(&app.address, &["smoke"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("failed  priority:broken"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("0 ok, 1 failed"), "{}", stdout(&out));
+
+    let out = cli(
+        &app.address,
+        &["smoke", "--route", "gpt-test", "--route", "broken-model"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("1 ok, 1 failed"), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn an_unreachable_gateway_is_a_clear_error() {
+    let url = closed_port_url().trim_end_matches("/v1").to_owned();
+    for args in [
+        &["routes", "list"][..],
+        &["smoke"],
+        &["providers", "disable", "x"],
+        &["keys", "list"],
+    ] {
+        let out = cli(&url, args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).starts_with(&format!("Error: cannot reach the gateway at {url}")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[tokio::test]
+async fn init_writes_a_starter_config_and_keeps_an_existing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.yaml");
+    let path_text = path.to_str().unwrap();
+    let out = cli("http://127.0.0.1:9", &["init", "--config", path_text]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let check = cli("http://127.0.0.1:9", &["check-config", "--config", path_text]).await;
+    assert!(check.status.success(), "{}", stdout(&check));
+    let again = cli("http://127.0.0.1:9", &["init", "--config", path_text]).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+}
+
+#[tokio::test]
+async fn keys_go_through_the_api_with_a_url_and_to_the_database_without_one() {
+    let app = admin_app().spawn().await;
+    let out = cli(&app.address, &["keys", "create", "--name", "ci-key", "--rpm", "5"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let key = printed.lines().nth(1).unwrap().trim().to_owned();
+    assert!(key.starts_with("sk-"), "{printed}");
+    let stored = app.store.list_keys().await.unwrap();
+    assert_eq!(stored[0].name, "ci-key");
+    assert_ne!(stored[0].key_hash, key, "only the hash is stored");
+    let out = cli(&app.address, &["keys", "revoke", "ci-key"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(app.store.active_keys().await.unwrap().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/keys.db", dir.path().display());
+    let direct = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ai-gateway"));
+        command
+            .args(args)
+            .env_remove("AI_GATEWAY_URL")
+            .env_remove("AI_GATEWAY_CONFIG")
+            .env("DATABASE_URL", &db)
+            .kill_on_drop(true);
+        async move { command.output().await.unwrap() }
+    };
+    let out = direct(&["keys", "create", "--name", "offline"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = direct(&["keys", "list"]).await;
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.contains("offline") && l.ends_with("active")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn metrics_prints_the_answer_as_json_or_as_a_table() {
+    use wiremock::matchers::{method, path, query_param};
+    let gateway = MockServer::start().await;
+    let answer = json!({
+        "type": "latency",
+        "window_seconds": 3600,
+        "rows": [
+            {"endpoint": "/v1/chat/completions", "requests": 12, "p50_ms": 210},
+            {"endpoint": "/predict", "requests": 3, "p50_ms": 40}
+        ]
+    });
+    wiremock::Mock::given(method("GET"))
+        .and(path("/api/v1/metrics"))
+        .and(query_param("type", "latency"))
+        .and(wiremock::matchers::header("x-admin-token", ADMIN))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(&answer))
+        .expect(2)
+        .mount(&gateway)
+        .await;
+    let out = cli(&gateway.uri(), &["metrics", "--format", "json", "--type", "latency"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(printed, answer);
+    let out = cli(&gateway.uri(), &["metrics", "--type", "latency"]).await;
+    let table = stdout(&out);
+    assert!(table.contains("type: latency"), "{table}");
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("ENDPOINT"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(header.contains("REQUESTS") && header.contains("P50_MS"), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("/predict") && l.contains("40")),
+        "{table}"
+    );
+}
+
+#[tokio::test]
+async fn nodes_add_list_and_remove_use_the_node_registry() {
+    let node = crate::helpers::MockNode::start(crate::helpers::Runtime::Vllm, &["llama"]).await;
+    let app = admin_app()
+        .settings("providers: [{id: nodes, kind: node_pool, priority: 0}]")
+        .spawn()
+        .await;
+    let url = node.url();
+    let out = cli(&app.address, &["nodes", "add", &url, "--runtime", "vllm"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(online)"), "{}", stdout(&out));
+    let out = cli(&app.address, &["nodes", "list"]).await;
+    let listing = stdout(&out);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with(&url) && l.contains("nodes") && l.contains("vllm") && l.contains("true")),
+        "{listing}"
+    );
+    let out = cli(&app.address, &["nodes", "remove", &url]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(app.store.list_nodes().await.unwrap().is_empty());
+    let out = cli(&app.address, &["nodes", "remove", &url]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a second removal is refused: {}",
+        stderr(&out)
+    );
+}
