@@ -260,7 +260,7 @@ mod tests {
             row(
                 OverrideKind::Security,
                 "/predict",
-                Some(r#"{"endpoint":"/predict","auth":"jwt","rate_limit":"100/min"}"#),
+                Some(r#"{"endpoint":"/predict","auth":"api-key","rate_limit":"100/min"}"#),
             ),
         ]);
         let config = base.with_overrides(&overrides).unwrap();
