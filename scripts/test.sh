@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit + integration (cargo test), the ops-file checks, end-to-end checks of the
 # real binary with the official `openai` and `anthropic` Python SDKs, schemathesis against
-# /openapi.json, the node-pool check, a short fuzz run and the dashboard in headless Chromium.
+# /openapi.json, the node-pool check, the routes/admin/CLI check on two replicas, a short fuzz run and the dashboard in headless Chromium.
 # Installs what it needs (a Python venv, promtool, cargo-fuzz, chromium, playwright-core)
 # idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
 # must be running for the suites that use them; those suites fail loudly when they are not.
@@ -34,13 +34,16 @@ echo "== contract: schemathesis against /openapi.json =="
 echo "== end-to-end: GPU node pool (issue 7's Done-when) against two mock nodes =="
 python3 tests/e2e/nodes_check.py target/debug/ai-gateway
 
+echo "== end-to-end: routes, admin API, CLI, two replicas, cache (issue 10's Done-when) =="
+python3 tests/e2e/routes_check.py target/debug/ai-gateway
+
 echo "== fuzz: a short bounded run of every target =="
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 echo "== browser: the dashboard in headless Chromium =="
 ./scripts/browser-test.sh target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the seven script checks above (any
+# One closing line for the whole run: cargo's counts plus the eight script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 7}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 8}')
 echo "all tests: ${passed} passed, 0 failed"

@@ -15,6 +15,8 @@ use super::{HistoryRecord, now_ms};
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+/// The PostgreSQL advisory lock key that serializes migrations across replicas.
+const MIGRATION_LOCK: i64 = 0x6169_6777_6d69_6772;
 
 type Sqlite = SyncConnectionWrapper<SqliteConnection>;
 
@@ -74,11 +76,15 @@ impl HistoryStore {
     /// Opens the database named by `url` and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Self, HistoryError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            migrate(
-                AsyncPgConnection::establish(url).await.map_err(connect_err)?,
-                PG_MIGRATIONS,
-            )
-            .await?;
+            let mut conn = AsyncPgConnection::establish(url).await.map_err(connect_err)?;
+            // Replicas started together on a fresh database would race to create the same tables;
+            // a session lock (released when the migration's connection closes) lets one migrate
+            // while the others wait and then find nothing pending.
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(&mut conn)
+                .await
+                .map_err(connect_err)?;
+            migrate(conn, PG_MIGRATIONS).await?;
             let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
             let pool = Pool::builder(manager).max_size(8).build().map_err(connect_err)?;
             return Ok(Self::Pg(pool));

@@ -439,3 +439,14 @@ async fn shutdown_during_a_stream_lets_it_finish_and_flushes_its_row() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, "success");
 }
+
+/// Replicas started together on a fresh database used to race to create the same tables ("type
+/// ai_requests already exists"); migrations now take a PostgreSQL advisory lock.
+#[tokio::test]
+async fn replicas_starting_together_on_a_fresh_database_both_migrate() {
+    let url = fresh_postgres_database().await;
+    let connects = (0..4).map(|_| ai_gateway::history::HistoryStore::connect(&url));
+    for result in futures_util::future::join_all(connects).await {
+        assert!(result.is_ok(), "{:?}", result.err());
+    }
+}
