@@ -97,6 +97,9 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }
+    if s.limits.max_response_bytes == 0 {
+        problems.push("limits.max_response_bytes: must be more than 0".into());
+    }
     problems
 }
 

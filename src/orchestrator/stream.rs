@@ -3,16 +3,28 @@
 //! end marker (`[DONE]`, or Anthropic's `message_stop`) — a cut stream is never passed off as
 //! complete. Events are already in the client's dialect; only the end marker and the error event
 //! depend on it.
+//!
+//! What the upstream connection has already read goes out together: the HTTP client hands a
+//! response body over one HTTP chunk (often one event) per turn of its connection task, so after
+//! each chunk the relay yields once and takes whatever that turn delivered, never waiting for the
+//! network. One write to the client then carries every event of one upstream read, instead of one
+//! write (and one loopback delivery) per event.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt, stream};
+use futures_util::{FutureExt, Stream, StreamExt, stream};
 
 use super::StreamStart;
 use crate::domain::{Dialect, ProviderId};
-use crate::providers::{ByteStream, sse};
+use crate::providers::{ByteStream, UpstreamError, sse};
+
+/// The most one gathered write holds; past it the rest waits for the next turn.
+const MAX_GATHER: usize = 64 * 1024;
+
+/// One item of the upstream body.
+type Item = Option<Result<Bytes, UpstreamError>>;
 
 /// How a relayed stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +64,8 @@ pub trait StreamObserver: Send + 'static {
 struct Relay<O> {
     first: Option<Bytes>,
     rest: ByteStream,
+    /// The end (or error) met while gathering, handled after what came before it goes out.
+    stashed: Option<Item>,
     idle: Duration,
     framer: sse::EventFramer,
     done: bool,
@@ -62,6 +76,33 @@ struct Relay<O> {
 }
 
 impl<O: StreamObserver> Relay<O> {
+    /// `chunk` and whatever the upstream has already delivered behind it, without waiting for more.
+    async fn gather(&mut self, chunk: Bytes) -> Bytes {
+        let mut out: Option<BytesMut> = None;
+        let mut len = chunk.len();
+        while len < MAX_GATHER {
+            // Lets the connection task hand over the next chunk if it has one already read.
+            tokio::task::yield_now().await;
+            match self.rest.next().now_or_never() {
+                Some(Some(Ok(next))) => {
+                    let out = out.get_or_insert_with(|| {
+                        let mut b = BytesMut::with_capacity(2 * chunk.len() + next.len());
+                        b.extend_from_slice(&chunk);
+                        b
+                    });
+                    out.extend_from_slice(&next);
+                    len = out.len();
+                }
+                Some(end) => {
+                    self.stashed = Some(end);
+                    break;
+                }
+                None => break,
+            }
+        }
+        out.map_or(chunk, BytesMut::freeze)
+    }
+
     /// Lets the observer see each event, drops those it refuses, notes the end marker.
     fn filter(&mut self, run: Bytes) -> Bytes {
         let mut dropped = Vec::new();
@@ -127,6 +168,7 @@ pub fn relay<O: StreamObserver>(
     let state = Relay {
         first: Some(start.first),
         rest: start.rest,
+        stashed: None,
         idle,
         framer: sse::EventFramer::default(),
         done: false,
@@ -146,9 +188,10 @@ pub fn relay<O: StreamObserver>(
                 return s.end(StreamEnd::Complete, BytesMut::new()).map(|b| (Ok(b), s));
             }
             let chunk = match s.first.take() {
+                // Out at once: the time to first token is not spent gathering.
                 Some(first) => first,
-                None => match tokio::time::timeout(s.idle, s.rest.next()).await {
-                    Ok(Some(Ok(chunk))) => chunk,
+                None => match next(&mut s).await {
+                    Ok(Some(Ok(chunk))) => s.gather(chunk).await,
                     Ok(None) => {
                         // Whatever the upstream left unterminated still goes out, then the verdict.
                         let tail = s.framer.finish().map(|t| s.filter(t)).unwrap_or_default();
@@ -174,6 +217,15 @@ pub fn relay<O: StreamObserver>(
             }
         }
     })
+}
+
+/// The next upstream item: one stashed while gathering, else the next to arrive within the idle
+/// timeout (`Err` when none does).
+async fn next<O>(s: &mut Relay<O>) -> Result<Item, tokio::time::error::Elapsed> {
+    match s.stashed.take() {
+        Some(item) => Ok(item),
+        None => tokio::time::timeout(s.idle, s.rest.next()).await,
+    }
 }
 
 /// The final event of a cut stream, in the client's dialect: OpenAI's `data: {"error": ...}`, or
