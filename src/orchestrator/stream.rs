@@ -8,7 +8,8 @@
 //! response body over one HTTP chunk (often one event) per turn of its connection task, so after
 //! each chunk the relay yields once and takes whatever that turn delivered, never waiting for the
 //! network. One write to the client then carries every event of one upstream read, instead of one
-//! write (and one loopback delivery) per event.
+//! write (and one loopback delivery) per event. A stream whose events come one at a time skips
+//! that extra turn, looking again every few chunks.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -22,6 +23,9 @@ use crate::providers::{ByteStream, UpstreamError, sse};
 
 /// The most one gathered write holds; past it the rest waits for the next turn.
 const MAX_GATHER: usize = 64 * 1024;
+/// A paced stream (its last gather found nothing behind the chunk) checks again only every this
+/// many chunks: the extra scheduler turn per event is not spent where events come one at a time.
+const PROBE_EVERY: u8 = 8;
 
 /// One item of the upstream body.
 type Item = Option<Result<Bytes, UpstreamError>>;
@@ -66,6 +70,9 @@ struct Relay<O> {
     rest: ByteStream,
     /// The end (or error) met while gathering, handled after what came before it goes out.
     stashed: Option<Item>,
+    /// Whether the last gather found more behind its chunk (a burst); else chunks since it.
+    bursty: bool,
+    since_probe: u8,
     idle: Duration,
     framer: sse::EventFramer,
     done: bool,
@@ -76,8 +83,14 @@ struct Relay<O> {
 }
 
 impl<O: StreamObserver> Relay<O> {
-    /// `chunk` and whatever the upstream has already delivered behind it, without waiting for more.
+    /// `chunk` and whatever the upstream has already delivered behind it, without waiting for more
+    /// (looked for while the stream comes in bursts, and every `PROBE_EVERY` chunks otherwise).
     async fn gather(&mut self, chunk: Bytes) -> Bytes {
+        if !self.bursty && self.since_probe < PROBE_EVERY {
+            self.since_probe += 1;
+            return chunk;
+        }
+        self.since_probe = 0;
         let mut out: Option<BytesMut> = None;
         let mut len = chunk.len();
         while len < MAX_GATHER {
@@ -100,6 +113,7 @@ impl<O: StreamObserver> Relay<O> {
                 None => break,
             }
         }
+        self.bursty = out.is_some();
         out.map_or(chunk, BytesMut::freeze)
     }
 
@@ -169,6 +183,8 @@ pub fn relay<O: StreamObserver>(
         first: Some(start.first),
         rest: start.rest,
         stashed: None,
+        bursty: true,
+        since_probe: 0,
         idle,
         framer: sse::EventFramer::default(),
         done: false,
@@ -256,5 +272,86 @@ fn error_event(provider: &ProviderId, end: StreamEnd, dialect: Dialect) -> Bytes
             });
             sse::named_event("error", body.to_string().as_bytes())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+
+    impl StreamObserver for Quiet {
+        fn on_event(&mut self, _: &[u8]) -> bool {
+            true
+        }
+        fn on_end(&mut self, _: StreamEnd) {}
+    }
+
+    fn source() -> Source {
+        Source {
+            provider: ProviderId::new("p"),
+            dialect: Dialect::OpenAi,
+            idle: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn chunks_already_delivered_go_out_in_one_write_after_the_first() {
+        // Arrange: every chunk after the first is ready at once, as when one upstream read held them.
+        let rest: Vec<Result<Bytes, UpstreamError>> = ["data: 2\n\n", "data: 3\n\n", "data: [DONE]\n\n"]
+            .into_iter()
+            .map(|c| Ok(Bytes::from_static(c.as_bytes())))
+            .collect();
+        let start = StreamStart {
+            first: Bytes::from_static(b"data: 1\n\n"),
+            rest: Box::pin(stream::iter(rest)),
+        };
+
+        // Act
+        let out: Vec<Bytes> = relay(start, source(), Quiet)
+            .map(|r| r.unwrap_or_default())
+            .collect()
+            .await;
+
+        // Assert: the first chunk alone (time to first token), then the rest together, unchanged.
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(&out[0][..], b"data: 1\n\n");
+        assert_eq!(&out[1][..], b"data: 2\n\ndata: 3\n\ndata: [DONE]\n\n");
+    }
+
+    #[tokio::test]
+    async fn an_end_met_while_gathering_comes_after_what_preceded_it() {
+        // Arrange: two chunks, then the connection breaks with no end marker.
+        let rest: Vec<Result<Bytes, UpstreamError>> = vec![
+            Ok(Bytes::from_static(b"data: 2\n\n")),
+            Ok(Bytes::from_static(b"data: 3\n\n")),
+            Err(UpstreamError::new(
+                &ProviderId::new("p"),
+                crate::providers::UpstreamErrorKind::StreamCut,
+            )),
+        ];
+        let start = StreamStart {
+            first: Bytes::from_static(b"data: 1\n\n"),
+            rest: Box::pin(stream::iter(rest)),
+        };
+
+        // Act
+        let out: Vec<Bytes> = relay(start, source(), Quiet)
+            .map(|r| r.unwrap_or_default())
+            .collect()
+            .await;
+
+        // Assert: both chunks were relayed, then the error event, and no [DONE].
+        let all = out.concat();
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            text.starts_with("data: 1\n\ndata: 2\n\ndata: 3\n\ndata: {\"error\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("stream_upstream_error") && !text.contains("[DONE]"),
+            "{text}"
+        );
     }
 }
