@@ -118,6 +118,16 @@ pub enum ApiError {
         /// What each attempt came to.
         attempts: Vec<AttemptSummary>,
     },
+    /// Every upstream that was called answered with a body over `limits.max_response_bytes` (502).
+    #[error(
+        "the upstream response is larger than limits.max_response_bytes ({limit} bytes) and was not read to its end; ask for a shorter answer (e.g. max_tokens) or raise the limit"
+    )]
+    ResponseTooLarge {
+        /// `limits.max_response_bytes`.
+        limit: usize,
+        /// What each attempt came to.
+        attempts: Vec<AttemptSummary>,
+    },
     /// Missing or wrong credentials (401), or credentials without the needed permission (403).
     #[error("{0}")]
     Auth(#[from] AuthError),
@@ -201,7 +211,7 @@ impl ApiError {
             Self::Auth(e) => e.status(),
             Self::ModelNotAllowed { .. } | Self::WrongUser { .. } | Self::NotGranted { .. } => 403,
             Self::RateLimited { .. } => 429,
-            Self::AllProvidersFailed { .. } => 502,
+            Self::AllProvidersFailed { .. } | Self::ResponseTooLarge { .. } => 502,
             Self::Internal(_) => 500,
         }
     }
@@ -228,6 +238,7 @@ impl ApiError {
             | Self::UpstreamRejected { .. } => "invalid_request_error",
             Self::ProvidersUnavailable { .. }
             | Self::AllProvidersFailed { .. }
+            | Self::ResponseTooLarge { .. }
             | Self::Unavailable { .. }
             | Self::TaskFailed { .. }
             | Self::Internal(_) => "server_error",
@@ -247,6 +258,7 @@ impl ApiError {
             Self::UpstreamRejected { code, .. } => return code.as_deref(),
             Self::ProvidersUnavailable { .. } => "providers_unavailable",
             Self::AllProvidersFailed { .. } | Self::TaskFailed { .. } => "all_providers_failed",
+            Self::ResponseTooLarge { .. } => "upstream_response_too_large",
             Self::Unavailable { .. } => "service_unavailable",
             Self::Auth(AuthError::NotAdmin) => "forbidden",
             Self::Auth(AuthError::AdminDisabled | AuthError::WorkerDisabled) => "admin_api_disabled",
@@ -290,9 +302,9 @@ impl ApiError {
     pub fn attempts_made(&self) -> usize {
         match self {
             Self::UpstreamRejected { attempts, .. } => *attempts,
-            Self::AllProvidersFailed { attempts } | Self::TaskFailed { attempts } => {
-                attempts.iter().filter(|a| a.was_called()).count()
-            }
+            Self::AllProvidersFailed { attempts }
+            | Self::TaskFailed { attempts }
+            | Self::ResponseTooLarge { attempts, .. } => attempts.iter().filter(|a| a.was_called()).count(),
             _ => 0,
         }
     }

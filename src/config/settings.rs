@@ -322,6 +322,9 @@ impl BreakerSettings {
 pub struct LimitSettings {
     /// Largest accepted request body (`MAX_BODY_BYTES`); larger gets 413.
     pub max_body_bytes: usize,
+    /// Largest non-streamed upstream answer read (`MAX_RESPONSE_BYTES`); larger is refused while
+    /// reading and answered 502 `upstream_response_too_large`. Streams are relayed, never held.
+    pub max_response_bytes: usize,
     /// Longest a client may take to send its body once headers are in; slower gets 408.
     pub body_timeout_seconds: f64,
     /// Longest a client may take to send its request head; slower is disconnected (slowloris).
@@ -334,6 +337,7 @@ impl Default for LimitSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 16 * 1024 * 1024,
+            max_response_bytes: 32 * 1024 * 1024,
             body_timeout_seconds: 30.0,
             header_timeout_seconds: 5.0,
             keep_alive_seconds: 5.0,

@@ -101,6 +101,9 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }
     problems.extend(cache_and_webhooks(s));
+    if s.limits.max_response_bytes == 0 {
+        problems.push("limits.max_response_bytes: must be more than 0".into());
+    }
     problems
 }
 

@@ -29,6 +29,8 @@ pub enum AttemptOutcome {
     Malformed,
     /// The provider cannot do this operation.
     Unsupported,
+    /// A 2xx body over `limits.max_response_bytes`, refused while reading.
+    TooLarge,
 }
 
 impl AttemptOutcome {
@@ -46,6 +48,7 @@ impl AttemptOutcome {
             Self::Rejected => "rejected",
             Self::Malformed => "malformed_response",
             Self::Unsupported => "unsupported",
+            Self::TooLarge => "response_too_large",
         }
     }
 }

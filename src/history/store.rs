@@ -8,6 +8,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use serde::Serialize;
 
 use super::query::{HistoryItem, HistoryQuery};
 use super::schema::ai_requests;
@@ -268,17 +269,25 @@ fn signed(n: u64) -> i64 {
 
 impl From<&HistoryRecord> for Row {
     fn from(r: &HistoryRecord) -> Self {
-        let attempts: Vec<serde_json::Value> = r
+        // Serialized straight from borrowed fields (keys in the order a `json!` map sorted them),
+        // not through a `Value` tree per attempt.
+        #[derive(Serialize)]
+        struct Attempt<'a> {
+            latency_ms: u64,
+            model: &'a str,
+            outcome: &'static str,
+            provider: &'a str,
+            status: Option<u16>,
+        }
+        let attempts: Vec<Attempt<'_>> = r
             .attempts
             .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "provider": a.provider.as_str(),
-                    "model": a.upstream_model,
-                    "outcome": a.outcome.as_str(),
-                    "status": a.status,
-                    "latency_ms": u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
-                })
+            .map(|a| Attempt {
+                latency_ms: u64::try_from(a.latency.as_millis()).unwrap_or(u64::MAX),
+                model: &a.upstream_model,
+                outcome: a.outcome.as_str(),
+                provider: a.provider.as_str(),
+                status: a.status,
             })
             .collect();
         Self {
@@ -298,7 +307,7 @@ impl From<&HistoryRecord> for Row {
             prompt_tokens: r.usage.map(|u| signed(u.prompt_tokens)),
             completion_tokens: r.usage.map(|u| signed(u.completion_tokens)),
             total_tokens: r.usage.map(|u| signed(u.total_tokens)),
-            attempts: serde_json::Value::Array(attempts).to_string(),
+            attempts: serde_json::to_string(&attempts).unwrap_or_else(|_| "[]".to_owned()),
             caller: r.caller.clone(),
             error_message: r.error_message.clone(),
             result_summary: r.result_summary.clone(),

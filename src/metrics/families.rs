@@ -48,6 +48,7 @@ const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Rejected,
     AttemptOutcome::Malformed,
     AttemptOutcome::Unsupported,
+    AttemptOutcome::TooLarge,
 ];
 
 const LATENCY_MS_BUCKETS: &[f64] = &[

@@ -112,9 +112,18 @@ impl Metrics {
             .with_label_values(&[o.task, provider, o.status])
             .inc();
         if o.attempts.iter().any(AttemptSummary::was_called) {
-            let now = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
+            // Only a failed attempt's "last error" shows the time: not formatted for every success.
+            let failed = o
+                .attempts
+                .iter()
+                .any(|a| a.was_called() && a.outcome != AttemptOutcome::Success);
+            let now = if failed {
+                time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
             self.recent.record(o.attempts, &now);
         }
         let mut previous: Option<&ProviderId> = None;

@@ -2,6 +2,11 @@
 //! the next one, or give up and hand the client its own mistake back. Retries and breakers both
 //! consume this table, so they can never disagree.
 //!
+//! An oversized answer is not retried: the same provider would send the same answer again, and
+//! reading it costs the time and bandwidth of `max_response_bytes` each time. Another provider (or
+//! model) may answer within the limit, so the next one is tried; the provider itself is healthy,
+//! so its breaker does not count it.
+//!
 //! | failure                                   | outcome        | verdict       | trips breaker |
 //! |-------------------------------------------|----------------|---------------|---------------|
 //! | connect error, broken connection          | connect_error  | retry         | yes           |
@@ -12,6 +17,7 @@
 //! | 401, 402, 403 (the provider's account)    | unauthorized   | next provider | yes           |
 //! | 404 (model absent there)                  | not_found      | next provider | no            |
 //! | operation unsupported by the protocol     | unsupported    | next provider | no            |
+//! | 2xx body over `limits.max_response_bytes` | response_too_large | next provider | no        |
 //! | 400, 413, 422 and other 4xx               | rejected       | give up       | no            |
 
 use crate::domain::AttemptOutcome;
@@ -56,6 +62,7 @@ pub fn classify(e: &UpstreamError) -> Class {
         UpstreamErrorKind::Timeout => class(O::Timeout, Retry, true),
         UpstreamErrorKind::Malformed => class(O::Malformed, Retry, true),
         UpstreamErrorKind::Unsupported => class(O::Unsupported, NextProvider, false),
+        UpstreamErrorKind::TooLarge => class(O::TooLarge, NextProvider, false),
         UpstreamErrorKind::Status => match e.status.unwrap_or(500) {
             429 => class(O::RateLimited, Retry, true),
             408 => class(O::ServerError, Retry, true),
@@ -116,6 +123,15 @@ mod tests {
     fn not_found_moves_on_without_counting() {
         assert_eq!(status(404).verdict, Verdict::NextProvider);
         assert!(!status(404).trips_breaker);
+    }
+
+    #[test]
+    fn an_oversized_answer_moves_on_without_retrying_or_counting() {
+        let c = kind(UpstreamErrorKind::TooLarge);
+        assert_eq!(
+            (c.outcome, c.verdict, c.trips_breaker),
+            (AttemptOutcome::TooLarge, Verdict::NextProvider, false)
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Orchestrator<'a> {
     pub request_id: &'a RequestId,
     /// The dialect of the body; adapters answer in it.
     pub dialect: Dialect,
+    /// Largest non-streamed upstream body read (`limits.max_response_bytes`).
+    pub max_response_bytes: usize,
 }
 
 /// Which provider answered, with what.
@@ -185,13 +187,19 @@ impl Orchestrator<'_> {
                 }
             }
         }
-        let result = if attempts.iter().all(|a| !a.was_called()) {
+        let called = || attempts.iter().filter(|a| a.was_called());
+        let result = if called().next().is_none() {
             let retry_after = plan
                 .candidates
                 .iter()
                 .filter_map(|c| self.breakers.get(&c.provider.config.id)?.retry_after())
                 .min();
             Err(ApiError::ProvidersUnavailable { retry_after })
+        } else if called().all(|a| a.outcome == AttemptOutcome::TooLarge) {
+            Err(ApiError::ResponseTooLarge {
+                limit: self.max_response_bytes,
+                attempts: attempts.clone(),
+            })
         } else {
             Err(ApiError::AllProvidersFailed {
                 attempts: attempts.clone(),
@@ -208,6 +216,7 @@ impl Orchestrator<'_> {
             dialect: self.dialect,
             request_id: self.request_id,
             http: self.http,
+            max_response_bytes: self.max_response_bytes,
         };
         let id = &provider.config.id;
         // The candidate's node and route target count this request as in flight for as long as it

@@ -305,5 +305,6 @@ fn orchestrator<'a>(
         http: &state.http,
         request_id,
         dialect,
+        max_response_bytes: live.config.settings.limits.max_response_bytes,
     }
 }

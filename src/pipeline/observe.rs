@@ -232,6 +232,8 @@ pub(super) struct StreamRecorder {
     dialect: Dialect,
     usage: Option<Usage>,
     text: String,
+    /// `text` holds the summary's `SUMMARY_CHARS`: events are parsed only for usage from here on.
+    text_full: bool,
     ttft_ms: Option<u64>,
     chunks: usize,
 }
@@ -246,6 +248,7 @@ impl StreamRecorder {
             dialect,
             usage: None,
             text: String::new(),
+            text_full: false,
             ttft_ms: None,
             chunks: 0,
         }
@@ -277,6 +280,11 @@ impl StreamObserver for StreamRecorder {
         {
             self.ttft_ms = Some(millis(t.started));
         }
+        // Parsing every event cost more than relaying it: once the summary has its text, only an
+        // event that may carry usage is read.
+        if self.text_full && !wire::may_carry_usage(data) {
+            return true;
+        }
         let inspected = match self.dialect {
             Dialect::OpenAi => wire::chunk(data),
             Dialect::Anthropic => wire::anthropic_event(data),
@@ -287,9 +295,10 @@ impl StreamObserver for StreamRecorder {
             self.usage = Some(self.usage.map_or(usage, |seen| seen.merge(usage)));
         }
         if let Some(text) = chunk.text
-            && self.text.chars().count() < crate::history::SUMMARY_CHARS
+            && !self.text_full
         {
             self.text.push_str(&text);
+            self.text_full = self.text.chars().count() >= crate::history::SUMMARY_CHARS;
         }
         !(self.strip_usage && chunk.usage.is_some() && !chunk.has_choices)
     }

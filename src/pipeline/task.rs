@@ -160,6 +160,7 @@ async fn run(
         http: &state.http,
         request_id,
         dialect: Dialect::OpenAi,
+        max_response_bytes: live.config.settings.limits.max_response_bytes,
     };
     let outcome = orchestrator.run(&plan, Operation::Chat, &chat).await;
     trace.attempts = outcome.attempts;

@@ -21,6 +21,8 @@ pub enum UpstreamErrorKind {
     StreamCut,
     /// The provider's protocol cannot do this operation.
     Unsupported,
+    /// A 2xx body larger than `limits.max_response_bytes` (refused while reading).
+    TooLarge,
 }
 
 /// One failed attempt.

@@ -45,6 +45,8 @@ pub struct Call<'a> {
     pub request_id: &'a RequestId,
     /// The one shared, pooled client.
     pub http: &'a reqwest::Client,
+    /// Largest non-streamed 2xx body read (`limits.max_response_bytes`); a stream is never buffered.
+    pub max_response_bytes: usize,
 }
 
 /// A complete upstream answer, already in the client's dialect (translated by the adapter when the

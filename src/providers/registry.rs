@@ -7,13 +7,26 @@ use super::adapters::{Anthropic, Flavor, Gemini, OpenAiCompat};
 use crate::config::ProviderConfig;
 use crate::domain::ProviderId;
 
-/// An enabled provider: its settings and the adapter that speaks its protocol.
+/// An enabled provider: its settings and the adapter that speaks its protocol. Cloning is two
+/// reference counts (routing hands a clone to every request's plan).
 #[derive(Debug, Clone)]
 pub struct Provider {
     /// Resolved settings.
-    pub config: ProviderConfig,
-    /// The protocol adapter.
+    pub config: Arc<ProviderConfig>,
+    /// The protocol adapter, built for `config` (its URLs and headers prepared from it): a
+    /// provider with other settings needs its own (`Provider::new`).
     pub adapter: Arc<dyn ProviderAdapter>,
+}
+
+impl Provider {
+    /// `config` paired with an adapter built for it; `None` when its kind has none in this build.
+    pub fn new(config: ProviderConfig) -> Option<Self> {
+        let adapter = adapter_for(&config)?;
+        Some(Self {
+            config: Arc::new(config),
+            adapter,
+        })
+    }
 }
 
 /// A provider that cannot be served by this build.
@@ -36,13 +49,13 @@ pub struct Registry {
 
 const AVAILABLE: &str = "openai, azure, anthropic, gemini, node_pool";
 
-fn adapter_for(kind: &str) -> Option<Arc<dyn ProviderAdapter>> {
-    match kind {
+fn adapter_for(config: &ProviderConfig) -> Option<Arc<dyn ProviderAdapter>> {
+    match config.kind.as_str() {
         // Every node of a pool speaks the OpenAI protocol; routing gives each its own base URL.
-        "openai" | "node_pool" => Some(Arc::new(OpenAiCompat::new(Flavor::Plain))),
-        "azure" => Some(Arc::new(OpenAiCompat::new(Flavor::Azure))),
-        "anthropic" => Some(Arc::new(Anthropic)),
-        "gemini" => Some(Arc::new(Gemini)),
+        "openai" | "node_pool" => Some(Arc::new(OpenAiCompat::new(Flavor::Plain, config))),
+        "azure" => Some(Arc::new(OpenAiCompat::new(Flavor::Azure, config))),
+        "anthropic" => Some(Arc::new(Anthropic::new(config))),
+        "gemini" => Some(Arc::new(Gemini::new(config))),
         _ => None,
     }
 }
@@ -54,11 +67,8 @@ impl Registry {
         let mut providers = Vec::with_capacity(configs.len());
         let mut errors = Vec::new();
         for config in configs {
-            match adapter_for(&config.kind) {
-                Some(adapter) => providers.push(Provider {
-                    config: config.clone(),
-                    adapter,
-                }),
+            match Provider::new(config.clone()) {
+                Some(provider) => providers.push(provider),
                 None => errors.push(RegistryError {
                     provider: config.id.clone(),
                     kind: config.kind.clone(),

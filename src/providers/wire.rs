@@ -98,6 +98,26 @@ pub fn chunk(data: &[u8]) -> Option<Inspection> {
     })
 }
 
+/// Whether a stream event's data could carry usage: it names a `"usage"` key whose value is not
+/// `null`. A byte scan, so the events that cannot (OpenAI sends `"usage":null` on every chunk but
+/// the last when usage is asked for) are never parsed for it. It may say yes wrongly (a string
+/// that looks like the key), never no wrongly.
+pub fn may_carry_usage(data: &[u8]) -> bool {
+    const KEY: &[u8] = b"\"usage\"";
+    let mut rest = data;
+    while let Some(at) = memchr::memmem::find(rest, KEY) {
+        rest = &rest[at + KEY.len()..];
+        let value = rest.trim_ascii_start();
+        let Some(value) = value.strip_prefix(b":") else {
+            continue;
+        };
+        if !value.trim_ascii_start().starts_with(b"null") {
+            return true;
+        }
+    }
+    false
+}
+
 /// Anthropic's `usage`: input and output counted apart; cache reads and writes are input too.
 #[derive(Deserialize, Default, Clone, Copy)]
 struct AnthropicUsage {
@@ -233,6 +253,22 @@ mod tests {
         let i = chunk(br#"{"choices":[{"index":0,"delta":{"content":"He"}}],"usage":null}"#).unwrap();
         assert_eq!(i.text.as_deref(), Some("He"));
         assert!(i.usage.is_none());
+    }
+
+    #[test]
+    fn only_events_naming_a_usage_value_may_carry_usage() {
+        assert!(may_carry_usage(br#"{"choices":[],"usage":{"prompt_tokens":5}}"#));
+        assert!(may_carry_usage(br#"{"usage" : {"output_tokens":15}}"#));
+        assert!(may_carry_usage(
+            br#"{"type":"message_start","message":{"usage":{"input_tokens":1}}}"#
+        ));
+        assert!(!may_carry_usage(
+            br#"{"choices":[{"delta":{"content":"He"}}],"usage":null}"#
+        ));
+        assert!(!may_carry_usage(
+            br#"{"choices":[{"delta":{"content":"usage"}}],"usage": null}"#
+        ));
+        assert!(!may_carry_usage(br#"{"choices":[{"delta":{"content":"He"}}]}"#));
     }
 
     #[test]

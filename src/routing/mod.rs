@@ -128,22 +128,20 @@ pub fn expand(
     let pool = &provider.config.id;
     select_best(nodes.iter().filter(|n| &n.pool == pool), model, allow_unloaded)
         .into_iter()
-        .map(|n| {
-            let mut config = provider.config.clone();
+        .filter_map(|n| {
+            let mut config = (*provider.config).clone();
             config.id = n.id.clone();
             config.base_url = format!("{}/v1", n.url);
-            Candidate {
-                provider: Provider {
-                    config,
-                    adapter: provider.adapter.clone(),
-                },
+            // The node's own adapter: its URLs are the node's, not the pool's.
+            Some(Candidate {
+                provider: Provider::new(config)?,
                 upstream_model: upstream_model.to_owned(),
                 node: Some(NodeTarget {
                     pool: pool.clone(),
                     url: n.url.clone(),
                 }),
                 in_flight: vec![n.counter.clone()],
-            }
+            })
         })
         .collect()
 }

@@ -15,6 +15,7 @@ mod health;
 mod helpers;
 mod history;
 mod hostile;
+mod large_response;
 mod messages;
 mod metrics;
 mod metrics_api;

@@ -21,11 +21,23 @@ use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, Upst
 /// Sent when the provider's config sets no `anthropic-version` header.
 const VERSION: [(&str, &str); 1] = [("anthropic-version", "2023-06-01")];
 
-/// The Anthropic Messages adapter.
-#[derive(Debug, Default)]
-pub struct Anthropic;
+/// The Anthropic Messages adapter for one provider: its endpoint and headers are prepared when
+/// it is built.
+#[derive(Debug)]
+pub struct Anthropic {
+    transport: http::Transport,
+    /// `{base_url}/v1/messages`.
+    messages: http::Endpoint,
+}
 
 impl Anthropic {
+    /// The adapter serving `provider`.
+    pub fn new(provider: &ProviderConfig) -> Self {
+        let transport = http::Transport::new(provider, &VERSION);
+        let messages = transport.endpoint(&Self::url(provider, "/messages"));
+        Self { transport, messages }
+    }
+
     fn body(call: &Call<'_>) -> Result<Bytes, UpstreamError> {
         match call.dialect {
             Dialect::Anthropic => Ok(call.body.clone()),
@@ -50,10 +62,9 @@ impl ProviderAdapter for Anthropic {
             return Err(UpstreamError::new(id, UpstreamErrorKind::Unsupported));
         }
         let body = Self::body(call)?;
-        let url = Self::url(call.provider, "/messages");
-        let resp = http::post(call, &url, body, http::JSON, &VERSION).await?;
+        let resp = self.transport.post(call, &self.messages, body, http::JSON).await?;
         let status = resp.status().as_u16();
-        let body = http::body(id, resp).await?;
+        let body = http::body(id, resp, call.max_response_bytes).await?;
         match call.dialect {
             Dialect::Anthropic => {
                 let inspected = wire::anthropic_message(&body).ok_or_else(|| http::malformed(id))?;
@@ -80,8 +91,10 @@ impl ProviderAdapter for Anthropic {
 
     async fn open_stream(&self, call: &Call<'_>) -> Result<ByteStream, UpstreamError> {
         let body = Self::body(call)?;
-        let url = Self::url(call.provider, "/messages");
-        let resp = http::post(call, &url, body, http::EVENT_STREAM, &VERSION).await?;
+        let resp = self
+            .transport
+            .post(call, &self.messages, body, http::EVENT_STREAM)
+            .await?;
         let stream = http::byte_stream(&call.provider.id, resp);
         Ok(match call.dialect {
             Dialect::Anthropic => stream,

@@ -19,9 +19,12 @@ use crate::providers::translate::{self, Chain, gemini, messages};
 use crate::providers::{ByteStream, Call, ErrorDetail, Operation, ProviderAdapter, Reply, UpstreamError};
 use crate::providers::{UpstreamErrorKind, wire};
 
-/// The Gemini adapter.
-#[derive(Debug, Default)]
-pub struct Gemini;
+/// The Gemini adapter for one provider: its headers are prepared when it is built (its URLs name
+/// the model, so they are made per call).
+#[derive(Debug)]
+pub struct Gemini {
+    transport: http::Transport,
+}
 
 /// `{base_url}/models/{model}:{method}`; a name already qualified (`models/...`,
 /// `tunedModels/...`) is used as it is.
@@ -54,21 +57,35 @@ fn blocked(call: &Call<'_>, message: String) -> UpstreamError {
 }
 
 impl Gemini {
+    /// The adapter serving `provider`.
+    pub fn new(provider: &ProviderConfig) -> Self {
+        Self {
+            transport: http::Transport::new(provider, &[]),
+        }
+    }
+
+    /// POSTs `body` to the per-call `url`.
+    async fn post(
+        &self,
+        call: &Call<'_>,
+        url: &str,
+        body: Bytes,
+        accept: &'static str,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let url = Ok(self.transport.url(&call.provider.id, url)?);
+        self.transport.post(call, &url, body, accept).await
+    }
+
     async fn chat(&self, call: &Call<'_>) -> Result<Reply, UpstreamError> {
         let id = &call.provider.id;
         let chat = chat_body(call)?;
         let model = http::model_of(id, &chat)?;
         let body = gemini::request(&chat).map_err(|e| http::untranslatable(id, e))?;
-        let resp = http::post(
-            call,
-            &url(call.provider, &model, "generateContent"),
-            body,
-            http::JSON,
-            &[],
-        )
-        .await?;
+        let resp = self
+            .post(call, &url(call.provider, &model, "generateContent"), body, http::JSON)
+            .await?;
         let status = resp.status().as_u16();
-        let body = http::body(id, resp).await?;
+        let body = http::body(id, resp, call.max_response_bytes).await?;
         let (completion, usage, text) = gemini::reply(&body, &model).map_err(|e| match e {
             gemini::ReplyError::Blocked(message) => blocked(call, message),
             gemini::ReplyError::Malformed => http::malformed(id),
@@ -94,9 +111,11 @@ impl Gemini {
             gemini::EmbedMethod::Single => "embedContent",
             gemini::EmbedMethod::Batch => "batchEmbedContents",
         };
-        let resp = http::post(call, &url(call.provider, &model, name), body, http::JSON, &[]).await?;
+        let resp = self
+            .post(call, &url(call.provider, &model, name), body, http::JSON)
+            .await?;
         let status = resp.status().as_u16();
-        let body = http::body(id, resp).await?;
+        let body = http::body(id, resp, call.max_response_bytes).await?;
         let list = gemini::embeddings_reply(&body, method, &model).ok_or_else(|| http::malformed(id))?;
         let usage = wire::embeddings(&list).and_then(|i| i.usage);
         Ok(Reply {
@@ -128,7 +147,7 @@ impl ProviderAdapter for Gemini {
         let model = http::model_of(id, &chat)?;
         let body = gemini::request(&chat).map_err(|e| http::untranslatable(id, e))?;
         let url = format!("{}?alt=sse", url(call.provider, &model, "streamGenerateContent"));
-        let resp = http::post(call, &url, body, http::EVENT_STREAM, &[]).await?;
+        let resp = self.post(call, &url, body, http::EVENT_STREAM).await?;
         let stream = http::byte_stream(id, resp);
         Ok(match call.dialect {
             Dialect::OpenAi => {

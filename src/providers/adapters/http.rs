@@ -22,37 +22,85 @@ pub(super) const JSON: &str = "application/json";
 /// `Accept` for a stream.
 pub(super) const EVENT_STREAM: &str = "text/event-stream";
 
-/// POSTs `body` to `url` with the provider's credentials, headers and query (plus `extra`), and
-/// returns the response once its status is 2xx.
-pub(super) async fn post(
-    call: &Call<'_>,
-    url: &str,
-    body: Bytes,
-    accept: &'static str,
-    extra: &[(&'static str, &'static str)],
-) -> Result<reqwest::Response, UpstreamError> {
-    let p = call.provider;
-    let mut headers = provider_headers(p)?;
-    for (name, value) in extra {
-        let name = HeaderName::from_static(name);
-        if !headers.contains_key(&name) {
-            headers.insert(name, HeaderValue::from_static(value));
+/// What every call to one provider sends, worked out once when its adapter is built (when the
+/// registry is, or for a node's candidate) instead of on every call: the credentials, the
+/// provider's static headers, the protocol's own (`extra`) and `Content-Type`, and the query its
+/// URLs carry. A header the config gets wrong is kept as its message and fails each call as it
+/// always did (`Unsupported`, so the next provider is tried).
+#[derive(Debug, Clone)]
+pub(super) struct Transport {
+    headers: Result<HeaderMap, String>,
+    query: Vec<(String, String)>,
+}
+
+/// An upstream URL parsed once (with the provider's query), or why it does not parse.
+pub(super) type Endpoint = Result<reqwest::Url, String>;
+
+impl Transport {
+    /// `p`'s headers, `extra` where the config does not set them, and `Content-Type: JSON`.
+    pub(super) fn new(p: &ProviderConfig, extra: &[(&'static str, &'static str)]) -> Self {
+        let headers = static_headers(p).map(|mut headers| {
+            for (name, value) in extra {
+                let name = HeaderName::from_static(name);
+                if !headers.contains_key(&name) {
+                    headers.insert(name, HeaderValue::from_static(value));
+                }
+            }
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+            headers
+        });
+        Self {
+            headers,
+            query: p.query.clone(),
         }
     }
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
-    headers.insert(ACCEPT, HeaderValue::from_static(accept));
-    if let Ok(v) = HeaderValue::from_str(call.request_id.as_str()) {
-        headers.insert(HeaderName::from_static("x-request-id"), v);
+
+    /// A fixed endpoint (`url` plus the provider's query), parsed now for every later call.
+    pub(super) fn endpoint(&self, url: &str) -> Endpoint {
+        let mut url = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+        if !self.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&self.query);
+        }
+        Ok(url)
     }
-    let resp = call
-        .http
-        .post(with_query(&p.id, url, &p.query)?)
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| UpstreamError::from_reqwest(&p.id, e))?;
-    check_status(&p.id, resp).await
+
+    /// A URL that depends on the call (a deployment or model in its path), parsed per call.
+    pub(super) fn url(&self, id: &ProviderId, url: &str) -> Result<reqwest::Url, UpstreamError> {
+        self.endpoint(url).map_err(|e| unsupported(id, e))
+    }
+
+    /// POSTs `body` to `url` with the prepared headers, `Accept: accept` and the request id, and
+    /// returns the response once its status is 2xx.
+    pub(super) async fn post(
+        &self,
+        call: &Call<'_>,
+        url: &Endpoint,
+        body: Bytes,
+        accept: &'static str,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let id = &call.provider.id;
+        let mut headers = self.headers.clone().map_err(|e| unsupported(id, e))?;
+        let url = url.clone().map_err(|e| unsupported(id, e))?;
+        headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        if let Ok(v) = HeaderValue::from_str(call.request_id.as_str()) {
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        // A `Request` takes the map as it is, where `RequestBuilder::headers` would merge it in.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url);
+        *request.headers_mut() = headers;
+        *request.body_mut() = Some(body.into());
+        let resp = call
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| UpstreamError::from_reqwest(id, e))?;
+        check_status(id, resp).await
+    }
+}
+
+/// A provider config the protocol cannot use (a bad header or URL), with what was wrong.
+fn unsupported(id: &ProviderId, message: String) -> UpstreamError {
+    UpstreamError::new(id, UpstreamErrorKind::Unsupported).with_source(std::io::Error::other(message))
 }
 
 /// GETs `url` with the provider's credentials and query; the 2xx body.
@@ -93,9 +141,42 @@ fn with_query(id: &ProviderId, url: &str, query: &[(String, String)]) -> Result<
     Ok(url)
 }
 
-/// The whole 2xx body.
-pub(super) async fn body(id: &ProviderId, resp: reqwest::Response) -> Result<Bytes, UpstreamError> {
-    resp.bytes().await.map_err(|e| UpstreamError::from_reqwest(id, e))
+/// The whole 2xx body, refused (`TooLarge`) as soon as it is known to exceed `limit` bytes: from
+/// its `Content-Length` before reading, else while reading, so no more than `limit` bytes are ever
+/// held.
+pub(super) async fn body(id: &ProviderId, mut resp: reqwest::Response, limit: usize) -> Result<Bytes, UpstreamError> {
+    let too_large = || UpstreamError::new(id, UpstreamErrorKind::TooLarge);
+    let read = |e| UpstreamError::from_reqwest(id, e);
+    let declared = resp.content_length();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let Some(first) = resp.chunk().await.map_err(read)? else {
+        return Ok(Bytes::new());
+    };
+    let mut len = first.len();
+    let mut pieces = vec![first];
+    // The pieces are kept as they came and joined once at the end: refusing a body never holds
+    // more than `limit` bytes (and the piece that crossed it), however they arrived.
+    while len <= limit {
+        let Some(piece) = resp.chunk().await.map_err(read)? else {
+            break;
+        };
+        len += piece.len();
+        pieces.push(piece);
+    }
+    if len > limit {
+        return Err(too_large());
+    }
+    if pieces.len() == 1 {
+        // Most bodies arrive in one piece: handed on without a copy.
+        return Ok(pieces.swap_remove(0));
+    }
+    let mut out = Vec::with_capacity(len);
+    for piece in &pieces {
+        out.extend_from_slice(piece);
+    }
+    Ok(Bytes::from(out))
 }
 
 /// The response body as it arrives; a break after the start is `StreamCut`.
@@ -138,12 +219,13 @@ pub(super) fn model_of(id: &ProviderId, body: &[u8]) -> Result<String, UpstreamE
 }
 
 /// The provider's own credentials and static headers; the client's never pass through.
-pub(super) fn provider_headers(p: &ProviderConfig) -> Result<HeaderMap, UpstreamError> {
+fn provider_headers(p: &ProviderConfig) -> Result<HeaderMap, UpstreamError> {
+    static_headers(p).map_err(|message| unsupported(&p.id, message))
+}
+
+fn static_headers(p: &ProviderConfig) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
-    let bad = |e: &dyn std::fmt::Display| {
-        UpstreamError::new(&p.id, UpstreamErrorKind::Unsupported)
-            .with_source(std::io::Error::other(format!("invalid header in provider config: {e}")))
-    };
+    let bad = |e: &dyn std::fmt::Display| format!("invalid header in provider config: {e}");
     for (name, value) in &p.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
         let value = HeaderValue::from_str(value).map_err(|e| bad(&e))?;

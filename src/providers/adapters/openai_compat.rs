@@ -18,6 +18,9 @@ use crate::domain::Dialect;
 use crate::providers::translate::{self, messages};
 use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, UpstreamError, wire};
 
+const CHAT: &str = "/chat/completions";
+const EMBEDDINGS: &str = "/embeddings";
+
 /// Where an OpenAI-protocol upstream takes its calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Flavor {
@@ -28,22 +31,54 @@ pub enum Flavor {
     Azure,
 }
 
-/// The OpenAI-compatible adapter (`kind: openai`, and `kind: azure` with `Flavor::Azure`).
-#[derive(Debug, Default)]
+/// The OpenAI-compatible adapter (`kind: openai`, and `kind: azure` with `Flavor::Azure`) for one
+/// provider: its endpoints and headers are prepared when it is built.
+#[derive(Debug)]
 pub struct OpenAiCompat {
     flavor: Flavor,
+    transport: http::Transport,
+    /// `{base_url}/chat/completions` (Plain only: Azure's URL names the deployment per call).
+    chat: http::Endpoint,
+    /// `{base_url}/embeddings` (Plain only).
+    embeddings: http::Endpoint,
 }
 
 impl OpenAiCompat {
-    /// The adapter for `flavor`.
-    pub fn new(flavor: Flavor) -> Self {
-        Self { flavor }
+    /// The adapter for `flavor`, serving `provider`.
+    pub fn new(flavor: Flavor, provider: &ProviderConfig) -> Self {
+        let transport = http::Transport::new(provider, &[]);
+        let chat = transport.endpoint(&format!("{}/chat/completions", provider.base_url));
+        let embeddings = transport.endpoint(&format!("{}/embeddings", provider.base_url));
+        Self {
+            flavor,
+            transport,
+            chat,
+            embeddings,
+        }
     }
 
-    fn url(&self, call: &Call<'_>, body: &[u8], path: &str) -> Result<String, UpstreamError> {
+    /// POSTs to `path` (`/chat/completions` or `/embeddings`) with `accept`.
+    async fn post(
+        &self,
+        call: &Call<'_>,
+        path: &str,
+        body: Bytes,
+        accept: &'static str,
+    ) -> Result<reqwest::Response, UpstreamError> {
         match self.flavor {
-            Flavor::Plain => Ok(format!("{}{path}", call.provider.base_url)),
-            Flavor::Azure => azure::url(call.provider, body, path),
+            Flavor::Plain => {
+                let url = if path == EMBEDDINGS {
+                    &self.embeddings
+                } else {
+                    &self.chat
+                };
+                self.transport.post(call, url, body, accept).await
+            }
+            Flavor::Azure => {
+                let url = azure::url(call.provider, &body, path)?;
+                let url = Ok(self.transport.url(&call.provider.id, &url)?);
+                self.transport.post(call, &url, body, accept).await
+            }
         }
     }
 
@@ -68,14 +103,13 @@ impl ProviderAdapter for OpenAiCompat {
     async fn send(&self, call: &Call<'_>, op: Operation) -> Result<Reply, UpstreamError> {
         let id = &call.provider.id;
         let (path, body) = match op {
-            Operation::Chat => ("/chat/completions", Self::chat_body(call)?),
-            Operation::Embeddings => ("/embeddings", call.body.clone()),
+            Operation::Chat => (CHAT, Self::chat_body(call)?),
+            Operation::Embeddings => (EMBEDDINGS, call.body.clone()),
         };
-        let url = self.url(call, &body, path)?;
-        let resp = http::post(call, &url, body, http::JSON, &[]).await?;
+        let resp = self.post(call, path, body, http::JSON).await?;
         let status = resp.status().as_u16();
         let content_type = http::header_text(resp.headers(), CONTENT_TYPE).unwrap_or_else(|| http::JSON.into());
-        let body = http::body(id, resp).await?;
+        let body = http::body(id, resp, call.max_response_bytes).await?;
         // A 2xx must be the object the protocol promises; anything else is retried, never passed
         // to the client as a success.
         let inspected = match op {
@@ -106,8 +140,7 @@ impl ProviderAdapter for OpenAiCompat {
 
     async fn open_stream(&self, call: &Call<'_>) -> Result<ByteStream, UpstreamError> {
         let body = Self::chat_body(call)?;
-        let url = self.url(call, &body, "/chat/completions")?;
-        let resp = http::post(call, &url, body, http::EVENT_STREAM, &[]).await?;
+        let resp = self.post(call, CHAT, body, http::EVENT_STREAM).await?;
         let stream = http::byte_stream(&call.provider.id, resp);
         Ok(match call.dialect {
             Dialect::OpenAi => stream,
