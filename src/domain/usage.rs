@@ -25,7 +25,7 @@ impl Usage {
         let total_tokens = self
             .total_tokens
             .max(other.total_tokens)
-            .max(prompt_tokens + completion_tokens);
+            .max(prompt_tokens.saturating_add(completion_tokens));
         Usage {
             prompt_tokens,
             completion_tokens,
@@ -52,5 +52,15 @@ mod tests {
         };
         let u = start.merge(end);
         assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (25, 15, 40));
+    }
+
+    #[test]
+    fn merge_saturates_hostile_counts() {
+        let huge = Usage {
+            prompt_tokens: u64::MAX,
+            completion_tokens: 1,
+            total_tokens: 0,
+        };
+        assert_eq!(huge.merge(Usage::default()).total_tokens, u64::MAX);
     }
 }

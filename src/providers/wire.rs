@@ -133,14 +133,17 @@ struct AnthropicUsage {
 
 impl AnthropicUsage {
     fn usage(self) -> Usage {
-        let prompt_tokens = self.input_tokens.unwrap_or(0)
-            + self.cache_creation_input_tokens.unwrap_or(0)
-            + self.cache_read_input_tokens.unwrap_or(0);
+        // Saturating: counts come from the upstream, and a hostile one must not overflow them.
+        let prompt_tokens = self
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+            .saturating_add(self.cache_read_input_tokens.unwrap_or(0));
         let completion_tokens = self.output_tokens.unwrap_or(0);
         Usage {
             prompt_tokens,
             completion_tokens,
-            total_tokens: prompt_tokens + completion_tokens,
+            total_tokens: prompt_tokens.saturating_add(completion_tokens),
         }
     }
 }
@@ -280,6 +283,16 @@ mod tests {
         assert_eq!(i.text.as_deref(), Some("Hi!"));
         assert_eq!(i.usage.unwrap().total_tokens, 14);
         assert!(anthropic_message(br#"{"type":"error","error":{"type":"x","message":"m"}}"#).is_none());
+    }
+
+    // The same overflow the translate_anthropic fuzz target found in the translation's usage.
+    #[test]
+    fn hostile_anthropic_token_counts_saturate() {
+        let i = anthropic_message(
+            br#"{"type":"message","content":[],"usage":{"input_tokens":18446744073709551615,"cache_read_input_tokens":1,"output_tokens":18446744073709551615}}"#,
+        )
+        .unwrap();
+        assert_eq!(i.usage.unwrap().total_tokens, u64::MAX);
     }
 
     #[test]

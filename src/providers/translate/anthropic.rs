@@ -89,6 +89,11 @@ fn messages(messages: Option<&Value>) -> Result<(String, Vec<Value>), BodyError>
                 ));
             }
         };
+        // An empty message is skipped before merging, or its neighbours would end up as two
+        // turns of the same role.
+        if blocks.is_empty() {
+            continue;
+        }
         match turns.last_mut() {
             Some((last, content)) if last == role => content.extend(blocks),
             _ => turns.push((role.to_owned(), blocks)),
@@ -96,7 +101,6 @@ fn messages(messages: Option<&Value>) -> Result<(String, Vec<Value>), BodyError>
     }
     let turns = turns
         .into_iter()
-        .filter(|(_, blocks)| !blocks.is_empty())
         .map(|(role, content)| json!({ "role": role, "content": content }))
         .collect();
     Ok((system.join("\n\n"), turns))
@@ -218,12 +222,15 @@ pub fn finish_reason(stop_reason: &str) -> &'static str {
 /// Anthropic's `usage` as OpenAI's (cache reads and writes count as prompt tokens).
 pub fn usage(u: Option<&Value>) -> Usage {
     let n = |k: &str| u.and_then(|u| u.get(k)).and_then(Value::as_u64).unwrap_or(0);
-    let prompt_tokens = n("input_tokens") + n("cache_creation_input_tokens") + n("cache_read_input_tokens");
+    // Saturating: counts come from the upstream, and a hostile one must not overflow them.
+    let prompt_tokens = n("input_tokens")
+        .saturating_add(n("cache_creation_input_tokens"))
+        .saturating_add(n("cache_read_input_tokens"));
     let completion_tokens = n("output_tokens");
     Usage {
         prompt_tokens,
         completion_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
+        total_tokens: prompt_tokens.saturating_add(completion_tokens),
     }
 }
 
@@ -279,6 +286,8 @@ pub struct ToChatChunks {
     tool_blocks: Vec<(u64, u64)>,
     input_tokens: Usage,
     usage: Usage,
+    /// `message_stop` was translated into `[DONE]`: nothing may follow it.
+    done: bool,
 }
 
 impl ToChatChunks {
@@ -292,6 +301,7 @@ impl ToChatChunks {
             tool_blocks: Vec::new(),
             input_tokens: Usage::default(),
             usage: Usage::default(),
+            done: false,
         }
     }
 
@@ -313,6 +323,9 @@ impl ToChatChunks {
 
 impl StreamTranslator for ToChatChunks {
     fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if self.done {
+            return;
+        }
         let Ok(e) = serde_json::from_slice::<Value>(data) else {
             return;
         };
@@ -389,6 +402,7 @@ impl StreamTranslator for ToChatChunks {
                     sse::push_data_event(out, &to_bytes(&chunk));
                 }
                 sse::push_data_event(out, b"[DONE]");
+                self.done = true;
             }
             "error" => {
                 let err = e.get("error").unwrap_or(&Value::Null);
@@ -558,5 +572,43 @@ mod tests {
         let p = payloads(&items);
         assert_eq!(p[0]["error"]["type"], json!("overloaded_error"));
         assert!(sse::first_event_is_error(items[0].as_bytes()));
+    }
+
+    // Found by the translate_anthropic fuzz target: an empty assistant message between two user
+    // messages left two user turns in a row.
+    #[test]
+    fn an_empty_message_does_not_split_turns() {
+        let out = translate(json!({"model": "m", "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": null},
+            {"role": "tool", "tool_call_id": "call_1", "content": "b"}
+        ]}));
+        assert_eq!(out["messages"].as_array().unwrap().len(), 1);
+        assert_eq!(out["messages"][0]["role"], json!("user"));
+        assert_eq!(out["messages"][0]["content"].as_array().unwrap().len(), 2);
+    }
+
+    // Found by the translate_anthropic fuzz target: token counts near u64::MAX overflowed.
+    #[test]
+    fn hostile_token_counts_saturate() {
+        let u = usage(Some(
+            &json!({"input_tokens": u64::MAX, "cache_read_input_tokens": 5, "output_tokens": u64::MAX}),
+        ));
+        assert_eq!((u.prompt_tokens, u.total_tokens), (u64::MAX, u64::MAX));
+    }
+
+    // Found by the translate_anthropic fuzz target: events after `message_stop` (a second one,
+    // say) were translated after `[DONE]`.
+    #[test]
+    fn nothing_follows_done() {
+        let upstream = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\"}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"late\"}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let p = payloads(&run(ToChatChunks::new(false), upstream));
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[1], json!("[DONE]"));
     }
 }

@@ -39,6 +39,11 @@ pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
                 ));
             }
         };
+        // An empty message is skipped before merging, or its neighbours would end up as two
+        // turns of the same role.
+        if parts.is_empty() {
+            continue;
+        }
         match contents.last_mut() {
             Some((last, existing)) if last == role => existing.extend(parts),
             _ => contents.push((role.to_owned(), parts)),
@@ -47,7 +52,6 @@ pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
     let mut out = Object::new();
     let contents: Vec<Value> = contents
         .into_iter()
-        .filter(|(_, parts)| !parts.is_empty())
         .map(|(role, parts)| json!({ "role": role, "parts": parts }))
         .collect();
     out.insert("contents".into(), Value::Array(contents));
@@ -260,12 +264,13 @@ pub fn finish_reason(reason: &str, called: bool) -> &'static str {
 pub fn usage(meta: Option<&Value>) -> Option<Usage> {
     let meta = meta?;
     let n = |k: &str| meta.get(k).and_then(Value::as_u64).unwrap_or(0);
+    // Saturating: counts come from the upstream, and a hostile one must not overflow them.
     let prompt_tokens = n("promptTokenCount");
-    let completion_tokens = n("candidatesTokenCount") + n("thoughtsTokenCount");
+    let completion_tokens = n("candidatesTokenCount").saturating_add(n("thoughtsTokenCount"));
     Some(Usage {
         prompt_tokens,
         completion_tokens,
-        total_tokens: n("totalTokenCount").max(prompt_tokens + completion_tokens),
+        total_tokens: n("totalTokenCount").max(prompt_tokens.saturating_add(completion_tokens)),
     })
 }
 
@@ -544,5 +549,29 @@ mod tests {
             json!({"object": "embedding", "index": 1, "embedding": [0.2]})
         );
         assert!(embeddings_request(br#"{"model":"e","input":[[1,2]]}"#, "e").is_err());
+    }
+
+    // Found by the translate_gemini fuzz target: an empty assistant message between a user
+    // message and a tool result left two user turns in a row.
+    #[test]
+    fn an_empty_message_does_not_split_turns() {
+        let out = translate(json!({"model": "g", "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": null},
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C"}
+        ]}));
+        let contents = out["contents"].as_array().unwrap();
+        assert_eq!(contents.len(), 1);
+        assert_eq!(contents[0]["parts"].as_array().unwrap().len(), 2);
+    }
+
+    // Found by the translate_gemini fuzz target: token counts near u64::MAX overflowed.
+    #[test]
+    fn hostile_token_counts_saturate() {
+        let u = usage(Some(
+            &json!({"promptTokenCount": u64::MAX, "candidatesTokenCount": u64::MAX, "thoughtsTokenCount": 1}),
+        ))
+        .unwrap();
+        assert_eq!((u.completion_tokens, u.total_tokens), (u64::MAX, u64::MAX));
     }
 }

@@ -79,7 +79,12 @@ pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
             Some("any") => json!("required"),
             Some("none") => json!("none"),
             Some("tool") => {
-                json!({ "type": "function", "function": { "name": choice.get("name").cloned().unwrap_or_default() } })
+                // Without a name the upstream would get `"name": null` and refuse it obscurely.
+                let name = choice
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| invalid("tool_choice.name must name a tool", Some("tool_choice")))?;
+                json!({ "type": "function", "function": { "name": name } })
             }
             _ => {
                 return Err(invalid(
@@ -355,5 +360,19 @@ mod tests {
         assert_eq!(m["usage"], json!({"input_tokens": 9, "output_tokens": 3}));
         assert_eq!(usage.unwrap().total_tokens, 12);
         assert!(text.is_none());
+    }
+
+    // Found by the translate_messages fuzz target: `{"type": "tool"}` without a name went
+    // upstream as a function choice named null.
+    #[test]
+    fn a_tool_choice_without_a_name_is_refused() {
+        let req = json!({"model": "m", "max_tokens": 1, "messages": [], "tool_choice": {"type": "tool", "rame": "f"}});
+        let e = request(&to_bytes(&req)).unwrap_err();
+        assert_eq!((e.code, e.param.as_deref()), ("invalid_value", Some("tool_choice")));
+        let ok = json!({"model": "m", "max_tokens": 1, "messages": [], "tool_choice": {"type": "tool", "name": "f"}});
+        assert_eq!(
+            translate(ok)["tool_choice"],
+            json!({"type": "function", "function": {"name": "f"}})
+        );
     }
 }

@@ -138,6 +138,11 @@ impl ToMessageEvents {
 
 impl StreamTranslator for ToMessageEvents {
     fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        // After `message_stop` an Anthropic client reads nothing more; an upstream that keeps
+        // sending past `[DONE]` must not reopen the message.
+        if self.finished {
+            return;
+        }
         if sse::is_done(data) {
             self.end(out);
             return;
@@ -240,5 +245,20 @@ mod tests {
         );
         assert_eq!(names(&items), ["error"]);
         assert!(sse::first_event_is_error(items[0].as_bytes()));
+    }
+
+    // Found by the translate_messages fuzz target: a chunk after `[DONE]` opened a content block
+    // after `message_stop`.
+    #[test]
+    fn nothing_follows_message_stop() {
+        let upstream = concat!(
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"},\"finish_reason\":null}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let items = run(ToMessageEvents::new(), upstream);
+        assert_eq!(names(&items).last().map(String::as_str), Some("message_stop"));
+        assert!(items[2].is_empty() && items[3].is_empty());
     }
 }

@@ -91,11 +91,15 @@ pub(crate) fn content_text(content: Option<&Value>) -> String {
     }
 }
 
-/// A tool call's `arguments` string as a JSON object (`{}` when empty; wrapped when not JSON).
+/// A tool call's `arguments` string as a JSON object (`{}` when empty; wrapped when not a JSON
+/// object, as Anthropic's `input` and Gemini's `args` must be objects).
 pub(crate) fn arguments_value(arguments: Option<&Value>) -> Value {
     match arguments {
         Some(Value::String(s)) if s.trim().is_empty() => Value::Object(Object::new()),
-        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| serde_json::json!({ "_raw": s })),
+        Some(Value::String(s)) => match serde_json::from_str(s) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => serde_json::json!({ "_raw": s }),
+        },
         Some(v @ Value::Object(_)) => v.clone(),
         _ => Value::Object(Object::new()),
     }
@@ -138,6 +142,10 @@ mod tests {
         assert_eq!(arguments_value(Some(&json!("{\"a\":1}"))), json!({"a": 1}));
         assert_eq!(arguments_value(Some(&json!(""))), json!({}));
         assert_eq!(arguments_value(Some(&json!("nope"))), json!({"_raw": "nope"}));
+        // Found by the translate_anthropic fuzz target: `[1]` became a tool_use `input` of `[1]`,
+        // which Anthropic (and Gemini, for `args`) refuse.
+        assert_eq!(arguments_value(Some(&json!("[1]"))), json!({"_raw": "[1]"}));
+        assert_eq!(arguments_value(Some(&json!("7"))), json!({"_raw": "7"}));
     }
 
     #[test]
