@@ -450,11 +450,12 @@ async fn seed_nodes(store: &HistoryStore, config: &Config, nodes: &Nodes) {
             tracing::warn!(node = %seed.url, error = %e, "node not stored; it serves from memory only");
         }
     }
+    let read_at = nodes.generation();
     match store.list_nodes().await {
-        Ok(rows) => nodes.sync(&rows.into_iter().map(node_record).collect::<Vec<_>>()),
+        Ok(rows) => nodes.sync(&rows.into_iter().map(node_record).collect::<Vec<_>>(), read_at),
         Err(e) => {
             tracing::warn!(error = %e, "node table unreadable; using the configured nodes only");
-            nodes.sync(&seeds.into_iter().map(node_record).collect::<Vec<_>>());
+            nodes.sync(&seeds.into_iter().map(node_record).collect::<Vec<_>>(), read_at);
         }
     }
 }
@@ -489,8 +490,11 @@ fn spawn_node_health(h: NodeHealth, cancel: CancellationToken) -> JoinHandle<()>
                 _ = tick.tick() => {}
                 () = cancel.cancelled() => return,
             }
+            let read_at = h.nodes.generation();
             match h.store.list_nodes().await {
-                Ok(rows) => h.nodes.sync(&rows.into_iter().map(node_record).collect::<Vec<_>>()),
+                Ok(rows) => h
+                    .nodes
+                    .sync(&rows.into_iter().map(node_record).collect::<Vec<_>>(), read_at),
                 Err(e) => tracing::warn!(error = %e, "node table not re-read; keeping the current set"),
             }
             tokio::select! {

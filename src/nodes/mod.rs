@@ -12,6 +12,7 @@ mod probe;
 pub mod provision;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -144,6 +145,9 @@ pub struct Nodes {
     heartbeat_window: Duration,
     health_timeout: Duration,
     allowed: Vec<Network>,
+    /// Bumped by every local insert or removal, before it lands, so a `sync` computed from a
+    /// database read that began earlier can tell it would undo a change it never saw.
+    generation: AtomicU64,
 }
 
 impl Nodes {
@@ -155,6 +159,7 @@ impl Nodes {
             pools,
             nodes: ArcSwap::from_pointee(Vec::new()),
             jobs: DashMap::new(),
+            generation: AtomicU64::new(0),
             heartbeat_window: heartbeat.saturating_mul(settings.missed_heartbeats.max(1)),
             health_timeout: Duration::try_from_secs_f64(settings.health_timeout_seconds)
                 .unwrap_or(Duration::from_secs(3)),
@@ -238,6 +243,7 @@ impl Nodes {
         let pool = self.pool(Some(&record.pool))?.clone();
         let node = self.node_for(&url, &pool, record);
         let kept = node.clone();
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.nodes.rcu(|nodes| {
             let mut next: Vec<Arc<Node>> = nodes.iter().filter(|n| n.url != url).cloned().collect();
             next.push(kept.clone());
@@ -253,6 +259,7 @@ impl Nodes {
             return false;
         };
         let before = self.nodes.load().len();
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.nodes
             .rcu(|nodes| nodes.iter().filter(|n| n.url != url).cloned().collect::<Vec<_>>());
         let removed = self.nodes.load().len() < before;
@@ -262,10 +269,26 @@ impl Nodes {
         removed
     }
 
+    /// The change counter to read before reading the database for `sync`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// Makes the node set equal to `records` (the database's), keeping what is known of nodes that
-    /// stay. Records of pools this replica does not have are skipped.
-    pub fn sync(&self, records: &[NodeRecord]) {
-        let current = self.nodes.load_full();
+    /// stay. Records of pools this replica does not have are skipped. `read_at` is `generation()`
+    /// as it was before the database was read: when a node was registered or removed here since,
+    /// the records may predate it and nothing is changed (the next round reads again), so a
+    /// registration is never undone by a health round that read the table a moment before it.
+    pub fn sync(&self, records: &[NodeRecord], read_at: u64) {
+        self.nodes.rcu(|current| {
+            if self.generation.load(Ordering::SeqCst) != read_at {
+                return Arc::clone(current);
+            }
+            self.synced(current, records)
+        });
+    }
+
+    fn synced(&self, current: &Arc<Vec<Arc<Node>>>, records: &[NodeRecord]) -> Arc<Vec<Arc<Node>>> {
         let mut next = Vec::with_capacity(records.len());
         for record in records {
             let Ok(url) = normalize_node_url(&record.url) else {
@@ -285,10 +308,11 @@ impl Nodes {
             });
         }
         let changed = next.len() != current.len() || next.iter().any(|a| !current.iter().any(|b| Arc::ptr_eq(a, b)));
-        if changed {
-            tracing::info!(nodes = next.len(), "node set updated from the database");
-            self.nodes.store(Arc::new(next));
+        if !changed {
+            return Arc::clone(current);
         }
+        tracing::info!(nodes = next.len(), "node set updated from the database");
+        Arc::new(next)
     }
 
     /// Records a heartbeat; `false` when the URL is not registered.
@@ -560,19 +584,44 @@ mod tests {
         nodes.insert(&record("http://a:1")).unwrap();
         nodes.insert(&record("http://b:1")).unwrap();
         nodes.pulse("http://a:1", false, None);
-        nodes.sync(&[
-            record("http://a:1"),
-            record("http://c:1"),
-            NodeRecord {
-                pool: "elsewhere".into(),
-                ..record("http://d:1")
-            },
-        ]);
+        let read_at = nodes.generation();
+        nodes.sync(
+            &[
+                record("http://a:1"),
+                record("http://c:1"),
+                NodeRecord {
+                    pool: "elsewhere".into(),
+                    ..record("http://d:1")
+                },
+            ],
+            read_at,
+        );
         let urls: Vec<String> = nodes.snapshot().into_iter().map(|n| n.url).collect();
         assert_eq!(urls, ["http://a:1", "http://c:1"]);
         assert!(nodes.get("http://a:1").unwrap().online, "a keeps its heartbeat");
         assert!(nodes.remove("http://c:1/"));
         assert!(!nodes.remove("http://c:1"));
+    }
+
+    /// A health round reads the table, a node is registered (table, then memory), the round
+    /// syncs: the records predate the registration and must not undo it (nor a removal).
+    #[test]
+    fn a_sync_from_an_older_read_never_undoes_a_registration_or_a_removal() {
+        let nodes = registry(150);
+        nodes.insert(&record("http://a:1")).unwrap();
+        let read_at = nodes.generation();
+        let rows_read_before = [record("http://a:1")];
+        nodes.insert(&record("http://b:1")).unwrap();
+        nodes.sync(&rows_read_before, read_at);
+        assert!(nodes.get("http://b:1").is_some(), "the new node stays");
+        let read_at = nodes.generation();
+        let rows_read_before = [record("http://a:1"), record("http://b:1")];
+        assert!(nodes.remove("http://a:1"));
+        nodes.sync(&rows_read_before, read_at);
+        assert!(nodes.get("http://a:1").is_none(), "the removed node stays removed");
+        nodes.sync(&[record("http://b:1"), record("http://c:1")], nodes.generation());
+        let urls: Vec<String> = nodes.snapshot().into_iter().map(|n| n.url).collect();
+        assert_eq!(urls, ["http://b:1", "http://c:1"], "a current read applies");
     }
 
     #[test]
