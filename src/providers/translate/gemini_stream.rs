@@ -41,14 +41,7 @@ impl ToChatChunks {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        let chunk = json!({
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
-        });
-        sse::push_data_event(out, &to_bytes(&chunk));
+        super::push_chat_chunk(out, &self.id, self.created, &self.model, delta, finish);
     }
 }
 

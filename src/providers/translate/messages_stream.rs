@@ -7,9 +7,9 @@
 
 use serde_json::{Value, json};
 
-use super::StreamTranslator;
 use super::messages::{message_id, stop_reason};
 use super::to_bytes;
+use super::{ChatDelta, StreamTranslator};
 use crate::domain::Usage;
 use crate::providers::sse;
 
@@ -159,23 +159,17 @@ impl StreamTranslator for ToMessageEvents {
             return;
         }
         self.start(&chunk, out);
-        if let Some(u) = chunk
-            .get("usage")
-            .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok())
-        {
-            self.usage = Some(u);
+        let delta = ChatDelta::read(&chunk);
+        if delta.usage.is_some() {
+            self.usage = delta.usage;
         }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(text) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(text) = delta.text {
             self.text(text, out);
         }
-        for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+        for call in delta.tool_calls {
             self.tool_call(call, out);
         }
-        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+        if let Some(reason) = delta.finish {
             self.stop_reason = Some(stop_reason(reason));
             self.close(out);
         }

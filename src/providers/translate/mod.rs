@@ -26,6 +26,7 @@ mod stream;
 
 pub use stream::{Chain, StreamTranslator, translate};
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::domain::BodyError;
@@ -65,6 +66,60 @@ pub(crate) fn unsupported(message: impl Into<String>, param: Option<&str>) -> Bo
 }
 
 /// Serializes a tree built by a translation.
+/// Appends one OpenAI `chat.completion.chunk` SSE event: what every translator into chat emits.
+pub(crate) fn push_chat_chunk(
+    out: &mut Vec<u8>,
+    id: &str,
+    created: u64,
+    model: &impl serde::Serialize,
+    delta: Value,
+    finish: Option<&str>,
+) {
+    let chunk = serde_json::json!({
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
+    });
+    crate::providers::sse::push_data_event(out, &to_bytes(&chunk));
+}
+
+/// What one OpenAI chat chunk carries, read the same way by every translator out of chat.
+pub(crate) struct ChatDelta<'a> {
+    /// The usage, when the chunk has one.
+    pub usage: Option<crate::domain::Usage>,
+    /// Non-empty text of the first choice.
+    pub text: Option<&'a str>,
+    /// The first choice's tool-call deltas.
+    pub tool_calls: &'a [Value],
+    /// The first choice's finish reason.
+    pub finish: Option<&'a str>,
+}
+
+impl<'a> ChatDelta<'a> {
+    /// Reads `chunk` (a parsed `chat.completion.chunk`).
+    pub(crate) fn read(chunk: &'a Value) -> Self {
+        let usage = chunk
+            .get("usage")
+            .and_then(|u| crate::domain::Usage::deserialize(u).ok());
+        let choice = chunk.pointer("/choices/0");
+        let delta = choice.and_then(|c| c.get("delta"));
+        Self {
+            usage,
+            text: delta
+                .and_then(|d| d.get("content"))
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty()),
+            tool_calls: delta
+                .and_then(|d| d.get("tool_calls"))
+                .and_then(Value::as_array)
+                .map_or(&[], Vec::as_slice),
+            finish: choice.and_then(|c| c.get("finish_reason")).and_then(Value::as_str),
+        }
+    }
+}
+
 pub(crate) fn to_bytes(value: &Value) -> bytes::Bytes {
     // Serializing a `Value` cannot fail: its keys are strings and its numbers finite.
     bytes::Bytes::from(serde_json::to_vec(value).unwrap_or_default())
