@@ -26,6 +26,8 @@ enum Access {
     Client,
     /// `Client`, with every refusal in Anthropic's error shape (`/v1/messages`).
     AnthropicClient,
+    /// `Client`, or the admin token, which sees every caller's data (job status and download).
+    ClientOrAdmin,
     Admin,
     Worker,
 }
@@ -104,11 +106,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/nodes/provision", Access::Admin, web::post().to(nodes::provision));
     add(cfg, "/nodes/{url:.*}", Access::Admin, web::delete().to(nodes::remove));
     add(cfg, "/pulse", Access::Worker, web::post().to(nodes::pulse));
-    add(cfg, "/status/{job_id}", Access::Client, web::get().to(nodes::status));
+    add(cfg, "/status/{job_id}", Access::ClientOrAdmin, web::get().to(nodes::status));
     add(
         cfg,
         "/download/{job_id}",
-        Access::Client,
+        Access::ClientOrAdmin,
         web::get().to(nodes::download),
     );
     admin_api(cfg);
@@ -191,7 +193,8 @@ fn worker_catch_all(cfg: &mut web::ServiceConfig) {
             .guard(serves)
             .to(routes::paths::dispatch)
             .wrap(from_fn(rate_limit))
-            .wrap(from_fn(auth::client)),
+            .wrap(from_fn(auth::client))
+            .wrap(from_fn(middleware::canonical::canonical)),
     );
 }
 
@@ -213,6 +216,7 @@ fn add_routes(cfg: &mut web::ServiceConfig, path: &str, access: Access, routes: 
                 .wrap(from_fn(auth::client))
                 .wrap(from_fn(error::anthropic_dialect)),
         ),
+        Access::ClientOrAdmin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client_or_admin))),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
         Access::Worker => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::worker))),
     };
