@@ -178,15 +178,21 @@ fn admin_api(cfg: &mut web::ServiceConfig) {
 
 /// The catch-all, registered last: a path under a path route (any method; the snapshot's table
 /// decides per request, so routes added at run time apply at once) or, else, a POST for seed
-/// 000's GPU nodes (404 without a node pool). Other requests do not match it and get the default
-/// 404, as before path routes existed.
+/// 000's GPU nodes (404 without a node pool or outside every pool's `worker_paths`). Every
+/// request it takes has its path canonicalised first (`middleware::canonical`). Other requests
+/// do not match it and get the default 404, as before path routes existed.
 fn worker_catch_all(cfg: &mut web::ServiceConfig) {
     use middleware::{auth, rate_limit::rate_limit};
+    // A path without a canonical form is taken too, so the canonical middleware answers it 400
+    // whatever its method (built-in routes were matched before this one, so none is shadowed).
     let serves = actix_web::guard::fn_guard(|ctx| {
         ctx.head().method == actix_web::http::Method::POST
-            || ctx.app_data::<web::Data<crate::state::AppState>>().is_some_and(|s| {
-                crate::pipeline::is_path_route(s, actix_web::dev::Url::new(ctx.head().uri.clone()).path())
-            })
+            || match crate::pipeline::canonical_path(ctx.head().uri.path()) {
+                Err(_) => true,
+                Ok(path) => ctx
+                    .app_data::<web::Data<crate::state::AppState>>()
+                    .is_some_and(|s| crate::pipeline::is_path_route(s, &path.path)),
+            }
     });
     cfg.service(
         web::resource("/{path:.*}")

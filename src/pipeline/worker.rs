@@ -544,6 +544,10 @@ fn model_names(body: &[u8]) -> Option<Vec<String>> {
         model: Option<serde_json::Value>,
         model_key: Option<serde_json::Value>,
     }
+    // serde reads a struct from an array too (`["m"]`); the worker would see no `model` there.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
     let names: Names = serde_json::from_slice(body).ok()?;
     let mut out = Vec::new();
     for v in [names.model, names.model_key].into_iter().flatten() {
@@ -619,6 +623,7 @@ mod tests {
             br#"{"model":7}"#,
             br#"{"model":"ok","model_key":["x"]}"#,
             br#"{"model":"ok","model":"other"}"#,
+            br#"["ok"]"#,
             b"not json",
         ] {
             assert_eq!(allowed_models(&caller, body).unwrap_err().status(), 400, "{body:?}");
