@@ -106,7 +106,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/nodes/provision", Access::Admin, web::post().to(nodes::provision));
     add(cfg, "/nodes/{url:.*}", Access::Admin, web::delete().to(nodes::remove));
     add(cfg, "/pulse", Access::Worker, web::post().to(nodes::pulse));
-    add(cfg, "/status/{job_id}", Access::ClientOrAdmin, web::get().to(nodes::status));
+    add(
+        cfg,
+        "/status/{job_id}",
+        Access::ClientOrAdmin,
+        web::get().to(nodes::status),
+    );
     add(
         cfg,
         "/download/{job_id}",

@@ -54,7 +54,9 @@ pub use paths::{
 pub use reload::{ReloadCause, file_changed, file_stamp, reload_file, sync_overrides};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
-pub use worker::{JobAsker, JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy};
+pub use worker::{
+    JobAsker, JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy,
+};
 
 use crate::domain::ProviderId;
 

@@ -256,6 +256,11 @@ async fn pinned_address(
 /// Never by concatenation: a client's bytes cannot add a segment, a `..`, an authority or a
 /// fragment to the URL the gateway calls. `None` when `base` is not a URL with a path.
 pub fn upstream_url(base: &str, path: &CanonicalPath, query: Option<&str>) -> Option<String> {
+    // A canonical path has no dot segment, but a node's job id is the node's text: the URL
+    // parser would resolve `..` rather than encode it.
+    if path.segments.iter().any(|s| s == "." || s == "..") {
+        return None;
+    }
     let mut url = reqwest::Url::parse(base).ok()?;
     url.path_segments_mut()
         .ok()?
@@ -311,6 +316,19 @@ mod tests {
         assert_eq!(
             upstream_url("http://t:1", &path, Some("q=1")).as_deref(),
             Some("http://t:1/raw/a%20b/%3F%23x/?q=1")
+        );
+        let dots = CanonicalPath {
+            path: String::new(),
+            segments: vec!["status".into(), "..".into()],
+        };
+        assert_eq!(upstream_url("http://t:1", &dots, None), None);
+        let slashes = CanonicalPath {
+            path: String::new(),
+            segments: vec!["status".into(), "../../api/pull".into()],
+        };
+        assert_eq!(
+            upstream_url("http://t:1", &slashes, None).as_deref(),
+            Some("http://t:1/status/..%2F..%2Fapi%2Fpull")
         );
         let root = canonical_path("/predict").unwrap();
         assert_eq!(

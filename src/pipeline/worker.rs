@@ -524,8 +524,7 @@ fn allowed_models(caller: &Caller, body: &[u8]) -> Result<(), ApiError> {
     }
     let names = model_names(body).ok_or_else(|| {
         ApiError::InvalidRequest(BodyError {
-            message: "this key may use only its listed models: name one as a string in `model` (or `model_key`)"
-                .into(),
+            message: "this key may use only its listed models: name one as a string in `model` (or `model_key`)".into(),
             param: Some("model".into()),
             code: "missing_required_parameter",
         })

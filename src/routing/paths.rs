@@ -35,9 +35,11 @@ pub struct PathRoute {
 }
 
 impl PathRoute {
-    /// Whether `method` is served.
+    /// Whether `method` is served. Methods are case-sensitive (RFC 9110 §9.1): `get` is another
+    /// method than `GET`, and passing it on would let a service that folds case see a method the
+    /// route does not allow.
     pub fn allows(&self, method: &str) -> bool {
-        self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+        self.methods.iter().any(|m| m == method)
     }
 }
 
@@ -86,7 +88,11 @@ impl PathTable {
             .iter()
             .filter_map(|n| parse_network(n))
             .collect();
-        let trusted = settings.trusted_proxies.iter().filter_map(|n| parse_network(n)).collect();
+        let trusted = settings
+            .trusted_proxies
+            .iter()
+            .filter_map(|n| parse_network(n))
+            .collect();
         Self {
             routes,
             rules,
@@ -300,7 +306,7 @@ mod tests {
         assert_eq!(t.route("/predict/v2").unwrap().targets[0].id.as_str(), "a:1");
         let big = t.route("/predict/big/x").unwrap();
         assert_eq!(big.targets[0].base, "http://b:2");
-        assert!(big.allows("get") && big.allows("POST") && !big.allows("DELETE"));
+        assert!(big.allows("GET") && big.allows("POST") && !big.allows("DELETE") && !big.allows("get"));
         assert!(t.route("/predictor").is_none());
     }
 

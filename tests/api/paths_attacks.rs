@@ -20,6 +20,13 @@ pub struct RawAnswer {
 }
 
 impl RawAnswer {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl RawAnswer {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
@@ -228,4 +235,92 @@ async fn headers_named_in_connection_are_not_forwarded() {
     let requests = svc.received_requests().await.unwrap();
     assert!(!requests[0].headers.contains_key("x-internal"));
     assert!(requests[0].headers.contains_key("x-kept"));
+}
+
+#[tokio::test]
+async fn method_and_url_override_headers_never_reach_the_service() {
+    // Arrange
+    let svc = service().await;
+    let app = protected_app(&svc, json!({})).await;
+
+    // Act: frameworks that honour these would serve `/raw/admin` or DELETE behind the rules' back.
+    let answer = raw(
+        &app,
+        "GET /raw/public HTTP/1.1\r\nX-Original-URL: /raw/admin\r\nX-Rewrite-URL: /raw/admin\r\nX-HTTP-Method-Override: DELETE",
+        "",
+    )
+    .await;
+
+    // Assert
+    assert_eq!(answer.status, 200);
+    let requests = svc.received_requests().await.unwrap();
+    for name in ["x-original-url", "x-rewrite-url", "x-http-method-override"] {
+        assert!(!requests[0].headers.contains_key(name), "{name} reached the service");
+    }
+}
+
+#[tokio::test]
+async fn a_lower_case_method_is_not_an_allowed_method() {
+    // Arrange
+    let svc = service().await;
+    let app = protected_app(&svc, json!({})).await;
+
+    // Act
+    let answer = raw(&app, "get /raw/x HTTP/1.1", "").await;
+
+    // Assert
+    assert!(answer.status == 405 || answer.status == 400, "{answer:?}");
+    assert!(paths_seen(&svc).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_absolute_form_target_goes_to_the_configured_service_under_its_rules() {
+    // Arrange
+    let svc = service().await;
+    let app = protected_app(&svc, json!({})).await;
+
+    // Act: the authority in the target names another server (and differs from `Host: gw`).
+    let protected = raw(&app, "GET http://evil.invalid/raw/admin HTTP/1.1", "").await;
+    let open = raw(&app, "GET http://evil.invalid/raw/x HTTP/1.1", "").await;
+
+    // Assert
+    assert_eq!(protected.status, 401, "{protected:?}");
+    assert_eq!(open.status, 200, "{open:?}");
+    let requests = svc.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].url.path(), "/raw/x");
+    let host = requests[0]
+        .headers
+        .get("host")
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    assert!(
+        !matches!(host.as_deref(), Some("evil.invalid" | "gw")),
+        "the client's host reached the service: {host:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_with_both_content_length_and_chunked_smuggles_nothing() {
+    // Arrange
+    let svc = service().await;
+    let app = protected_app(&svc, json!({})).await;
+    let smuggled = "0\r\n\r\nGET /raw/admin HTTP/1.1\r\nHost: gw\r\n\r\n";
+
+    // Act
+    let answer = raw(
+        &app,
+        "POST /raw/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain",
+        smuggled,
+    )
+    .await;
+
+    // Assert: refused, or served as one request; the protected path is never called.
+    assert!(answer.status == 400 || answer.status == 200, "{answer:?}");
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert!(
+        !answer.body.contains("HTTP/1.1"),
+        "a second answer came back: {answer:?}"
+    );
+    let seen = paths_seen(&svc).await;
+    assert!(!seen.iter().any(|p| p == "/raw/admin"), "smuggled: {seen:?}");
 }

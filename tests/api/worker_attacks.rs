@@ -68,8 +68,18 @@ async fn the_catch_all_forwards_only_declared_worker_paths() {
 
     // Act: a runtime's own admin API, which a client must never reach.
     let mut statuses = Vec::new();
-    for path in ["/api/pull", "/api/delete", "/v1/load_lora_adapter", "/v1/chat/completions/x"] {
-        statuses.push(post(&app, path, "sk-a", &json!({"model": "m", "name": "evil"})).await.status().as_u16());
+    for path in [
+        "/api/pull",
+        "/api/delete",
+        "/v1/load_lora_adapter",
+        "/v1/chat/completions/x",
+    ] {
+        statuses.push(
+            post(&app, path, "sk-a", &json!({"model": "m", "name": "evil"}))
+                .await
+                .status()
+                .as_u16(),
+        );
     }
     let declared = post(&app, "/generate", "sk-a", &json!({"model": "m"})).await;
 
@@ -129,7 +139,10 @@ async fn a_key_limited_to_some_models_must_name_one() {
         .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while post(&app, "/generate", key, &json!({"model": "m"})).await.status() != 202 {
-        assert!(tokio::time::Instant::now() < deadline, "the virtual key was never loaded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the virtual key was never loaded"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let before = node_paths(&node).await.len();

@@ -36,9 +36,7 @@ pub async fn dispatch(
     if !pipeline::is_path_route(&state, &path.path) {
         return super::nodes::proxy(state, id, caller, req, path, body).await;
     }
-    let trusted = req
-        .peer_addr()
-        .is_some_and(|a| state.live().paths.trusts_proxy(a.ip()));
+    let trusted = req.peer_addr().is_some_and(|a| state.live().paths.trusts_proxy(a.ip()));
     let call = PathCall {
         method: req.method().as_str().to_owned(),
         path,
@@ -51,14 +49,38 @@ pub async fn dispatch(
     ))
 }
 
-/// Client-supplied forwarding headers: a client could claim any address in them, and the
-/// service behind a path route may trust them for its own allow-lists or logs.
-const FORWARDING: &[&str] = &["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"];
+/// Client-supplied forwarding headers (plus every `x-forwarded-*`): a client could claim any
+/// address, host or prefix in them, and the service behind a path route may trust them for its
+/// own allow-lists, links or logs.
+const FORWARDING: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+];
+
+/// Headers some frameworks read as the real method or path (Symfony and IIS `X-Original-URL`,
+/// `X-HTTP-Method-Override` in many): they would let a client reach a path or method the route and
+/// its rules never saw, so they never pass.
+const OVERRIDES: &[&str] = &[
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+fn is_forwarding(name: &str) -> bool {
+    name.starts_with("x-forwarded-") || FORWARDING.contains(&name)
+}
 
 /// The client's headers as they go on: minus the headers its `Connection` names (hop-by-hop by
 /// RFC 9110 §7.6.1, so `Connection: x-api-key` cannot be used to make a header vanish or pass in
-/// ways the service does not expect), and minus forwarding headers unless the peer is a trusted
-/// proxy (`trusted_proxies`). The transport drops the fixed hop-by-hop set and credentials.
+/// ways the service does not expect), minus forwarding headers unless the peer is a trusted
+/// proxy (`trusted_proxies`), and minus method and URL overrides. The transport drops the fixed
+/// hop-by-hop set and credentials.
 fn forwarded_headers(headers: &HeaderMap, trusted: bool) -> Vec<(String, Vec<u8>)> {
     let named: Vec<String> = headers
         .get_all(CONNECTION)
@@ -70,7 +92,8 @@ fn forwarded_headers(headers: &HeaderMap, trusted: bool) -> Vec<(String, Vec<u8>
     headers
         .iter()
         .filter(|(n, _)| !named.iter().any(|c| c == n.as_str()))
-        .filter(|(n, _)| trusted || !FORWARDING.contains(&n.as_str()))
+        .filter(|(n, _)| trusted || !is_forwarding(n.as_str()))
+        .filter(|(n, _)| !OVERRIDES.contains(&n.as_str()))
         .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
         .collect()
 }
