@@ -284,6 +284,15 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_are_refused_in_routes_rules_and_worker_paths() {
+        assert!(path_problem("/raw/../admin").is_some());
+        assert!(path_problem("/raw/./admin").is_some());
+        assert!(path_problem("/raw/a.b").is_none());
+        assert!(worker_path_problem("/generate/..").is_some());
+        assert!(worker_path_problem("/generate").is_none());
+    }
+
+    #[test]
     fn paths_below_a_base_match_on_segment_boundaries() {
         assert!(path_is_under("/predict", "/predict"));
         assert!(path_is_under("/predict/v2", "/predict"));

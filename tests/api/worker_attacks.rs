@@ -209,3 +209,33 @@ async fn a_job_id_is_never_re_owned_by_a_later_answer() {
     assert_eq!(a_by_a.status(), 200);
     assert_eq!(a_by_b.status(), 404);
 }
+
+#[tokio::test]
+async fn job_mappings_age_out_with_history_retention() {
+    // Arrange
+    let node = worker().await;
+    let app = app(&node).await;
+    let job = json(post(&app, "/generate", "sk-a", &json!({"model": "m"})).await).await["job_id"]
+        .as_str()
+        .expect("job id")
+        .to_owned();
+    let old = ai_gateway::history::StoredJob {
+        job_id: "job_old".into(),
+        node_url: node.url(),
+        pool: "nodes".into(),
+        created_at: now_ms() - 3 * 86_400_000,
+        node_job_id: "node-job-0".into(),
+        caller: Some("key:x".into()),
+    };
+    app.store.insert_job(&old).await.unwrap();
+
+    // Act
+    let purged = app.store.purge_jobs_older_than_days(2).await.unwrap();
+
+    // Assert
+    assert_eq!(purged, 1);
+    assert!(app.store.find_job("job_old").await.unwrap().is_none());
+    let kept = app.store.find_job(&job).await.unwrap().expect("the new job stays");
+    assert_eq!(kept.node_job_id, "node-job-1");
+    assert_eq!(kept.caller.as_deref().map(|c| c.starts_with("key:")), Some(true));
+}
