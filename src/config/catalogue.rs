@@ -168,6 +168,12 @@ pub(super) fn resolve(
             node_pool: is_pool.then(|| NodePoolConfig {
                 nodes: entry.nodes.clone().unwrap_or_default(),
                 runtime: entry.runtime.unwrap_or_default(),
+                worker_paths: entry.worker_paths.clone().unwrap_or_else(|| {
+                    super::nodes::DEFAULT_WORKER_PATHS
+                        .iter()
+                        .map(|p| (*p).to_owned())
+                        .collect()
+                }),
             }),
         };
         out.push(overlay(base, entry));

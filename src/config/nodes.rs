@@ -71,6 +71,11 @@ impl NodeRuntime {
     }
 }
 
+/// What the catch-all forwards to a pool that does not list `worker_paths`: seed 000's worker
+/// API (the paths its catch-all recognised: `generate`, `hunyuan`, `animatediff`), and nothing
+/// of a runtime's own admin API (Ollama's `/api/pull`, `/api/delete`, vLLM's LoRA loading).
+pub const DEFAULT_WORKER_PATHS: &[&str] = &["/generate", "/hunyuan", "/animatediff"];
+
 /// A `node_pool` provider's node-specific settings, once resolved.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NodePoolConfig {
@@ -78,6 +83,15 @@ pub struct NodePoolConfig {
     pub nodes: Vec<String>,
     /// The runtime its nodes run, unless a node was registered with its own.
     pub runtime: NodeRuntime,
+    /// Paths the catch-all may forward to these nodes (each and everything below it).
+    pub worker_paths: Vec<String>,
+}
+
+impl NodePoolConfig {
+    /// Whether the catch-all may forward the canonical `path` to this pool.
+    pub fn serves_worker_path(&self, path: &str) -> bool {
+        self.worker_paths.iter().any(|w| super::path_is_under(path, w))
+    }
 }
 
 /// `nodes:` — health checks, heartbeats, provisioning and the default pool.

@@ -71,6 +71,13 @@ pub(super) fn problems(s: &Settings) -> Vec<String> {
             )),
         }
     }
+    for net in &s.trusted_proxies {
+        if parse_network(net).is_none() {
+            problems.push(format!(
+                "trusted_proxies: `{net}` is not a network like 10.0.0.0/8 or fd00::/8"
+            ));
+        }
+    }
     let jwt = s.auth.jwt.enabled();
     let mut seen = HashSet::new();
     for (i, route) in s.path_routes.iter().enumerate() {
@@ -173,7 +180,10 @@ pub fn security_rule(rule: &SecurityRule, jwt_configured: bool) -> Vec<String> {
 }
 
 fn path_problem(path: &str) -> Option<String> {
+    // `.` and `..` segments are refused like in requests: a rule on `/a/../b` could never match
+    // a canonical request path, so it would protect nothing.
     let ok = path.starts_with('/')
+        && !path.split('/').any(|s| s == "." || s == "..")
         && !path.contains("//")
         && (path == "/" || !path.ends_with('/'))
         && path
@@ -181,9 +191,14 @@ fn path_problem(path: &str) -> Option<String> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~'));
     (!ok).then(|| {
         format!(
-            "path: Invalid route path `{path}`: it must start with / and hold only letters, digits, -, _, ., ~ and single / between segments"
+            "path: Invalid route path `{path}`: it must start with / and hold only letters, digits, -, _, ., ~ and single / between segments, and no `.` or `..` segment"
         )
     })
+}
+
+/// Problems of one node pool `worker_paths` entry (the same rules as a path route's path).
+pub fn worker_path_problem(path: &str) -> Option<String> {
+    path_problem(path).map(|p| p.replacen("path: Invalid route path", "worker_paths: invalid path", 1))
 }
 
 /// Why `url` is not a usable target base URL, if it is not.
@@ -266,6 +281,15 @@ mod tests {
         for e in ["/health", "/api/v1/routes", "/nodes", "/"] {
             assert_eq!(security_rule(&rule(e), false).len(), 1, "{e}");
         }
+    }
+
+    #[test]
+    fn dot_segments_are_refused_in_routes_rules_and_worker_paths() {
+        assert!(path_problem("/raw/../admin").is_some());
+        assert!(path_problem("/raw/./admin").is_some());
+        assert!(path_problem("/raw/a.b").is_none());
+        assert!(worker_path_problem("/generate/..").is_some());
+        assert!(worker_path_problem("/generate").is_none());
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct Settings {
     /// Networks (CIDR) path route targets must resolve into; empty = any. Checked when the config
     /// is validated and again, after DNS, on every proxied request (SSRF guard).
     pub path_routes_allowed_networks: Vec<String>,
+    /// Networks (CIDR) of proxies in front of the gateway whose `Forwarded` / `X-Forwarded-*`
+    /// headers path routes pass on; from anyone else those headers are dropped. Empty = nobody.
+    pub trusted_proxies: Vec<String>,
     /// What each user of `/api/u/{user}/...` may see; empty = every user sees everything.
     pub users: Vec<UserGrant>,
     /// The exact-match response cache.
@@ -115,6 +118,7 @@ impl Default for Settings {
             path_routes: Vec::new(),
             security: Vec::new(),
             path_routes_allowed_networks: Vec::new(),
+            trusted_proxies: Vec::new(),
             users: Vec::new(),
             cache: CacheSettings::default(),
             webhooks: WebhookSettings::default(),
@@ -158,6 +162,9 @@ pub struct ProviderEntry {
     pub nodes: Option<Vec<String>>,
     /// `kind: node_pool`: what the nodes run (`detect` by default).
     pub runtime: Option<NodeRuntime>,
+    /// `kind: node_pool`: the paths the catch-all `POST /{path}` may forward to its nodes (each
+    /// path and everything below it); default `nodes::DEFAULT_WORKER_PATHS`, seed 000's worker API.
+    pub worker_paths: Option<Vec<String>>,
 }
 
 /// How a provider expects its key.

@@ -162,11 +162,16 @@ pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) 
     let mut seen = HashSet::new();
     for (i, entry) in entries.iter().enumerate() {
         let is_pool = entry.kind.as_deref() == Some(NODE_POOL_KIND);
-        if !is_pool && (entry.nodes.is_some() || entry.runtime.is_some()) {
+        if !is_pool && (entry.nodes.is_some() || entry.runtime.is_some() || entry.worker_paths.is_some()) {
             problems.push(format!(
-                "providers[{i}] (`{}`): `nodes` and `runtime` belong to `kind: node_pool` providers",
+                "providers[{i}] (`{}`): `nodes`, `runtime` and `worker_paths` belong to `kind: node_pool` providers",
                 entry.id
             ));
+        }
+        for p in entry.worker_paths.iter().flatten() {
+            if let Some(problem) = super::paths::worker_path_problem(p) {
+                problems.push(format!("providers[{i}] (`{}`): {problem}", entry.id));
+            }
         }
         if entry.id.trim().is_empty() {
             problems.push(format!("providers[{i}].id: must not be empty"));

@@ -39,11 +39,11 @@ impl StoredNode {
     }
 }
 
-/// Which node accepted a job.
+/// Which node accepted a job, under which id, for whom.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]
 #[diesel(table_name = node_jobs, treat_none_as_default_value = false)]
 pub struct StoredJob {
-    /// The worker's job id.
+    /// The gateway's id for the job (random, what the client was given).
     pub job_id: String,
     /// The node's root URL.
     pub node_url: String,
@@ -51,6 +51,10 @@ pub struct StoredJob {
     pub pool: String,
     /// When, epoch ms.
     pub created_at: i64,
+    /// The id the node gave the job.
+    pub node_job_id: String,
+    /// The caller that created it (`Caller::id`); null = unknown (rows from before owners).
+    pub caller: Option<String>,
 }
 
 impl HistoryStore {
@@ -94,22 +98,29 @@ impl HistoryStore {
         Ok(rows)
     }
 
-    /// Records which node owns a job (a repeated id moves it to the new node).
+    /// Records which node owns a job. A job is never re-owned: an id already stored keeps its
+    /// node and caller (the gateway issues fresh random ids, so this only guards the invariant).
     pub async fn insert_job(&self, job: &StoredJob) -> Result<(), HistoryError> {
         with_conn!(self, |conn| {
             diesel::insert_into(node_jobs::table)
                 .values(job)
                 .on_conflict(node_jobs::job_id)
-                .do_update()
-                .set((
-                    node_jobs::node_url.eq(&job.node_url),
-                    node_jobs::pool.eq(&job.pool),
-                    node_jobs::created_at.eq(job.created_at),
-                ))
+                .do_nothing()
                 .execute(&mut conn)
                 .await?
         });
         Ok(())
+    }
+
+    /// Deletes job mappings older than `days` (history retention); returns how many.
+    pub async fn purge_jobs_older_than_days(&self, days: u64) -> Result<usize, HistoryError> {
+        let cutoff = now_ms() - i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+        let n = with_conn!(self, |conn| {
+            diesel::delete(node_jobs::table.filter(node_jobs::created_at.lt(cutoff)))
+                .execute(&mut conn)
+                .await?
+        });
+        Ok(n)
     }
 
     /// The node that owns `job_id`, if recorded.

@@ -59,6 +59,8 @@ diesel::table! {
         node_url -> Text,
         pool -> Text,
         created_at -> BigInt,
+        node_job_id -> Text,
+        caller -> Nullable<Text>,
     }
 }
 

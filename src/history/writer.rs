@@ -269,11 +269,19 @@ async fn write(
     }
 }
 
+/// One retention pass: request rows and the job → node map age out together, so a job's mapping
+/// never outlives the history that names it.
+async fn purge(store: &HistoryStore, days: u64) -> Result<usize, super::HistoryError> {
+    let rows = store.purge_older_than_days(days).await?;
+    let jobs = store.purge_jobs_older_than_days(days).await?;
+    Ok(rows + jobs)
+}
+
 async fn purge_loop(store: HistoryStore, days: u64, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
-            _ = tick.tick() => match store.purge_older_than_days(days).await {
+            _ = tick.tick() => match purge(&store, days).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, days, "history retention purge"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "history retention purge failed"),

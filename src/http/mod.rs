@@ -26,6 +26,8 @@ enum Access {
     Client,
     /// `Client`, with every refusal in Anthropic's error shape (`/v1/messages`).
     AnthropicClient,
+    /// `Client`, or the admin token, which sees every caller's data (job status and download).
+    ClientOrAdmin,
     Admin,
     Worker,
 }
@@ -104,11 +106,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/nodes/provision", Access::Admin, web::post().to(nodes::provision));
     add(cfg, "/nodes/{url:.*}", Access::Admin, web::delete().to(nodes::remove));
     add(cfg, "/pulse", Access::Worker, web::post().to(nodes::pulse));
-    add(cfg, "/status/{job_id}", Access::Client, web::get().to(nodes::status));
+    add(
+        cfg,
+        "/status/{job_id}",
+        Access::ClientOrAdmin,
+        web::get().to(nodes::status),
+    );
     add(
         cfg,
         "/download/{job_id}",
-        Access::Client,
+        Access::ClientOrAdmin,
         web::get().to(nodes::download),
     );
     admin_api(cfg);
@@ -176,22 +183,29 @@ fn admin_api(cfg: &mut web::ServiceConfig) {
 
 /// The catch-all, registered last: a path under a path route (any method; the snapshot's table
 /// decides per request, so routes added at run time apply at once) or, else, a POST for seed
-/// 000's GPU nodes (404 without a node pool). Other requests do not match it and get the default
-/// 404, as before path routes existed.
+/// 000's GPU nodes (404 without a node pool or outside every pool's `worker_paths`). Every
+/// request it takes has its path canonicalised first (`middleware::canonical`). Other requests
+/// do not match it and get the default 404, as before path routes existed.
 fn worker_catch_all(cfg: &mut web::ServiceConfig) {
     use middleware::{auth, rate_limit::rate_limit};
+    // A path without a canonical form is taken too, so the canonical middleware answers it 400
+    // whatever its method (built-in routes were matched before this one, so none is shadowed).
     let serves = actix_web::guard::fn_guard(|ctx| {
         ctx.head().method == actix_web::http::Method::POST
-            || ctx.app_data::<web::Data<crate::state::AppState>>().is_some_and(|s| {
-                crate::pipeline::is_path_route(s, actix_web::dev::Url::new(ctx.head().uri.clone()).path())
-            })
+            || match crate::pipeline::canonical_path(ctx.head().uri.path()) {
+                Err(_) => true,
+                Ok(path) => ctx
+                    .app_data::<web::Data<crate::state::AppState>>()
+                    .is_some_and(|s| crate::pipeline::is_path_route(s, &path.path)),
+            }
     });
     cfg.service(
         web::resource("/{path:.*}")
             .guard(serves)
             .to(routes::paths::dispatch)
             .wrap(from_fn(rate_limit))
-            .wrap(from_fn(auth::client)),
+            .wrap(from_fn(auth::client))
+            .wrap(from_fn(middleware::canonical::canonical)),
     );
 }
 
@@ -213,6 +227,7 @@ fn add_routes(cfg: &mut web::ServiceConfig, path: &str, access: Access, routes: 
                 .wrap(from_fn(auth::client))
                 .wrap(from_fn(error::anthropic_dialect)),
         ),
+        Access::ClientOrAdmin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client_or_admin))),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
         Access::Worker => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::worker))),
     };

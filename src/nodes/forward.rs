@@ -133,6 +133,9 @@ pub fn job_id(body: &[u8]) -> Option<String> {
     struct Answer {
         job_id: Option<serde_json::Value>,
     }
+    if !is_object(body) {
+        return None;
+    }
     let answer: Answer = serde_json::from_slice(body).ok()?;
     match answer.job_id? {
         serde_json::Value::String(s) if !s.is_empty() && s.len() <= 256 => Some(s),
@@ -141,8 +144,48 @@ pub fn job_id(body: &[u8]) -> Option<String> {
     }
 }
 
+/// serde reads a struct from a JSON array too (`["x"]` as `job_id: "x"`); only an object counts.
+fn is_object(body: &[u8]) -> bool {
+    body.trim_ascii_start().first() == Some(&b'{')
+}
+
+/// The answer with its top-level `job_id` value replaced by `new_id`, every other byte as the
+/// node sent it; `None` when there is no such value to replace.
+pub fn replace_job_id(body: &Bytes, new_id: &str) -> Option<Bytes> {
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow)]
+        job_id: &'a serde_json::value::RawValue,
+    }
+    if !is_object(body) {
+        return None;
+    }
+    let answer: Answer<'_> = serde_json::from_slice(body).ok()?;
+    let raw = answer.job_id.get();
+    // The RawValue borrows from `body`, so its address lies inside it.
+    let start = (raw.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    let end = start + raw.len();
+    let encoded = serde_json::to_string(new_id).ok()?;
+    let mut out = Vec::with_capacity(body.len() + encoded.len());
+    out.extend_from_slice(body.get(..start)?);
+    out.extend_from_slice(encoded.as_bytes());
+    out.extend_from_slice(body.get(end..)?);
+    Some(Bytes::from(out))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_job_id_value_is_replaced() {
+        let body = Bytes::from_static(br#"{ "status": "queued", "job_id" : 42, "eta": {"job_id": 1} }"#);
+        let out = replace_job_id(&body, "job_x").unwrap();
+        assert_eq!(
+            &out[..],
+            br#"{ "status": "queued", "job_id" : "job_x", "eta": {"job_id": 1} }"#
+        );
+        assert!(replace_job_id(&Bytes::from_static(b"[1]"), "x").is_none());
+    }
+
     use super::*;
 
     #[test]
@@ -153,5 +196,6 @@ mod tests {
         assert_eq!(job_id(br#"{"job_id":""}"#), None);
         assert_eq!(job_id(b"not json"), None);
         assert_eq!(job_id(br#"[1,2]"#), None);
+        assert_eq!(job_id(br#"["x"]"#), None);
     }
 }

@@ -85,6 +85,10 @@ pub struct JobOwner {
     pub node_url: String,
     /// Its pool.
     pub pool: ProviderId,
+    /// The id the node gave the job (clients only ever see the gateway's own id).
+    pub node_job_id: String,
+    /// The caller that created it (`Caller::id`); `None` = unknown, only the admin token may ask.
+    pub caller: Option<String>,
 }
 
 /// One registered node and what is known of it.

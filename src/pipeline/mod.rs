@@ -48,11 +48,15 @@ pub use nodes::{
     NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
     remove as remove_node,
 };
-pub use paths::{PathAnswer, PathCall, forward_path, is_path_route, path_route_label};
+pub use paths::{
+    CanonicalPath, PathAnswer, PathCall, canonical_path, forward_path, is_path_route, path_route_label, upstream_url,
+};
 pub use reload::{ReloadCause, file_changed, file_stamp, reload_file, sync_overrides};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
-pub use worker::{JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy};
+pub use worker::{
+    JobAsker, JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy,
+};
 
 use crate::domain::ProviderId;
 

@@ -21,6 +21,7 @@ use crate::orchestrator::classify::{Verdict, classify};
 use crate::orchestrator::retry::backoff;
 use crate::providers::passthrough::{self, PassBody, PassRequest, PassResponse};
 use crate::providers::{UpstreamError, UpstreamErrorKind};
+pub use crate::routing::paths::{CanonicalPath, canonical_path};
 use crate::routing::paths::{PathRoute, PathTarget};
 use crate::state::{AppState, Live};
 
@@ -29,11 +30,9 @@ use crate::state::{AppState, Live};
 pub struct PathCall {
     /// The method.
     pub method: String,
-    /// The path as the client wrote it, with its leading `/` (forwarded unchanged).
-    pub path: String,
-    /// The same path percent-decoded as the router matched it: the route and policy are found by
-    /// this one, so an encoded spelling cannot reach another route or dodge a rule.
-    pub route_path: String,
+    /// The canonical path: the route, the policy, history and the upstream URL all use this one,
+    /// so no spelling of a path can be checked under one name and served under another.
+    pub path: CanonicalPath,
     /// The query string, if any (without `?`).
     pub query: Option<String>,
     /// The client's headers (credentials and hop-by-hop ones are dropped before sending).
@@ -86,22 +85,22 @@ pub async fn forward_path(
     call: PathCall,
 ) -> Result<PathAnswer, ApiError> {
     let live = state.live();
-    let Some(route) = live.paths.route(&call.route_path) else {
+    let Some(route) = live.paths.route(&call.path.path) else {
         return Err(ApiError::RouteNotFound {
             method: call.method,
-            path: call.path,
+            path: call.path.path,
         });
     };
     if !route.allows(&call.method) {
         return Err(ApiError::MethodNotAllowed {
             method: call.method,
-            path: call.path,
+            path: call.path.path,
         });
     }
     let log_prompts = live.config.settings.logging.log_prompts;
     let mut trace = Trace::start(
         state,
-        call.path.clone(),
+        call.path.path.clone(),
         "path",
         request_id,
         caller,
@@ -149,13 +148,13 @@ async fn try_targets(
         .or_else(|| Duration::try_from_secs_f64(routing.timeout_seconds).ok())
         .unwrap_or(Duration::from_secs(60));
     let idle = Duration::try_from_secs_f64(routing.stream_idle_timeout_seconds).unwrap_or(Duration::from_secs(60));
-    let suffix = match &call.query {
-        Some(q) => format!("{}?{q}", call.path),
-        None => call.path.clone(),
-    };
     let mut refused = 0;
     for target in &route.targets {
-        let url = format!("{}{suffix}", target.base);
+        let Some(url) = upstream_url(&target.base, &call.path, call.query.as_deref()) else {
+            tracing::warn!(request_id = %request_id, target = %target.id, "path route target is not a base URL");
+            refused += 1;
+            continue;
+        };
         let pin = match pinned_address(live, target, request_id).await {
             Ok(pin) => pin,
             Err(()) => {
@@ -253,6 +252,28 @@ async fn pinned_address(
     }
 }
 
+/// `base` + the canonical path's segments (each encoded again as exactly one segment) + the query.
+/// Never by concatenation: a client's bytes cannot add a segment, a `..`, an authority or a
+/// fragment to the URL the gateway calls. `None` when `base` is not a URL with a path.
+pub fn upstream_url(base: &str, path: &CanonicalPath, query: Option<&str>) -> Option<String> {
+    // A canonical path has no dot segment, but a node's job id is the node's text: the URL
+    // parser would resolve `..` rather than encode it.
+    if path.segments.iter().any(|s| s == "." || s == "..") {
+        return None;
+    }
+    let mut url = reqwest::Url::parse(base).ok()?;
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(path.segments.iter().filter(|s| !s.is_empty()));
+    if path.segments.last().is_some_and(String::is_empty) && path.segments.len() > 1 {
+        url.path_segments_mut().ok()?.push("");
+    }
+    url.set_query(query);
+    url.set_fragment(None);
+    Some(url.into())
+}
+
 /// 5xx, 408 and 429 are worth another target; any other status is the service's answer.
 fn retryable_status(status: u16) -> bool {
     status >= 500 || status == 408 || status == 429
@@ -288,6 +309,33 @@ fn attempt(id: &ProviderId, outcome: AttemptOutcome, status: Option<u16>, latenc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_urls_are_built_from_segments() {
+        let path = canonical_path("/raw/a%20b/%3F%23x/").unwrap();
+        assert_eq!(
+            upstream_url("http://t:1", &path, Some("q=1")).as_deref(),
+            Some("http://t:1/raw/a%20b/%3F%23x/?q=1")
+        );
+        let dots = CanonicalPath {
+            path: String::new(),
+            segments: vec!["status".into(), "..".into()],
+        };
+        assert_eq!(upstream_url("http://t:1", &dots, None), None);
+        let slashes = CanonicalPath {
+            path: String::new(),
+            segments: vec!["status".into(), "../../api/pull".into()],
+        };
+        assert_eq!(
+            upstream_url("http://t:1", &slashes, None).as_deref(),
+            Some("http://t:1/status/..%2F..%2Fapi%2Fpull")
+        );
+        let root = canonical_path("/predict").unwrap();
+        assert_eq!(
+            upstream_url("http://t:1/base/", &root, None).as_deref(),
+            Some("http://t:1/base/predict")
+        );
+    }
 
     #[test]
     fn only_server_errors_timeouts_and_rate_limits_move_to_the_next_target() {

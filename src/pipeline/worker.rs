@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::nodes::{RegisterNode, bad, node_error, unavailable};
 use super::observe::Trace;
-use crate::auth::Caller;
-use crate::domain::{AttemptOutcome, AttemptSummary, InFlight, ProviderId, RequestId};
+use super::paths::{CanonicalPath, upstream_url};
+use crate::auth::{Caller, CallerKind};
+use crate::domain::{AttemptOutcome, AttemptSummary, BodyError, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::history::{StoredJob, now_ms};
 use crate::nodes::JobOwner;
@@ -32,8 +33,8 @@ const JOB_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A worker call as the client made it.
 #[derive(Debug)]
 pub struct WorkerCall {
-    /// The path, with its leading `/`.
-    pub path: String,
+    /// The canonical path: pool choice, history and the node URL all use it.
+    pub path: CanonicalPath,
     /// The query string, if any (without `?`).
     pub query: Option<String>,
     /// The body.
@@ -82,25 +83,33 @@ pub enum JobCall {
     Download,
 }
 
-/// `POST /{path}` for a path no other route owns: to the best node for the body's `model` (or
-/// `model_key`), failing over node to node.
+/// `POST /{path}` for a path no other route owns and a pool declares in `worker_paths`: to the
+/// best node for the body's `model` (or `model_key`), failing over node to node.
 pub async fn proxy(
     state: &AppState,
     request_id: &RequestId,
     caller: Option<&Caller>,
     call: WorkerCall,
 ) -> Result<Relay, ApiError> {
-    if !state.nodes.has_pools() {
+    let live = state.live();
+    // Only a declared worker path goes to a node: the rest of a runtime's API (Ollama's
+    // `/api/pull` and `/api/delete`, LoRA loading) is the operator's, not a client's.
+    let declared = live.registry.providers().iter().any(|p| {
+        p.config
+            .node_pool
+            .as_ref()
+            .is_some_and(|pool| pool.serves_worker_path(&call.path.path))
+    });
+    if !state.nodes.has_pools() || !declared {
         return Err(ApiError::RouteNotFound {
             method: "POST".into(),
-            path: call.path,
+            path: call.path.path,
         });
     }
-    let live = state.live();
     let log_prompts = live.config.settings.logging.log_prompts;
     let mut trace = Trace::start(
         state,
-        call.path.clone(),
+        call.path.path.clone(),
         "worker",
         request_id,
         caller,
@@ -145,10 +154,8 @@ async fn relay(
     model: Option<&str>,
     trace: &mut Trace,
 ) -> Result<(Relay, ProviderId), ApiError> {
-    if let (Some(c), Some(m)) = (caller, model)
-        && !c.may_use(m)
-    {
-        return Err(ApiError::ModelNotAllowed { model: m.to_owned() });
+    if let Some(c) = caller {
+        allowed_models(c, &call.body)?;
     }
     let live = state.live();
     let snapshot = state.nodes.snapshot();
@@ -156,7 +163,12 @@ async fn relay(
         .registry
         .providers()
         .iter()
-        .filter(|p| p.config.is_node_pool())
+        .filter(|p| {
+            p.config
+                .node_pool
+                .as_ref()
+                .is_some_and(|pool| pool.serves_worker_path(&call.path.path))
+        })
         .filter(|p| model.is_none_or(|m| p.config.serves_any_model() || p.config.models.iter().any(|x| x == m)))
         .flat_map(|p| routing::expand(p, model.unwrap_or_default(), &snapshot, model, true))
         .collect();
@@ -167,10 +179,6 @@ async fn relay(
     }
     let timeout = Duration::try_from_secs_f64(live.config.settings.nodes.proxy_timeout_seconds)
         .unwrap_or(Duration::from_secs(300));
-    let target = match &call.query {
-        Some(q) => format!("{}?{q}", call.path),
-        None => call.path.clone(),
-    };
     for c in &candidates {
         let Some(node) = &c.node else { continue };
         let id = &c.provider.config.id;
@@ -182,8 +190,10 @@ async fn relay(
             continue;
         };
         let _in_flight: Vec<_> = c.in_flight.iter().map(InFlight::enter).collect();
+        let Some(url) = upstream_url(&node.url, &call.path, call.query.as_deref()) else {
+            continue;
+        };
         let started = Instant::now();
-        let url = format!("{}{target}", node.url);
         let sent = forward::post(
             &state.http,
             &url,
@@ -209,13 +219,19 @@ async fn relay(
             .attempts
             .push(attempt(id, model, outcome, status, started.elapsed()));
         let give_up = class.is_some_and(|c| c.verdict == Verdict::GiveUp);
-        if let Ok(f) = sent
+        if let Ok(mut f) = sent
             && (class.is_none() || give_up)
         {
             if class.is_none()
                 && let Some(job) = forward::job_id(&f.body)
             {
-                remember_job(state, &job, &node.url, &node.pool).await;
+                let owner = JobOwner {
+                    node_url: node.url.clone(),
+                    pool: node.pool.clone(),
+                    node_job_id: job,
+                    caller: caller.map(|c| c.id.clone()),
+                };
+                f.body = issue_job_id(state, owner, &f.body).await?;
             }
             let attempts = trace.attempts.iter().filter(|a| a.was_called()).count();
             let relay = Relay {
@@ -240,11 +256,23 @@ async fn relay(
     })
 }
 
+/// Who asks for a job: the client (its own jobs only) or the admin token (every job).
+#[derive(Debug, Clone, Copy)]
+pub enum JobAsker<'a> {
+    /// A client key, JWT or (auth off) an anonymous caller.
+    Client(&'a Caller),
+    /// The admin token.
+    Admin,
+}
+
 /// `GET /status/{job_id}` or `/download/{job_id}` from the node that accepted the job (this
 /// process's memory first, then the shared table, so it works after a restart and on any replica).
+/// `job_id` is the gateway's own id; a job the asker does not own is answered exactly like an
+/// unknown one, so ids cannot be probed.
 pub async fn job(
     state: &AppState,
     request_id: &RequestId,
+    asker: JobAsker<'_>,
     call: JobCall,
     job_id: &str,
     query: Option<&str>,
@@ -253,6 +281,10 @@ pub async fn job(
         JobCall::Status => "status",
         JobCall::Download => "download",
     };
+    let not_found = || ApiError::RouteNotFound {
+        method: "GET".into(),
+        path: format!("/{kind}/{{job_id}} (no job with this id is yours)"),
+    };
     let owner = match state.nodes.job(job_id) {
         Some(o) => o,
         None => match state.store.find_job(job_id).await.map_err(unavailable)? {
@@ -260,23 +292,23 @@ pub async fn job(
                 let owner = JobOwner {
                     node_url: j.node_url,
                     pool: ProviderId::new(&j.pool),
+                    node_job_id: j.node_job_id,
+                    caller: j.caller,
                 };
                 state.nodes.remember_job(job_id, owner.clone());
                 owner
             }
-            None => {
-                return Err(ApiError::RouteNotFound {
-                    method: "GET".into(),
-                    path: format!("/{kind}/{job_id} (no node has job `{job_id}`)"),
-                });
-            }
+            None => return Err(not_found()),
         },
     };
-    let encoded: String = job_id.bytes().map(encode_byte).collect();
-    let url = match query {
-        Some(q) => format!("{}/{kind}/{encoded}?{q}", owner.node_url),
-        None => format!("{}/{kind}/{encoded}", owner.node_url),
+    if !may_see(asker, &owner) {
+        return Err(not_found());
+    }
+    let path = CanonicalPath {
+        path: String::new(),
+        segments: vec![kind.to_owned(), owner.node_job_id.clone()],
     };
+    let url = upstream_url(&owner.node_url, &path, query).ok_or_else(not_found)?;
     let node = state.nodes.get(&owner.node_url).map_or_else(
         || ProviderId::new(&format!("{}/{}", owner.pool, owner.node_url)),
         |n| n.id,
@@ -290,7 +322,7 @@ pub async fn job(
             attempts: 1,
         }),
         Err(e) => {
-            tracing::warn!(request_id = %request_id, node = %owner.node_url, job = job_id, error = %e, "job's node did not answer");
+            tracing::warn!(request_id = %request_id, node = %owner.node_url, error = %e, "job's node did not answer");
             Err(ApiError::AllProvidersFailed {
                 attempts: vec![attempt(
                     &node,
@@ -304,6 +336,17 @@ pub async fn job(
                 )],
             })
         }
+    }
+}
+
+/// The `/history` rule for jobs: the admin token sees every job, a client only the jobs it
+/// created. With auth off every caller is anonymous (known by address only), so any anonymous
+/// caller may read an anonymous job: its unguessable id is then the only secret.
+fn may_see(asker: JobAsker<'_>, owner: &JobOwner) -> bool {
+    match (asker, owner.caller.as_deref()) {
+        (JobAsker::Admin, _) => true,
+        (JobAsker::Client(_), None) => false,
+        (JobAsker::Client(c), Some(id)) => id == c.id || (c.kind == CallerKind::Anonymous && id.starts_with("ip:")),
     }
 }
 
@@ -435,32 +478,84 @@ async fn answers_health(state: &AppState, url: &str, runtime: Option<&str>, wait
     }
 }
 
-async fn remember_job(state: &AppState, job_id: &str, node_url: &str, pool: &ProviderId) {
-    state.nodes.remember_job(
-        job_id,
-        JobOwner {
-            node_url: node_url.to_owned(),
-            pool: pool.clone(),
-        },
-    );
+/// Gives a job accepted by a node a new, unguessable gateway id, remembers (node, node's id,
+/// caller) under it and returns the node's answer with that id in place of the node's.
+/// The id is random and freshly made, so no later answer can re-own an existing job.
+async fn issue_job_id(state: &AppState, owner: JobOwner, body: &Bytes) -> Result<Bytes, ApiError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| ApiError::internal(std::io::Error::other("the system random source failed")))?;
+    let job_id = format!("job_{}", hex::encode(bytes));
+    let Some(rewritten) = forward::replace_job_id(body, &job_id) else {
+        return Ok(body.clone());
+    };
+    let row = StoredJob {
+        job_id: job_id.clone(),
+        node_url: owner.node_url.clone(),
+        pool: owner.pool.to_string(),
+        created_at: now_ms(),
+        node_job_id: owner.node_job_id.clone(),
+        caller: owner.caller.clone(),
+    };
+    state.nodes.remember_job(&job_id, owner);
     // Awaited (briefly) so that another replica, or this one after a restart, finds the job as
     // soon as the client has its id; a slow database costs at most JOB_STORE_TIMEOUT.
-    let row = StoredJob {
-        job_id: job_id.to_owned(),
-        node_url: node_url.to_owned(),
-        pool: pool.to_string(),
-        created_at: now_ms(),
-    };
     match tokio::time::timeout(JOB_STORE_TIMEOUT, state.store.insert_job(&row)).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            tracing::warn!(job = job_id, error = %e, "job not stored; only this process can route its status")
+            tracing::warn!(job = %job_id, error = %e, "job not stored; only this process can route its status")
         }
         Err(_) => tracing::warn!(
-            job = job_id,
+            job = %job_id,
             "job store timed out; only this process can route its status"
         ),
     }
+    Ok(rewritten)
+}
+
+/// A caller limited to some models must name them: every string `model` / `model_key` the body
+/// holds must be allowed, and a body naming none (or naming one with another type) is refused,
+/// since the worker would otherwise pick a model the key may not use.
+fn allowed_models(caller: &Caller, body: &[u8]) -> Result<(), ApiError> {
+    if caller.models.is_none() {
+        return Ok(());
+    }
+    let names = model_names(body).ok_or_else(|| {
+        ApiError::InvalidRequest(BodyError {
+            message: "this key may use only its listed models: name one as a string in `model` (or `model_key`)".into(),
+            param: Some("model".into()),
+            code: "missing_required_parameter",
+        })
+    })?;
+    match names.iter().find(|m| !caller.may_use(m)) {
+        Some(m) => Err(ApiError::ModelNotAllowed { model: m.clone() }),
+        None => Ok(()),
+    }
+}
+
+/// Every model name the body gives (`model`, `model_key`), or `None` when it gives none, or gives
+/// one that is not a non-empty string, or is not a JSON object (duplicate keys included).
+fn model_names(body: &[u8]) -> Option<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Names {
+        model: Option<serde_json::Value>,
+        model_key: Option<serde_json::Value>,
+    }
+    // serde reads a struct from an array too (`["m"]`); the worker would see no `model` there.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    let names: Names = serde_json::from_slice(body).ok()?;
+    let mut out = Vec::new();
+    for v in [names.model, names.model_key].into_iter().flatten() {
+        match v {
+            serde_json::Value::String(s) if !s.is_empty() => out.push(s),
+            _ => return None,
+        }
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// The body's `model`, else `model_key` (seed 000), when it is a JSON object naming one.
@@ -499,15 +594,6 @@ fn attempt(
     }
 }
 
-/// Percent-encodes one byte of a path segment (unreserved characters stay as they are).
-fn encode_byte(b: u8) -> String {
-    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-        char::from(b).to_string()
-    } else {
-        format!("%{b:02X}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,8 +607,27 @@ mod tests {
     }
 
     #[test]
-    fn job_ids_are_percent_encoded_into_one_path_segment() {
-        let encoded: String = "a b/c".bytes().map(encode_byte).collect();
-        assert_eq!(encoded, "a%20b%2Fc");
+    fn a_restricted_key_must_name_only_models_it_may_use() {
+        let caller = Caller {
+            id: "key:x".into(),
+            kind: CallerKind::StaticKey,
+            rpm: None,
+            tpm: None,
+            models: Some(vec!["ok".to_owned()].into()),
+            user: None,
+        };
+        assert!(allowed_models(&caller, br#"{"model":"ok"}"#).is_ok());
+        for body in [
+            &br#"{}"#[..],
+            br#"{"model":7}"#,
+            br#"{"model":"ok","model_key":["x"]}"#,
+            br#"{"model":"ok","model":"other"}"#,
+            br#"["ok"]"#,
+            b"not json",
+        ] {
+            assert_eq!(allowed_models(&caller, body).unwrap_err().status(), 400, "{body:?}");
+        }
+        let other = allowed_models(&caller, br#"{"model":"ok","model_key":"other"}"#);
+        assert_eq!(other.unwrap_err().status(), 403);
     }
 }

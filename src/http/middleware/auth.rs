@@ -53,8 +53,9 @@ pub async fn client(
     };
     let peer = req.peer_addr().map(|a| a.ip());
     // A path route's `auth` or a `security:` rule narrows who may call this endpoint.
-    // The path as the router saw it (percent-decoded), so `%63` cannot slip past a rule on `c`.
-    let verdict = match state.live().paths.policy(req.match_info().as_str()).auth {
+    // The canonical path on the catch-all (so `/raw/%2e%2e/admin` cannot slip past a rule on
+    // `/admin`), the matched one on built-in resources.
+    let verdict = match state.live().paths.policy(&super::canonical::policy_path(&req)).auth {
         Some(scheme) => state.auth.client_as(scheme, credentials(req.headers()), peer),
         None => state.auth.client(credentials(req.headers()), peer),
     };
@@ -62,6 +63,33 @@ pub async fn client(
         Ok(caller) => {
             req.extensions_mut().insert(caller);
             Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(refuse(req, Some(&state), e)),
+    }
+}
+
+/// Marks a request made with the admin token on an endpoint that also serves clients.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAccess;
+
+/// The admin token (every caller's data) or, without an `X-Admin-Token` header, a client's
+/// credentials (its own data). A wrong admin token is refused, never taken for a client.
+pub async fn client_or_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(refuse(req, None, AuthError::Invalid));
+    };
+    let creds = credentials(req.headers());
+    if creds.admin_token.is_none() {
+        return Ok(client(req, next).await?.map_into_boxed_body().map_into_left_body());
+    }
+    match state.auth.admin(creds) {
+        Ok(()) => {
+            req.extensions_mut().insert(operator("admin"));
+            req.extensions_mut().insert(AdminAccess);
+            Ok(next.call(req).await?.map_into_boxed_body().map_into_left_body())
         }
         Err(e) => Ok(refuse(req, Some(&state), e)),
     }

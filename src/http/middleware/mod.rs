@@ -1,5 +1,6 @@
 //! Thin `from_fn` middleware.
 
 pub mod auth;
+pub mod canonical;
 pub mod rate_limit;
 pub mod request_id;

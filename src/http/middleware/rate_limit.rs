@@ -24,7 +24,8 @@ pub async fn rate_limit(
         return Ok(next.call(req).await?.map_into_left_body());
     };
     let route = req.match_pattern().unwrap_or_default();
-    match pipeline::admit(&state, &caller, &route, req.match_info().as_str()).await {
+    let path = super::canonical::policy_path(&req);
+    match pipeline::admit(&state, &caller, &route, &path).await {
         Ok(decision) => {
             let mut res = next.call(req).await?;
             if let Some(d) = decision {

@@ -9,7 +9,8 @@ use crate::auth::Caller;
 use crate::domain::{BodyError, RequestId};
 use crate::error::ApiError;
 use crate::http::body::Body;
-use crate::pipeline::{self, JobCall, Relay, RelayBody, WorkerCall};
+use crate::http::middleware::auth::AdminAccess;
+use crate::pipeline::{self, CanonicalPath, JobAsker, JobCall, Relay, RelayBody, WorkerCall};
 use crate::state::AppState;
 
 /// Registers a node (admin).
@@ -58,44 +59,63 @@ pub async fn provision(state: web::Data<AppState>, body: Body) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(pipeline::provision(&state, req).await?))
 }
 
-/// A job's status, from the node that accepted it.
-#[utoipa::path(get, path = "/status/{job_id}", tag = "nodes", params(("job_id" = String, Path, description = "The id a worker returned")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "The node's answer, as it sent it"), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 404, description = "No node has this job", body = crate::error::ErrorBody), (status = 502, description = "The node did not answer", body = crate::error::ErrorBody)))]
+/// A job's status, from the node that accepted it (the caller's own jobs; every job with the
+/// admin token).
+#[utoipa::path(get, path = "/status/{job_id}", tag = "nodes", params(("job_id" = String, Path, description = "The gateway's job id (the `job_id` of the catch-all's answer)")), security(("bearer" = []), ("api_key" = []), ("admin_token" = [])), responses((status = 200, description = "The node's answer, as it sent it"), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 404, description = "No job with this id belongs to the caller", body = crate::error::ErrorBody), (status = 502, description = "The node did not answer", body = crate::error::ErrorBody)))]
 pub async fn status(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
+    caller: Option<web::ReqData<Caller>>,
+    admin: Option<web::ReqData<AdminAccess>>,
     req: HttpRequest,
     job_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let query = Some(req.query_string()).filter(|q| !q.is_empty());
+    let asker = asker(caller.as_deref(), admin.is_some())?;
     Ok(relay(
-        pipeline::job(&state, &id, JobCall::Status, &job_id, query).await?,
+        pipeline::job(&state, &id, asker, JobCall::Status, &job_id, query).await?,
     ))
 }
 
-/// A job's result, streamed from the node that accepted it.
-#[utoipa::path(get, path = "/download/{job_id}", tag = "nodes", params(("job_id" = String, Path, description = "The id a worker returned")), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "The node's answer, streamed as it sent it"), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 404, description = "No node has this job", body = crate::error::ErrorBody), (status = 502, description = "The node did not answer", body = crate::error::ErrorBody)))]
+/// A job's result, streamed from the node that accepted it (the caller's own jobs; every job
+/// with the admin token).
+#[utoipa::path(get, path = "/download/{job_id}", tag = "nodes", params(("job_id" = String, Path, description = "The gateway's job id (the `job_id` of the catch-all's answer)")), security(("bearer" = []), ("api_key" = []), ("admin_token" = [])), responses((status = 200, description = "The node's answer, streamed as it sent it"), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 404, description = "No job with this id belongs to the caller", body = crate::error::ErrorBody), (status = 502, description = "The node did not answer", body = crate::error::ErrorBody)))]
 pub async fn download(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
+    caller: Option<web::ReqData<Caller>>,
+    admin: Option<web::ReqData<AdminAccess>>,
     req: HttpRequest,
     job_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let query = Some(req.query_string()).filter(|q| !q.is_empty());
+    let asker = asker(caller.as_deref(), admin.is_some())?;
     Ok(relay(
-        pipeline::job(&state, &id, JobCall::Download, &job_id, query).await?,
+        pipeline::job(&state, &id, asker, JobCall::Download, &job_id, query).await?,
     ))
 }
 
-/// Seed 000's catch-all: a POST to a path no other route owns goes to the best GPU node.
+/// The admin token sees every job; anyone else is a client and sees its own.
+fn asker(caller: Option<&Caller>, admin: bool) -> Result<JobAsker<'_>, ApiError> {
+    match (admin, caller) {
+        (true, _) => Ok(JobAsker::Admin),
+        (false, Some(c)) => Ok(JobAsker::Client(c)),
+        (false, None) => Err(ApiError::Auth(crate::auth::AuthError::Missing)),
+    }
+}
+
+/// Seed 000's catch-all: a POST to a declared worker path no other route owns goes to the best
+/// GPU node (`path` is the request's canonical path, from the catch-all's middleware).
 pub async fn proxy(
     state: web::Data<AppState>,
     id: web::ReqData<RequestId>,
     caller: Option<web::ReqData<Caller>>,
     req: HttpRequest,
+    path: CanonicalPath,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let call = WorkerCall {
-        path: req.path().to_owned(),
+        path,
         query: Some(req.query_string().to_owned()).filter(|q| !q.is_empty()),
         body: body.0,
         content_type: req

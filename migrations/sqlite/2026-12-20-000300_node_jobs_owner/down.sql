@@ -1,0 +1,2 @@
+ALTER TABLE node_jobs DROP COLUMN caller;
+ALTER TABLE node_jobs DROP COLUMN node_job_id;
