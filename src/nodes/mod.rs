@@ -26,6 +26,10 @@ use crate::config::{
 };
 use crate::domain::{InFlight, ProviderId};
 
+/// The source older builds stored for a node that joined by heartbeat alone; such rows are
+/// ignored, since heartbeats now only refresh registered nodes.
+pub const SOURCE_PULSE: &str = "pulse";
+
 /// Jobs remembered in memory before the map is cleared (the database keeps them all).
 const MAX_JOBS_IN_MEMORY: usize = 100_000;
 
@@ -100,6 +104,8 @@ pub struct Node {
     pub runtime: NodeRuntime,
     /// Who added it.
     pub source: String,
+    /// When this replica learned of it: a node never seen counts as seen then.
+    known_since: Instant,
     status: ArcSwap<Status>,
     in_flight: InFlight,
 }
@@ -291,6 +297,10 @@ impl Nodes {
     fn synced(&self, current: &Arc<Vec<Arc<Node>>>, records: &[NodeRecord]) -> Arc<Vec<Arc<Node>>> {
         let mut next = Vec::with_capacity(records.len());
         for record in records {
+            // Rows an older build stored for heartbeats from unknown URLs: nobody registered them.
+            if record.source == SOURCE_PULSE {
+                continue;
+            }
             let Ok(url) = normalize_node_url(&record.url) else {
                 continue;
             };
@@ -410,6 +420,32 @@ impl Nodes {
         }
     }
 
+    /// Nodes an operator added at run time (`api`, `provision`) that neither answered a health
+    /// check nor sent a heartbeat for `after` (counted from when this replica learned of them, if
+    /// never): the ones to remove. Configured nodes never expire; the file names them.
+    pub fn expired(&self, after: Duration) -> Vec<String> {
+        let now = Instant::now();
+        self.nodes
+            .load()
+            .iter()
+            .filter(|n| n.source != "config")
+            .filter(|n| {
+                let s = n.status.load();
+                let seen = [
+                    Some(n.known_since),
+                    s.report.as_ref().map(|r| r.at),
+                    s.heartbeat.as_ref().map(|h| h.at),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(n.known_since);
+                now.saturating_duration_since(seen) > after
+            })
+            .map(|n| n.url.clone())
+            .collect()
+    }
+
     /// Remembers which node accepted a job.
     pub fn remember_job(&self, job_id: &str, owner: JobOwner) {
         if self.jobs.len() >= MAX_JOBS_IN_MEMORY {
@@ -512,6 +548,7 @@ fn new_node(url: &str, pool: &PoolSpec, record: &NodeRecord) -> Node {
         id: ProviderId::new(&format!("{}/{rest}", pool.id)),
         runtime: record.runtime.unwrap_or(pool.runtime),
         source: record.source.clone(),
+        known_since: Instant::now(),
         status: ArcSwap::from_pointee(Status::default()),
         in_flight: InFlight::default(),
     }
@@ -622,6 +659,41 @@ mod tests {
         nodes.sync(&[record("http://b:1"), record("http://c:1")], nodes.generation());
         let urls: Vec<String> = nodes.snapshot().into_iter().map(|n| n.url).collect();
         assert_eq!(urls, ["http://b:1", "http://c:1"], "a current read applies");
+    }
+
+    #[test]
+    fn run_time_nodes_never_seen_expire_and_configured_ones_do_not() {
+        let nodes = registry(150);
+        nodes.insert(&record("http://api:1")).unwrap();
+        nodes
+            .insert(&NodeRecord {
+                source: "config".into(),
+                ..record("http://file:1")
+            })
+            .unwrap();
+        nodes.insert(&record("http://beating:1")).unwrap();
+        assert!(nodes.expired(Duration::from_millis(100)).is_empty(), "just registered");
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(nodes.pulse("http://beating:1", false, None));
+        assert_eq!(nodes.expired(Duration::from_millis(100)), ["http://api:1"]);
+    }
+
+    #[test]
+    fn rows_of_nodes_that_joined_by_heartbeat_alone_are_not_loaded() {
+        let nodes = registry(150);
+        nodes.sync(
+            &[
+                NodeRecord {
+                    source: SOURCE_PULSE.into(),
+                    ..record("http://rogue:1")
+                },
+                record("http://a:1"),
+            ],
+            nodes.generation(),
+        );
+        let urls: Vec<String> = nodes.snapshot().into_iter().map(|n| n.url).collect();
+        assert_eq!(urls, ["http://a:1"]);
+        assert!(!nodes.pulse("http://rogue:1", false, Some(vec!["gpt-4o".into()])));
     }
 
     #[test]

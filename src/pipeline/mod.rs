@@ -45,8 +45,8 @@ pub use keys::{
 pub use metrics::{metrics_summary, metrics_text};
 pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{
-    NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
-    remove as remove_node,
+    NodeHealth, NodeList, NodeView, Pulse, RegisterNode, expire as expire_nodes, list as list_nodes, pulse,
+    register as register_node, remove as remove_node,
 };
 pub use paths::{PathAnswer, PathCall, forward_path, is_path_route, path_route_label};
 pub use reload::{ReloadCause, file_changed, file_stamp, reload_file, sync_overrides};

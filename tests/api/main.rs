@@ -22,6 +22,7 @@ mod metrics_api;
 mod models;
 mod native;
 mod nodes;
+mod nodes_security;
 mod openapi;
 mod path_routes;
 mod providers;
