@@ -273,11 +273,19 @@ async fn purge_loop(store: HistoryStore, days: u64, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
-            _ = tick.tick() => match store.purge_older_than_days(days).await {
-                Ok(n) if n > 0 => tracing::info!(rows = n, days, "history retention purge"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "history retention purge failed"),
-            },
+            _ = tick.tick() => {
+                match store.purge_older_than_days(days).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, days, "history retention purge"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "history retention purge failed"),
+                }
+                // The admin audit trail follows the same retention.
+                match store.purge_audit_older_than_days(days).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, days, "admin audit retention purge"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "admin audit retention purge failed"),
+                }
+            }
             () = cancel.cancelled() => return,
         }
     }

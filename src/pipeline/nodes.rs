@@ -206,6 +206,18 @@ pub async fn remove(state: &AppState, url: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A node as the audit trail records it (its registration, not its changing health); `None`
+/// when `url` is no registered node.
+pub fn node_item(state: &AppState, url: &str) -> Option<serde_json::Value> {
+    let n = state.nodes.get(url)?;
+    Some(serde_json::json!({
+        "url": n.url,
+        "pool": n.pool.as_str(),
+        "runtime": n.runtime.as_str(),
+        "source": n.source,
+    }))
+}
+
 /// Every node.
 pub fn list(state: &AppState) -> NodeList {
     NodeList {

@@ -3,6 +3,7 @@
 #![cfg(test)]
 
 mod admin_api;
+mod audit;
 mod auth;
 mod cache;
 mod chat;
