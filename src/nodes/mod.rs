@@ -238,7 +238,18 @@ impl Nodes {
     /// Checks a record against the pools and `nodes.allowed_networks`, and normalises its URL.
     pub async fn admit(&self, record: NodeRecord) -> Result<NodeRecord, NodeError> {
         let url = normalize_node_url(&record.url).map_err(NodeError::BadUrl)?;
+        if url.len() > MAX_URL_BYTES || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(NodeError::BadUrl(format!(
+                "a node URL is at most {MAX_URL_BYTES} bytes without spaces or control characters"
+            )));
+        }
+        let Some((host, port)) = url_host_port(&url).filter(|(h, p)| !h.is_empty() && *p != 0) else {
+            return Err(NodeError::BadUrl(format!("`{url}` has no usable host and port")));
+        };
         let pool = self.pool(Some(&record.pool))?.id.to_string();
+        if self.allowed.is_empty() {
+            refuse_never_nodes(&url, &host, port).await?;
+        }
         self.check_allowed(&url).await?;
         Ok(NodeRecord { url, pool, ..record })
     }
@@ -520,6 +531,47 @@ impl Nodes {
                 url: url.to_owned(),
                 reason,
             })
+    }
+}
+
+/// Longest node URL accepted.
+const MAX_URL_BYTES: usize = 2048;
+
+/// Addresses no node has: link-local (where cloud metadata services answer, 169.254.169.254 and
+/// AWS's fd00:ec2::254 among them), unspecified, multicast and broadcast. Refused unless
+/// `nodes.allowed_networks` lists them, since a node receives prompts and its answers reach
+/// clients.
+const NEVER_NODES: &[&str] = &[
+    "169.254.0.0/16",
+    "fe80::/10",
+    "fd00:ec2::254/128",
+    "0.0.0.0/8",
+    "::/128",
+    "224.0.0.0/4",
+    "ff00::/8",
+    "255.255.255.255/32",
+];
+
+/// With no `nodes.allowed_networks`, still refuses a host that is or resolves to one of
+/// `NEVER_NODES` (numeric forms like `2852039166` resolve too). A name that does not resolve yet
+/// passes: the node may not exist yet, and its health checks will say so.
+async fn refuse_never_nodes(url: &str, host: &str, port: u16) -> Result<(), NodeError> {
+    let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => match tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+            _ => Vec::new(),
+        },
+    };
+    let never: Vec<Network> = NEVER_NODES.iter().filter_map(|n| parse_network(n)).collect();
+    match addrs.iter().find(|ip| never.iter().any(|n| n.contains(**ip))) {
+        Some(ip) => Err(NodeError::NotAllowed {
+            url: url.to_owned(),
+            reason: format!(
+                "`{host}` is {ip}, a link-local, metadata, unspecified, multicast or broadcast address; list it in nodes.allowed_networks to allow it"
+            ),
+        }),
+        None => Ok(()),
     }
 }
 

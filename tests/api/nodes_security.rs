@@ -279,3 +279,61 @@ async fn provisioning_checks_allowed_networks_before_running_or_probing() {
     assert!(!marker.exists(), "the command never ran");
     assert_eq!(node.requests_to("/health").await, 0, "the node was never probed");
 }
+
+/// `/register` with URLs that lead somewhere no node lives (cloud metadata, other schemes,
+/// userinfo, numeric and IPv6 spellings of link-local, bad ports, control characters): each is
+/// refused with 400 naming `url`, and nothing is registered.
+#[tokio::test]
+async fn registration_refuses_metadata_and_malformed_node_urls() {
+    // Arrange
+    let openai = MockServer::start().await;
+    let app = hosted_and_pool(&openai).spawn().await;
+
+    // Act / Assert
+    for url in [
+        "http://169.254.169.254",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[fe80::1]:8000",
+        "http://[::ffff:169.254.169.254]",
+        "http://[fd00:ec2::254]",
+        "http://0.0.0.0:8000",
+        "http://2852039166",
+        "file:///etc/passwd",
+        "gopher://127.0.0.1:6379",
+        "http://admin@127.0.0.1:8000",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:0",
+        "http://a\nb:8000",
+        &format!("http://{}.example:8000", "a".repeat(3000)),
+    ] {
+        let response = admin_post(&app, "/register", &json!({ "url": url })).await;
+        assert_eq!(response.status(), 400, "{url}");
+        let error = json(response).await;
+        assert_eq!(assert_openai_error(&error)["param"], "url", "{url}: {error}");
+    }
+    assert!(node_views(&app).await.is_empty());
+}
+
+/// Admin bodies with unknown fields are refused rather than half-applied.
+#[tokio::test]
+async fn node_admin_bodies_with_unknown_fields_are_refused() {
+    // Arrange
+    let openai = MockServer::start().await;
+    let app = hosted_and_pool(&openai).spawn().await;
+
+    // Act
+    let register = admin_post(&app, "/register", &json!({"url": "http://127.0.0.1:9", "admin": true})).await;
+    let provision = admin_post(
+        &app,
+        "/nodes/provision",
+        &json!({"host": "h", "ssh_key": "k", "command": "rm -rf /"}),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(register.status(), 400);
+    assert_openai_error(&json(register).await);
+    assert_eq!(provision.status(), 400);
+    assert_openai_error(&json(provision).await);
+    assert!(node_views(&app).await.is_empty());
+}
