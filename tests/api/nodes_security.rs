@@ -188,7 +188,7 @@ async fn a_run_time_node_that_goes_silent_expires() {
         .into_iter()
         .map(|n| n.url)
         .collect();
-    assert_eq!(stored, [configured.clone()], "removed from the table too");
+    assert_eq!(stored, std::slice::from_ref(&configured), "removed from the table too");
     assert!(
         node_views(&app).await.iter().any(|v| v["url"] == configured.as_str()),
         "a configured node stays"
