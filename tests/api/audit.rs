@@ -137,8 +137,8 @@ async fn key_changes_are_recorded_without_the_key() {
     assert_eq!(made["name"], "ci");
     assert_eq!(made["after"]["rpm"], 5);
     let revoked = entry(&trail, "key", "revoke");
-    assert_eq!(revoked["before"][0]["state"], "active");
-    assert_eq!(revoked["after"][0]["state"], "revoked");
+    assert_eq!(revoked["before"]["keys"][0]["state"], "active");
+    assert_eq!(revoked["after"]["keys"][0]["state"], "revoked");
     assert!(!trail.to_string().contains(&key), "the key is not in the API's answer");
     let rows = app
         .store

@@ -238,7 +238,8 @@ pub async fn revoke_key(
 ) -> Result<HttpResponse, ApiError> {
     let matching = |list: pipeline::KeyList| {
         let views: Vec<_> = list.data.into_iter().filter(|k| k.id == *id || k.name == *id).collect();
-        serde_json::to_value(views).ok()
+        // An object, like every other item: a name may match several keys.
+        Some(serde_json::json!({ "keys": views }))
     };
     let before = pipeline::api_list_keys(&state).await.ok().and_then(matching);
     let n = pipeline::api_revoke_key(&state, &id).await?;
