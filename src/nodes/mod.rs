@@ -243,7 +243,9 @@ impl Nodes {
                 "a node URL is at most {MAX_URL_BYTES} bytes without spaces or control characters"
             )));
         }
-        let Some((host, port)) = url_host_port(&url).filter(|(h, p)| !h.is_empty() && *p != 0) else {
+        // `%` would be an IPv6 zone (`fe80::1%25eth0`) or an encoded host: no client reaches either.
+        let Some((host, port)) = url_host_port(&url).filter(|(h, p)| !h.is_empty() && !h.contains('%') && *p != 0)
+        else {
             return Err(NodeError::BadUrl(format!("`{url}` has no usable host and port")));
         };
         let pool = self.pool(Some(&record.pool))?.id.to_string();

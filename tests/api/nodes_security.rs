@@ -294,6 +294,8 @@ async fn registration_refuses_metadata_and_malformed_node_urls() {
         "http://169.254.169.254",
         "http://169.254.169.254/latest/meta-data",
         "http://[fe80::1]:8000",
+        "http://[fe80::1%25eth0]:8000",
+        "http://0xa9fea9fe",
         "http://[::ffff:169.254.169.254]",
         "http://[fd00:ec2::254]",
         "http://0.0.0.0:8000",
