@@ -131,6 +131,7 @@ impl Application {
             http: http_client.clone(),
             metrics: metrics.clone(),
             every: secs(config.settings.nodes.health_interval_seconds, 10.0),
+            expire_after: secs(config.settings.nodes.expire_after_seconds, 86_400.0),
         };
         background
             .tasks
@@ -477,6 +478,7 @@ struct NodeHealth {
     http: reqwest::Client,
     metrics: Arc<Metrics>,
     every: Duration,
+    expire_after: Duration,
 }
 
 /// Every `nodes.health_interval_seconds`: re-reads the node table (so replicas converge), checks
@@ -501,6 +503,7 @@ fn spawn_node_health(h: NodeHealth, cancel: CancellationToken) -> JoinHandle<()>
                 () = h.nodes.check_all(&h.http) => {}
                 () = cancel.cancelled() => return,
             }
+            crate::pipeline::expire_nodes(&h.store, &h.nodes, h.expire_after).await;
             let (online, busy) = h.nodes.counts();
             h.metrics.set_nodes(online, busy);
         }

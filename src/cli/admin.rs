@@ -1,5 +1,5 @@
-//! `add-route`, `secure`, `metrics`, `routes`, `providers` and `nodes`: thin calls to the admin
-//! API that print what the gateway answered.
+//! `add-route`, `secure`, `metrics`, `routes`, `providers`, `nodes` and `audit`: thin calls to the
+//! admin API that print what the gateway answered.
 
 use clap::{Args, Subcommand};
 use reqwest::Method;
@@ -7,6 +7,26 @@ use serde_json::{Value, json};
 
 use super::remote::{Gateway, encode};
 use super::{Outcome, say};
+
+/// `audit`: the admin audit trail.
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Only this kind (route, path_route, security, user, provider, key, node).
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only changes at or after this RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only this actor (`admin:<digest prefix>`).
+    #[arg(long)]
+    actor: Option<String>,
+    /// At most this many entries (1 to 1000; default 100).
+    #[arg(long)]
+    limit: Option<u32>,
+    /// `table` (default) or `json` (the entries with their items before and after).
+    #[arg(long, default_value = "table")]
+    format: String,
+}
 
 /// `add-route`.
 #[derive(Args)]
@@ -208,6 +228,43 @@ pub async fn metrics(gw: &Gateway, args: MetricsArgs) -> Result<Outcome, String>
     } else {
         print_table_of(&answer);
     }
+    Ok(Outcome::Done)
+}
+
+/// `audit`: `GET /api/v1/audit`, newest first.
+pub async fn audit(gw: &Gateway, args: AuditArgs) -> Result<Outcome, String> {
+    let mut query = Vec::new();
+    for (name, value) in [
+        ("kind", args.kind),
+        ("since", args.since),
+        ("actor", args.actor),
+        ("limit", args.limit.map(|l| l.to_string())),
+    ] {
+        if let Some(v) = value {
+            query.push(format!("{name}={}", encode(&v)));
+        }
+    }
+    let path = if query.is_empty() {
+        "/api/v1/audit".to_owned()
+    } else {
+        format!("/api/v1/audit?{}", query.join("&"))
+    };
+    let answer: Value = gw.send_json(Method::GET, &path, None).await?;
+    if args.format == "json" {
+        say(&serde_json::to_string_pretty(&answer).unwrap_or_default());
+        return Ok(Outcome::Done);
+    }
+    let mut rows = vec![["TIME", "ACTOR", "ACTION", "KIND", "NAME"].map(str::to_owned).to_vec()];
+    for e in answer["data"].as_array().into_iter().flatten() {
+        rows.push(vec![
+            text(&e["timestamp"]),
+            text(&e["actor"]),
+            text(&e["action"]),
+            text(&e["kind"]),
+            text(&e["name"]),
+        ]);
+    }
+    print_rows(&rows);
     Ok(Outcome::Done)
 }
 

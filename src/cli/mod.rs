@@ -64,6 +64,8 @@ pub enum Manage {
     },
     /// Send one small chat request through every named route; exit 1 if any fails.
     Smoke(smoke::SmokeArgs),
+    /// Print the admin audit trail (GET /api/v1/audit), newest first.
+    Audit(admin::AuditArgs),
     /// Manage virtual keys: through the gateway when a URL is given (--url or AI_GATEWAY_URL),
     /// else straight in the database named by DATABASE_URL.
     Keys {
@@ -116,6 +118,7 @@ async fn remote_command(gw: &Gateway, command: Manage) -> Result<Outcome, String
         Manage::Providers { action } => admin::providers(gw, action).await,
         Manage::Nodes { action } => admin::nodes(gw, action).await,
         Manage::Smoke(args) => smoke::run(gw, args).await,
+        Manage::Audit(args) => admin::audit(gw, args).await,
         // Run without a gateway client, in `run`.
         Manage::Init { .. } | Manage::Keys { .. } => Ok(Outcome::Done),
     }

@@ -122,6 +122,9 @@ pub struct NodeSettings {
     pub allowed_networks: Vec<String>,
     /// The longest a catch-all worker call (`POST /{path}`) may take on one node.
     pub proxy_timeout_seconds: f64,
+    /// A node registered at run time (`/register`, provisioning) that neither answers a health
+    /// check nor heartbeats for this long is removed; 0 = never.
+    pub expire_after_seconds: f64,
 }
 
 impl Default for NodeSettings {
@@ -139,6 +142,7 @@ impl Default for NodeSettings {
             provision_wait_seconds: 120.0,
             allowed_networks: Vec::new(),
             proxy_timeout_seconds: 300.0,
+            expire_after_seconds: 86_400.0,
         }
     }
 }
@@ -157,6 +161,9 @@ impl NodeSettings {
             if !(value.is_finite() && value > 0.0 && value < 86_400.0) {
                 problems.push(format!("{key}: must be more than 0 and less than a day, got {value}"));
             }
+        }
+        if !(self.expire_after_seconds.is_finite() && self.expire_after_seconds >= 0.0) {
+            problems.push("nodes.expire_after_seconds: must be 0 (never) or more".into());
         }
         if !(self.provision_wait_seconds.is_finite() && self.provision_wait_seconds >= 0.0) {
             problems.push("nodes.provision_wait_seconds: must be 0 or more".into());

@@ -5,8 +5,9 @@
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
 //! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
 //! the job → node map (`nodes.rs`) and the admin API's configuration changes (`overrides.rs`), which
-//! every replica shares.
+//! every replica shares, and the admin audit trail (`audit.rs`).
 
+mod audit;
 mod keys;
 mod nodes;
 mod overrides;
@@ -17,6 +18,7 @@ mod writer;
 
 use serde::Serialize;
 
+pub use audit::{AuditFilter, AuditRow};
 pub use keys::StoredKey;
 pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};

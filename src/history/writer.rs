@@ -269,12 +269,13 @@ async fn write(
     }
 }
 
-/// One retention pass: request rows and the job → node map age out together, so a job's mapping
-/// never outlives the history that names it.
+/// One retention pass: request rows, the job → node map and the admin audit trail age out
+/// together, so a job's mapping never outlives the history that names it.
 async fn purge(store: &HistoryStore, days: u64) -> Result<usize, super::HistoryError> {
     let rows = store.purge_older_than_days(days).await?;
     let jobs = store.purge_jobs_older_than_days(days).await?;
-    Ok(rows + jobs)
+    let audit = store.purge_audit_older_than_days(days).await?;
+    Ok(rows + jobs + audit)
 }
 
 async fn purge_loop(store: HistoryStore, days: u64, cancel: CancellationToken) {

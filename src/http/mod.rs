@@ -179,6 +179,7 @@ fn admin_api(cfg: &mut web::ServiceConfig) {
         vec![web::get().to(admin::list_keys), web::post().to(admin::create_key)],
     );
     admin_routes(cfg, "/api/v1/keys/{id}", vec![web::delete().to(admin::revoke_key)]);
+    admin_routes(cfg, "/api/v1/audit", vec![web::get().to(admin::audit)]);
 }
 
 /// The catch-all, registered last: a path under a path route (any method; the snapshot's table

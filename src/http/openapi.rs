@@ -162,6 +162,7 @@ impl Modify for Security {
         routes::admin::list_keys,
         routes::admin::create_key,
         routes::admin::revoke_key,
+        routes::admin::audit,
         openapi_json,
         docs,
     ),

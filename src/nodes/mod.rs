@@ -26,6 +26,10 @@ use crate::config::{
 };
 use crate::domain::{InFlight, ProviderId};
 
+/// The source older builds stored for a node that joined by heartbeat alone; such rows are
+/// ignored, since heartbeats now only refresh registered nodes.
+pub const SOURCE_PULSE: &str = "pulse";
+
 /// Jobs remembered in memory before the map is cleared (the database keeps them all).
 const MAX_JOBS_IN_MEMORY: usize = 100_000;
 
@@ -104,6 +108,8 @@ pub struct Node {
     pub runtime: NodeRuntime,
     /// Who added it.
     pub source: String,
+    /// When this replica learned of it: a node never seen counts as seen then.
+    known_since: Instant,
     status: ArcSwap<Status>,
     in_flight: InFlight,
 }
@@ -236,7 +242,20 @@ impl Nodes {
     /// Checks a record against the pools and `nodes.allowed_networks`, and normalises its URL.
     pub async fn admit(&self, record: NodeRecord) -> Result<NodeRecord, NodeError> {
         let url = normalize_node_url(&record.url).map_err(NodeError::BadUrl)?;
+        if url.len() > MAX_URL_BYTES || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(NodeError::BadUrl(format!(
+                "a node URL is at most {MAX_URL_BYTES} bytes without spaces or control characters"
+            )));
+        }
+        // `%` would be an IPv6 zone (`fe80::1%25eth0`) or an encoded host: no client reaches either.
+        let Some((host, port)) = url_host_port(&url).filter(|(h, p)| !h.is_empty() && !h.contains('%') && *p != 0)
+        else {
+            return Err(NodeError::BadUrl(format!("`{url}` has no usable host and port")));
+        };
         let pool = self.pool(Some(&record.pool))?.id.to_string();
+        if self.allowed.is_empty() {
+            refuse_never_nodes(&url, &host, port).await?;
+        }
         self.check_allowed(&url).await?;
         Ok(NodeRecord { url, pool, ..record })
     }
@@ -295,6 +314,10 @@ impl Nodes {
     fn synced(&self, current: &Arc<Vec<Arc<Node>>>, records: &[NodeRecord]) -> Arc<Vec<Arc<Node>>> {
         let mut next = Vec::with_capacity(records.len());
         for record in records {
+            // Rows an older build stored for heartbeats from unknown URLs: nobody registered them.
+            if record.source == SOURCE_PULSE {
+                continue;
+            }
             let Ok(url) = normalize_node_url(&record.url) else {
                 continue;
             };
@@ -414,6 +437,32 @@ impl Nodes {
         }
     }
 
+    /// Nodes an operator added at run time (`api`, `provision`) that neither answered a health
+    /// check nor sent a heartbeat for `after` (counted from when this replica learned of them, if
+    /// never): the ones to remove. Configured nodes never expire; the file names them.
+    pub fn expired(&self, after: Duration) -> Vec<String> {
+        let now = Instant::now();
+        self.nodes
+            .load()
+            .iter()
+            .filter(|n| n.source != "config")
+            .filter(|n| {
+                let s = n.status.load();
+                let seen = [
+                    Some(n.known_since),
+                    s.report.as_ref().map(|r| r.at),
+                    s.heartbeat.as_ref().map(|h| h.at),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(n.known_since);
+                now.saturating_duration_since(seen) > after
+            })
+            .map(|n| n.url.clone())
+            .collect()
+    }
+
     /// Remembers which node accepted a job.
     pub fn remember_job(&self, job_id: &str, owner: JobOwner) {
         if self.jobs.len() >= MAX_JOBS_IN_MEMORY {
@@ -491,6 +540,47 @@ impl Nodes {
     }
 }
 
+/// Longest node URL accepted.
+const MAX_URL_BYTES: usize = 2048;
+
+/// Addresses no node has: link-local (where cloud metadata services answer, 169.254.169.254 and
+/// AWS's fd00:ec2::254 among them), unspecified, multicast and broadcast. Refused unless
+/// `nodes.allowed_networks` lists them, since a node receives prompts and its answers reach
+/// clients.
+const NEVER_NODES: &[&str] = &[
+    "169.254.0.0/16",
+    "fe80::/10",
+    "fd00:ec2::254/128",
+    "0.0.0.0/8",
+    "::/128",
+    "224.0.0.0/4",
+    "ff00::/8",
+    "255.255.255.255/32",
+];
+
+/// With no `nodes.allowed_networks`, still refuses a host that is or resolves to one of
+/// `NEVER_NODES` (numeric forms like `2852039166` resolve too). A name that does not resolve yet
+/// passes: the node may not exist yet, and its health checks will say so.
+async fn refuse_never_nodes(url: &str, host: &str, port: u16) -> Result<(), NodeError> {
+    let addrs: Vec<std::net::IpAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => match tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host, port))).await {
+            Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+            _ => Vec::new(),
+        },
+    };
+    let never: Vec<Network> = NEVER_NODES.iter().filter_map(|n| parse_network(n)).collect();
+    match addrs.iter().find(|ip| never.iter().any(|n| n.contains(**ip))) {
+        Some(ip) => Err(NodeError::NotAllowed {
+            url: url.to_owned(),
+            reason: format!(
+                "`{host}` is {ip}, a link-local, metadata, unspecified, multicast or broadcast address; list it in nodes.allowed_networks to allow it"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Resolves the host of `url` and checks every address against `allowed` (node registration and
 /// path routes share it); returns the addresses, so a caller can connect to exactly what was
 /// checked. `Err` says why the URL is refused.
@@ -516,6 +606,7 @@ fn new_node(url: &str, pool: &PoolSpec, record: &NodeRecord) -> Node {
         id: ProviderId::new(&format!("{}/{rest}", pool.id)),
         runtime: record.runtime.unwrap_or(pool.runtime),
         source: record.source.clone(),
+        known_since: Instant::now(),
         status: ArcSwap::from_pointee(Status::default()),
         in_flight: InFlight::default(),
     }
@@ -626,6 +717,41 @@ mod tests {
         nodes.sync(&[record("http://b:1"), record("http://c:1")], nodes.generation());
         let urls: Vec<String> = nodes.snapshot().into_iter().map(|n| n.url).collect();
         assert_eq!(urls, ["http://b:1", "http://c:1"], "a current read applies");
+    }
+
+    #[test]
+    fn run_time_nodes_never_seen_expire_and_configured_ones_do_not() {
+        let nodes = registry(150);
+        nodes.insert(&record("http://api:1")).unwrap();
+        nodes
+            .insert(&NodeRecord {
+                source: "config".into(),
+                ..record("http://file:1")
+            })
+            .unwrap();
+        nodes.insert(&record("http://beating:1")).unwrap();
+        assert!(nodes.expired(Duration::from_millis(100)).is_empty(), "just registered");
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(nodes.pulse("http://beating:1", false, None));
+        assert_eq!(nodes.expired(Duration::from_millis(100)), ["http://api:1"]);
+    }
+
+    #[test]
+    fn rows_of_nodes_that_joined_by_heartbeat_alone_are_not_loaded() {
+        let nodes = registry(150);
+        nodes.sync(
+            &[
+                NodeRecord {
+                    source: SOURCE_PULSE.into(),
+                    ..record("http://rogue:1")
+                },
+                record("http://a:1"),
+            ],
+            nodes.generation(),
+        );
+        let urls: Vec<String> = nodes.snapshot().into_iter().map(|n| n.url).collect();
+        assert_eq!(urls, ["http://a:1"]);
+        assert!(!nodes.pulse("http://rogue:1", false, Some(vec!["gpt-4o".into()])));
     }
 
     #[test]

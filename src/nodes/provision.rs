@@ -85,6 +85,26 @@ pub fn valid_host(host: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
 }
 
+/// Whether `user` is a plain login name (POSIX portable: letters, digits, `.`, `_`, `-`, not
+/// first), so `-oProxyCommand=...` or shell metacharacters never reach the command's ssh line.
+pub fn valid_user(user: &str) -> bool {
+    !user.is_empty()
+        && user.len() <= 32
+        && !user.starts_with(['-', '.'])
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+/// `host` as a URL the allow-list check can resolve (IPv6 literals bracketed), on SSH's port.
+pub fn ssh_url(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("ssh://[{host}]:22")
+    } else {
+        format!("ssh://{host}:22")
+    }
+}
+
 /// The key file; removed when dropped, so no return path (error, timeout, panic) leaves it.
 struct KeyFile(PathBuf);
 
@@ -250,5 +270,29 @@ mod tests {
         assert!(out.timed_out);
         assert_eq!(out.exit_status, None);
         assert!(!Path::new(out.output_tail.trim()).exists());
+    }
+
+    #[test]
+    fn users_that_could_be_options_or_shell_are_refused() {
+        for good in ["ubuntu", "ec2-user", "svc_gpu.1"] {
+            assert!(valid_user(good), "{good}");
+        }
+        for evil in [
+            "",
+            "-oProxyCommand=touch /tmp/x",
+            "root;id",
+            "a b",
+            "$(id)",
+            "`id`",
+            "a|b",
+            "root@evil",
+            "x\n",
+            ".hidden",
+            &"a".repeat(33),
+        ] {
+            assert!(!valid_user(evil), "{evil:?}");
+        }
+        assert_eq!(ssh_url("fd00::1"), "ssh://[fd00::1]:22");
+        assert_eq!(ssh_url("gpu-1"), "ssh://gpu-1:22");
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::audit::{self, Actor, Change};
 use crate::config::{
     ConfigError, Override, OverrideKind, PathRouteConfig, ProviderToggle, RouteConfig, SecurityRule, Settings,
     UserGrant,
@@ -119,7 +120,7 @@ pub async fn get_route(state: &AppState, key: &RouteKey) -> Result<ItemView, Api
 }
 
 /// `POST /api/v1/routes`: a body with `path` is a path route, one with `name` a named route.
-pub async fn create_route(state: &AppState, body: &[u8]) -> Result<ItemView, ApiError> {
+pub async fn create_route(state: &AppState, actor: &Actor, body: &[u8]) -> Result<ItemView, ApiError> {
     let object = object(body)?;
     let (kind, name, item) = if object.contains_key("path") {
         let route: PathRouteConfig = typed(object)?;
@@ -132,12 +133,12 @@ pub async fn create_route(state: &AppState, body: &[u8]) -> Result<ItemView, Api
             "a route needs `path` and `target` (a path route to a service) or `name`, `strategy` and `targets` (a named route of models)".into(),
         ));
     };
-    change(state, kind, &name, Some(item), Expect::Absent).await?;
+    change(state, actor, kind, &name, Some(item), Expect::Absent).await?;
     one(state, kind, &name).await
 }
 
 /// `PUT /api/v1/routes/{name}` or `?path=`: replaces an existing route.
-pub async fn update_route(state: &AppState, key: &RouteKey, body: &[u8]) -> Result<ItemView, ApiError> {
+pub async fn update_route(state: &AppState, actor: &Actor, key: &RouteKey, body: &[u8]) -> Result<ItemView, ApiError> {
     let mut object = object(body)?;
     let item = match key {
         RouteKey::Name(name) => {
@@ -149,14 +150,14 @@ pub async fn update_route(state: &AppState, key: &RouteKey, body: &[u8]) -> Resu
             to_json(&typed::<PathRouteConfig>(object)?)?
         }
     };
-    change(state, key.kind(), key.name(), Some(item), Expect::Present).await?;
+    change(state, actor, key.kind(), key.name(), Some(item), Expect::Present).await?;
     one(state, key.kind(), key.name()).await
 }
 
 /// `DELETE`: removes a route, the file's included (until the file is edited or the API adds it
 /// again).
-pub async fn delete_route(state: &AppState, key: &RouteKey) -> Result<(), ApiError> {
-    change(state, key.kind(), key.name(), None, Expect::Present).await?;
+pub async fn delete_route(state: &AppState, actor: &Actor, key: &RouteKey) -> Result<(), ApiError> {
+    change(state, actor, key.kind(), key.name(), None, Expect::Present).await?;
     Ok(())
 }
 
@@ -166,19 +167,33 @@ pub async fn list_security(state: &AppState) -> ItemList {
 }
 
 /// `PUT /api/v1/security/{endpoint}` with `{"authType": "jwt", "rateLimit": 100}`.
-pub async fn put_security(state: &AppState, endpoint: &str, body: &[u8]) -> Result<(ItemView, Written), ApiError> {
+pub async fn put_security(
+    state: &AppState,
+    actor: &Actor,
+    endpoint: &str,
+    body: &[u8],
+) -> Result<(ItemView, Written), ApiError> {
     let endpoint = endpoint_path(endpoint);
     let mut object = object(body)?;
     named(&mut object, "endpoint", &endpoint)?;
     let item = to_json(&typed::<SecurityRule>(object)?)?;
-    let written = change(state, OverrideKind::Security, &endpoint, Some(item), Expect::Either).await?;
+    let written = change(
+        state,
+        actor,
+        OverrideKind::Security,
+        &endpoint,
+        Some(item),
+        Expect::Either,
+    )
+    .await?;
     Ok((one(state, OverrideKind::Security, &endpoint).await?, written))
 }
 
 /// Removes an endpoint rule.
-pub async fn delete_security(state: &AppState, endpoint: &str) -> Result<(), ApiError> {
+pub async fn delete_security(state: &AppState, actor: &Actor, endpoint: &str) -> Result<(), ApiError> {
     change(
         state,
+        actor,
         OverrideKind::Security,
         &endpoint_path(endpoint),
         None,
@@ -199,17 +214,22 @@ pub async fn get_user(state: &AppState, name: &str) -> Result<ItemView, ApiError
 }
 
 /// `PUT /api/v1/users/{name}` with `{"routes": [...], "providers": [...]}`.
-pub async fn put_user(state: &AppState, name: &str, body: &[u8]) -> Result<(ItemView, Written), ApiError> {
+pub async fn put_user(
+    state: &AppState,
+    actor: &Actor,
+    name: &str,
+    body: &[u8],
+) -> Result<(ItemView, Written), ApiError> {
     let mut object = object(body)?;
     named(&mut object, "name", name)?;
     let item = to_json(&typed::<UserGrant>(object)?)?;
-    let written = change(state, OverrideKind::User, name, Some(item), Expect::Either).await?;
+    let written = change(state, actor, OverrideKind::User, name, Some(item), Expect::Either).await?;
     Ok((one(state, OverrideKind::User, name).await?, written))
 }
 
 /// Removes a user grant.
-pub async fn delete_user(state: &AppState, name: &str) -> Result<(), ApiError> {
-    change(state, OverrideKind::User, name, None, Expect::Present).await?;
+pub async fn delete_user(state: &AppState, actor: &Actor, name: &str) -> Result<(), ApiError> {
+    change(state, actor, OverrideKind::User, name, None, Expect::Present).await?;
     Ok(())
 }
 
@@ -232,7 +252,7 @@ pub async fn get_provider(state: &AppState, id: &str) -> Result<ProviderView, Ap
 }
 
 /// `PUT /api/v1/providers/{id}` with `{"enabled": false}`: on or off for every replica.
-pub async fn set_provider(state: &AppState, id: &str, body: &[u8]) -> Result<ProviderView, ApiError> {
+pub async fn set_provider(state: &AppState, actor: &Actor, id: &str, body: &[u8]) -> Result<ProviderView, ApiError> {
     let toggle: ProviderToggle = typed(object(body)?)?;
     {
         let layers = state.layers.lock().await;
@@ -244,6 +264,7 @@ pub async fn set_provider(state: &AppState, id: &str, body: &[u8]) -> Result<Pro
     }
     change(
         state,
+        actor,
         OverrideKind::Provider,
         ProviderId::new(id).as_str(),
         Some(to_json(&toggle)?),
@@ -257,6 +278,7 @@ pub async fn set_provider(state: &AppState, id: &str, body: &[u8]) -> Result<Pro
 /// new.
 async fn change(
     state: &AppState,
+    actor: &Actor,
     kind: OverrideKind,
     name: &str,
     item: Option<String>,
@@ -264,6 +286,8 @@ async fn change(
 ) -> Result<Written, ApiError> {
     let mut layers = state.layers.lock().await;
     let existed = kind == OverrideKind::Provider || exists(&state.live().config.settings, kind, name);
+    let before = existed.then(|| current(state, kind, name)).flatten();
+    let removing = item.is_none();
     match (expect, existed) {
         (Expect::Absent, true) => {
             return Err(ApiError::Conflict {
@@ -284,12 +308,46 @@ async fn change(
     let stored = state.store.put_override(kind, name, item).await.map_err(unavailable)?;
     overrides.set(stored);
     super::reload::apply(state, &mut layers, overrides, config);
+    let after = current(state, kind, name);
     tracing::info!(
         kind = kind.as_str(),
         name,
+        actor = actor.id(),
         "configuration changed through the admin API"
     );
+    let action = match (existed, removing) {
+        (_, true) => "delete",
+        (true, false) => "update",
+        (false, false) => "create",
+    };
+    audit::record(
+        state,
+        actor,
+        Change {
+            action,
+            kind: kind.as_str(),
+            name,
+            before,
+            after,
+        },
+    )
+    .await;
     Ok(if existed { Written::Replaced } else { Written::Created })
+}
+
+/// The item as it runs now, for the audit trail (a provider: whether it is enabled).
+fn current(state: &AppState, kind: OverrideKind, name: &str) -> Option<Value> {
+    let live = state.live();
+    let s = &live.config.settings;
+    match kind {
+        OverrideKind::Route => s.routes.iter().find(|r| r.name == name).map(json),
+        OverrideKind::PathRoute => s.path_routes.iter().find(|r| r.path == name).map(json),
+        OverrideKind::Security => s.security.iter().find(|r| r.endpoint == name).map(json),
+        OverrideKind::User => s.users.iter().find(|u| u.name == name).map(json),
+        OverrideKind::Provider => Some(serde_json::json!({
+            "enabled": live.registry.get(&ProviderId::new(name)).is_some()
+        })),
+    }
 }
 
 fn exists(s: &Settings, kind: OverrideKind, name: &str) -> bool {

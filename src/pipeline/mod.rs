@@ -4,6 +4,7 @@
 
 mod admin;
 mod admit;
+pub mod audit;
 mod cache;
 mod chat;
 mod front;
@@ -33,6 +34,7 @@ pub use admin::{
     put_security, put_user, set_provider, update_route,
 };
 pub use admit::{admit, tokens_per_minute};
+pub use audit::{Actor, AuditEntry, AuditList, AuditQuery, Change};
 pub use cache::Directives;
 pub use chat::{chat, embeddings, infer, user_chat};
 pub use front::Front;
@@ -45,8 +47,8 @@ pub use keys::{
 pub use metrics::{metrics_summary, metrics_text};
 pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{
-    NodeHealth, NodeList, NodeView, Pulse, RegisterNode, list as list_nodes, pulse, register as register_node,
-    remove as remove_node,
+    NodeHealth, NodeList, NodeView, Pulse, RegisterNode, expire as expire_nodes, list as list_nodes, node_item, pulse,
+    register as register_node, remove as remove_node,
 };
 pub use paths::{
     CanonicalPath, PathAnswer, PathCall, canonical_path, forward_path, is_path_route, path_route_label, upstream_url,

@@ -41,7 +41,7 @@ pub struct Pulse {
     pub model: Option<String>,
     /// Its loaded models, when several.
     pub models: Option<Vec<String>>,
-    /// The pool an unknown worker joins; default: the first pool.
+    /// Ignored: a heartbeat never chooses a pool (kept so older workers' bodies still parse).
     pub pool: Option<String>,
 }
 
@@ -141,6 +141,56 @@ pub async fn register(state: &AppState, req: RegisterNode, source: &str) -> Resu
     Ok(view(state, &snapshot))
 }
 
+/// What `POST /nodes/provision` checks before it runs the command or probes anything: `host` and
+/// `user` are plain names (no `-o...` option, no shell metacharacters), and both the SSH host and
+/// the node URL resolve inside `nodes.allowed_networks`.
+pub(super) async fn check_provision(
+    state: &AppState,
+    host: &str,
+    user: Option<&str>,
+    url: &str,
+    pool: &str,
+) -> Result<(), ApiError> {
+    use crate::nodes::provision::{ssh_url, valid_host, valid_user};
+    if !valid_host(host) {
+        return Err(bad(
+            format!("host `{host}` must be a plain host name or address"),
+            "host",
+            "invalid_value",
+        ));
+    }
+    if let Some(user) = user
+        && !valid_user(user)
+    {
+        return Err(bad(
+            "user must be a plain login name: letters, digits, `.`, `_` and `-`, at most 32, not starting with `-` or `.`"
+                .into(),
+            "user",
+            "invalid_value",
+        ));
+    }
+    let record = |url: String| NodeRecord {
+        url,
+        pool: pool.to_owned(),
+        runtime: None,
+        source: "provision".into(),
+    };
+    state
+        .nodes
+        .admit(record(ssh_url(host).replacen("ssh://", "http://", 1)))
+        .await
+        .map_err(|e| match e {
+            NodeError::NotAllowed { reason, .. } => bad(
+                format!("host `{host}` is outside nodes.allowed_networks: {reason}"),
+                "host",
+                "network_not_allowed",
+            ),
+            other => node_error(other),
+        })?;
+    state.nodes.admit(record(url.to_owned())).await.map_err(node_error)?;
+    Ok(())
+}
+
 /// Removes a node from the table and this replica; 404 when neither knew it.
 pub async fn remove(state: &AppState, url: &str) -> Result<(), ApiError> {
     let url = crate::config::normalize_node_url(url).map_err(|e| bad(format!("url: {e}"), "url", "invalid_value"))?;
@@ -156,6 +206,18 @@ pub async fn remove(state: &AppState, url: &str) -> Result<(), ApiError> {
     }
 }
 
+/// A node as the audit trail records it (its registration, not its changing health); `None`
+/// when `url` is no registered node.
+pub fn node_item(state: &AppState, url: &str) -> Option<serde_json::Value> {
+    let n = state.nodes.get(url)?;
+    Some(serde_json::json!({
+        "url": n.url,
+        "pool": n.pool.as_str(),
+        "runtime": n.runtime.as_str(),
+        "source": n.source,
+    }))
+}
+
 /// Every node.
 pub fn list(state: &AppState) -> NodeList {
     NodeList {
@@ -163,7 +225,15 @@ pub fn list(state: &AppState) -> NodeList {
     }
 }
 
-/// A heartbeat. An unknown worker joins a pool (the one it names, else the first).
+/// Most models one heartbeat may report; a real node loads a handful.
+const MAX_PULSE_MODELS: usize = 256;
+
+/// Longest model name a heartbeat may report.
+const MAX_MODEL_NAME: usize = 256;
+
+/// A heartbeat. It only refreshes a node an operator registered (config, `AI_NODES`,
+/// `/register`, provisioning): the worker token is shared by every worker, so a heartbeat from an
+/// unknown URL must not add a node that would take traffic (and prompts) — 404, nothing stored.
 pub async fn pulse(state: &AppState, req: Pulse) -> Result<NodeView, ApiError> {
     let mut models = req.models.unwrap_or_default();
     if let Some(m) = req.model.filter(|m| !m.is_empty())
@@ -171,21 +241,63 @@ pub async fn pulse(state: &AppState, req: Pulse) -> Result<NodeView, ApiError> {
     {
         models.insert(0, m);
     }
-    let models = Some(models);
-    if !state.nodes.pulse(&req.url, req.busy, models.clone()) {
-        let join = RegisterNode {
-            url: req.url.clone(),
-            pool: req.pool,
-            runtime: None,
-        };
-        register(state, join, "pulse").await?;
-        state.nodes.pulse(&req.url, req.busy, models);
+    if models.len() > MAX_PULSE_MODELS {
+        return Err(bad(
+            format!(
+                "a heartbeat reports at most {MAX_PULSE_MODELS} models, got {}",
+                models.len()
+            ),
+            "models",
+            "too_many_models",
+        ));
+    }
+    if let Some(long) = models
+        .iter()
+        .find(|m| m.len() > MAX_MODEL_NAME || m.chars().any(char::is_control))
+    {
+        return Err(bad(
+            format!(
+                "model names are at most {MAX_MODEL_NAME} printable characters; got one of {} bytes",
+                long.len()
+            ),
+            "models",
+            "invalid_value",
+        ));
+    }
+    let url =
+        crate::config::normalize_node_url(&req.url).map_err(|e| bad(format!("url: {e}"), "url", "invalid_value"))?;
+    if !state.nodes.pulse(&url, req.busy, Some(models)) {
+        tracing::warn!(node = %url, "heartbeat from an unregistered node refused");
+        return Err(ApiError::NotFound {
+            message: format!(
+                "node `{url}` is not registered: heartbeats only refresh nodes an operator registered \
+                 (POST /register with the admin token, AI_NODES, the config's node pools, or POST /nodes/provision); \
+                 a node registered on another replica is known here within nodes.health_interval_seconds"
+            ),
+        });
     }
     let snapshot = state
         .nodes
-        .get(&req.url)
+        .get(&url)
         .ok_or_else(|| ApiError::internal(std::io::Error::other("a node vanished after its heartbeat")))?;
     Ok(view(state, &snapshot))
+}
+
+/// Removes the run-time nodes unseen for `nodes.expire_after_seconds` from the table and this
+/// replica (the health loop's round; other replicas drop them when they re-read the table).
+pub async fn expire(store: &crate::history::HistoryStore, nodes: &crate::nodes::Nodes, after: std::time::Duration) {
+    if after.is_zero() {
+        return;
+    }
+    for url in nodes.expired(after) {
+        match store.delete_node(&url).await {
+            Ok(_) => {
+                nodes.remove(&url);
+                tracing::warn!(node = %url, after_seconds = after.as_secs_f64(), "node expired: no health answer or heartbeat");
+            }
+            Err(e) => tracing::warn!(node = %url, error = %e, "expired node not removed; the database is unavailable"),
+        }
+    }
 }
 
 /// The node list of `/health`.

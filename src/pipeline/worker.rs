@@ -401,13 +401,6 @@ pub async fn provision(state: &AppState, req: ProvisionRequest) -> Result<Provis
             "provisioning_disabled",
         ));
     };
-    if !provision::valid_host(&req.host) {
-        return Err(bad(
-            format!("host `{}` must be a plain host name or address", req.host),
-            "host",
-            "invalid_value",
-        ));
-    }
     let pool = state
         .nodes
         .pool(req.pool.as_deref())
@@ -417,6 +410,7 @@ pub async fn provision(state: &AppState, req: ProvisionRequest) -> Result<Provis
     let port = req.port.unwrap_or(8000);
     let url = req.url.clone().unwrap_or_else(|| format!("http://{}:{port}", req.host));
     let url = crate::config::normalize_node_url(&url).map_err(|e| bad(format!("url: {e}"), "url", "invalid_value"))?;
+    super::nodes::check_provision(state, &req.host, req.user.as_deref(), &url, &pool).await?;
     let run = Provision {
         command,
         host: &req.host,

@@ -79,7 +79,9 @@ pub struct NoRoute {
 /// When none lists the exact name and it has the form `<provider id>/<model>`, only that provider
 /// is tried, with the prefix stripped (so `openai/gpt-4o` pins OpenAI while Groq's
 /// `openai/gpt-oss-20b` still routes by its full name). A node pool that does not list the model
-/// offers only nodes that have it loaded when another provider lists it by name.
+/// is no candidate when another provider lists it by name: what a node reports loaded never takes
+/// a model away from the provider an operator declared it on (a node could report `gpt-4o` and
+/// receive its prompts); the pool must declare the model too.
 pub fn plan(registry: &Registry, nodes: &[NodeSnapshot], model: &str) -> Result<RoutePlan, NoRoute> {
     let explicit =
         |p: &Provider| p.config.models.iter().any(|m| m == model) || p.config.model_aliases.contains_key(model);
@@ -89,8 +91,8 @@ pub fn plan(registry: &Registry, nodes: &[NodeSnapshot], model: &str) -> Result<
         None => registry
             .providers()
             .iter()
-            .filter(|p| explicit(p) || p.config.serves_any_model())
-            .map(|p| (p, upstream_name(p, model), explicit(p) || !any_explicit))
+            .filter(|p| explicit(p) || (p.config.serves_any_model() && !(any_explicit && p.config.is_node_pool())))
+            .map(|p| (p, upstream_name(p, model), true))
             .collect(),
     };
     let candidates: Vec<Candidate> = matched
@@ -291,12 +293,21 @@ mod tests {
         assert!(none.pools_without_nodes.is_empty());
     }
 
+    /// A node reporting `gpt-x` loaded must not take the model (and its prompts) from the provider
+    /// that declares it, even from a pool tried first; a pool that declares it too keeps it.
     #[test]
-    fn a_wildcard_pool_offers_only_loaded_nodes_for_a_model_another_provider_lists() {
+    fn a_wildcard_pool_never_takes_a_model_another_provider_lists() {
         let r = registry(vec![pool("gpus", 0), provider("cloud", 5, &["gpt-x"])]);
         let nodes = [node("idle", &[], true), node("has", &["gpt-x"], true)];
-        assert_eq!(ids(&plan(&r, &nodes, "gpt-x").unwrap()), ["gpus/has", "cloud"]);
-        assert_eq!(ids(&plan(&r, &nodes[..1], "gpt-x").unwrap()), ["cloud"]);
+        assert_eq!(ids(&plan(&r, &nodes, "gpt-x").unwrap()), ["cloud"]);
+        assert_eq!(ids(&plan(&r, &nodes, "llama").unwrap()), ["gpus/has", "gpus/idle"]);
+        let mut declaring = pool("gpus", 0);
+        declaring.models = vec!["gpt-x".into()];
+        let r = registry(vec![declaring, provider("cloud", 5, &["gpt-x"])]);
+        assert_eq!(
+            ids(&plan(&r, &nodes, "gpt-x").unwrap()),
+            ["gpus/has", "gpus/idle", "cloud"]
+        );
     }
 
     #[test]

@@ -348,3 +348,38 @@ async fn nodes_add_list_and_remove_use_the_node_registry() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn audit_prints_the_trail_newest_first() {
+    let mock = MockServer::start().await;
+    let app = app_with(&mock).await;
+    let (status, _) = admin(
+        &app,
+        Method::PUT,
+        "/api/v1/providers/beta",
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = admin(&app, Method::PUT, "/api/v1/users/alice", Some(json!({"routes": []}))).await;
+    assert!((200..300).contains(&status));
+
+    let table = cli(&app.address, &["audit"]).await;
+    let filtered = cli(&app.address, &["audit", "--kind", "provider", "--format", "json"]).await;
+    let bad = cli(&app.address, &["audit", "--since", "yesterday"]).await;
+
+    assert!(table.status.success(), "{}", stderr(&table));
+    let lines: Vec<String> = stdout(&table).lines().map(str::to_owned).collect();
+    assert!(lines[0].starts_with("TIME"), "{lines:?}");
+    assert!(
+        lines[1].contains("create") && lines[1].contains("alice"),
+        "newest first: {lines:?}"
+    );
+    assert!(lines[2].contains("provider") && lines[2].contains("beta"), "{lines:?}");
+    assert!(!stdout(&table).contains(ADMIN), "the token is never shown");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&filtered)).expect("JSON");
+    assert_eq!(json["data"].as_array().expect("data").len(), 1);
+    assert_eq!(json["data"][0]["after"]["enabled"], false);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));
+}

@@ -3,6 +3,7 @@
 #![cfg(test)]
 
 mod admin_api;
+mod audit;
 mod auth;
 mod cache;
 mod chat;
@@ -22,6 +23,7 @@ mod metrics_api;
 mod models;
 mod native;
 mod nodes;
+mod nodes_security;
 mod openapi;
 mod path_routes;
 mod paths_attacks;

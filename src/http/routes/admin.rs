@@ -6,13 +6,32 @@
 //! (`/api/v1/routes?path=/predict`), endpoint rules by their endpoint without or with its leading
 //! slash (`/api/v1/security/predict`).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::http::body::Body;
-use crate::pipeline::{self, RouteKey, Written};
+use crate::pipeline::{self, Actor, Change, RouteKey, Written};
 use crate::state::AppState;
+
+/// Who is calling: the admin middleware already checked the token; the trail gets its digest.
+pub(crate) fn actor(req: &HttpRequest) -> Actor {
+    let headers = req.headers();
+    let admin = headers
+        .get("x-admin-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let bearer = headers
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    admin
+        .or(bearer)
+        .map_or_else(|| Actor::named("admin"), Actor::from_token)
+}
 
 /// `?path=` on `/api/v1/routes`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -40,29 +59,31 @@ pub async fn list_routes(state: web::Data<AppState>, query: web::Query<PathQuery
 /// and `targets` a named route (`{"name": "support", "strategy": "rotation", "targets":
 /// ["openai:gpt-4o-mini", "mistral:mistral-small"]}`).
 #[utoipa::path(post, path = "/api/v1/routes", tag = "admin", request_body(content = Object, description = "A path route or a named route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "Created; every replica applies it within reload.poll_seconds", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem, in one message", body = crate::error::ErrorBody), (status = 409, description = "A route with this name or path exists", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
-pub async fn create_route(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(pipeline::create_route(&state, &body.0).await?))
+pub async fn create_route(state: web::Data<AppState>, req: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(pipeline::create_route(&state, &actor(&req), &body.0).await?))
 }
 
 /// Replaces a path route (`?path=` required here).
 #[utoipa::path(put, path = "/api/v1/routes", tag = "admin", params(PathQuery), request_body(content = Object, description = "The path route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 400, description = "No `?path=`, or every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such path route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn update_path_route(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<PathQuery>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let key = RouteKey::Path(path_param(query.into_inner())?);
-    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &key, &body.0).await?))
+    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &actor(&req), &key, &body.0).await?))
 }
 
 /// Removes a path route (`?path=` required here), the config file's included.
 #[utoipa::path(delete, path = "/api/v1/routes", tag = "admin", params(PathQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 400, description = "No `?path=`", body = crate::error::ErrorBody), (status = 404, description = "No such path route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn delete_path_route(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<PathQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let path = path_param(query.into_inner())?;
-    pipeline::delete_route(&state, &RouteKey::Path(path.clone())).await?;
+    pipeline::delete_route(&state, &actor(&req), &RouteKey::Path(path.clone())).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": path })))
 }
 
@@ -77,18 +98,23 @@ pub async fn get_route(state: web::Data<AppState>, name: web::Path<String>) -> R
 #[utoipa::path(put, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), request_body(content = Object, description = "The named route, in the config file's schema (`name` may be left out)"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn update_route(
     state: web::Data<AppState>,
+    req: HttpRequest,
     name: web::Path<String>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let key = RouteKey::Name(name.into_inner());
-    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &key, &body.0).await?))
+    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &actor(&req), &key, &body.0).await?))
 }
 
 /// Removes a named route, the config file's included.
 #[utoipa::path(delete, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
-pub async fn delete_route(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_route(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    pipeline::delete_route(&state, &RouteKey::Name(name.clone())).await?;
+    pipeline::delete_route(&state, &actor(&req), &RouteKey::Name(name.clone())).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": name })))
 }
 
@@ -103,10 +129,11 @@ pub async fn list_security(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(put, path = "/api/v1/security/{endpoint}", tag = "admin", params(("endpoint" = String, Path, description = "The endpoint path, with or without its leading `/` (`predict` or `%2Fpredict`)")), request_body(content = Object, description = "`authType` (`api-key`, `jwt`, `none`) and `rateLimit`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 201, description = "Created", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn put_security(
     state: web::Data<AppState>,
+    req: HttpRequest,
     endpoint: web::Path<String>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, written) = pipeline::put_security(&state, &endpoint, &body.0).await?;
+    let (view, written) = pipeline::put_security(&state, &actor(&req), &endpoint, &body.0).await?;
     Ok(written_response(written).json(view))
 }
 
@@ -114,9 +141,10 @@ pub async fn put_security(
 #[utoipa::path(delete, path = "/api/v1/security/{endpoint}", tag = "admin", params(("endpoint" = String, Path, description = "The endpoint path, with or without its leading `/`")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 404, description = "No rule for this endpoint", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn delete_security(
     state: web::Data<AppState>,
+    req: HttpRequest,
     endpoint: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    pipeline::delete_security(&state, &endpoint).await?;
+    pipeline::delete_security(&state, &actor(&req), &endpoint).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": endpoint.into_inner() })))
 }
 
@@ -136,17 +164,22 @@ pub async fn get_user(state: web::Data<AppState>, name: web::Path<String>) -> Re
 #[utoipa::path(put, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user: a virtual key's name or a JWT `sub`")), request_body(content = Object, description = "`routes` and `providers` granted"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 201, description = "Created", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn put_user(
     state: web::Data<AppState>,
+    req: HttpRequest,
     name: web::Path<String>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, written) = pipeline::put_user(&state, &name, &body.0).await?;
+    let (view, written) = pipeline::put_user(&state, &actor(&req), &name, &body.0).await?;
     Ok(written_response(written).json(view))
 }
 
 /// Removes a user's grant.
 #[utoipa::path(delete, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
-pub async fn delete_user(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    pipeline::delete_user(&state, &name).await?;
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    pipeline::delete_user(&state, &actor(&req), &name).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": name.into_inner() })))
 }
 
@@ -166,10 +199,11 @@ pub async fn get_provider(state: web::Data<AppState>, id: web::Path<String>) -> 
 #[utoipa::path(put, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), request_body(content = Object, description = "`{\"enabled\": bool}`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider as it now runs here", body = crate::pipeline::ProviderView), (status = 400, description = "Not `{\"enabled\": bool}`, or the change leaves the configuration invalid", body = crate::error::ErrorBody), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn set_provider(
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<String>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(pipeline::set_provider(&state, &id, &body.0).await?))
+    Ok(HttpResponse::Ok().json(pipeline::set_provider(&state, &actor(&req), &id, &body.0).await?))
 }
 
 /// Every virtual key (never the keys themselves).
@@ -180,15 +214,58 @@ pub async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
 
 /// Creates a virtual key; the answer is the only time the key is shown (only its hash is stored).
 #[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = crate::pipeline::NewKey, security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "The key, shown once; replicas accept it within auth.refresh_seconds", body = crate::pipeline::CreatedKey), (status = 400, description = "Bad name or expiry", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
-pub async fn create_key(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(pipeline::api_create_key(&state, &body.0).await?))
+pub async fn create_key(state: web::Data<AppState>, req: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
+    let created = pipeline::api_create_key(&state, &body.0).await?;
+    // The view only: the key itself is shown once, to this caller, and never recorded.
+    let after = serde_json::to_value(&created.view).ok();
+    let change = Change {
+        action: "create",
+        kind: "key",
+        name: &created.view.name,
+        before: None,
+        after,
+    };
+    pipeline::audit::record(&state, &actor(&req), change).await;
+    Ok(HttpResponse::Created().json(created))
 }
 
 /// Revokes a virtual key by id or name.
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "admin", params(("id" = String, Path, description = "The key's id or name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Revoked; replicas refuse it within auth.refresh_seconds", body = serde_json::Value), (status = 404, description = "No active key with this id or name", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
-pub async fn revoke_key(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let matching = |list: pipeline::KeyList| {
+        let views: Vec<_> = list.data.into_iter().filter(|k| k.id == *id || k.name == *id).collect();
+        // An object, like every other item: a name may match several keys.
+        Some(serde_json::json!({ "keys": views }))
+    };
+    let before = pipeline::api_list_keys(&state).await.ok().and_then(matching);
     let n = pipeline::api_revoke_key(&state, &id).await?;
+    let after = pipeline::api_list_keys(&state).await.ok().and_then(matching);
+    let change = Change {
+        action: "revoke",
+        kind: "key",
+        name: &id,
+        before,
+        after,
+    };
+    pipeline::audit::record(&state, &actor(&req), change).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
+}
+
+/// The admin audit trail: every change made through the admin API, newest first.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(pipeline::AuditQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Changes, newest first: who (a digest prefix of the admin token), when, the item before and after (secrets removed)", body = crate::pipeline::AuditList), (status = 400, description = "A bad `since`, `limit` or unknown parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<pipeline::AuditQuery>::from_query(req.query_string()).map_err(|e| {
+        ApiError::InvalidRequest(crate::domain::BodyError {
+            message: format!("bad query: {e}; use since (RFC 3339), kind, actor and limit (1 to 1000)"),
+            param: None,
+            code: "invalid_value",
+        })
+    })?;
+    Ok(HttpResponse::Ok().json(pipeline::audit::list(&state, query.into_inner()).await?))
 }
 
 fn written_response(written: Written) -> actix_web::HttpResponseBuilder {

@@ -10,20 +10,35 @@ use crate::domain::{BodyError, RequestId};
 use crate::error::ApiError;
 use crate::http::body::Body;
 use crate::http::middleware::auth::AdminAccess;
-use crate::pipeline::{self, CanonicalPath, JobAsker, JobCall, Relay, RelayBody, WorkerCall};
+use crate::http::routes::admin::actor;
+use crate::pipeline::{self, CanonicalPath, Change, JobAsker, JobCall, Relay, RelayBody, WorkerCall};
 use crate::state::AppState;
 
 /// Registers a node (admin).
 #[utoipa::path(post, path = "/register", tag = "nodes", request_body = crate::pipeline::RegisterNode, security(("admin_token" = [])), responses((status = 200, description = "The node, after one health check", body = crate::pipeline::NodeView), (status = 400, description = "Bad URL, pool or runtime; no pool configured; outside nodes.allowed_networks", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled (no INTERNAL_API_TOKEN)", body = crate::error::ErrorBody)))]
-pub async fn register(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
-    let req = json(&body)?;
-    Ok(HttpResponse::Ok().json(pipeline::register_node(&state, req, "api").await?))
+pub async fn register(state: web::Data<AppState>, http: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
+    let req: pipeline::RegisterNode = json(&body)?;
+    let before = pipeline::node_item(&state, &req.url);
+    let node = pipeline::register_node(&state, req, "api").await?;
+    let change = Change {
+        action: "register",
+        kind: "node",
+        name: &node.url,
+        before,
+        after: pipeline::node_item(&state, &node.url),
+    };
+    pipeline::audit::record(&state, &actor(&http), change).await;
+    Ok(HttpResponse::Ok().json(node))
 }
 
 /// Registers a node (admin); the same as `POST /register`.
 #[utoipa::path(post, path = "/nodes", tag = "nodes", request_body = crate::pipeline::RegisterNode, security(("admin_token" = [])), responses((status = 200, description = "The node, after one health check", body = crate::pipeline::NodeView), (status = 400, description = "Bad URL, pool or runtime", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled (no INTERNAL_API_TOKEN)", body = crate::error::ErrorBody)))]
-pub async fn register_alias(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
-    register(state, body).await
+pub async fn register_alias(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    register(state, http, body).await
 }
 
 /// Every node with its health (admin).
@@ -34,19 +49,32 @@ pub async fn list(state: web::Data<AppState>) -> HttpResponse {
 
 /// Removes a node (admin); `{url}` is the node's URL, percent-encoded.
 #[utoipa::path(delete, path = "/nodes/{url}", tag = "nodes", params(("url" = String, Path, description = "The node URL, percent-encoded (http%3A%2F%2Fgpu-1%3A8000)")), security(("admin_token" = [])), responses((status = 200, description = "Removed", body = serde_json::Value), (status = 400, description = "Not a node URL", body = crate::error::ErrorBody), (status = 404, description = "No such node", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled (no INTERNAL_API_TOKEN)", body = crate::error::ErrorBody)))]
-pub async fn remove(state: web::Data<AppState>, url: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn remove(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+    url: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let url = url.into_inner();
     // A client that did not encode the URL, behind a proxy that merged `//`, sends `http:/host`.
     let url = match url.split_once(":/") {
         Some((scheme, rest)) if !rest.starts_with('/') => format!("{scheme}://{rest}"),
         _ => url,
     };
+    let before = pipeline::node_item(&state, &url);
     pipeline::remove_node(&state, &url).await?;
+    let change = Change {
+        action: "remove",
+        kind: "node",
+        name: &url,
+        before,
+        after: None,
+    };
+    pipeline::audit::record(&state, &actor(&http), change).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "removed": url })))
 }
 
 /// A worker's heartbeat (worker token).
-#[utoipa::path(post, path = "/pulse", tag = "nodes", request_body = crate::pipeline::Pulse, security(("worker_token" = [])), responses((status = 200, description = "The node as now known", body = crate::pipeline::NodeView), (status = 400, description = "Bad body, or an unknown worker and no pool", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong worker token", body = crate::error::ErrorBody), (status = 403, description = "The worker token is not configured (no AI_CLUSTER_SECRET)", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/pulse", tag = "nodes", request_body = crate::pipeline::Pulse, security(("worker_token" = [])), responses((status = 200, description = "The node as now known", body = crate::pipeline::NodeView), (status = 400, description = "Bad body: not a node URL, more than 256 models or an overlong model name", body = crate::error::ErrorBody), (status = 404, description = "The URL is not a registered node: heartbeats only refresh nodes an operator registered", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong worker token", body = crate::error::ErrorBody), (status = 403, description = "The worker token is not configured (no AI_CLUSTER_SECRET)", body = crate::error::ErrorBody)))]
 pub async fn pulse(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
     let req = json(&body)?;
     Ok(HttpResponse::Ok().json(pipeline::pulse(&state, req).await?))
@@ -54,9 +82,29 @@ pub async fn pulse(state: web::Data<AppState>, body: Body) -> Result<HttpRespons
 
 /// Sets up a GPU machine over SSH with `nodes.provision_command`, then registers it (admin).
 #[utoipa::path(post, path = "/nodes/provision", tag = "nodes", request_body = crate::pipeline::ProvisionRequest, security(("admin_token" = [])), responses((status = 200, description = "The command's exit status and output tail; whether the node was registered", body = crate::pipeline::ProvisionReport), (status = 400, description = "Bad host or body, or nodes.provision_command is not set", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled (no INTERNAL_API_TOKEN)", body = crate::error::ErrorBody)))]
-pub async fn provision(state: web::Data<AppState>, body: Body) -> Result<HttpResponse, ApiError> {
-    let req = json(&body)?;
-    Ok(HttpResponse::Ok().json(pipeline::provision(&state, req).await?))
+pub async fn provision(state: web::Data<AppState>, http: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
+    let req: pipeline::ProvisionRequest = json(&body)?;
+    // What was asked, without the SSH key.
+    let asked = serde_json::json!({
+        "host": req.host, "user": req.user, "port": req.port, "url": req.url, "pool": req.pool, "runtime": req.runtime,
+    });
+    let host = req.host.clone();
+    let report = pipeline::provision(&state, req).await?;
+    let change = Change {
+        action: "provision",
+        kind: "node",
+        name: &host,
+        before: None,
+        after: Some(serde_json::json!({
+            "request": asked,
+            "exit_status": report.exit_status,
+            "timed_out": report.timed_out,
+            "url": report.url,
+            "registered": report.registered,
+        })),
+    };
+    pipeline::audit::record(&state, &actor(&http), change).await;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 /// A job's status, from the node that accepted it (the caller's own jobs; every job with the

@@ -169,30 +169,6 @@ async fn bad_registrations_say_what_is_wrong() {
 }
 
 #[tokio::test]
-async fn a_pulse_from_an_unknown_worker_registers_it() {
-    // Arrange
-    let node = MockNode::start(Runtime::Worker, &["sdxl"]).await;
-    let app = empty_pool_app("{}").await;
-
-    // Act
-    let response = app
-        .client
-        .post(app.url("/pulse"))
-        .header("X-Worker-Token", WORKER)
-        .json(&json!({"url": node.url(), "busy": false, "model": "sdxl"}))
-        .send()
-        .await
-        .expect("POST /pulse");
-
-    // Assert
-    assert_eq!(response.status(), 200);
-    let view = json(response).await;
-    assert_eq!(view["online"], true);
-    assert_eq!(view["source"], "pulse");
-    assert_eq!(view["model"], "sdxl");
-}
-
-#[tokio::test]
 async fn without_a_pool_registration_is_refused_and_unknown_post_paths_stay_404() {
     // Arrange
     let app = TestApp::builder().env("INTERNAL_API_TOKEN", ADMIN).spawn().await;

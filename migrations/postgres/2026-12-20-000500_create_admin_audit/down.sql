@@ -1,0 +1,2 @@
+DROP TABLE admin_audit;
+DROP FUNCTION admin_audit_append_only();
