@@ -27,6 +27,11 @@ pub struct HistoryQuery {
     #[serde(skip)]
     #[param(ignore)]
     pub since_ms: Option<i64>,
+    /// Only rows of these callers (set by the pipeline from the credentials, never by a client);
+    /// `None` = every caller's rows (the admin token, or auth off).
+    #[serde(skip)]
+    #[param(ignore)]
+    pub callers: Option<Vec<String>>,
 }
 
 impl HistoryQuery {

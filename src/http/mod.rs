@@ -27,6 +27,8 @@ enum Access {
     /// `Client`, with every refusal in Anthropic's error shape (`/v1/messages`).
     AnthropicClient,
     Admin,
+    /// `Client`, or the admin token, which the handler may let see more (`/history`).
+    ClientOrAdmin,
     Worker,
 }
 
@@ -72,7 +74,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Access::Client,
         web::get().to(users::models),
     );
-    add(cfg, "/history", Access::Client, web::get().to(history::list));
+    add(
+        cfg,
+        "/api/u/{user}/history",
+        Access::Client,
+        web::get().to(users::history),
+    );
+    add(cfg, "/history", Access::ClientOrAdmin, web::get().to(history::list));
     add(cfg, "/ai/task", Access::Client, web::post().to(task::task));
     add(
         cfg,
@@ -214,6 +222,7 @@ fn add_routes(cfg: &mut web::ServiceConfig, path: &str, access: Access, routes: 
                 .wrap(from_fn(error::anthropic_dialect)),
         ),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
+        Access::ClientOrAdmin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client_or_admin))),
         Access::Worker => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::worker))),
     };
 }

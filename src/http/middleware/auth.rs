@@ -84,6 +84,39 @@ pub async fn admin(
     }
 }
 
+/// Marks a request that carried the admin token on a `client_or_admin` route.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminAccess;
+
+/// Requires a client key or JWT (anyone, when auth is off), or the admin token: a route that shows
+/// an operator more than a client (`/history`) reads `AdminAccess` from the request.
+pub async fn client_or_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(refuse(req, None, AuthError::Invalid));
+    };
+    let verdict = if state.auth.admin(credentials(req.headers())).is_ok() {
+        req.extensions_mut().insert(AdminAccess);
+        Ok(operator("admin"))
+    } else {
+        let peer = req.peer_addr().map(|a| a.ip());
+        // As `client` does: a `security:` rule on the endpoint narrows who may call it.
+        match state.live().paths.policy(req.match_info().as_str()).auth {
+            Some(scheme) => state.auth.client_as(scheme, credentials(req.headers()), peer),
+            None => state.auth.client(credentials(req.headers()), peer),
+        }
+    };
+    match verdict {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(refuse(req, Some(&state), e)),
+    }
+}
+
 /// Requires the worker token.
 pub async fn worker(
     req: ServiceRequest,
