@@ -101,7 +101,7 @@ async fn nul_then_normal(db: Database) {
     assert_eq!(normal, 3);
     let nul_model = rows.iter().find(|r| r["request_id"] == json!("nul-model")).unwrap();
     assert_eq!(nul_model["model"], json!("xy"));
-    let texts = rows.iter().flat_map(|r| r.as_object().unwrap().values().filter_map(Value::as_str));
+    let mut texts = rows.iter().flat_map(|r| r.as_object().unwrap().values().filter_map(Value::as_str));
     assert!(texts.all(|t| !t.contains('\0')), "{rows:#?}");
     // The prompt keeps the JSON escape as text; only real NUL characters are removed.
     let nul_byte = rows.iter().find(|r| r["request_id"] == json!("nul-byte")).unwrap();
