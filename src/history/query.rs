@@ -63,6 +63,21 @@ impl HistoryQuery {
                 format!("`status` must be success, error or cancelled, got `{status}`"),
             ));
         }
+        // Filters are bound as parameters, never spliced into SQL; still, PostgreSQL refuses a NUL
+        // in text, which used to surface as "database unavailable".
+        for (param, value) in [("before", &self.before), ("provider", &self.provider), ("model", &self.model)] {
+            if let Some(v) = value
+                && (v.chars().any(char::is_control) || v.chars().count() > super::MAX_NAME_CHARS)
+            {
+                return Err((
+                    param,
+                    format!(
+                        "`{param}` must be at most {} characters without control characters",
+                        super::MAX_NAME_CHARS
+                    ),
+                ));
+            }
+        }
         if let Some(since) = &self.since {
             let at = OffsetDateTime::parse(since, &Rfc3339).map_err(|e| {
                 (
@@ -192,5 +207,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(q.validate().unwrap_err().0, "status");
+        let q = HistoryQuery {
+            model: Some("x\0y".into()),
+            ..Default::default()
+        };
+        assert_eq!(q.validate().unwrap_err().0, "model");
+        let q = HistoryQuery {
+            before: Some("0".repeat(10_000)),
+            ..Default::default()
+        };
+        assert_eq!(q.validate().unwrap_err().0, "before");
     }
 }

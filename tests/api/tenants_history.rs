@@ -194,3 +194,58 @@ async fn with_auth_off_history_shows_every_row_as_before() {
     let user = json(app.get("/api/u/anyone/history").await).await;
     assert_eq!(user.as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn hostile_history_parameters_get_400_and_never_widen_a_tenants_view() {
+    // Arrange: PostgreSQL, which refuses NUL in text (it used to answer 503 "unavailable").
+    let alpha = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/v1/chat/completions"))
+        .respond_with(completion())
+        .mount(&alpha)
+        .await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .settings("auth: {api_keys: [sk-tenant-a, sk-tenant-b]}")
+        .database(crate::helpers::Database::Postgres)
+        .spawn()
+        .await;
+    post(&app, "/v1/chat/completions", "sk-tenant-a", &chat("a")).await;
+    post(&app, "/v1/chat/completions", "sk-tenant-b", &chat("b")).await;
+    app.history_rows(2).await;
+    let (name, value) = bearer("sk-tenant-a");
+
+    // Act + Assert
+    for (query, param) in [
+        ("model=x%00y", Some("model")),
+        ("provider=%00", Some("provider")),
+        ("before=%00", Some("before")),
+        ("limit=1e9", None),
+        ("limit=1000000000", Some("limit")),
+        ("limit=-1", Some("limit")),
+        ("since=%2B275760-09-13T00:00:00Z", Some("since")),
+        ("since=99999999999999999999", Some("since")),
+        ("caller=key:anything", None),
+        ("user_id=x", None),
+    ] {
+        let response = get(&app, &format!("/history?{query}"), (name, &value)).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let body = json(response).await;
+        if let Some(p) = param {
+            assert_eq!(body["error"]["param"], json!(p), "{query}: {body}");
+        }
+    }
+    for query in [
+        "model=%27%20OR%20%271%27%3D%271",
+        "provider=alpha%27%3B%20DROP%20TABLE%20ai_requests%3B--",
+        "before=-1",
+        "since=0000-01-01T00:00:00Z",
+    ] {
+        let response = get(&app, &format!("/history?{query}"), (name, &value)).await;
+        assert_eq!(response.status(), 200, "{query}");
+        let rows = json(response).await;
+        assert!(rows.as_array().unwrap().len() <= 1, "{query}: {rows}");
+    }
+    let own = json(get(&app, "/history?since=0000-01-01T00:00:00Z", (name, &value)).await).await;
+    assert_eq!(own.as_array().map(Vec::len), Some(1));
+    assert_eq!(app.store.count().await.unwrap(), 2, "the table is intact");
+}
