@@ -21,7 +21,7 @@ pub async fn history(state: &AppState, viewer: Viewer<'_>, query: HistoryQuery) 
     let mut query = validated(query)?;
     query.callers = match viewer {
         Viewer::Operator => None,
-        Viewer::Client(caller) => own_rows(caller),
+        Viewer::Client(caller) => own_rows(state, caller),
     };
     state.store.list(&query).await.map_err(unavailable)
 }
@@ -36,7 +36,7 @@ pub async fn user_history(
 ) -> Result<Vec<HistoryItem>, ApiError> {
     Scope::of_user(&state.live(), caller, user)?;
     let mut query = validated(query)?;
-    query.callers = own_rows(caller);
+    query.callers = own_rows(state, caller);
     if let Some(callers) = &mut query.callers {
         let keys = state.store.list_keys().await.map_err(unavailable)?;
         callers.extend(keys.into_iter().filter(|k| k.name == user).map(|k| k.id));
@@ -45,10 +45,11 @@ pub async fn user_history(
 }
 
 /// The callers whose rows a client sees: itself, or everyone when auth is off (nothing tells one
-/// anonymous caller from another but an address, and that has always shown every row).
-fn own_rows(caller: Option<&Caller>) -> Option<Vec<String>> {
+/// anonymous caller from another but an address, and that has always shown every row). An
+/// anonymous caller let in by a `security:` rule while auth is on sees only its address's rows.
+fn own_rows(state: &AppState, caller: Option<&Caller>) -> Option<Vec<String>> {
     match caller {
-        Some(c) if c.kind == CallerKind::Anonymous => None,
+        Some(c) if c.kind == CallerKind::Anonymous && !state.auth.enabled() => None,
         Some(c) => Some(vec![c.id.clone()]),
         // The route's middleware always leaves a caller; without one, nothing is shown.
         None => Some(Vec::new()),

@@ -249,3 +249,26 @@ async fn hostile_history_parameters_get_400_and_never_widen_a_tenants_view() {
     assert_eq!(own.as_array().map(Vec::len), Some(1));
     assert_eq!(app.store.count().await.unwrap(), 2, "the table is intact");
 }
+
+#[tokio::test]
+async fn a_security_rule_opening_history_does_not_show_the_tenants_rows() {
+    let alpha = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/v1/chat/completions"))
+        .respond_with(completion())
+        .mount(&alpha)
+        .await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .settings("{auth: {api_keys: [sk-tenant-a], admin_token: adm-token}, security: [{endpoint: /history, auth: none}]}")
+        .spawn()
+        .await;
+    post(&app, "/v1/chat/completions", "sk-tenant-a", &chat("a")).await;
+    app.history_rows(1).await;
+
+    let anonymous = app.get("/history").await;
+
+    assert_eq!(anonymous.status(), 200);
+    assert_eq!(json(anonymous).await, json!([]));
+    // `auth: none` identifies nobody, a key holder included; the operator still sees every row.
+    assert_eq!(rows(&app, "/history", "adm-token").await.len(), 1);
+}
