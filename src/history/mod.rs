@@ -110,13 +110,22 @@ impl HistoryRecord {
             self.endpoint = Cow::Owned(e);
         }
         cap(&mut self.request_id, MAX_NAME_CHARS);
-        for name in [&mut self.task, &mut self.model, &mut self.provider, &mut self.upstream_model, &mut self.caller]
-            .into_iter()
-            .flatten()
+        for name in [
+            &mut self.task,
+            &mut self.model,
+            &mut self.provider,
+            &mut self.upstream_model,
+            &mut self.caller,
+        ]
+        .into_iter()
+        .flatten()
         {
             cap(name, MAX_NAME_CHARS);
         }
-        for text in [&mut self.error_message, &mut self.result_summary].into_iter().flatten() {
+        for text in [&mut self.error_message, &mut self.result_summary]
+            .into_iter()
+            .flatten()
+        {
             cap(text, MAX_TEXT_CHARS);
         }
         if let Some(prompt) = &mut self.prompt {

@@ -65,7 +65,11 @@ impl HistoryQuery {
         }
         // Filters are bound as parameters, never spliced into SQL; still, PostgreSQL refuses a NUL
         // in text, which used to surface as "database unavailable".
-        for (param, value) in [("before", &self.before), ("provider", &self.provider), ("model", &self.model)] {
+        for (param, value) in [
+            ("before", &self.before),
+            ("provider", &self.provider),
+            ("model", &self.model),
+        ] {
             if let Some(v) = value
                 && (v.chars().any(char::is_control) || v.chars().count() > super::MAX_NAME_CHARS)
             {

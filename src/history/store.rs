@@ -47,7 +47,10 @@ impl HistoryError {
             Self::Pool(_) | Self::Connect(_) => true,
             Self::UnsupportedUrl(_) => false,
             Self::Query(Error::DatabaseError(
-                Kind::UnableToSendCommand | Kind::ClosedConnection | Kind::SerializationFailure | Kind::ReadOnlyTransaction,
+                Kind::UnableToSendCommand
+                | Kind::ClosedConnection
+                | Kind::SerializationFailure
+                | Kind::ReadOnlyTransaction,
                 _,
             )) => true,
             // PostgreSQL's connection and shutdown errors and SQLite's busy, lock and I/O errors

@@ -279,7 +279,11 @@ async fn write(
 /// the data, the batch is halved until the refused rows stand alone; those are dropped, counted and
 /// logged with their request ids, and every other row is written. A connection error stops at once
 /// with the rows not yet written left in `batch`, for the caller to retry.
-async fn insert_splitting(store: &HistoryStore, batch: &mut Vec<Row>, counters: &Counters) -> Result<usize, HistoryError> {
+async fn insert_splitting(
+    store: &HistoryStore,
+    batch: &mut Vec<Row>,
+    counters: &Counters,
+) -> Result<usize, HistoryError> {
     let mut written = 0;
     // Chunks still to write, the next one last.
     let mut pending = vec![std::mem::take(batch)];
@@ -365,7 +369,10 @@ mod tests {
         let mut admin = AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/test")
             .await
             .expect("PostgreSQL must be running on 127.0.0.1:5432 with user postgres (trust) and database test");
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
         HistoryStore::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
             .await
             .unwrap()
@@ -384,9 +391,12 @@ mod tests {
         let cancel = CancellationToken::new();
 
         // Act: the old writer retried this batch for ever.
-        tokio::time::timeout(Duration::from_secs(20), write(&store, &mut batch, &counters, &cancel, None))
-            .await
-            .expect("a refused row must not wedge the writer");
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            write(&store, &mut batch, &counters, &cancel, None),
+        )
+        .await
+        .expect("a refused row must not wedge the writer");
 
         // Assert
         assert!(batch.is_empty());
@@ -394,7 +404,10 @@ mod tests {
         assert_eq!(counters.written.load(Ordering::Relaxed), 6);
         assert_eq!(counters.rejected.load(Ordering::Relaxed), 1);
         assert_eq!(counters.dropped.load(Ordering::Relaxed), 1);
-        assert!(!counters.failing.load(Ordering::Relaxed), "a refused row is not an outage");
+        assert!(
+            !counters.failing.load(Ordering::Relaxed),
+            "a refused row is not an outage"
+        );
         let ids: Vec<String> = store
             .list(&crate::history::HistoryQuery::default())
             .await

@@ -230,7 +230,11 @@ async fn plan(
         return Err(ApiError::Unavailable {
             message: format!(
                 "no model for tasks: provider(s) {} name none (`models: [\"*\"]` without `task_model`, and the upstream's own model list is empty or unreachable); set the provider's `task_model` or `tasks.model`",
-                modelless.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                modelless
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         });
     }
@@ -242,7 +246,9 @@ async fn plan(
             let mut models: Vec<String> = refused.into_iter().map(|(_, m)| m).collect();
             models.sort();
             models.dedup();
-            return Err(ApiError::ModelNotAllowed { model: models.join("`, `") });
+            return Err(ApiError::ModelNotAllowed {
+                model: models.join("`, `"),
+            });
         }
         chosen = allowed;
     }

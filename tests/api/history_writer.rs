@@ -58,7 +58,10 @@ async fn rows_for(app: &TestApp, ids: &[String]) -> Vec<Value> {
     }
 }
 
-on_both_databases!(a_nul_in_a_request_does_not_stop_later_rows_from_being_written, nul_then_normal);
+on_both_databases!(
+    a_nul_in_a_request_does_not_stop_later_rows_from_being_written,
+    nul_then_normal
+);
 async fn nul_then_normal(db: Database) {
     // Arrange: prompts are kept, so the raw body reaches the row too.
     let alpha = MockServer::start().await;
@@ -101,7 +104,9 @@ async fn nul_then_normal(db: Database) {
     assert_eq!(normal, 3);
     let nul_model = rows.iter().find(|r| r["request_id"] == json!("nul-model")).unwrap();
     assert_eq!(nul_model["model"], json!("xy"));
-    let mut texts = rows.iter().flat_map(|r| r.as_object().unwrap().values().filter_map(Value::as_str));
+    let mut texts = rows
+        .iter()
+        .flat_map(|r| r.as_object().unwrap().values().filter_map(Value::as_str));
     assert!(texts.all(|t| !t.contains('\0')), "{rows:#?}");
     // The prompt keeps the JSON escape as text; only real NUL characters are removed.
     let nul_byte = rows.iter().find(|r| r["request_id"] == json!("nul-byte")).unwrap();

@@ -90,14 +90,29 @@ async fn a_client_key_sees_only_its_own_history_rows_and_prompts() {
     // Arrange
     let alpha = MockServer::start().await;
     let app = two_tenants(&alpha).await;
-    assert_eq!(post(&app, "/v1/chat/completions", "sk-tenant-a", &chat("secret of tenant A")).await.status(), 200);
-    assert_eq!(post(&app, "/v1/chat/completions", "sk-tenant-b", &chat("secret of tenant B")).await.status(), 200);
+    assert_eq!(
+        post(&app, "/v1/chat/completions", "sk-tenant-a", &chat("secret of tenant A"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        post(&app, "/v1/chat/completions", "sk-tenant-b", &chat("secret of tenant B"))
+            .await
+            .status(),
+        200
+    );
     app.history_rows(2).await;
 
     // Act
     let a = rows(&app, "/history", "sk-tenant-a").await;
     let b = rows(&app, "/history?limit=1000", "sk-tenant-b").await;
-    let a_filtered = rows(&app, "/history?provider=alpha&model=gpt-test&status=success", "sk-tenant-a").await;
+    let a_filtered = rows(
+        &app,
+        "/history?provider=alpha&model=gpt-test&status=success",
+        "sk-tenant-a",
+    )
+    .await;
 
     // Assert
     assert_eq!(a.len(), 1, "{a:#?}");
@@ -259,7 +274,9 @@ async fn a_security_rule_opening_history_does_not_show_the_tenants_rows() {
         .await;
     let app = TestApp::builder()
         .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
-        .settings("{auth: {api_keys: [sk-tenant-a], admin_token: adm-token}, security: [{endpoint: /history, auth: none}]}")
+        .settings(
+            "{auth: {api_keys: [sk-tenant-a], admin_token: adm-token}, security: [{endpoint: /history, auth: none}]}",
+        )
         .spawn()
         .await;
     post(&app, "/v1/chat/completions", "sk-tenant-a", &chat("a")).await;

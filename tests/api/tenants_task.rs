@@ -56,7 +56,13 @@ async fn task_as(app: &TestApp, key: Option<&str>, body: Value) -> reqwest::Resp
 async fn until_accepted(app: &TestApp, key: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let r = app.client.get(app.url("/v1/models")).bearer_auth(key).send().await.unwrap();
+        let r = app
+            .client
+            .get(app.url("/v1/models"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
         if r.status() == 200 {
             return;
         }
@@ -81,8 +87,14 @@ async fn two_providers(alpha: &MockServer, beta: &MockServer) -> TestApp {
         .settings("auth: {api_keys: [sk-static], refresh_seconds: 0.1}")
         .spawn()
         .await;
-    app.store.insert_key(&virtual_key("sk-only-b", "model-b")).await.unwrap();
-    app.store.insert_key(&virtual_key("sk-only-x", "model-x")).await.unwrap();
+    app.store
+        .insert_key(&virtual_key("sk-only-b", "model-b"))
+        .await
+        .unwrap();
+    app.store
+        .insert_key(&virtual_key("sk-only-x", "model-x"))
+        .await
+        .unwrap();
     until_accepted(&app, "sk-only-b").await;
     until_accepted(&app, "sk-only-x").await;
     app
@@ -172,7 +184,10 @@ async fn an_any_model_provider_without_a_listed_model_gets_503_naming_it_and_the
     let body = json(response).await;
     let message = assert_openai_error(&body)["message"].as_str().unwrap().to_owned();
     assert!(message.contains("`anyone`"), "{message}");
-    assert!(message.contains("task_model") && message.contains("tasks.model"), "{message}");
+    assert!(
+        message.contains("task_model") && message.contains("tasks.model"),
+        "{message}"
+    );
     assert!(!message.contains("no provider is enabled"), "{message}");
     assert!(chat_models(&any).await.is_empty());
 }
