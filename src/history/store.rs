@@ -392,6 +392,31 @@ mod tests {
         }
     }
 
+    fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> HistoryError {
+        HistoryError::Query(diesel::result::Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn busy_and_connection_errors_are_retried_refused_values_are_not() {
+        use diesel::result::DatabaseErrorKind as Kind;
+        for message in [
+            "database is locked",
+            "disk I/O error",
+            "terminating connection due to administrator command",
+        ] {
+            assert!(db_error(Kind::Unknown, message).is_transient(), "{message}");
+        }
+        assert!(db_error(Kind::UnableToSendCommand, "broken pipe").is_transient());
+        assert!(db_error(Kind::ClosedConnection, "closed").is_transient());
+        for message in [
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+            "value too long for type character varying(8)",
+        ] {
+            assert!(!db_error(Kind::Unknown, message).is_transient(), "{message}");
+        }
+        assert!(!db_error(Kind::CheckViolation, "check").is_transient());
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_retried_batch_is_not_written_twice() {
         // The regression the bench's outage run found: a batch committed just before the
