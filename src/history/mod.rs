@@ -16,6 +16,8 @@ mod schema;
 mod store;
 mod writer;
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 pub use audit::{AuditFilter, AuditRow};
@@ -93,6 +95,75 @@ pub struct HistoryRecord {
     pub cache: Option<&'static str>,
 }
 
+/// Longest model, provider, task or caller name kept in a row, in characters: these come from
+/// clients, and nothing legitimate is longer.
+pub const MAX_NAME_CHARS: usize = 256;
+/// Longest endpoint path or error message kept in a row, in characters.
+pub const MAX_TEXT_CHARS: usize = 2048;
+/// Longest prompt kept in a row, in bytes (with `LOG_PROMPTS=true`).
+pub const MAX_PROMPT_BYTES: usize = 64 * 1024;
+
+impl HistoryRecord {
+    /// Makes every text field storable in any backend: NUL characters removed (PostgreSQL text
+    /// cannot hold them, and one such row would fail its whole batch) and client-supplied strings
+    /// capped.
+    pub fn make_storable(&mut self) {
+        if let Cow::Owned(e) = storable(&self.endpoint, MAX_TEXT_CHARS) {
+            self.endpoint = Cow::Owned(e);
+        }
+        cap(&mut self.request_id, MAX_NAME_CHARS);
+        for name in [
+            &mut self.task,
+            &mut self.model,
+            &mut self.provider,
+            &mut self.upstream_model,
+            &mut self.caller,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cap(name, MAX_NAME_CHARS);
+        }
+        for text in [&mut self.error_message, &mut self.result_summary]
+            .into_iter()
+            .flatten()
+        {
+            cap(text, MAX_TEXT_CHARS);
+        }
+        if let Some(prompt) = &mut self.prompt {
+            cap(prompt, usize::MAX);
+            truncate_bytes(prompt, MAX_PROMPT_BYTES);
+        }
+    }
+}
+
+fn cap(text: &mut String, max_chars: usize) {
+    if let Cow::Owned(t) = storable(text, max_chars) {
+        *text = t;
+    }
+}
+
+/// `text` without NUL characters and at most `max_chars` characters long; borrowed when it already is.
+pub fn storable(text: &str, max_chars: usize) -> Cow<'_, str> {
+    let has_nul = text.as_bytes().contains(&0);
+    // Byte length bounds character count, so most strings skip the count.
+    let too_long = text.len() > max_chars && text.chars().count() > max_chars;
+    if !has_nul && !too_long {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().filter(|c| *c != '\0').take(max_chars).collect())
+}
+
+fn truncate_bytes(text: &mut String, max_bytes: usize) {
+    if text.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+}
+
 /// Characters of the answer kept in `result_summary`.
 pub const SUMMARY_CHARS: usize = 200;
 
@@ -110,4 +181,24 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storable_text_has_no_nul_and_is_capped_by_characters() {
+        assert!(matches!(storable("plain", 10), Cow::Borrowed("plain")));
+        assert_eq!(storable("x\0y", 10), "xy");
+        assert_eq!(storable("ééééé", 3), "ééé");
+        assert!(matches!(storable("ééé", 3), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_prompt_is_cut_on_a_character_boundary() {
+        let mut text = "é".repeat(MAX_PROMPT_BYTES);
+        truncate_bytes(&mut text, MAX_PROMPT_BYTES - 1);
+        assert_eq!(text.len(), MAX_PROMPT_BYTES - 2);
+    }
 }

@@ -27,6 +27,11 @@ pub struct HistoryQuery {
     #[serde(skip)]
     #[param(ignore)]
     pub since_ms: Option<i64>,
+    /// Only rows of these callers (set by the pipeline from the credentials, never by a client);
+    /// `None` = every caller's rows (the admin token, or auth off).
+    #[serde(skip)]
+    #[param(ignore)]
+    pub callers: Option<Vec<String>>,
 }
 
 impl HistoryQuery {
@@ -57,6 +62,25 @@ impl HistoryQuery {
                 "status",
                 format!("`status` must be success, error or cancelled, got `{status}`"),
             ));
+        }
+        // Filters are bound as parameters, never spliced into SQL; still, PostgreSQL refuses a NUL
+        // in text, which used to surface as "database unavailable".
+        for (param, value) in [
+            ("before", &self.before),
+            ("provider", &self.provider),
+            ("model", &self.model),
+        ] {
+            if let Some(v) = value
+                && (v.chars().any(char::is_control) || v.chars().count() > super::MAX_NAME_CHARS)
+            {
+                return Err((
+                    param,
+                    format!(
+                        "`{param}` must be at most {} characters without control characters",
+                        super::MAX_NAME_CHARS
+                    ),
+                ));
+            }
         }
         if let Some(since) = &self.since {
             let at = OffsetDateTime::parse(since, &Rfc3339).map_err(|e| {
@@ -187,5 +211,15 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(q.validate().unwrap_err().0, "status");
+        let q = HistoryQuery {
+            model: Some("x\0y".into()),
+            ..Default::default()
+        };
+        assert_eq!(q.validate().unwrap_err().0, "model");
+        let q = HistoryQuery {
+            before: Some("0".repeat(10_000)),
+            ..Default::default()
+        };
+        assert_eq!(q.validate().unwrap_err().0, "before");
     }
 }

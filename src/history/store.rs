@@ -38,6 +38,49 @@ pub enum HistoryError {
     Query(#[from] diesel::result::Error),
 }
 
+impl HistoryError {
+    /// Whether the database could not be reached (or was busy), so the same statement may succeed
+    /// later; otherwise the database refused the statement itself, and retrying it is pointless.
+    pub fn is_transient(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind as Kind, Error};
+        match self {
+            Self::Pool(_) | Self::Connect(_) => true,
+            Self::UnsupportedUrl(_) => false,
+            Self::Query(Error::DatabaseError(
+                Kind::UnableToSendCommand
+                | Kind::ClosedConnection
+                | Kind::SerializationFailure
+                | Kind::ReadOnlyTransaction,
+                _,
+            )) => true,
+            // PostgreSQL's connection and shutdown errors and SQLite's busy, lock and I/O errors
+            // carry no kind of their own: their messages tell them from a refused value.
+            Self::Query(Error::DatabaseError(Kind::Unknown, info)) => {
+                let message = info.message().to_ascii_lowercase();
+                TRANSIENT_MESSAGES.iter().any(|m| message.contains(m))
+            }
+            Self::Query(_) => false,
+        }
+    }
+}
+
+/// Message fragments of database errors that say "not now" rather than "not this row".
+const TRANSIENT_MESSAGES: &[&str] = &[
+    // SQLite: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_READONLY.
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database",
+    "readonly database",
+    // PostgreSQL: connection failures (class 08), shutdowns (57P01-57P03), too many connections.
+    "connection",
+    "terminating",
+    "shutting down",
+    "starting up",
+    "in recovery",
+];
+
 /// The history database.
 #[derive(Clone)]
 pub enum HistoryStore {
@@ -152,6 +195,9 @@ impl HistoryStore {
             }
             if let Some(since) = q.since_ms {
                 query = query.filter(ai_requests::created_at.ge(since));
+            }
+            if let Some(callers) = &q.callers {
+                query = query.filter(ai_requests::caller.eq_any(callers.clone()));
             }
             query
                 .order(ai_requests::id.desc())
@@ -344,6 +390,31 @@ mod tests {
             prompt: None,
             cache: None,
         }
+    }
+
+    fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> HistoryError {
+        HistoryError::Query(diesel::result::Error::DatabaseError(kind, Box::new(message.to_owned())))
+    }
+
+    #[test]
+    fn busy_and_connection_errors_are_retried_refused_values_are_not() {
+        use diesel::result::DatabaseErrorKind as Kind;
+        for message in [
+            "database is locked",
+            "disk I/O error",
+            "terminating connection due to administrator command",
+        ] {
+            assert!(db_error(Kind::Unknown, message).is_transient(), "{message}");
+        }
+        assert!(db_error(Kind::UnableToSendCommand, "broken pipe").is_transient());
+        assert!(db_error(Kind::ClosedConnection, "closed").is_transient());
+        for message in [
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+            "value too long for type character varying(8)",
+        ] {
+            assert!(!db_error(Kind::Unknown, message).is_transient(), "{message}");
+        }
+        assert!(!db_error(Kind::CheckViolation, "check").is_transient());
     }
 
     #[tokio::test(flavor = "multi_thread")]

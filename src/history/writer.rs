@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::store::Row;
-use super::{HistoryRecord, HistoryStore};
+use super::{HistoryError, HistoryRecord, HistoryStore};
 
 /// Writer tuning (`history:` in the config).
 #[derive(Debug, Clone)]
@@ -39,6 +39,7 @@ pub struct WriterSettings {
 struct Counters {
     written: AtomicU64,
     dropped: AtomicU64,
+    rejected: AtomicU64,
     failing: AtomicBool,
     last_error: ArcSwapOption<String>,
 }
@@ -54,8 +55,11 @@ pub struct WriterStatus {
     pub queue_capacity: usize,
     /// Rows written since start.
     pub written: u64,
-    /// Rows dropped because the queue was full (or closed).
+    /// Rows lost: the queue was full (or closed), the database was still down at shutdown, or the
+    /// database refused the row itself (`rejected`).
     pub dropped: u64,
+    /// Rows the database refused as data (each logged with its request id); counted in `dropped` too.
+    pub rejected: u64,
     /// The last database error, if any.
     pub last_error: Option<String>,
 }
@@ -73,8 +77,11 @@ pub struct HistorySink {
 }
 
 impl HistorySink {
-    /// Queues a record; when the queue is full the record is dropped, counted and logged.
-    pub fn record(&self, record: HistoryRecord) {
+    /// Queues a record; when the queue is full the record is dropped, counted and logged. Its text
+    /// is made storable first (`HistoryRecord::make_storable`), so one odd request cannot make a
+    /// batch fail.
+    pub fn record(&self, mut record: HistoryRecord) {
+        record.make_storable();
         if let Err(e) = self.tx.try_send(record) {
             let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Logging every drop under overload would add a second flood; powers of two suffice.
@@ -105,6 +112,7 @@ impl HistorySink {
             queue_capacity: self.capacity,
             written: c.written.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
             last_error: c.last_error.load_full().map(|e| e.as_ref().clone()),
         }
     }
@@ -214,9 +222,10 @@ async fn run(
     write(&store, &mut batch, &counters, &cancel, Some(give_up_at)).await;
 }
 
-/// Writes `batch`, retrying with backoff while the database fails. Without a deadline it holds the
-/// batch until the database comes back (the queue absorbs new rows meanwhile); with one, rows still
-/// unwritten at the deadline are counted as dropped.
+/// Writes `batch`, retrying with backoff while the database cannot be reached. Without a deadline
+/// it holds the batch until the database comes back (the queue absorbs new rows meanwhile); with
+/// one, rows still unwritten at the deadline are counted as dropped. A row the database refuses as
+/// data is dropped alone (`insert_splitting`): retrying it would wedge every row behind it.
 async fn write(
     store: &HistoryStore,
     batch: &mut Vec<Row>,
@@ -229,19 +238,16 @@ async fn write(
     }
     let mut backoff = Duration::from_millis(100);
     loop {
-        // The rows (and their ids) were built once, so a retry of the same batch is recognised.
-        match store.insert_rows(batch.clone()).await {
+        match insert_splitting(store, batch, counters).await {
             Ok(n) => {
-                counters.written.fetch_add(n as u64, Ordering::Relaxed);
                 if counters.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(rows = n, "history database reachable again; rows written");
                 }
-                batch.clear();
                 return;
             }
             Err(e) => {
                 if !counters.failing.swap(true, Ordering::Relaxed) {
-                    tracing::error!(error = %e, rows = batch.len(), "history write failed; retrying with backoff");
+                    tracing::error!(error = %e, rows = batch.len(), "history database unreachable; retrying with backoff");
                 }
                 counters.last_error.store(Some(Arc::new(e.to_string())));
             }
@@ -278,6 +284,49 @@ async fn purge(store: &HistoryStore, days: u64) -> Result<usize, super::HistoryE
     Ok(rows + jobs + audit)
 }
 
+/// Inserts `batch` and empties it, returning how many rows were written. When the database refuses
+/// the data, the batch is halved until the refused rows stand alone; those are dropped, counted and
+/// logged with their request ids, and every other row is written. A connection error stops at once
+/// with the rows not yet written left in `batch`, for the caller to retry.
+async fn insert_splitting(
+    store: &HistoryStore,
+    batch: &mut Vec<Row>,
+    counters: &Counters,
+) -> Result<usize, HistoryError> {
+    let mut written = 0;
+    // Chunks still to write, the next one last.
+    let mut pending = vec![std::mem::take(batch)];
+    while let Some(chunk) = pending.pop() {
+        // The rows (and their ids) were built once, so a retry of the same rows is recognised.
+        match store.insert_rows(chunk.clone()).await {
+            Ok(n) => {
+                counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                written += n;
+            }
+            Err(e) if e.is_transient() => {
+                batch.extend(chunk);
+                batch.extend(pending.into_iter().rev().flatten());
+                return Err(e);
+            }
+            Err(e) if chunk.len() == 1 => {
+                counters.rejected.fetch_add(1, Ordering::Relaxed);
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                counters.last_error.store(Some(Arc::new(e.to_string())));
+                for row in &chunk {
+                    tracing::error!(request_id = %row.request_id, error = %e, "history row refused by the database; dropped");
+                }
+            }
+            Err(_) => {
+                let mut first = chunk;
+                let second = first.split_off(first.len() / 2);
+                pending.push(second);
+                pending.push(first);
+            }
+        }
+    }
+    Ok(written)
+}
+
 async fn purge_loop(store: HistoryStore, days: u64, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -289,5 +338,139 @@ async fn purge_loop(store: HistoryStore, days: u64, cancel: CancellationToken) {
             },
             () = cancel.cancelled() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+    use super::*;
+    use crate::history::RequestStatus;
+
+    fn record(request_id: &str, model: &str) -> HistoryRecord {
+        HistoryRecord {
+            endpoint: "/v1/chat/completions".into(),
+            request_id: request_id.into(),
+            created_at_ms: 1,
+            task: None,
+            model: Some(model.into()),
+            provider: None,
+            upstream_model: None,
+            stream: false,
+            status: RequestStatus::Success,
+            http_status: 200,
+            latency_ms: 1,
+            ttft_ms: None,
+            usage: None,
+            attempts: Vec::new(),
+            caller: None,
+            error_message: None,
+            result_summary: None,
+            prompt: None,
+            cache: None,
+        }
+    }
+
+    /// A fresh database on the test PostgreSQL server (README › Test it), as the API tests use.
+    async fn fresh_postgres() -> HistoryStore {
+        let name = format!("gw_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/test")
+            .await
+            .expect("PostgreSQL must be running on 127.0.0.1:5432 with user postgres (trust) and database test");
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .unwrap();
+        HistoryStore::connect(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_row_the_database_refuses_is_dropped_alone_and_the_rest_of_its_batch_is_written() {
+        // Arrange: a row built straight from a record, bypassing `make_storable`, so the NUL reaches
+        // PostgreSQL, which refuses it in a text column.
+        let store = fresh_postgres().await;
+        let mut batch: Vec<Row> = ["a", "b", "c", "bad", "d", "e", "f"]
+            .iter()
+            .map(|id| Row::from(&record(id, if *id == "bad" { "x\0y" } else { "m" })))
+            .collect();
+        let counters = Counters::default();
+        let cancel = CancellationToken::new();
+
+        // Act: the old writer retried this batch for ever.
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            write(&store, &mut batch, &counters, &cancel, None),
+        )
+        .await
+        .expect("a refused row must not wedge the writer");
+
+        // Assert
+        assert!(batch.is_empty());
+        assert_eq!(store.count().await.unwrap(), 6);
+        assert_eq!(counters.written.load(Ordering::Relaxed), 6);
+        assert_eq!(counters.rejected.load(Ordering::Relaxed), 1);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 1);
+        assert!(
+            !counters.failing.load(Ordering::Relaxed),
+            "a refused row is not an outage"
+        );
+        let ids: Vec<String> = store
+            .list(&crate::history::HistoryQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.request_id)
+            .collect();
+        assert!(!ids.contains(&"bad".to_owned()) && ids.len() == 6, "{ids:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_unreachable_database_keeps_the_batch_for_a_retry() {
+        // Nothing listens on port 1: a connection error, which must be retried, never dropped.
+        let store = HistoryStore::Pg(
+            diesel_async::pooled_connection::deadpool::Pool::builder(
+                diesel_async::pooled_connection::AsyncDieselConnectionManager::<AsyncPgConnection>::new(
+                    "postgres://postgres@127.0.0.1:1/none",
+                ),
+            )
+            .build()
+            .unwrap(),
+        );
+        let mut batch = vec![Row::from(&record("a", "m")), Row::from(&record("b", "m"))];
+        let counters = Counters::default();
+        let err = insert_splitting(&store, &mut batch, &counters).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(batch.len(), 2);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_record_with_nul_characters_reaches_postgres_through_the_sink() {
+        let store = fresh_postgres().await;
+        let (sink, handle) = spawn_writer(
+            store.clone(),
+            WriterSettings {
+                queue_capacity: 16,
+                batch_size: 8,
+                flush_interval: Duration::from_millis(10),
+                shutdown_flush: Duration::from_secs(5),
+                retention_days: 0,
+            },
+        );
+        let mut bad = record("nul", "x\0y");
+        bad.prompt = Some("p\0q".into());
+        bad.error_message = Some("e\0".into());
+        sink.record(bad);
+        sink.record(record("ok", "m"));
+        handle.shutdown().await;
+        let items = store.list(&crate::history::HistoryQuery::default()).await.unwrap();
+        assert_eq!(items.len(), 2);
+        let nul = items.iter().find(|i| i.request_id == "nul").unwrap();
+        assert_eq!(nul.model.as_deref(), Some("xy"));
+        assert_eq!(nul.prompt.as_deref(), Some("pq"));
+        assert_eq!(sink.status().rejected, 0);
     }
 }

@@ -26,7 +26,8 @@ enum Access {
     Client,
     /// `Client`, with every refusal in Anthropic's error shape (`/v1/messages`).
     AnthropicClient,
-    /// `Client`, or the admin token, which sees every caller's data (job status and download).
+    /// `Client`, or the admin token, which sees every caller's data (`/history`, job status and
+    /// download).
     ClientOrAdmin,
     Admin,
     Worker,
@@ -74,7 +75,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Access::Client,
         web::get().to(users::models),
     );
-    add(cfg, "/history", Access::Client, web::get().to(history::list));
+    add(
+        cfg,
+        "/api/u/{user}/history",
+        Access::Client,
+        web::get().to(users::history),
+    );
+    add(cfg, "/history", Access::ClientOrAdmin, web::get().to(history::list));
     add(cfg, "/ai/task", Access::Client, web::post().to(task::task));
     add(
         cfg,

@@ -124,6 +124,7 @@ impl Modify for Security {
         routes::models::list,
         routes::users::chat_completions,
         routes::users::models,
+        routes::users::history,
         routes::task::task,
         routes::task::provider_status,
         routes::history::list,

@@ -39,7 +39,7 @@ pub use cache::Directives;
 pub use chat::{chat, embeddings, infer, user_chat};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
-pub use history::{cleanup, history};
+pub use history::{Viewer, cleanup, history, user_history};
 pub use keys::{
     CreatedKey, KeyError, KeyList, KeyView, NewKey, api_create_key, api_list_keys, api_revoke_key, create_key,
     list_keys, parse_expiry, refresh_keys, revoke_key,

@@ -114,7 +114,7 @@ async fn list(state: &AppState, scope: &Scope) -> ModelList {
 }
 
 /// A pool serves what its online nodes have loaded.
-fn pool_models(state: &AppState, pool: &Provider) -> Arc<Vec<String>> {
+pub(super) fn pool_models(state: &AppState, pool: &Provider) -> Arc<Vec<String>> {
     let mut models: Vec<String> = state
         .nodes
         .snapshot()
@@ -127,7 +127,7 @@ fn pool_models(state: &AppState, pool: &Provider) -> Arc<Vec<String>> {
     Arc::new(models)
 }
 
-async fn upstream_list(state: &AppState, provider: &Provider) -> Arc<Vec<String>> {
+pub(super) async fn upstream_list(state: &AppState, provider: &Provider) -> Arc<Vec<String>> {
     let id = &provider.config.id;
     if let Some(list) = state.models.get(id).await {
         return list;

@@ -14,7 +14,7 @@ use crate::domain::{BodyError, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::nodes::NodeSnapshot;
 use crate::orchestrator::Orchestrator;
-use crate::providers::Operation;
+use crate::providers::{Operation, Provider};
 use crate::routing::{self, Candidate, RoutePlan};
 use crate::state::{AppState, Live};
 use crate::tasks::{Decision, DecisionKind, TaskSpec, builtin_tasks, decide, render_prompt};
@@ -112,7 +112,7 @@ pub async fn task(
     let started = Instant::now();
     let log_prompts = live.config.settings.logging.log_prompts;
     let mut trace = Trace::start(state, "/ai/task", "task", request_id, caller, log_prompts, &body);
-    let result = run(state, &live, request_id, body, started, &mut trace).await;
+    let result = run(state, &live, request_id, caller, body, started, &mut trace).await;
     match result {
         Ok((answer, reply)) => {
             trace.succeeded(reply.usage, Some(&answer.result));
@@ -129,6 +129,7 @@ async fn run(
     state: &AppState,
     live: &Live,
     request_id: &RequestId,
+    caller: Option<&Caller>,
     body: Bytes,
     started: Instant,
     trace: &mut Trace,
@@ -145,7 +146,7 @@ async fn run(
     };
     trace.task = Some(req.task.clone());
     trace.set_metric_task(&req.task);
-    let plan = plan(live, &state.nodes.snapshot(), req.provider.as_deref())?;
+    let plan = plan(state, live, &state.nodes.snapshot(), caller, req.provider.as_deref()).await?;
     trace.model = Some(plan.requested_model.clone());
     let mut messages = Vec::new();
     if let Some(system) = &spec.system {
@@ -192,17 +193,15 @@ async fn run(
 }
 
 /// `auto`: every enabled provider that has a task model, by priority (or `tasks.model` routed as
-/// chat is). A named provider: that one alone.
-fn plan(live: &Live, nodes: &[NodeSnapshot], provider: Option<&str>) -> Result<RoutePlan, ApiError> {
-    let model_for = |p: &crate::providers::Provider| {
-        live.config
-            .settings
-            .tasks
-            .model
-            .clone()
-            .or_else(|| p.config.default_task_model().map(str::to_owned))
-    };
-    let candidates: Vec<Candidate> = match provider.filter(|p| *p != "auto") {
+/// chat is). A named provider: that one alone. Either way only models the caller's key may use.
+async fn plan(
+    state: &AppState,
+    live: &Live,
+    nodes: &[NodeSnapshot],
+    caller: Option<&Caller>,
+    provider: Option<&str>,
+) -> Result<RoutePlan, ApiError> {
+    let providers: Vec<&Provider> = match provider.filter(|p| *p != "auto") {
         Some(name) => {
             let Some(p) = live.registry.get(&ProviderId::new(name)) else {
                 let known: Vec<&str> = live.registry.providers().iter().map(|p| p.config.id.as_str()).collect();
@@ -215,23 +214,48 @@ fn plan(live: &Live, nodes: &[NodeSnapshot], provider: Option<&str>) -> Result<R
                     "invalid_value",
                 ));
             };
-            let Some(model) = model_for(p) else {
-                return Err(bad(
-                    format!("provider `{name}` has no model for tasks: set its task_model"),
-                    Some("provider"),
-                    "invalid_value",
-                ));
-            };
-            routing::expand(p, &model, nodes, Some(&model), true)
+            vec![p]
         }
-        None => live
-            .registry
-            .providers()
-            .iter()
-            .filter_map(|p| Some((p, model_for(p)?)))
-            .flat_map(|(p, model)| routing::expand(p, &model, nodes, Some(&model), true))
-            .collect(),
+        None => live.registry.providers().iter().collect(),
     };
+    let mut chosen = Vec::new();
+    let mut modelless = Vec::new();
+    for p in providers {
+        match task_model(state, live, p).await {
+            Some(model) => chosen.push((p, model)),
+            None => modelless.push(p.config.id.as_str()),
+        }
+    }
+    if chosen.is_empty() && !modelless.is_empty() {
+        return Err(ApiError::Unavailable {
+            message: format!(
+                "no model for tasks: provider(s) {} name none (`models: [\"*\"]` without `task_model`, and the upstream's own model list is empty or unreachable); set the provider's `task_model` or `tasks.model`",
+                modelless
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    if let Some(c) = caller
+        && !chosen.is_empty()
+    {
+        let (allowed, refused): (Vec<_>, Vec<_>) = chosen.into_iter().partition(|(_, model)| c.may_use(model));
+        if allowed.is_empty() {
+            let mut models: Vec<String> = refused.into_iter().map(|(_, m)| m).collect();
+            models.sort();
+            models.dedup();
+            return Err(ApiError::ModelNotAllowed {
+                model: models.join("`, `"),
+            });
+        }
+        chosen = allowed;
+    }
+    let candidates: Vec<Candidate> = chosen
+        .into_iter()
+        .flat_map(|(p, model)| routing::expand(p, &model, nodes, Some(&model), true))
+        .collect();
     let Some(first) = candidates.first() else {
         return Err(ApiError::TaskFailed { attempts: Vec::new() });
     };
@@ -239,4 +263,28 @@ fn plan(live: &Live, nodes: &[NodeSnapshot], provider: Option<&str>) -> Result<R
         requested_model: first.upstream_model.clone(),
         candidates,
     })
+}
+
+/// The model `/ai/task` sends to `p`: `tasks.model`, else its `task_model` or first declared model,
+/// else — for a provider that serves any model — the first of the upstream's own list (the one
+/// `/v1/models` caches) or, for a node pool, the first model its online nodes have loaded.
+async fn task_model(state: &AppState, live: &Live, p: &Provider) -> Option<String> {
+    if let Some(model) = live
+        .config
+        .settings
+        .tasks
+        .model
+        .clone()
+        .or_else(|| p.config.default_task_model().map(str::to_owned))
+    {
+        return Some(model);
+    }
+    let listed = if p.config.is_node_pool() {
+        super::models::pool_models(state, p)
+    } else if p.config.serves_any_model() {
+        super::models::upstream_list(state, p).await
+    } else {
+        return None;
+    };
+    listed.first().cloned()
 }

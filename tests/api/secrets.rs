@@ -121,7 +121,8 @@ async fn secrets_never_reach_logs_history_metrics_or_responses() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let history = client
         .get(format!("{base}/history?limit=100"))
-        .bearer_auth(CLIENT_KEY)
+        // The admin token sees every caller's rows (a client key only its own).
+        .header("x-admin-token", ADMIN_TOKEN)
         .send()
         .await
         .unwrap()

@@ -72,8 +72,9 @@ pub async fn client(
 #[derive(Debug, Clone, Copy)]
 pub struct AdminAccess;
 
-/// The admin token (every caller's data) or, without an `X-Admin-Token` header, a client's
-/// credentials (its own data). A wrong admin token is refused, never taken for a client.
+/// The admin token (every caller's data: `/history`, job status and download read `AdminAccess`)
+/// or else a client's credentials (its own data). A wrong `X-Admin-Token` is refused, never taken
+/// for a client.
 pub async fn client_or_admin(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -82,10 +83,12 @@ pub async fn client_or_admin(
         return Ok(refuse(req, None, AuthError::Invalid));
     };
     let creds = credentials(req.headers());
-    if creds.admin_token.is_none() {
+    // The admin token may come as `X-Admin-Token` or as the bearer token (as on the admin API);
+    // a bearer that is not the admin token is a client's credential.
+    if creds.admin_token.is_none() && state.auth.admin(creds).is_err() {
         return Ok(client(req, next).await?.map_into_boxed_body().map_into_left_body());
     }
-    match state.auth.admin(creds) {
+    match state.auth.admin(credentials(req.headers())) {
         Ok(()) => {
             req.extensions_mut().insert(operator("admin"));
             req.extensions_mut().insert(AdminAccess);

@@ -4,17 +4,29 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::domain::BodyError;
 use crate::error::ApiError;
 use crate::history::HistoryQuery;
 use crate::http::body::Body;
-use crate::pipeline;
+use crate::http::middleware::auth::AdminAccess;
+use crate::pipeline::{self, Viewer};
 use crate::state::AppState;
 
 /// Recent requests, newest first; filters `limit`, `before`, `status`, `provider`, `model`, `since`.
-#[utoipa::path(get, path = "/history", tag = "operations", params(crate::history::HistoryQuery), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "Recent requests, newest first", body = Vec<crate::history::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
-pub async fn list(state: web::Data<AppState>, query: web::Query<HistoryQuery>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(pipeline::history(&state, query.into_inner()).await?))
+/// A client key or JWT sees its own requests; the admin token sees everyone's.
+#[utoipa::path(get, path = "/history", tag = "operations", params(crate::history::HistoryQuery), security(("bearer" = []), ("api_key" = []), ("admin_token" = [])), responses((status = 200, description = "Recent requests, newest first: the caller's own, or every caller's with the admin token", body = Vec<crate::history::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Option<web::ReqData<Caller>>,
+    admin: Option<web::ReqData<AdminAccess>>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = match admin {
+        Some(_) => Viewer::Operator,
+        None => Viewer::Client(caller.as_deref()),
+    };
+    Ok(HttpResponse::Ok().json(pipeline::history(&state, viewer, query.into_inner()).await?))
 }
 
 /// `POST /history/cleanup` parameters, as a query string or (seed 004) a JSON body.

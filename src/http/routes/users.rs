@@ -1,5 +1,5 @@
-//! Per-user namespaces (seed 001): `POST /api/u/{user}/chat/completions` and
-//! `GET /api/u/{user}/models`. `{user}` must be the caller (a virtual key's name or a JWT `sub`);
+//! Per-user namespaces (seed 001): `POST /api/u/{user}/chat/completions`,
+//! `GET /api/u/{user}/models` and `GET /api/u/{user}/history`. `{user}` must be the caller (a virtual key's name or a JWT `sub`);
 //! the user sees only the routes and providers `users:` grants them.
 
 use actix_web::{HttpResponse, web};
@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use crate::auth::Caller;
 use crate::domain::RequestId;
 use crate::error::ApiError;
+use crate::history::HistoryQuery;
 use crate::http::body::Body;
 use crate::http::render;
 use crate::pipeline::{self, Directives};
@@ -36,4 +37,16 @@ pub async fn models(
     user: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(pipeline::user_models(&state, caller.as_deref(), &user).await?))
+}
+
+/// The user's own requests, newest first, with `/history`'s filters.
+#[utoipa::path(get, path = "/api/u/{user}/history", tag = "operations", params(("user" = String, Path, description = "The caller's user name: its virtual key's name or its JWT `sub`"), crate::history::HistoryQuery), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "The user's requests (those of every virtual key issued under the name, and of the JWT subject), newest first", body = Vec<crate::history::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 403, description = "The caller is not this user", body = crate::error::ErrorBody)))]
+pub async fn history(
+    state: web::Data<AppState>,
+    caller: Option<web::ReqData<Caller>>,
+    user: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let rows = pipeline::user_history(&state, caller.as_deref(), &user, query.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(rows))
 }
