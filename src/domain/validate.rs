@@ -77,10 +77,11 @@ fn with_caps<T>(caps: Caps, f: impl FnOnce() -> T) -> T {
 /// Checks a `/v1/chat/completions` body and returns what routing needs from it.
 pub fn chat(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
     let view: ChatBody<'_> = parse(body, caps)?;
+    let model = view.model.checked()?;
     non_empty(view.messages.len, "messages")?;
     at_most_tools(view.tools.as_ref().map(|t| t.len), caps)?;
     Ok(Peek {
-        model: view.model.checked()?,
+        model,
         stream: view.stream.is_some_and(|f| f.0),
         stream_options: view.stream_options.map(|o| StreamOptions {
             include_usage: o.0.include_usage.map(|f| f.0),
@@ -92,10 +93,11 @@ pub fn chat(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
 /// Checks an Anthropic `/v1/messages` body and returns what routing needs from it.
 pub fn messages(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
     let view: MessagesBody<'_> = parse(body, caps)?;
+    let model = view.model.checked()?;
     non_empty(view.messages.len, "messages")?;
     at_most_tools(view.tools.as_ref().map(|t| t.len), caps)?;
     Ok(Peek {
-        model: view.model.checked()?,
+        model,
         stream: view.stream.is_some_and(|f| f.0),
         stream_options: None,
         tools: view.tools.is_some_and(|t| t.len > 0),

@@ -34,4 +34,5 @@ mod security_rules;
 mod streaming;
 mod task;
 mod user_namespace;
+mod validation;
 mod webhooks;
