@@ -608,7 +608,10 @@ impl<'de> Deserialize<'de> for InputItem {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<InputItem, E> {
                 if v > u64::from(u32::MAX) {
-                    return Err(E::invalid_value(Unexpected::Unsigned(v), &"a token id (0 to 4294967295)"));
+                    return Err(E::invalid_value(
+                        Unexpected::Unsigned(v),
+                        &"a token id (0 to 4294967295)",
+                    ));
                 }
                 Ok(InputItem::Token)
             }
@@ -944,14 +947,24 @@ mod tests {
     fn messages_must_be_a_non_empty_array_of_objects() {
         assert_eq!(param(&chat_err(r#"{"model":"m","messages":[]}"#)), "messages");
         assert_eq!(param(&chat_err(r#"{"model":"m","messages":{}}"#)), "messages");
-        assert_eq!(param(&chat_err(r#"{"model":"m","messages":[["user","hi"]]}"#)), "messages[0]");
-        assert_eq!(param(&chat_err(r#"{"model":"m","messages":[{"role":"user","content":"a"},"hi"]}"#)), "messages[1]");
+        assert_eq!(
+            param(&chat_err(r#"{"model":"m","messages":[["user","hi"]]}"#)),
+            "messages[0]"
+        );
+        assert_eq!(
+            param(&chat_err(
+                r#"{"model":"m","messages":[{"role":"user","content":"a"},"hi"]}"#
+            )),
+            "messages[1]"
+        );
     }
 
     #[test]
     fn a_role_must_be_a_known_string() {
         let ok = r#"{"role":"user","content":"a"}"#;
-        let e = chat_err(&format!(r#"{{"model":"m","messages":[{ok},{ok},{ok},{{"role":5,"content":"a"}}]}}"#));
+        let e = chat_err(&format!(
+            r#"{{"model":"m","messages":[{ok},{ok},{ok},{{"role":5,"content":"a"}}]}}"#
+        ));
         assert_eq!(param(&e), "messages[3].role");
         assert_eq!(e.code, "invalid_value");
         let e = chat_err(r#"{"model":"m","messages":[{"role":"wizard","content":"a"}]}"#);
@@ -980,7 +993,9 @@ mod tests {
         let e = chat_err(r#"{"model":"m","messages":[{"role":"user","content":"a"}],"tools":["f"]}"#);
         assert_eq!(param(&e), "tools[0]");
         let tools = vec![r#"{"type":"function"}"#; 129].join(",");
-        let e = chat_err(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"tools":[{tools}]}}"#));
+        let e = chat_err(&format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"tools":[{tools}]}}"#
+        ));
         assert_eq!(param(&e), "tools");
     }
 
@@ -1003,27 +1018,53 @@ mod tests {
             assert_eq!(param(&e), field, "{field}: {value} → {e:?}");
             assert_eq!(e.code, "invalid_value", "{field}: {value}");
         }
-        assert!(chat(format!(r#"{{"model":"m",{msg},"n":128,"max_tokens":null}}"#).as_bytes(), CAPS).is_ok());
+        assert!(
+            chat(
+                format!(r#"{{"model":"m",{msg},"n":128,"max_tokens":null}}"#).as_bytes(),
+                CAPS
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn model_and_names_are_capped_without_quoting_them() {
         let long = "x".repeat(4 << 20);
-        let e = chat_err(&format!(r#"{{"model":"{long}","messages":[{{"role":"user","content":"a"}}]}}"#));
+        let e = chat_err(&format!(
+            r#"{{"model":"{long}","messages":[{{"role":"user","content":"a"}}]}}"#
+        ));
         assert_eq!(param(&e), "model");
         assert!(e.message.len() < 300, "{}", e.message);
         let escaped = "\\u0041".repeat(300);
-        assert_eq!(param(&chat_err(&format!(r#"{{"model":"{escaped}","messages":[]}}"#))), "model");
-        let e = chat_err(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"user":"{long}"}}"#));
+        assert_eq!(
+            param(&chat_err(&format!(r#"{{"model":"{escaped}","messages":[]}}"#))),
+            "model"
+        );
+        let e = chat_err(&format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"user":"{long}"}}"#
+        ));
         assert_eq!(param(&e), "user");
-        let e = chat_err(&format!(r#"{{"model":"m","messages":[{{"role":"{long}","content":"a"}}]}}"#));
+        let e = chat_err(&format!(
+            r#"{{"model":"m","messages":[{{"role":"{long}","content":"a"}}]}}"#
+        ));
         assert_eq!(param(&e), "messages[0].role");
         assert!(e.message.len() < 300, "{}", e.message);
-        let e = chat_err(&format!(r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"max_tokens":"{long}"}}"#));
+        let e = chat_err(&format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"max_tokens":"{long}"}}"#
+        ));
         assert!(e.message.len() < 300, "{}", e.message);
         // Content is text the upstream reads: only the body limit bounds it.
-        assert!(chat(format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{long}"}}]}}"#).as_bytes(), CAPS).is_ok());
-        let tight = Caps { max_model_bytes: 3, ..CAPS };
+        assert!(
+            chat(
+                format!(r#"{{"model":"m","messages":[{{"role":"user","content":"{long}"}}]}}"#).as_bytes(),
+                CAPS
+            )
+            .is_ok()
+        );
+        let tight = Caps {
+            max_model_bytes: 3,
+            ..CAPS
+        };
         assert!(chat(br#"{"model":"abcd","messages":[{"role":"user","content":"a"}]}"#, tight).is_err());
         assert!(chat(br#"{"model":"abc","messages":[{"role":"user","content":"a"}]}"#, tight).is_ok());
     }
@@ -1038,7 +1079,10 @@ mod tests {
         let e = chat_err(&nested(1_000_000));
         assert_eq!(param(&e), "extra");
         // Brackets inside strings, escaped quotes included, do not count.
-        let inside = format!(r#"{{"model":"m","messages":[{{"role":"user","content":"\"{}"}}]}}"#, "[".repeat(500));
+        let inside = format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"\"{}"}}]}}"#,
+            "[".repeat(500)
+        );
         assert!(chat(inside.as_bytes(), CAPS).is_ok());
         assert!(check_nesting(br#"{"a":"unterminated [[["#).is_ok());
     }
@@ -1047,11 +1091,18 @@ mod tests {
     fn duplicate_model_keys_and_odd_encodings_are_refused() {
         let e = chat_err(r#"{"model":"cheap","messages":[{"role":"user","content":"a"}],"model":"dear"}"#);
         assert_eq!(param(&e), "model");
-        let e = chat(b"\xEF\xBB\xBF{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}", CAPS).unwrap_err();
+        let e = chat(
+            b"\xEF\xBB\xBF{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}",
+            CAPS,
+        )
+        .unwrap_err();
         assert_eq!(e.code, "invalid_json");
         let utf16: Vec<u8> = r#"{"model":"m"}"#.encode_utf16().flat_map(u16::to_le_bytes).collect();
         assert_eq!(chat(&utf16, CAPS).unwrap_err().code, "invalid_json");
-        assert_eq!(chat(b"\x1f\x8b\x08\x00\x00\x00\x00\x00", CAPS).unwrap_err().code, "invalid_json");
+        assert_eq!(
+            chat(b"\x1f\x8b\x08\x00\x00\x00\x00\x00", CAPS).unwrap_err().code,
+            "invalid_json"
+        );
     }
 
     #[test]
@@ -1064,7 +1115,11 @@ mod tests {
         assert_eq!(param(&e), "messages[0].role");
         let e = messages(br#"{"model":"c","messages":[{"role":"user","content":null}]}"#, CAPS).unwrap_err();
         assert_eq!(param(&e), "messages[0].content");
-        let e = messages(br#"{"model":"c","messages":[{"role":"user","content":"a"}],"max_tokens":-5}"#, CAPS).unwrap_err();
+        let e = messages(
+            br#"{"model":"c","messages":[{"role":"user","content":"a"}],"max_tokens":-5}"#,
+            CAPS,
+        )
+        .unwrap_err();
         assert_eq!(param(&e), "max_tokens");
         let e = messages(br#"{"model":"c","messages":[]}"#, CAPS).unwrap_err();
         assert_eq!(param(&e), "messages");
@@ -1076,7 +1131,11 @@ mod tests {
         let ok = br#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"a"}]},
             {"type":"function_call_output","call_id":"c","output":"x"}],"tools":[{"type":"web_search_preview"}]}"#;
         assert!(responses(ok, CAPS).is_ok());
-        let e = responses(br#"{"model":"m","input":[{"role":"user","content":"a"},{"role":"tool","content":"a"}]}"#, CAPS).unwrap_err();
+        let e = responses(
+            br#"{"model":"m","input":[{"role":"user","content":"a"},{"role":"tool","content":"a"}]}"#,
+            CAPS,
+        )
+        .unwrap_err();
         assert_eq!(param(&e), "input[1].role");
         let e = responses(br#"{"model":"m","input":[["user"]]}"#, CAPS).unwrap_err();
         assert_eq!(param(&e), "input[0]");
@@ -1089,8 +1148,14 @@ mod tests {
     #[test]
     fn completions_prompts_and_embeddings_inputs_take_strings_or_tokens() {
         for input in [r#""a""#, r#"["a","b"]"#, "[1,2,3]", "[[1,2],[3]]"] {
-            assert!(embeddings(format!(r#"{{"model":"m","input":{input}}}"#).as_bytes(), CAPS).is_ok(), "{input}");
-            assert!(completions(format!(r#"{{"model":"m","prompt":{input}}}"#).as_bytes(), CAPS).is_ok(), "{input}");
+            assert!(
+                embeddings(format!(r#"{{"model":"m","input":{input}}}"#).as_bytes(), CAPS).is_ok(),
+                "{input}"
+            );
+            assert!(
+                completions(format!(r#"{{"model":"m","prompt":{input}}}"#).as_bytes(), CAPS).is_ok(),
+                "{input}"
+            );
         }
         for (input, at) in [
             ("null", "input"),

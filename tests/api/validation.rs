@@ -35,8 +35,11 @@ fn deep_body(levels: usize, mut body: Value, field: &str) -> Vec<u8> {
     // serde_json's own writer recurses; build the nesting as text instead.
     body[field] = json!("__DEEP__");
     let text = serde_json::to_string(&body).unwrap();
-    text.replace("\"__DEEP__\"", &format!("{}1{}", "[".repeat(levels), "]".repeat(levels)))
-        .into_bytes()
+    text.replace(
+        "\"__DEEP__\"",
+        &format!("{}1{}", "[".repeat(levels), "]".repeat(levels)),
+    )
+    .into_bytes()
 }
 
 enum Shape {
@@ -75,7 +78,11 @@ async fn refuse_all(path: &str, task: &str, shape: Shape, cases: Vec<(&str, Vec<
             }
         }
         let text = body.to_string();
-        assert!(text.len() < 2_000, "{name}: the answer does not echo the input ({} bytes)", text.len());
+        assert!(
+            text.len() < 2_000,
+            "{name}: the answer does not echo the input ({} bytes)",
+            text.len()
+        );
     }
     assert!(received(&upstream).await.is_empty(), "nothing reached the upstream");
     assert_eq!(app.breaker("alpha").await, "closed");
@@ -85,10 +92,17 @@ async fn refuse_all(path: &str, task: &str, shape: Shape, cases: Vec<(&str, Vec<
         assert_eq!(row["status"], "error");
         assert_eq!(row["http_status"], 400);
         let stored = row.to_string();
-        assert!(stored.len() < 10_000, "the row holds no huge client string ({} bytes)", stored.len());
+        assert!(
+            stored.len() < 10_000,
+            "the row holds no huge client string ({} bytes)",
+            stored.len()
+        );
     }
     let metrics = app.get("/metrics").await.text().await.expect("metrics text");
-    let series = format!(r#"ai_request_count{{provider="none",status="error",task="{task}"}} {}"#, cases.len());
+    let series = format!(
+        r#"ai_request_count{{provider="none",status="error",task="{task}"}} {}"#,
+        cases.len()
+    );
     assert!(metrics.lines().any(|l| l == series), "no `{series}` in:\n{metrics}");
 }
 
@@ -112,22 +126,62 @@ async fn hostile_chat_bodies_get_400_naming_the_param_and_never_reach_the_upstre
         Shape::OpenAi,
         vec![
             ("deep nesting", deep_body(200, base.clone(), "metadata"), "metadata"),
-            ("deep nesting in messages", bytes(&json!({"model": TEST_MODEL, "messages": [{"role": "user", "content": nested(300)}]})), "messages"),
-            ("messages of arrays", chat_with("messages", json!([["user", "Hi"]])), "messages[0]"),
+            (
+                "deep nesting in messages",
+                bytes(&json!({"model": TEST_MODEL, "messages": [{"role": "user", "content": nested(300)}]})),
+                "messages",
+            ),
+            (
+                "messages of arrays",
+                chat_with("messages", json!([["user", "Hi"]])),
+                "messages[0]",
+            ),
             ("empty messages", chat_with("messages", json!([])), "messages"),
-            ("role of 5", chat_with("messages", json!([ok, ok, ok, {"role": 5, "content": "Hi"}])), "messages[3].role"),
-            ("unknown role", chat_with("messages", json!([{"role": "root", "content": "Hi"}])), "messages[0].role"),
-            ("content an object", chat_with("messages", json!([{"role": "user", "content": {"text": "Hi"}}])), "messages[0].content"),
-            ("tool without type", chat_with("tools", json!([{"function": {"name": "f"}}])), "tools[0].type"),
+            (
+                "role of 5",
+                chat_with("messages", json!([ok, ok, ok, {"role": 5, "content": "Hi"}])),
+                "messages[3].role",
+            ),
+            (
+                "unknown role",
+                chat_with("messages", json!([{"role": "root", "content": "Hi"}])),
+                "messages[0].role",
+            ),
+            (
+                "content an object",
+                chat_with("messages", json!([{"role": "user", "content": {"text": "Hi"}}])),
+                "messages[0].content",
+            ),
+            (
+                "tool without type",
+                chat_with("tools", json!([{"function": {"name": "f"}}])),
+                "tools[0].type",
+            ),
             ("10 MB user", chat_with("user", json!(big(10 << 20))), "user"),
-            ("10 MB role", chat_with("messages", json!([{"role": big(10 << 20), "content": "Hi"}])), "messages[0].role"),
+            (
+                "10 MB role",
+                chat_with("messages", json!([{"role": big(10 << 20), "content": "Hi"}])),
+                "messages[0].role",
+            ),
             ("4 MiB model", chat_with("model", json!(big(4 << 20))), "model"),
             ("negative max_tokens", chat_with("max_tokens", json!(-1)), "max_tokens"),
-            ("max_tokens 1e999", br#"{"model":"gpt-test","messages":[{"role":"user","content":"Hi"}],"max_tokens":1e999}"#.to_vec(), "max_tokens"),
+            (
+                "max_tokens 1e999",
+                br#"{"model":"gpt-test","messages":[{"role":"user","content":"Hi"}],"max_tokens":1e999}"#.to_vec(),
+                "max_tokens",
+            ),
             ("n of a million", chat_with("n", json!(1_000_000)), "n"),
             ("stream yes", chat_with("stream", json!("yes")), "stream"),
-            ("duplicate model", br#"{"model":"gpt-test","messages":[{"role":"user","content":"Hi"}],"model":"other"}"#.to_vec(), "model"),
-            ("129 tools", chat_with("tools", json!(vec![json!({"type": "function"}); 129])), "tools"),
+            (
+                "duplicate model",
+                br#"{"model":"gpt-test","messages":[{"role":"user","content":"Hi"}],"model":"other"}"#.to_vec(),
+                "model",
+            ),
+            (
+                "129 tools",
+                chat_with("tools", json!(vec![json!({"type": "function"}); 129])),
+                "tools",
+            ),
         ],
     )
     .await;
@@ -146,12 +200,36 @@ async fn hostile_messages_bodies_get_400_in_anthropic_shape_and_never_reach_the_
         "messages",
         Shape::Anthropic,
         vec![
-            ("deep nesting", deep_body(200, json!({"model": TEST_MODEL, "messages": [ok]}), "metadata"), "metadata"),
-            ("messages of arrays", with("messages", json!([["user", "Hi"]])), "messages[0]"),
-            ("role of 5", with("messages", json!([ok, ok, ok, {"role": 5, "content": "Hi"}])), "messages[3].role"),
-            ("system role in messages", with("messages", json!([{"role": "system", "content": "Hi"}])), "messages[0].role"),
-            ("content an object", with("messages", json!([{"role": "user", "content": {"text": "Hi"}}])), "messages[0].content"),
-            ("10 MB user_id", with("metadata", json!({"user_id": big(10 << 20)})), "metadata.user_id"),
+            (
+                "deep nesting",
+                deep_body(200, json!({"model": TEST_MODEL, "messages": [ok]}), "metadata"),
+                "metadata",
+            ),
+            (
+                "messages of arrays",
+                with("messages", json!([["user", "Hi"]])),
+                "messages[0]",
+            ),
+            (
+                "role of 5",
+                with("messages", json!([ok, ok, ok, {"role": 5, "content": "Hi"}])),
+                "messages[3].role",
+            ),
+            (
+                "system role in messages",
+                with("messages", json!([{"role": "system", "content": "Hi"}])),
+                "messages[0].role",
+            ),
+            (
+                "content an object",
+                with("messages", json!([{"role": "user", "content": {"text": "Hi"}}])),
+                "messages[0].content",
+            ),
+            (
+                "10 MB user_id",
+                with("metadata", json!({"user_id": big(10 << 20)})),
+                "metadata.user_id",
+            ),
             ("4 MiB model", with("model", json!(big(4 << 20))), "model"),
             ("negative max_tokens", with("max_tokens", json!(-1)), "max_tokens"),
         ],
@@ -171,15 +249,38 @@ async fn hostile_responses_bodies_get_400_naming_the_input_path_and_never_reach_
         "responses",
         Shape::OpenAi,
         vec![
-            ("deep nesting", deep_body(200, json!({"model": TEST_MODEL, "input": "Hi"}), "metadata"), "metadata"),
+            (
+                "deep nesting",
+                deep_body(200, json!({"model": TEST_MODEL, "input": "Hi"}), "metadata"),
+                "metadata",
+            ),
             ("input of arrays", with("input", json!([["user", "Hi"]])), "input[0]"),
-            ("role of 5", with("input", json!([{"role": "user", "content": "a"}, {"role": 5, "content": "Hi"}])), "input[1].role"),
-            ("content an object", with("input", json!([{"role": "user", "content": {"text": "Hi"}}])), "input[0].content"),
+            (
+                "role of 5",
+                with(
+                    "input",
+                    json!([{"role": "user", "content": "a"}, {"role": 5, "content": "Hi"}]),
+                ),
+                "input[1].role",
+            ),
+            (
+                "content an object",
+                with("input", json!([{"role": "user", "content": {"text": "Hi"}}])),
+                "input[0].content",
+            ),
             ("input an object", with("input", json!({"role": "user"})), "input"),
             ("10 MB user", with("user", json!(big(10 << 20))), "user"),
             ("4 MiB model", with("model", json!(big(4 << 20))), "model"),
-            ("negative max_output_tokens", with("max_output_tokens", json!(-5)), "max_output_tokens"),
-            ("tool without type", with("tools", json!([{"name": "f"}])), "tools[0].type"),
+            (
+                "negative max_output_tokens",
+                with("max_output_tokens", json!(-5)),
+                "max_output_tokens",
+            ),
+            (
+                "tool without type",
+                with("tools", json!([{"name": "f"}])),
+                "tools[0].type",
+            ),
         ],
     )
     .await;
@@ -197,9 +298,17 @@ async fn hostile_completions_bodies_get_400_naming_the_param_and_never_reach_the
         "completions",
         Shape::OpenAi,
         vec![
-            ("deep nesting", deep_body(200, json!({"model": TEST_MODEL, "prompt": "Hi"}), "logit_bias"), "logit_bias"),
+            (
+                "deep nesting",
+                deep_body(200, json!({"model": TEST_MODEL, "prompt": "Hi"}), "logit_bias"),
+                "logit_bias",
+            ),
             ("prompt an object", with("prompt", json!({"text": "Hi"})), "prompt"),
-            ("prompt of objects", with("prompt", json!([{"text": "Hi"}])), "prompt[0]"),
+            (
+                "prompt of objects",
+                with("prompt", json!([{"text": "Hi"}])),
+                "prompt[0]",
+            ),
             ("10 MB user", with("user", json!(big(10 << 20))), "user"),
             ("4 MiB model", with("model", json!(big(4 << 20))), "model"),
             ("n of a million", with("n", json!(1_000_000)), "n"),
@@ -221,9 +330,17 @@ async fn hostile_embeddings_bodies_get_400_naming_the_param_and_never_reach_the_
         "embeddings",
         Shape::OpenAi,
         vec![
-            ("deep nesting", deep_body(200, json!({"model": TEST_MODEL, "input": "Hi"}), "input"), "input"),
+            (
+                "deep nesting",
+                deep_body(200, json!({"model": TEST_MODEL, "input": "Hi"}), "input"),
+                "input",
+            ),
             ("input an object", with("input", json!({"text": "Hi"})), "input"),
-            ("input mixing strings and tokens", with("input", json!(["a", 1])), "input"),
+            (
+                "input mixing strings and tokens",
+                with("input", json!(["a", 1])),
+                "input",
+            ),
             ("token arrays of strings", with("input", json!([["a"]])), "input[0][0]"),
             ("empty input", with("input", json!([])), "input"),
             ("10 MB user", with("user", json!(big(10 << 20))), "user"),
@@ -262,8 +379,54 @@ async fn a_model_within_a_raised_cap_is_routed() {
         .await;
 
     // Act
-    let response = app.post_raw("/v1/chat/completions", chat_with("model", json!(big(300)))).await;
+    let response = app
+        .post_raw("/v1/chat/completions", chat_with("model", json!(big(300))))
+        .await;
 
     // Assert: past validation, it is an unknown model (404), not a 400.
     assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn encoding_tricks_get_400_invalid_json_and_never_reach_the_upstream() {
+    // Arrange
+    let upstream = MockServer::start().await;
+    mount_chat(&upstream, completion(), 0).await;
+    let app = app(&upstream).await;
+    let json_body = r#"{"model":"gpt-test","messages":[{"role":"user","content":"Hi"}]}"#;
+    let mut bom = b"\xEF\xBB\xBF".to_vec();
+    bom.extend_from_slice(json_body.as_bytes());
+    let utf16: Vec<u8> = json_body.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    // A gzip member header and a deflate stream that would inflate far past the body limit: the
+    // gateway never inflates request bodies, so it is just bytes that are not JSON.
+    let mut bomb = vec![0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03];
+    bomb.extend(std::iter::repeat_n(0xEDu8, 64 * 1024));
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("byte order mark", "application/json", bom),
+        (
+            "UTF-16 declared in the charset",
+            "application/json; charset=utf-16",
+            utf16,
+        ),
+        ("gzip bomb", "application/json", bomb),
+    ];
+
+    for (name, content_type, body) in cases {
+        // Act
+        let response = app
+            .client
+            .post(app.url("/v1/chat/completions"))
+            .header("content-type", content_type)
+            .header("content-encoding", "gzip")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+
+        // Assert
+        assert_eq!(response.status(), 400, "{name}");
+        let body = json(response).await;
+        assert_eq!(assert_openai_error(&body)["code"], "invalid_json", "{name}: {body}");
+    }
+    assert!(received(&upstream).await.is_empty(), "nothing reached the upstream");
 }
