@@ -164,14 +164,26 @@ pub(super) fn deserialize_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Res
             code: "invalid_json",
         });
     }
+    // Path tracking copies every key it passes; a body that parses needs no path, so the tracked
+    // parse runs only to describe a refusal.
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
+    let untracked = match T::deserialize(&mut de).and_then(|value| de.end().map(|()| value)) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(describe)?;
     de.end().map_err(|e| BodyError {
         message: format!("the request body is not valid JSON: {e}"),
         param: None,
         code: "invalid_json",
     })?;
-    Ok(value)
+    // Both parses see the same bytes; should they ever disagree, the first refusal stands.
+    Err(BodyError {
+        message: format!("the request body is invalid: {}", bounded(untracked.to_string())),
+        param: None,
+        code: "invalid_value",
+    })
 }
 
 /// Longest message built from a parser error: serde's messages can quote what the client sent.
