@@ -1111,6 +1111,24 @@ mod tests {
     }
 
     #[test]
+    fn a_ten_megabyte_number_names_its_field_and_is_not_quoted() {
+        let digits = "9".repeat(10 << 20);
+        let e = chat_err(&format!(
+            r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"max_tokens":{digits}}}"#
+        ));
+        assert_eq!((param(&e), e.code), ("max_tokens", "invalid_value"));
+        assert!(e.message.len() < 300, "{}", e.message);
+        // In a field we do not read it is the upstream's to judge, and passes untouched.
+        assert!(
+            chat(
+                format!(r#"{{"model":"m","messages":[{{"role":"user","content":"a"}}],"x":{digits}}}"#).as_bytes(),
+                CAPS
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn anthropic_messages_take_user_and_assistant_and_no_null_content() {
         let ok = r#"{"model":"c","max_tokens":10,"system":[{"type":"text","text":"s"}],
             "messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":"yo"}],
