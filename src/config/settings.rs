@@ -338,6 +338,13 @@ pub struct LimitSettings {
     pub header_timeout_seconds: f64,
     /// How long an idle keep-alive connection is kept open.
     pub keep_alive_seconds: f64,
+    /// Longest `model` a client may send, in bytes; longer gets 400 before anything copies it.
+    pub max_model_bytes: usize,
+    /// Longest identifier-like client string the gateway reads (`user`, a message's `name`, tool
+    /// and call ids, tool `type` and `name`, a content part's `type`), in bytes.
+    pub max_name_bytes: usize,
+    /// Most entries in a request's `tools`.
+    pub max_tools: usize,
 }
 
 impl Default for LimitSettings {
@@ -348,6 +355,9 @@ impl Default for LimitSettings {
             body_timeout_seconds: 30.0,
             header_timeout_seconds: 5.0,
             keep_alive_seconds: 5.0,
+            max_model_bytes: 256,
+            max_name_bytes: 256,
+            max_tools: 128,
         }
     }
 }

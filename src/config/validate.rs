@@ -100,6 +100,9 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if s.limits.max_body_bytes == 0 {
         problems.push("limits.max_body_bytes: must be more than 0".into());
     }
+    if s.limits.max_model_bytes == 0 || s.limits.max_name_bytes == 0 {
+        problems.push("limits.max_model_bytes and limits.max_name_bytes: must be more than 0".into());
+    }
     problems.extend(cache_and_webhooks(s));
     if s.limits.max_response_bytes == 0 {
         problems.push("limits.max_response_bytes: must be more than 0".into());

@@ -11,6 +11,7 @@ mod ids;
 mod inflight;
 mod peek;
 mod usage;
+pub mod validate;
 
 pub use attempt::{AttemptOutcome, AttemptSummary};
 pub use auth_error::AuthError;

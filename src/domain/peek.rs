@@ -124,41 +124,106 @@ fn require_model(model: &str) -> Result<(), BodyError> {
 }
 
 fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, BodyError> {
-    // JSON is UTF-8 (RFC 8259); serde skips validating strings it ignores, so check the whole body
-    // once rather than forward invalid bytes upstream.
-    if let Err(e) = std::str::from_utf8(body) {
-        return Err(BodyError {
-            message: format!(
-                "the request body is not valid UTF-8 (invalid byte at {})",
-                e.valid_up_to()
-            ),
-            param: None,
-            code: "invalid_json",
-        });
-    }
     // Derived struct deserializers also take a JSON array as the fields in order, which would let
     // `["gpt-4o", [...]]` through as a request; only an object is one.
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        check_utf8(body)?;
         return Err(BodyError {
             message: "the request body must be a JSON object, not an array".into(),
             param: None,
             code: "invalid_value",
         });
     }
+    deserialize_body(body)
+}
+
+fn check_utf8(body: &[u8]) -> Result<(), BodyError> {
+    // JSON is UTF-8 (RFC 8259); serde skips validating strings it ignores, so check the whole body
+    // once rather than forward invalid bytes upstream.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(BodyError {
+            message: format!(
+                "the request body is not valid UTF-8 (invalid byte at {}); send JSON encoded as UTF-8",
+                e.valid_up_to()
+            ),
+            param: None,
+            code: "invalid_json",
+        });
+    }
+    Ok(())
+}
+
+/// The body as one JSON value of type `T` and nothing after it, with errors naming the path of
+/// the offending parameter (`messages[3].role`).
+pub(super) fn deserialize_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, BodyError> {
+    check_utf8(body)?;
+    if body.starts_with(b"\xEF\xBB\xBF") {
+        return Err(BodyError {
+            message: "the request body starts with a byte order mark; send JSON without one (RFC 8259)".into(),
+            param: None,
+            code: "invalid_json",
+        });
+    }
+    // Path tracking copies every key it passes; a body that parses needs no path, so the tracked
+    // parse runs only to describe a refusal.
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
+    let untracked = match T::deserialize(&mut de).and_then(|value| de.end().map(|()| value)) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, T>(&mut de).map_err(describe)?;
     de.end().map_err(|e| BodyError {
         message: format!("the request body is not valid JSON: {e}"),
         param: None,
         code: "invalid_json",
     })?;
-    Ok(value)
+    // Both parses see the same bytes; should they ever disagree, the first refusal stands.
+    Err(BodyError {
+        message: format!("the request body is invalid: {}", bounded(untracked.to_string())),
+        param: None,
+        code: "invalid_value",
+    })
 }
+
+/// Longest message built from a parser error: serde's messages can quote what the client sent.
+const MAX_MESSAGE_BYTES: usize = 512;
 
 fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> BodyError {
     let path = err.path().to_string();
     let inner = err.into_inner();
-    let text = inner.to_string();
+    let text = bounded(inner.to_string());
+    let at = (path != ".").then_some(path);
+    let join = |field: &str| match &at {
+        Some(parent) => format!("{parent}.{field}"),
+        None => field.to_owned(),
+    };
+    if let Some(field) = missing_field(&text) {
+        let param = join(field);
+        return BodyError {
+            message: format!("you must provide `{param}`"),
+            param: Some(param),
+            code: "missing_required_parameter",
+        };
+    }
+    // Two values for a key we read: an upstream might read the other one (`model` twice would
+    // route on one and bill another).
+    if let Some(field) = text.strip_prefix("duplicate field `").and_then(|r| r.split('`').next()) {
+        let param = join(field);
+        return BodyError {
+            message: format!("`{param}` is given more than once; send it once"),
+            param: Some(param),
+            code: "invalid_value",
+        };
+    }
+    // A literal like 1e999 is a syntax error to serde_json, but it sits in a known parameter.
+    if let Some(param) = at.as_ref().filter(|_| text.starts_with("number out of range")) {
+        return BodyError {
+            message: format!("`{param}` is out of range: {text}"),
+            param: Some(param.clone()),
+            code: "invalid_value",
+        };
+    }
     if inner.is_syntax() || inner.is_eof() {
         return BodyError {
             message: format!(
@@ -168,25 +233,30 @@ fn describe(err: serde_path_to_error::Error<serde_json::Error>) -> BodyError {
             code: "invalid_json",
         };
     }
-    if let Some(field) = missing_field(&text) {
-        return BodyError {
-            message: format!("you must provide `{field}`"),
-            param: Some(field.to_owned()),
-            code: "missing_required_parameter",
-        };
-    }
-    if path == "." {
-        return BodyError {
+    match at {
+        None => BodyError {
             message: format!("the request body must be a JSON object ({text})"),
             param: None,
             code: "invalid_value",
-        };
+        },
+        Some(path) => BodyError {
+            message: format!("`{path}` is invalid: {text}"),
+            param: Some(path),
+            code: "invalid_value",
+        },
     }
-    BodyError {
-        message: format!("`{path}` is invalid: {text}"),
-        param: Some(path),
-        code: "invalid_value",
+}
+
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
     }
+    text
 }
 
 fn missing_field(text: &str) -> Option<&str> {

@@ -1,16 +1,17 @@
 //! The inference endpoints — `/v1/chat/completions`, `/v1/messages`, `/v1/responses`,
-//! `/v1/completions` and `/v1/embeddings`: (bridge →) peek → plan → orchestrate → observe.
+//! `/v1/completions` and `/v1/embeddings`: validate → (bridge →) peek → plan → orchestrate → observe.
 
 use bytes::Bytes;
 
 use super::Answer;
 use super::cache::{self, Directives, Lookup};
-use super::front::{Bridge, Front};
+use super::front::{Bridge, Front, caps};
 use super::observe::{StreamRecorder, Trace};
 use super::resolve::{Resolved, Scope, resolve};
 use crate::auth::Caller;
 use crate::cache::CachedAnswer;
-use crate::domain::{Dialect, EmbeddingsPeek, Peek, RequestId, request_stream_usage};
+use crate::domain::validate;
+use crate::domain::{Dialect, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply};
@@ -144,11 +145,13 @@ async fn infer_inner(
     } = request;
     // The cache key is built on what the client sent, before any bridging (a cheap clone).
     let original = body.clone();
+    // A refused body never reaches the bridge, an upstream or a breaker; its row is still written.
+    let validated = front.validate(&body, caps(&live.config.settings.limits))?;
     let (body, bridge) = Bridge::inbound(front, body)?;
     let dialect = front.dialect();
-    let peek = match dialect {
-        Dialect::OpenAi => Peek::chat(&body)?,
-        Dialect::Anthropic => Peek::messages(&body)?,
+    let peek = match validated {
+        Some(peek) => peek,
+        None => Peek::chat(&body)?,
     };
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
@@ -209,7 +212,7 @@ pub async fn embeddings(
         &body,
     );
     let result = async {
-        let peek = EmbeddingsPeek::parse(&body)?;
+        let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
         trace.model = Some(peek.model.clone());
         let needs = Needs::estimate(body.len(), false);
         let resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;

@@ -10,7 +10,9 @@
 use bytes::Bytes;
 
 use super::BodyStream;
-use crate::domain::Dialect;
+use crate::config::LimitSettings;
+use crate::domain::validate::{self, Caps};
+use crate::domain::{BodyError, Dialect, Peek};
 use crate::error::ApiError;
 use crate::providers::translate::{self, completions, responses};
 
@@ -48,12 +50,34 @@ impl Front {
         }
     }
 
+    /// Checks the body as the client sent it, before bridging or routing (`domain::validate`):
+    /// a refusal names the parameter in the front's own terms (`input[2].role` on Responses).
+    /// Chat and Messages bodies are peeked in the same pass; bridged fronts are peeked after
+    /// bridging, so `None`.
+    pub fn validate(self, body: &[u8], caps: Caps) -> Result<Option<Peek>, BodyError> {
+        match self {
+            Self::Chat => validate::chat(body, caps).map(Some),
+            Self::Messages => validate::messages(body, caps).map(Some),
+            Self::Responses => validate::responses(body, caps).map(|()| None),
+            Self::Completions => validate::completions(body, caps).map(|()| None),
+        }
+    }
+
     /// The dialect the orchestrator and adapters see.
     pub fn dialect(self) -> Dialect {
         match self {
             Self::Messages => Dialect::Anthropic,
             _ => Dialect::OpenAi,
         }
+    }
+}
+
+/// The validation caps `limits.*` sets.
+pub(super) fn caps(limits: &LimitSettings) -> Caps {
+    Caps {
+        max_model_bytes: limits.max_model_bytes,
+        max_name_bytes: limits.max_name_bytes,
+        max_tools: limits.max_tools,
     }
 }
 

@@ -113,10 +113,10 @@ async fn malformed_bodies_get_400_in_openai_shape() {
 }
 
 #[tokio::test]
-async fn deeply_nested_json_is_handled_without_a_crash() {
-    // Valid JSON, so it is forwarded; the upstream's refusal comes back in the OpenAI shape.
+async fn deeply_nested_json_is_refused_without_a_crash_or_an_upstream_call() {
+    // Valid JSON, but nested past 128 levels: refused before routing (tests/api/validation.rs).
     let alpha = MockServer::start().await;
-    mount_chat(&alpha, crate::helpers::failure(400), 1).await;
+    mount_chat(&alpha, completion(), 0).await;
     let app = TestApp::builder()
         .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
         .spawn()
@@ -128,19 +128,20 @@ async fn deeply_nested_json_is_handled_without_a_crash() {
     );
     let response = app.post_raw("/v1/chat/completions", deep).await;
     assert_eq!(response.status(), 400);
-    assert_openai_error(&json(response).await);
+    assert_eq!(assert_openai_error(&json(response).await)["param"], "messages");
     still_serves(&app).await;
 }
 
 #[tokio::test]
-async fn a_million_element_messages_array_is_forwarded_without_trouble() {
+async fn a_400_000_message_conversation_is_checked_and_forwarded_without_trouble() {
     let (app, alpha) = app_with_mock(1).await;
     let mut body = chat_body(TEST_MODEL);
-    body["messages"] = json!(vec![0u8; 1_000_000]);
+    // 400,000 messages (about 12 MB, under the 16 MiB body limit), each checked on the way.
+    body["messages"] = json!(vec![json!({"role": "user", "content": "a"}); 400_000]);
     let response = app.post_chat(&body).await;
     assert_eq!(response.status(), 200);
     let sent = &crate::helpers::received(&alpha).await[0].body;
-    assert!(sent.len() > 2_000_000);
+    assert!(sent.len() > 10_000_000);
 }
 
 #[tokio::test]

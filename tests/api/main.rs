@@ -40,5 +40,6 @@ mod task;
 mod tenants_history;
 mod tenants_task;
 mod user_namespace;
+mod validation;
 mod webhooks;
 mod worker_attacks;

@@ -346,7 +346,9 @@ async fn an_anthropic_upstreams_client_fault_reaches_the_client_with_its_type() 
         .await;
 
     // Act
-    let response = app.post_messages(&json!({"model": CLAUDE, "messages": []})).await;
+    let response = app
+        .post_messages(&json!({"model": CLAUDE, "messages": [{"role": "user", "content": "Hi"}]}))
+        .await;
 
     // Assert
     assert_eq!(response.status(), 400);

@@ -360,7 +360,7 @@ async fn stream_request_that_asks_for_usage_itself_reaches_upstream_byte_for_byt
     let alpha = SseMock::start().await;
     alpha.autoplay_raw(fixtures::chunk_events()).await;
     let app = one_provider_app(&alpha, "{}").await;
-    let body = r#"{"model":"gpt-test","stream":true,"stream_options":{"include_usage":true},"messages":[],"x":1}"#;
+    let body = r#"{"model":"gpt-test","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}],"x":1}"#;
 
     // Act
     let response = app.post_raw("/v1/chat/completions", body).await;
