@@ -155,7 +155,7 @@ async fn infer_inner(
     let needs = Needs::estimate(body.len(), peek.tools);
     let resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
     let plan = &resolved.plan;
-    let orchestrator = orchestrator(state, live, request_id, dialect);
+    let orchestrator = orchestrator(state, live, request_id, dialect, caller);
     if !peek.stream {
         let lookup = cache::applies(live, directives, &peek.model, front.endpoint(), &original);
         if let Some(l) = &lookup
@@ -219,7 +219,7 @@ pub async fn embeddings(
         {
             return Ok(Err(hit));
         }
-        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi)
+        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi, caller)
             .run(&resolved.plan, Operation::Embeddings, &body)
             .await;
         let calls = outcome.calls_made();
@@ -298,8 +298,10 @@ fn orchestrator<'a>(
     live: &'a Live,
     request_id: &'a RequestId,
     dialect: Dialect,
+    caller: Option<&'a Caller>,
 ) -> Orchestrator<'a> {
     Orchestrator {
+        caller: caller.map(|c| c.id.as_str()),
         routing: &live.config.settings.routing,
         breakers: &live.breakers,
         http: &state.http,
