@@ -359,13 +359,17 @@ impl CircuitBreaker for FailsafeBreaker {
 /// Gives a new breaker its transition hook; `startup` points it at metrics.
 pub type HookFactory = Arc<dyn Fn(&ProviderId) -> TransitionHook + Send + Sync>;
 
-/// One breaker per provider id; carried across config swaps so state survives a reload.
+/// One breaker per provider id, and one per declared model; carried across config swaps so state
+/// survives a reload.
 ///
 /// Configured providers get theirs when the set is built; GPU nodes, which come and go at run
-/// time, get theirs on first use (`get_or_create`), with the same settings and hook.
+/// time, and declared models get theirs on first use (`get_or_create`, `model`), with the same
+/// settings and hook.
 #[derive(Clone, Default)]
 pub struct BreakerSet {
     breakers: HashMap<ProviderId, Arc<dyn CircuitBreaker>>,
+    /// Each configured provider's declared models (none for a `"*"` provider).
+    declared: HashMap<ProviderId, Arc<[String]>>,
     created: Arc<Created>,
 }
 
@@ -387,23 +391,29 @@ impl fmt::Debug for BreakerSet {
         f.debug_struct("BreakerSet")
             .field("providers", &self.breakers.len())
             .field("created", &self.created.map.load().len())
+            .field("models", &self.created.models.load().len())
             .finish()
     }
 }
 
 impl BreakerSet {
-    /// Breakers for `ids`, reusing those in `previous` when present; `hook` gives each new
+    /// Breakers for `providers`, reusing those in `previous` when present; `hook` gives each new
     /// breaker its transition hook.
     pub fn build<'a>(
-        ids: impl IntoIterator<Item = &'a ProviderId>,
+        providers: impl IntoIterator<Item = &'a ProviderConfig>,
         settings: &BreakerSettings,
         previous: Option<&BreakerSet>,
         hook: HookFactory,
     ) -> Self {
-        let breakers = ids
+        let mut declared = HashMap::new();
+        let breakers = providers
             .into_iter()
-            .map(|id| {
-                let existing = previous.and_then(|p| p.breakers.get(id)).cloned();
+            .map(|p| {
+                let id = &p.id;
+                if !p.serves_any_model() && !p.models.is_empty() {
+                    declared.insert(id.clone(), Arc::from(p.models.clone()));
+                }
+                let existing = previous.and_then(|prev| prev.breakers.get(id)).cloned();
                 let breaker = existing.unwrap_or_else(|| Arc::new(FailsafeBreaker::new(settings, hook(id))));
                 (id.clone(), breaker)
             })
@@ -419,7 +429,11 @@ impl BreakerSet {
             },
             |p| p.created.clone(),
         );
-        Self { breakers, created }
+        Self {
+            breakers,
+            declared,
+            created,
+        }
     }
 
     /// The breaker of `id`, if it has one yet.
@@ -451,11 +465,33 @@ impl BreakerSet {
         c.map.load().get(id).cloned().unwrap_or(fresh)
     }
 
-    /// The provider's state (`closed` for an unknown id): the provider-level breaker only, which
-    /// counts what is the provider's (connections, TLS, DNS, credentials) and, for a `"*"`
-    /// provider, everything.
+    /// The provider's state (`closed` for an unknown id), as `/health`, `/readyz`, routes and
+    /// `gateway_breaker_state` see it: its own breaker's (connections, TLS, DNS, credentials, and
+    /// for a `"*"` provider everything), or, while that one is closed, `open` when every model it
+    /// declares has an open breaker (it can serve nothing), `half_open` when each of them is open
+    /// or half-open. One model's open breaker alone leaves the provider `closed`.
     pub fn state(&self, id: &ProviderId) -> BreakerState {
-        self.get(id).map_or(BreakerState::Closed, |b| b.state())
+        let own = self.get(id).map_or(BreakerState::Closed, |b| b.state());
+        if own != BreakerState::Closed {
+            return own;
+        }
+        let Some(declared) = self.declared.get(id) else {
+            return own;
+        };
+        let models = self.created.models.load();
+        let mut all_open = true;
+        for m in declared.iter() {
+            match models.get(&(id.clone(), m.clone())).map(|b| b.state()) {
+                None | Some(BreakerState::Closed) => return BreakerState::Closed,
+                Some(BreakerState::HalfOpen) => all_open = false,
+                Some(BreakerState::Open) => {}
+            }
+        }
+        if all_open {
+            BreakerState::Open
+        } else {
+            BreakerState::HalfOpen
+        }
     }
 
     /// The breaker of `model` on `provider`, made now (closed) when it has none yet; `None` when
@@ -469,15 +505,27 @@ impl BreakerSet {
         if let Some(b) = c.models.load().get(&key) {
             return Some(b.clone());
         }
-        // Model breakers report no transitions: `gateway_breaker_state` and its transitions
-        // stay the provider's; a model's state is in `/provider/status`.
-        let fresh: Arc<dyn CircuitBreaker> = Arc::new(FailsafeBreaker::new(&c.settings, Arc::new(|_| {})));
+        // A model's transitions count as its provider's (`gateway_breaker_transitions_total`).
+        let hook = c
+            .hook
+            .as_ref()
+            .map_or_else(|| Arc::new(|_| {}) as TransitionHook, |h| h(&provider.id));
+        let fresh: Arc<dyn CircuitBreaker> = Arc::new(FailsafeBreaker::new(&c.settings, hook));
         c.models.rcu(|map| {
             let mut next = (**map).clone();
             next.entry(key.clone()).or_insert_with(|| fresh.clone());
             next
         });
         Some(c.models.load().get(&key).cloned().unwrap_or(fresh))
+    }
+
+    /// The state of `model`'s breaker on `id` (`closed` when it has none yet).
+    pub fn model_state(&self, id: &ProviderId, model: &str) -> BreakerState {
+        self.created
+            .models
+            .load()
+            .get(&(id.clone(), model.to_owned()))
+            .map_or(BreakerState::Closed, |b| b.state())
     }
 
     /// The state of each model breaker of `id` made so far, by model name.

@@ -105,6 +105,9 @@ async fn infer_as(
                 provider: success.provider.clone(),
                 dialect,
                 idle: live.config.settings.routing.stream_idle_timeout(),
+                // The OpenAI dialect's usage chunk stays on the wire only when it was asked for.
+                usage_required: dialect == Dialect::OpenAi && !strip_usage,
+                shutdown: Some(state.shutdown.grace_over()),
             };
             let relay = stream::relay(success.value, source, recorder);
             Ok(Answer::Stream {

@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod auth;
+mod breakers_semantics;
 mod cache;
 mod chat;
 mod circuit_breaker;
