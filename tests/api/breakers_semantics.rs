@@ -307,6 +307,6 @@ async fn a_stream_running_when_the_shutdown_grace_period_ends_is_cut_by_the_gate
     assert!(!rest.iter().any(|e| e == "[DONE]"), "{rest:?}");
     let rows = app.history_rows(1).await;
     assert_eq!(rows[0]["status"], "error", "{}", rows[0]);
-    let error = rows[0]["error"].as_str().unwrap_or_default();
+    let error = rows[0]["error_message"].as_str().unwrap_or_default();
     assert!(error.contains("shutdown") && !error.contains("client"), "{}", rows[0]);
 }
