@@ -16,7 +16,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -174,6 +174,13 @@ impl Instrument for MirrorHandle {
 
 type Machine = StateMachine<ConsecutiveFailures<Constant>, MirrorHandle>;
 
+/// The tally's lock: taken for a few instructions in synchronous code, never across an await.
+#[expect(
+    clippy::disallowed_types,
+    reason = "held for a few instructions, never across an await"
+)]
+type TallyLock = std::sync::Mutex<Tally>;
+
 /// The failures counted since the last success.
 #[derive(Debug, Default)]
 struct Tally {
@@ -192,7 +199,7 @@ pub struct FailsafeBreaker {
     probe_out: AtomicBool,
     /// Whether `tally` holds failures (a success then has something to clear).
     dirty: AtomicBool,
-    tally: Mutex<Tally>,
+    tally: TallyLock,
     threshold: usize,
     min_callers: usize,
     reset: Duration,
@@ -225,7 +232,7 @@ impl FailsafeBreaker {
             mirror,
             probe_out: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
-            tally: Mutex::new(Tally::default()),
+            tally: TallyLock::new(Tally::default()),
             threshold: usize::try_from(settings.failure_threshold.max(1)).unwrap_or(usize::MAX),
             min_callers: usize::try_from(settings.min_callers.max(1)).unwrap_or(usize::MAX),
             reset,
@@ -284,7 +291,8 @@ impl FailsafeBreaker {
             tally.failures.pop_front();
         }
         self.dirty.store(true, Ordering::Release);
-        if tally.failures.len() >= self.threshold && (self.min_callers <= 1 || tally.callers.len() >= self.min_callers) {
+        if tally.failures.len() >= self.threshold && (self.min_callers <= 1 || tally.callers.len() >= self.min_callers)
+        {
             self.clear(&mut tally);
             self.machine.on_error();
         }

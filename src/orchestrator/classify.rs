@@ -144,12 +144,22 @@ mod tests {
     #[test]
     fn timeouts_move_on_at_once_and_only_silence_counts() {
         let connect = kind(UpstreamErrorKind::Timeout);
-        assert_eq!((connect.verdict, connect.blame), (Verdict::NextProvider, Blame::Provider));
+        assert_eq!(
+            (connect.verdict, connect.blame),
+            (Verdict::NextProvider, Blame::Provider)
+        );
         let first_token = kind(UpstreamErrorKind::FirstTokenTimeout);
-        assert_eq!((first_token.verdict, first_token.blame), (Verdict::NextProvider, Blame::Model));
+        assert_eq!(
+            (first_token.verdict, first_token.blame),
+            (Verdict::NextProvider, Blame::Model)
+        );
         let long_generation = kind(UpstreamErrorKind::Deadline);
         assert_eq!(
-            (long_generation.verdict, long_generation.blame, long_generation.trips_breaker),
+            (
+                long_generation.verdict,
+                long_generation.blame,
+                long_generation.trips_breaker
+            ),
             (Verdict::NextProvider, Blame::Uncounted, false)
         );
     }

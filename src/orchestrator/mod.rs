@@ -140,7 +140,9 @@ impl Orchestrator<'_> {
                 }
             };
             let provider_breaker = self.breakers.get_or_create(id);
-            let model_breaker = self.breakers.model(&candidate.provider.config, &candidate.upstream_model);
+            let model_breaker = self
+                .breakers
+                .model(&candidate.provider.config, &candidate.upstream_model);
             for retry in 0..=self.routing.max_retries {
                 let Some(permits) = Permits::acquire(provider_breaker.as_ref(), model_breaker.as_deref()) else {
                     attempts.push(summary(candidate, AttemptOutcome::BreakerOpen, None, Duration::ZERO));

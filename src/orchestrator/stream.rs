@@ -458,10 +458,8 @@ mod tests {
     }
 
     async fn relayed(dialect: Dialect, usage_required: bool, first: &'static str, rest: Vec<&'static str>) -> String {
-        let rest: Vec<Result<Bytes, UpstreamError>> = rest
-            .into_iter()
-            .map(|c| Ok(Bytes::from_static(c.as_bytes())))
-            .collect();
+        let rest: Vec<Result<Bytes, UpstreamError>> =
+            rest.into_iter().map(|c| Ok(Bytes::from_static(c.as_bytes()))).collect();
         let start = StreamStart {
             first: Bytes::from_static(first.as_bytes()),
             rest: Box::pin(stream::iter(rest)),
@@ -478,9 +476,11 @@ mod tests {
         String::from_utf8_lossy(&out.concat()).into_owned()
     }
 
-    const CONTENT: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n";
+    const CONTENT: &str =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n";
     const FINISH: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\": \"stop\"}]}\n\n";
-    const USAGE: &str = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n";
+    const USAGE: &str =
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n";
 
     #[tokio::test]
     async fn a_finished_answer_without_done_gets_done_from_the_relay() {
@@ -508,21 +508,25 @@ mod tests {
         let start = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n";
         let delta = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":1}}\n\n";
         let text = relayed(Dialect::Anthropic, false, start, vec![delta]).await;
-        assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"), "{text}");
+        assert!(
+            text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+            "{text}"
+        );
         let cut = relayed(Dialect::Anthropic, false, start, vec![]).await;
         assert!(cut.contains("event: error") && !cut.contains("message_stop"), "{cut}");
     }
 
-    struct Ends(std::sync::Arc<std::sync::Mutex<Vec<StreamEnd>>>);
+    /// Counts the ends it is told of, and whether one was a shutdown cut.
+    struct Ends(std::sync::Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicBool)>);
 
     impl StreamObserver for Ends {
         fn on_event(&mut self, _: &[u8]) -> bool {
             true
         }
         fn on_end(&mut self, end: StreamEnd) {
-            if let Ok(mut ends) = self.0.lock() {
-                ends.push(end);
-            }
+            use std::sync::atomic::Ordering::SeqCst;
+            self.0.0.fetch_add(1, SeqCst);
+            self.0.1.store(end == StreamEnd::Shutdown, SeqCst);
         }
     }
 
@@ -534,7 +538,10 @@ mod tests {
             rest: Box::pin(stream::pending()),
         };
         let token = CancellationToken::new();
-        let ends = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let ends = std::sync::Arc::new((
+            std::sync::atomic::AtomicUsize::new(0),
+            std::sync::atomic::AtomicBool::new(false),
+        ));
         let source = Source {
             shutdown: Some(token.clone()),
             idle: Duration::from_secs(60),
@@ -545,7 +552,9 @@ mod tests {
         // Act
         let out: Vec<Bytes> = tokio::time::timeout(
             Duration::from_secs(5),
-            relay(start, source, Ends(ends.clone())).map(|r| r.unwrap_or_default()).collect(),
+            relay(start, source, Ends(ends.clone()))
+                .map(|r| r.unwrap_or_default())
+                .collect(),
         )
         .await
         .expect("the cut ends the stream");
@@ -553,6 +562,10 @@ mod tests {
         // Assert
         let text = String::from_utf8_lossy(&out.concat()).into_owned();
         assert!(text.contains("stream_shutdown") && !text.contains("[DONE]"), "{text}");
-        assert_eq!(*ends.lock().unwrap(), vec![StreamEnd::Shutdown]);
+        assert_eq!(ends.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(
+            ends.1.load(std::sync::atomic::Ordering::SeqCst),
+            "told of a shutdown cut"
+        );
     }
 }

@@ -271,10 +271,7 @@ async fn six_connection_failures_open_the_breaker_though_unsupported_calls_come_
     // Act
     for _ in 0..6 {
         assert_eq!(app.post_chat(&chat_body(TEST_MODEL)).await.status(), 200);
-        assert_eq!(
-            app.post_json("/v1/embeddings", &embeddings_body()).await.status(),
-            200
-        );
+        assert_eq!(app.post_json("/v1/embeddings", &embeddings_body()).await.status(), 200);
     }
 
     // Assert
