@@ -179,6 +179,9 @@ impl Application {
         background
             .tasks
             .push(spawn_file_watch(&state, poll, watch_file, background.cancel.clone()));
+        background
+            .tasks
+            .push(spawn_shutdown_cut(&state, background.cancel.clone()));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             // Building a client cannot fail once the first one was built; if it ever did, the
@@ -193,7 +196,7 @@ impl Application {
         .tcp_nodelay(true)
         .client_request_timeout(limits.header_timeout())
         .keep_alive(limits.keep_alive())
-        .shutdown_timeout(30)
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
         .listen(listener)
         .map_err(bind_err)?
         .run();
@@ -395,6 +398,39 @@ fn spawn_file_watch(
             };
             // Problems are logged and counted inside; the running configuration stays.
             let _ = pipeline::reload_file(&state, cause).await;
+        }
+    })
+}
+
+/// How long actix lets requests and streams in flight run after SIGTERM/SIGINT.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// How long before the grace period ends the gateway cuts the streams still running, so each
+/// gets its error event out before actix drops the connection.
+const CUT_MARGIN: Duration = Duration::from_secs(1);
+
+/// On SIGTERM or SIGINT (which actix also hears, and stops on), waits out the grace period less
+/// `CUT_MARGIN`, then ends it: streams still running are cut by the gateway with their dialect's
+/// error event and recorded as such, instead of being dropped with their connection and recorded
+/// as client disconnects.
+fn spawn_shutdown_cut(state: &web::Data<AppState>, cancel: CancellationToken) -> JoinHandle<()> {
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            tracing::warn!("SIGTERM/SIGINT cannot be caught; streams at the shutdown deadline are dropped uncut");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            () = cancel.cancelled() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SHUTDOWN_GRACE.saturating_sub(CUT_MARGIN)) => {
+                tracing::warn!("shutdown grace period over: cutting the streams still running");
+                shutdown.end_grace();
+            }
+            () = cancel.cancelled() => {}
         }
     })
 }

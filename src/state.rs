@@ -42,14 +42,14 @@ impl Live {
     /// Breaker transitions are counted in `metrics`.
     pub fn build(config: Config, previous: Option<&Live>, metrics: &Arc<Metrics>) -> (Self, Vec<RegistryError>) {
         let (registry, errors) = Registry::build(&config.providers);
-        let ids = registry.providers().iter().map(|p| &p.config.id);
+        let providers = registry.providers().iter().map(|p| &*p.config);
         let metrics = metrics.clone();
         let hook: HookFactory = Arc::new(move |id: &ProviderId| -> TransitionHook {
             let (metrics, id) = (metrics.clone(), id.clone());
             Arc::new(move |to| metrics.observe_breaker_transition(id.as_str(), to))
         });
         let settings = &config.settings.routing.circuit_breaker;
-        let breakers = BreakerSet::build(ids, settings, previous.map(|p| &p.breakers), hook);
+        let breakers = BreakerSet::build(providers, settings, previous.map(|p| &p.breakers), hook);
         (
             Self {
                 paths: PathTable::build(&config.settings),
@@ -153,6 +153,28 @@ pub struct AppState {
     pub route_stats: Arc<RouteStats>,
     /// What `Live` is rebuilt from on a reload or an admin change.
     pub layers: Arc<tokio::sync::Mutex<Layers>>,
+    /// Tells streams in flight when shutdown's grace period is over.
+    pub shutdown: Shutdown,
+}
+
+/// Shutdown's word to the requests in flight: when the grace period is over, streams still
+/// running are cut by the gateway (with their dialect's error event, recorded as such) before
+/// the server drops their connections.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    grace_over: tokio_util::sync::CancellationToken,
+}
+
+impl Shutdown {
+    /// Cancelled when the grace period is over.
+    pub fn grace_over(&self) -> tokio_util::sync::CancellationToken {
+        self.grace_over.clone()
+    }
+
+    /// Ends the grace period: every stream still running is cut now.
+    pub fn end_grace(&self) {
+        self.grace_over.cancel();
+    }
 }
 
 /// The long-lived handles `AppState` is built from, besides the live snapshot.
@@ -198,6 +220,7 @@ impl AppState {
             webhooks: h.webhooks,
             route_stats: Arc::new(RouteStats::default()),
             layers: Arc::new(tokio::sync::Mutex::new(h.layers)),
+            shutdown: Shutdown::default(),
         }
     }
 

@@ -305,6 +305,9 @@ pub struct BreakerSettings {
     pub failure_threshold: u32,
     /// How long it stays open before one probe (`CIRCUIT_BREAKER_RESET_TIMEOUT`).
     pub reset_timeout_seconds: f64,
+    /// Distinct callers (key ids, client addresses when auth is off) the failures that open a
+    /// breaker must come from, so one client cannot open it for every tenant; 1 = any failures.
+    pub min_callers: u32,
 }
 
 impl Default for BreakerSettings {
@@ -312,6 +315,7 @@ impl Default for BreakerSettings {
         Self {
             failure_threshold: 3,
             reset_timeout_seconds: 60.0,
+            min_callers: 1,
         }
     }
 }

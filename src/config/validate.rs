@@ -51,6 +51,9 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if r.circuit_breaker.failure_threshold == 0 {
         problems.push("routing.circuit_breaker.failure_threshold: must be at least 1".into());
     }
+    if r.circuit_breaker.min_callers == 0 {
+        problems.push("routing.circuit_breaker.min_callers: must be at least 1".into());
+    }
     if r.max_retries > 10 {
         problems.push(format!("routing.max_retries: at most 10, got {}", r.max_retries));
     }

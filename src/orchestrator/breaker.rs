@@ -1,14 +1,22 @@
-//! Per-provider circuit breakers: failsafe's state machine behind a small trait of ours.
+//! Circuit breakers: one per provider (and GPU node), and one per declared model of a provider.
 //!
-//! CLOSED → OPEN after `failure_threshold` consecutive failed attempts; after
-//! `reset_timeout_seconds` HALF_OPEN admits exactly one probe (failsafe admits everyone, so the
-//! probe gate is ours); probe success → CLOSED, failure → OPEN for another reset period.
-//! Each configured provider has one, and so does each GPU node (made on first use).
+//! CLOSED → OPEN after `failure_threshold` consecutive failed attempts (with `min_callers` > 1:
+//! that many failures within `reset_timeout_seconds`, from at least `min_callers` distinct
+//! callers, so one client's bodies or long generations cannot open a breaker for every tenant);
+//! after `reset_timeout_seconds` HALF_OPEN admits exactly one probe (failsafe admits everyone,
+//! so the probe gate is ours; failsafe's machine is opened by one error, the counting is ours);
+//! probe success → CLOSED,
+//! failure → OPEN for another reset period. A permit released without a verdict (the request was
+//! dropped, or the attempt never judged the upstream) frees the probe slot and changes nothing.
+//!
+//! Which breaker a failure counts on is `classify`'s call: the provider's for what is the
+//! provider's (connection refused, TLS, DNS, connect timeout, its credentials), the model's for
+//! what is the model's (429, 5xx, first-token timeout), when the model is declared.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -16,7 +24,7 @@ use failsafe::backoff::{Constant, constant};
 use failsafe::failure_policy::{ConsecutiveFailures, consecutive_failures};
 use failsafe::{Config, Instrument, StateMachine};
 
-use crate::config::BreakerSettings;
+use crate::config::{BreakerSettings, ProviderConfig};
 use crate::domain::ProviderId;
 
 /// A breaker's state, as `/health` reports it.
@@ -52,13 +60,15 @@ pub enum Admission {
     Probe,
 }
 
-/// What the orchestrator needs from a breaker; failsafe is one implementation.
+/// What the orchestrator needs from a breaker.
 pub trait CircuitBreaker: Send + Sync + fmt::Debug {
     /// Asks to make one call.
     fn admit(&self) -> Admission;
-    /// Reports how an admitted call went (`failed` as decided by `classify`).
-    fn record(&self, admission: Admission, failed: bool);
-    /// Releases an admission whose call never finished (the request was dropped).
+    /// Reports how an admitted call went (`failed` as decided by `classify`); `caller` is who made
+    /// it (`None`: unknown, counted as a caller of its own).
+    fn record(&self, admission: Admission, failed: bool, caller: Option<&str>);
+    /// Releases an admission whose call never judged the upstream (the request was dropped, or
+    /// the attempt is not the upstream's doing).
     fn abandon(&self, admission: Admission);
     /// Current state.
     fn state(&self) -> BreakerState;
@@ -66,8 +76,8 @@ pub trait CircuitBreaker: Send + Sync + fmt::Debug {
     fn retry_after(&self) -> Option<Duration>;
 }
 
-/// An admitted call. Report it with `success` or `failure`; dropping it unreported (a cancelled
-/// request) frees the half-open probe slot without judging the provider.
+/// An admitted call. Report it with `finish`; dropping it unreported (a cancelled request, an
+/// attempt that says nothing about the upstream) frees the half-open probe slot without judging.
 pub struct Permit<'a> {
     breaker: &'a dyn CircuitBreaker,
     admission: Admission,
@@ -87,10 +97,15 @@ impl<'a> Permit<'a> {
         }
     }
 
-    /// Reports the call's result.
-    pub fn finish(mut self, failed: bool) {
+    /// Reports the call's result, from an unknown caller.
+    pub fn finish(self, failed: bool) {
+        self.finish_for(failed, None);
+    }
+
+    /// Reports the call's result, made for `caller`.
+    pub fn finish_for(mut self, failed: bool, caller: Option<&str>) {
         self.reported = true;
-        self.breaker.record(self.admission, failed);
+        self.breaker.record(self.admission, failed, caller);
     }
 }
 
@@ -105,6 +120,9 @@ impl Drop for Permit<'_> {
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
 const HALF_OPEN: u8 = 2;
+
+/// The most distinct callers one breaker remembers; past it the oldest is forgotten.
+const MAX_CALLERS: usize = 1024;
 
 /// Told of every state change (`open`, `half_open`, `closed`); `startup` points it at metrics.
 pub type TransitionHook = Arc<dyn Fn(&'static str) + Send + Sync>;
@@ -156,11 +174,34 @@ impl Instrument for MirrorHandle {
 
 type Machine = StateMachine<ConsecutiveFailures<Constant>, MirrorHandle>;
 
-/// The failsafe-backed breaker.
+/// The tally's lock: taken for a few instructions in synchronous code, never across an await.
+#[expect(
+    clippy::disallowed_types,
+    reason = "held for a few instructions, never across an await"
+)]
+type TallyLock = std::sync::Mutex<Tally>;
+
+/// The failures counted since the last success.
+#[derive(Debug, Default)]
+struct Tally {
+    /// When each counted failure happened (the last `failure_threshold`).
+    failures: VecDeque<Instant>,
+    /// Each caller's latest counted failure; an unknown caller gets a key of its own.
+    callers: HashMap<Arc<str>, Instant>,
+    anonymous: u64,
+}
+
+/// failsafe's state machine, opened by one `on_error`; when to call it is decided here, from
+/// the failures tallied (threshold, and with `min_callers` > 1 the callers within a reset period).
 pub struct FailsafeBreaker {
     machine: Machine,
     mirror: Arc<Mirror>,
     probe_out: AtomicBool,
+    /// Whether `tally` holds failures (a success then has something to clear).
+    dirty: AtomicBool,
+    tally: TallyLock,
+    threshold: usize,
+    min_callers: usize,
     reset: Duration,
 }
 
@@ -171,7 +212,7 @@ impl fmt::Debug for FailsafeBreaker {
 }
 
 impl FailsafeBreaker {
-    /// A closed breaker with the configured threshold and reset period.
+    /// A closed breaker with the configured threshold, reset period and caller spread.
     pub fn new(settings: &BreakerSettings, hook: TransitionHook) -> Self {
         let mirror = Arc::new(Mirror {
             state: AtomicU8::new(CLOSED),
@@ -180,7 +221,8 @@ impl FailsafeBreaker {
             hook,
         });
         let reset = settings.reset_timeout();
-        let policy = consecutive_failures(settings.failure_threshold.max(1), constant(reset));
+        // One error opens failsafe's machine: the threshold is counted in `tally`.
+        let policy = consecutive_failures(1, constant(reset));
         let machine = Config::new()
             .failure_policy(policy)
             .instrument(MirrorHandle(mirror.clone()))
@@ -189,14 +231,71 @@ impl FailsafeBreaker {
             machine,
             mirror,
             probe_out: AtomicBool::new(false),
+            dirty: AtomicBool::new(false),
+            tally: TallyLock::new(Tally::default()),
+            threshold: usize::try_from(settings.failure_threshold.max(1)).unwrap_or(usize::MAX),
+            min_callers: usize::try_from(settings.min_callers.max(1)).unwrap_or(usize::MAX),
             reset,
         }
+    }
+
+    fn tally(&self) -> MutexGuard<'_, Tally> {
+        // A panic while holding the lock leaves counts, never a broken invariant: keep going.
+        self.tally.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn open_remaining(&self) -> Duration {
         let opened = self.mirror.opened_at_ms.load(Ordering::Acquire);
         let elapsed = Duration::from_millis(self.mirror.now_ms().saturating_sub(opened));
         self.reset.saturating_sub(elapsed)
+    }
+
+    fn clear(&self, tally: &mut Tally) {
+        tally.failures.clear();
+        tally.callers.clear();
+        self.dirty.store(false, Ordering::Release);
+    }
+
+    /// Counts one failure while closed; opens when the threshold (and caller spread) is reached.
+    fn count_failure(&self, caller: Option<&str>) {
+        let now = Instant::now();
+        let mut tally = self.tally();
+        if self.mirror.state.load(Ordering::Acquire) != CLOSED {
+            // A call admitted before the breaker opened, ending late: it changes nothing.
+            return;
+        }
+        let reset = self.reset;
+        if self.min_callers > 1 {
+            // The spread across callers is judged within one reset period.
+            while tally.failures.front().is_some_and(|t| now.duration_since(*t) > reset) {
+                tally.failures.pop_front();
+            }
+            tally.callers.retain(|_, t| now.duration_since(*t) <= reset);
+            let key: Arc<str> = match caller {
+                Some(c) => Arc::from(c),
+                None => {
+                    tally.anonymous = tally.anonymous.wrapping_add(1);
+                    Arc::from(format!("\0anonymous-{}", tally.anonymous))
+                }
+            };
+            if tally.callers.len() >= MAX_CALLERS
+                && !tally.callers.contains_key(&key)
+                && let Some(oldest) = tally.callers.iter().min_by_key(|(_, t)| **t).map(|(k, _)| k.clone())
+            {
+                tally.callers.remove(&oldest);
+            }
+            tally.callers.insert(key, now);
+        }
+        tally.failures.push_back(now);
+        if tally.failures.len() > self.threshold {
+            tally.failures.pop_front();
+        }
+        self.dirty.store(true, Ordering::Release);
+        if tally.failures.len() >= self.threshold && (self.min_callers <= 1 || tally.callers.len() >= self.min_callers)
+        {
+            self.clear(&mut tally);
+            self.machine.on_error();
+        }
     }
 }
 
@@ -217,14 +316,26 @@ impl CircuitBreaker for FailsafeBreaker {
         }
     }
 
-    fn record(&self, admission: Admission, failed: bool) {
-        if failed {
-            self.machine.on_error();
-        } else {
-            self.machine.on_success();
-        }
-        if admission == Admission::Probe {
-            self.probe_out.store(false, Ordering::Release);
+    fn record(&self, admission: Admission, failed: bool, caller: Option<&str>) {
+        match admission {
+            Admission::Probe => {
+                let mut tally = self.tally();
+                self.clear(&mut tally);
+                if failed {
+                    self.machine.on_error();
+                } else {
+                    self.machine.on_success();
+                }
+                self.probe_out.store(false, Ordering::Release);
+            }
+            Admission::Normal if failed => self.count_failure(caller),
+            Admission::Normal => {
+                if self.dirty.load(Ordering::Acquire) {
+                    let mut tally = self.tally();
+                    self.clear(&mut tally);
+                }
+            }
+            Admission::Denied => {}
         }
     }
 
@@ -256,20 +367,29 @@ impl CircuitBreaker for FailsafeBreaker {
 /// Gives a new breaker its transition hook; `startup` points it at metrics.
 pub type HookFactory = Arc<dyn Fn(&ProviderId) -> TransitionHook + Send + Sync>;
 
-/// One breaker per provider id; carried across config swaps so state survives a reload.
+/// One breaker per provider id, and one per declared model; carried across config swaps so state
+/// survives a reload.
 ///
 /// Configured providers get theirs when the set is built; GPU nodes, which come and go at run
-/// time, get theirs on first use (`get_or_create`), with the same settings and hook.
+/// time, and declared models get theirs on first use (`get_or_create`, `model`), with the same
+/// settings and hook.
 #[derive(Clone, Default)]
 pub struct BreakerSet {
     breakers: HashMap<ProviderId, Arc<dyn CircuitBreaker>>,
+    /// Each configured provider's declared models (none for a `"*"` provider).
+    declared: HashMap<ProviderId, Arc<[String]>>,
     created: Arc<Created>,
 }
 
-/// Breakers made on first use, shared by every snapshot built from the same start.
+/// A provider's declared model.
+type ModelKey = (ProviderId, String);
+
+/// Breakers made on first use, shared by every snapshot built from the same start: GPU nodes'
+/// and declared models'.
 #[derive(Default)]
 struct Created {
     map: ArcSwap<HashMap<ProviderId, Arc<dyn CircuitBreaker>>>,
+    models: ArcSwap<HashMap<ModelKey, Arc<dyn CircuitBreaker>>>,
     settings: BreakerSettings,
     hook: Option<HookFactory>,
 }
@@ -279,23 +399,29 @@ impl fmt::Debug for BreakerSet {
         f.debug_struct("BreakerSet")
             .field("providers", &self.breakers.len())
             .field("created", &self.created.map.load().len())
+            .field("models", &self.created.models.load().len())
             .finish()
     }
 }
 
 impl BreakerSet {
-    /// Breakers for `ids`, reusing those in `previous` when present; `hook` gives each new
+    /// Breakers for `providers`, reusing those in `previous` when present; `hook` gives each new
     /// breaker its transition hook.
     pub fn build<'a>(
-        ids: impl IntoIterator<Item = &'a ProviderId>,
+        providers: impl IntoIterator<Item = &'a ProviderConfig>,
         settings: &BreakerSettings,
         previous: Option<&BreakerSet>,
         hook: HookFactory,
     ) -> Self {
-        let breakers = ids
+        let mut declared = HashMap::new();
+        let breakers = providers
             .into_iter()
-            .map(|id| {
-                let existing = previous.and_then(|p| p.breakers.get(id)).cloned();
+            .map(|p| {
+                let id = &p.id;
+                if !p.serves_any_model() && !p.models.is_empty() {
+                    declared.insert(id.clone(), Arc::from(p.models.clone()));
+                }
+                let existing = previous.and_then(|prev| prev.breakers.get(id)).cloned();
                 let breaker = existing.unwrap_or_else(|| Arc::new(FailsafeBreaker::new(settings, hook(id))));
                 (id.clone(), breaker)
             })
@@ -304,13 +430,18 @@ impl BreakerSet {
             || {
                 Arc::new(Created {
                     map: ArcSwap::default(),
+                    models: ArcSwap::default(),
                     settings: settings.clone(),
                     hook: Some(hook.clone()),
                 })
             },
             |p| p.created.clone(),
         );
-        Self { breakers, created }
+        Self {
+            breakers,
+            declared,
+            created,
+        }
     }
 
     /// The breaker of `id`, if it has one yet.
@@ -342,9 +473,81 @@ impl BreakerSet {
         c.map.load().get(id).cloned().unwrap_or(fresh)
     }
 
-    /// The provider's state (`closed` for an unknown id).
+    /// The provider's state (`closed` for an unknown id), as `/health`, `/readyz`, routes and
+    /// `gateway_breaker_state` see it: its own breaker's (connections, TLS, DNS, credentials, and
+    /// for a `"*"` provider everything), or, while that one is closed, `open` when every model it
+    /// declares has an open breaker (it can serve nothing), `half_open` when each of them is open
+    /// or half-open. One model's open breaker alone leaves the provider `closed`.
     pub fn state(&self, id: &ProviderId) -> BreakerState {
-        self.get(id).map_or(BreakerState::Closed, |b| b.state())
+        let own = self.get(id).map_or(BreakerState::Closed, |b| b.state());
+        if own != BreakerState::Closed {
+            return own;
+        }
+        let Some(declared) = self.declared.get(id) else {
+            return own;
+        };
+        let models = self.created.models.load();
+        let mut all_open = true;
+        for m in declared.iter() {
+            match models.get(&(id.clone(), m.clone())).map(|b| b.state()) {
+                None | Some(BreakerState::Closed) => return BreakerState::Closed,
+                Some(BreakerState::HalfOpen) => all_open = false,
+                Some(BreakerState::Open) => {}
+            }
+        }
+        if all_open {
+            BreakerState::Open
+        } else {
+            BreakerState::HalfOpen
+        }
+    }
+
+    /// The breaker of `model` on `provider`, made now (closed) when it has none yet; `None` when
+    /// the model is not one the provider declares (a `"*"` provider breaks per provider only).
+    pub fn model(&self, provider: &ProviderConfig, model: &str) -> Option<Arc<dyn CircuitBreaker>> {
+        if provider.serves_any_model() || !provider.models.iter().any(|m| m == model) {
+            return None;
+        }
+        let c = &self.created;
+        let key = (provider.id.clone(), model.to_owned());
+        if let Some(b) = c.models.load().get(&key) {
+            return Some(b.clone());
+        }
+        // A model's transitions count as its provider's (`gateway_breaker_transitions_total`).
+        let hook = c
+            .hook
+            .as_ref()
+            .map_or_else(|| Arc::new(|_| {}) as TransitionHook, |h| h(&provider.id));
+        let fresh: Arc<dyn CircuitBreaker> = Arc::new(FailsafeBreaker::new(&c.settings, hook));
+        c.models.rcu(|map| {
+            let mut next = (**map).clone();
+            next.entry(key.clone()).or_insert_with(|| fresh.clone());
+            next
+        });
+        Some(c.models.load().get(&key).cloned().unwrap_or(fresh))
+    }
+
+    /// The state of `model`'s breaker on `id` (`closed` when it has none yet).
+    pub fn model_state(&self, id: &ProviderId, model: &str) -> BreakerState {
+        self.created
+            .models
+            .load()
+            .get(&(id.clone(), model.to_owned()))
+            .map_or(BreakerState::Closed, |b| b.state())
+    }
+
+    /// The state of each model breaker of `id` made so far, by model name.
+    pub fn model_states(&self, id: &ProviderId) -> Vec<(String, BreakerState)> {
+        let mut states: Vec<_> = self
+            .created
+            .models
+            .load()
+            .iter()
+            .filter(|((p, _), _)| p == id)
+            .map(|((_, m), b)| (m.clone(), b.state()))
+            .collect();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        states
     }
 }
 
@@ -353,11 +556,51 @@ mod tests {
     use super::*;
 
     fn breaker(threshold: u32, reset_ms: u64) -> FailsafeBreaker {
+        spread(threshold, reset_ms, 1)
+    }
+
+    fn spread(threshold: u32, reset_ms: u64, min_callers: u32) -> FailsafeBreaker {
         let settings = BreakerSettings {
             failure_threshold: threshold,
             reset_timeout_seconds: reset_ms as f64 / 1000.0,
+            min_callers,
         };
         FailsafeBreaker::new(&settings, Arc::new(|_| {}))
+    }
+
+    fn fail_as(b: &FailsafeBreaker, caller: &str) {
+        Permit::acquire(b).unwrap().finish_for(true, Some(caller));
+    }
+
+    #[test]
+    fn one_callers_failures_never_open_a_breaker_that_needs_two() {
+        let b = spread(2, 60_000, 2);
+        for _ in 0..10 {
+            fail_as(&b, "key:a");
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        fail_as(&b, "key:b");
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn a_callers_failures_older_than_the_reset_period_do_not_count_towards_the_spread() {
+        let b = spread(2, 50, 2);
+        fail_as(&b, "key:a");
+        std::thread::sleep(Duration::from_millis(70));
+        fail_as(&b, "key:b");
+        assert_eq!(b.state(), BreakerState::Closed);
+        fail_as(&b, "key:a");
+        assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn an_abandoned_probe_leaves_the_breaker_half_open() {
+        let b = breaker(1, 50);
+        fail(&b);
+        std::thread::sleep(Duration::from_millis(60));
+        drop(Permit::acquire(&b).unwrap());
+        assert_eq!(b.state(), BreakerState::HalfOpen);
     }
 
     fn fail(b: &FailsafeBreaker) {

@@ -1,24 +1,38 @@
 //! The one place that decides what an upstream failure means: retry the same provider, move to
-//! the next one, or give up and hand the client its own mistake back. Retries and breakers both
-//! consume this table, so they can never disagree.
+//! the next one, or give up and hand the client its own mistake back, and which breaker (if any)
+//! counts it. Retries and breakers both consume this table, so they can never disagree.
+//!
+//! A breaker counts only what says something about the upstream. What never reached it (an
+//! operation its protocol cannot do) is not counted at all, and neither is a non-streamed attempt
+//! whose `timeout_seconds` ran out while the upstream worked on it: a long generation is the
+//! request's doing, and one client must not open a breaker for everyone with slow prompts. A
+//! timeout is never retried on the same provider: a silent provider stays silent, so the next
+//! candidate is tried at once.
+//!
+//! Blame goes where the failure lives: the provider's breaker for its connections and account
+//! (refused, TLS, DNS, connect timeout, 401/403), the model's breaker for what one model does (429,
+//! 5xx, a first-token timeout, a malformed answer), so a 429 storm on one model leaves the
+//! provider's other models served. A provider without declared models (`"*"`) has no model
+//! breakers; model blame then falls on its provider breaker.
 //!
 //! An oversized answer is not retried: the same provider would send the same answer again, and
 //! reading it costs the time and bandwidth of `max_response_bytes` each time. Another provider (or
-//! model) may answer within the limit, so the next one is tried; the provider itself is healthy,
-//! so its breaker does not count it.
+//! model) may answer within the limit, so the next one is tried; the provider itself is healthy.
 //!
-//! | failure                                   | outcome        | verdict       | trips breaker |
-//! |-------------------------------------------|----------------|---------------|---------------|
-//! | connect error, broken connection          | connect_error  | retry         | yes           |
-//! | timeout (whole attempt / first token)     | timeout        | retry         | yes           |
-//! | 5xx, 408                                  | server_error   | retry         | yes           |
-//! | 429                                       | rate_limited   | retry         | yes           |
-//! | 2xx with a malformed body / in-band error | malformed      | retry         | yes           |
-//! | 401, 402, 403 (the provider's account)    | unauthorized   | next provider | yes           |
-//! | 404 (model absent there)                  | not_found      | next provider | no            |
-//! | operation unsupported by the protocol     | unsupported    | next provider | no            |
-//! | 2xx body over `limits.max_response_bytes` | response_too_large | next provider | no        |
-//! | 400, 413, 422 and other 4xx               | rejected       | give up       | no            |
+//! | failure                                    | outcome            | verdict       | breaker   |
+//! |--------------------------------------------|--------------------|---------------|-----------|
+//! | connect error, broken connection           | connect_error      | retry         | provider  |
+//! | connect timeout                            | timeout            | next provider | provider  |
+//! | first-token timeout (streams)              | timeout            | next provider | model     |
+//! | `timeout_seconds` ran out (not streamed)   | timeout            | next provider | uncounted |
+//! | 5xx, 408                                   | server_error       | retry         | model     |
+//! | 429                                        | rate_limited       | retry         | model     |
+//! | 2xx with a malformed body / in-band error  | malformed          | retry         | model     |
+//! | 401, 402, 403 (the provider's account)     | unauthorized       | next provider | provider  |
+//! | 404 (model absent there)                   | not_found          | next provider | healthy   |
+//! | operation unsupported by the protocol      | unsupported        | next provider | uncounted |
+//! | 2xx body over `limits.max_response_bytes`  | response_too_large | next provider | healthy   |
+//! | 400, 413, 422 and other 4xx                | rejected           | give up       | healthy   |
 
 use crate::domain::AttemptOutcome;
 use crate::providers::{UpstreamError, UpstreamErrorKind};
@@ -34,6 +48,20 @@ pub enum Verdict {
     GiveUp,
 }
 
+/// How an attempt counts for the breakers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The upstream answered for itself: a success for its breakers.
+    Healthy,
+    /// A failure of the provider (its connections, TLS, DNS, account): its provider breaker.
+    Provider,
+    /// A failure of the model asked for: the model's breaker, the provider's when the model has
+    /// none (a `"*"` provider).
+    Model,
+    /// Says nothing about the upstream: no breaker counts it (a half-open probe stays out).
+    Uncounted,
+}
+
 /// The classification of one failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Class {
@@ -41,35 +69,41 @@ pub struct Class {
     pub outcome: AttemptOutcome,
     /// What to do next.
     pub verdict: Verdict,
-    /// Whether it counts as a failure for the provider's circuit breaker.
+    /// Which breaker counts it.
+    pub blame: Blame,
+    /// Whether it counts as a failure for a circuit breaker (`blame` is the provider or the model).
     pub trips_breaker: bool,
 }
 
-const fn class(outcome: AttemptOutcome, verdict: Verdict, trips_breaker: bool) -> Class {
+const fn class(outcome: AttemptOutcome, verdict: Verdict, blame: Blame) -> Class {
     Class {
         outcome,
         verdict,
-        trips_breaker,
+        blame,
+        trips_breaker: matches!(blame, Blame::Provider | Blame::Model),
     }
 }
 
 /// Classifies one failed attempt.
 pub fn classify(e: &UpstreamError) -> Class {
     use AttemptOutcome as O;
+    use Blame::{Healthy, Model, Provider, Uncounted};
     use Verdict::{GiveUp, NextProvider, Retry};
     match e.kind {
-        UpstreamErrorKind::Connect | UpstreamErrorKind::StreamCut => class(O::Connect, Retry, true),
-        UpstreamErrorKind::Timeout => class(O::Timeout, Retry, true),
-        UpstreamErrorKind::Malformed => class(O::Malformed, Retry, true),
-        UpstreamErrorKind::Unsupported => class(O::Unsupported, NextProvider, false),
-        UpstreamErrorKind::TooLarge => class(O::TooLarge, NextProvider, false),
+        UpstreamErrorKind::Connect | UpstreamErrorKind::StreamCut => class(O::Connect, Retry, Provider),
+        UpstreamErrorKind::Timeout => class(O::Timeout, NextProvider, Provider),
+        UpstreamErrorKind::FirstTokenTimeout => class(O::Timeout, NextProvider, Model),
+        UpstreamErrorKind::Deadline => class(O::Timeout, NextProvider, Uncounted),
+        UpstreamErrorKind::Malformed => class(O::Malformed, Retry, Model),
+        UpstreamErrorKind::Unsupported => class(O::Unsupported, NextProvider, Uncounted),
+        UpstreamErrorKind::TooLarge => class(O::TooLarge, NextProvider, Healthy),
         UpstreamErrorKind::Status => match e.status.unwrap_or(500) {
-            429 => class(O::RateLimited, Retry, true),
-            408 => class(O::ServerError, Retry, true),
-            401..=403 => class(O::Unauthorized, NextProvider, true),
-            404 => class(O::NotFound, NextProvider, false),
-            400..=499 => class(O::Rejected, GiveUp, false),
-            _ => class(O::ServerError, Retry, true),
+            429 => class(O::RateLimited, Retry, Model),
+            408 => class(O::ServerError, Retry, Model),
+            401..=403 => class(O::Unauthorized, NextProvider, Provider),
+            404 => class(O::NotFound, NextProvider, Healthy),
+            400..=499 => class(O::Rejected, GiveUp, Healthy),
+            _ => class(O::ServerError, Retry, Model),
         },
     }
 }
@@ -101,14 +135,48 @@ mod tests {
         ] {
             assert_eq!((c.verdict, c.trips_breaker), (Verdict::Retry, true), "{c:?}");
         }
-        for k in [
-            UpstreamErrorKind::Connect,
-            UpstreamErrorKind::Timeout,
-            UpstreamErrorKind::Malformed,
-        ] {
+        for k in [UpstreamErrorKind::Connect, UpstreamErrorKind::Malformed] {
             assert_eq!(kind(k).verdict, Verdict::Retry);
             assert!(kind(k).trips_breaker);
         }
+    }
+
+    #[test]
+    fn timeouts_move_on_at_once_and_only_silence_counts() {
+        let connect = kind(UpstreamErrorKind::Timeout);
+        assert_eq!(
+            (connect.verdict, connect.blame),
+            (Verdict::NextProvider, Blame::Provider)
+        );
+        let first_token = kind(UpstreamErrorKind::FirstTokenTimeout);
+        assert_eq!(
+            (first_token.verdict, first_token.blame),
+            (Verdict::NextProvider, Blame::Model)
+        );
+        let long_generation = kind(UpstreamErrorKind::Deadline);
+        assert_eq!(
+            (
+                long_generation.verdict,
+                long_generation.blame,
+                long_generation.trips_breaker
+            ),
+            (Verdict::NextProvider, Blame::Uncounted, false)
+        );
+    }
+
+    #[test]
+    fn a_models_answers_blame_the_model_and_connections_the_provider() {
+        for code in [429, 500, 503] {
+            assert_eq!(status(code).blame, Blame::Model, "{code}");
+        }
+        assert_eq!(kind(UpstreamErrorKind::Connect).blame, Blame::Provider);
+        assert_eq!(status(401).blame, Blame::Provider);
+    }
+
+    #[test]
+    fn an_unsupported_operation_is_not_counted_at_all() {
+        let c = kind(UpstreamErrorKind::Unsupported);
+        assert_eq!((c.verdict, c.blame), (Verdict::NextProvider, Blame::Uncounted));
     }
 
     #[test]

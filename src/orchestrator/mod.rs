@@ -19,8 +19,8 @@ use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderI
 use crate::error::ApiError;
 use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind, sse};
 use crate::routing::{Candidate, RoutePlan};
-use breaker::{BreakerSet, Permit};
-use classify::{Verdict, classify};
+use breaker::{BreakerSet, CircuitBreaker, Permit};
+use classify::{Blame, Verdict, classify};
 
 /// What the orchestrator needs for one request.
 pub struct Orchestrator<'a> {
@@ -36,6 +36,9 @@ pub struct Orchestrator<'a> {
     pub dialect: Dialect,
     /// Largest non-streamed upstream body read (`limits.max_response_bytes`).
     pub max_response_bytes: usize,
+    /// Who asks (`auth::Caller::id`: a key id, or the client address when auth is off); breakers
+    /// with `min_callers` > 1 count distinct callers. `None`: unknown.
+    pub caller: Option<&'a str>,
 }
 
 /// Which provider answered, with what.
@@ -112,6 +115,13 @@ impl Orchestrator<'_> {
         let mut attempts = Vec::new();
         for candidate in &plan.candidates {
             let id = &candidate.provider.config.id;
+            if let Job::Unary(op) = job
+                && !candidate.provider.adapter.supports(op)
+            {
+                // Never reaches the upstream, so it is skipped before any breaker is asked.
+                attempts.push(summary(candidate, AttemptOutcome::Unsupported, None, Duration::ZERO));
+                continue;
+            }
             let spliced;
             let body = if candidate.upstream_model == plan.requested_model {
                 body
@@ -129,16 +139,19 @@ impl Orchestrator<'_> {
                     }
                 }
             };
+            let provider_breaker = self.breakers.get_or_create(id);
+            let model_breaker = self
+                .breakers
+                .model(&candidate.provider.config, &candidate.upstream_model);
             for retry in 0..=self.routing.max_retries {
-                let breaker = self.breakers.get_or_create(id);
-                let Some(permit) = Permit::acquire(breaker.as_ref()) else {
+                let Some(permits) = Permits::acquire(provider_breaker.as_ref(), model_breaker.as_deref()) else {
                     attempts.push(summary(candidate, AttemptOutcome::BreakerOpen, None, Duration::ZERO));
                     break;
                 };
                 let started = Instant::now();
                 let err = match self.attempt(candidate, &job, body).await {
                     Ok(got) => {
-                        permit.finish(false);
+                        permits.report(Blame::Healthy, self.caller);
                         attempts.push(summary(candidate, AttemptOutcome::Success, None, started.elapsed()));
                         let success = Success {
                             provider: id.clone(),
@@ -153,7 +166,7 @@ impl Orchestrator<'_> {
                     Err(e) => e,
                 };
                 let class = classify(&err);
-                permit.finish(class.trips_breaker);
+                permits.report(class.blame, self.caller);
                 attempts.push(summary(candidate, class.outcome, err.status, started.elapsed()));
                 tracing::warn!(
                     request_id = %self.request_id,
@@ -192,7 +205,12 @@ impl Orchestrator<'_> {
             let retry_after = plan
                 .candidates
                 .iter()
-                .filter_map(|c| self.breakers.get(&c.provider.config.id)?.retry_after())
+                .flat_map(|c| {
+                    let provider = self.breakers.get(&c.provider.config.id);
+                    let model = self.breakers.model(&c.provider.config, &c.upstream_model);
+                    [provider, model].into_iter().flatten()
+                })
+                .filter_map(|b| b.retry_after())
                 .min();
             Err(ApiError::ProvidersUnavailable { retry_after })
         } else if called().all(|a| a.outcome == AttemptOutcome::TooLarge) {
@@ -224,9 +242,11 @@ impl Orchestrator<'_> {
         let in_flight: Vec<_> = candidate.in_flight.iter().map(InFlight::enter).collect();
         match job {
             Job::Unary(op) => {
+                // The shared client bounds the connect on its own (`Timeout`); this deadline runs out
+                // while the upstream works on the request, as a long generation does.
                 match tokio::time::timeout(self.routing.timeout(), provider.adapter.send(&call, *op)).await {
                     Ok(result) => result.map(Got::Reply),
-                    Err(_) => Err(UpstreamError::new(id, UpstreamErrorKind::Timeout)),
+                    Err(_) => Err(UpstreamError::new(id, UpstreamErrorKind::Deadline)),
                 }
             }
             Job::Stream => {
@@ -243,7 +263,7 @@ impl Orchestrator<'_> {
                 };
                 let start = match tokio::time::timeout(self.routing.first_token_timeout(), opening).await {
                     Ok(result) => result?,
-                    Err(_) => return Err(UpstreamError::new(id, UpstreamErrorKind::Timeout)),
+                    Err(_) => return Err(UpstreamError::new(id, UpstreamErrorKind::FirstTokenTimeout)),
                 };
                 if sse::first_event_is_error(&start.first) {
                     return Err(UpstreamError::new(id, UpstreamErrorKind::Malformed));
@@ -281,6 +301,40 @@ impl Outcome<Got> {
         Outcome {
             result,
             attempts: self.attempts,
+        }
+    }
+}
+
+/// One attempt's permits: the provider's breaker, and the model's when the model has one.
+struct Permits<'a> {
+    provider: Permit<'a>,
+    model: Option<Permit<'a>>,
+}
+
+impl<'a> Permits<'a> {
+    /// Both permits, or none when either breaker refuses (the other's is released unjudged).
+    fn acquire(provider: &'a dyn CircuitBreaker, model: Option<&'a dyn CircuitBreaker>) -> Option<Self> {
+        let provider = Permit::acquire(provider)?;
+        let model = match model {
+            Some(b) => Some(Permit::acquire(b)?),
+            None => None,
+        };
+        Some(Self { provider, model })
+    }
+
+    /// Reports the attempt to the breaker `blame` names; a breaker it does not name is released
+    /// unjudged, except that a healthy answer is a success for both.
+    fn report(self, blame: Blame, caller: Option<&str>) {
+        match (blame, self.model) {
+            (Blame::Healthy, model) => {
+                self.provider.finish_for(false, caller);
+                if let Some(m) = model {
+                    m.finish_for(false, caller);
+                }
+            }
+            (Blame::Provider, _) | (Blame::Model, None) => self.provider.finish_for(true, caller),
+            (Blame::Model, Some(m)) => m.finish_for(true, caller),
+            (Blame::Uncounted, _) => {}
         }
     }
 }

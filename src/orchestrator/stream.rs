@@ -4,6 +4,16 @@
 //! complete. Events are already in the client's dialect; only the end marker and the error event
 //! depend on it.
 //!
+//! A stream whose answer is whole is complete even when the upstream then closes (or breaks, or
+//! falls silent) without its end marker: in the OpenAI dialect, once a `finish_reason` has passed
+//! (and the usage chunk, when the client or a bridged front asked for it); in the Anthropic
+//! dialect, once the `message_delta` carrying a `stop_reason` has passed. The relay then writes
+//! the missing end marker itself, so the client (and a Responses front's `response.completed`)
+//! sees a finished answer rather than an error.
+//!
+//! At shutdown, a stream still running when the grace period ends is cut by the gateway: it gets
+//! the dialect's error event and its observer hears `StreamEnd::Shutdown`, not a client disconnect.
+//!
 //! What the upstream connection has already read goes out together: the HTTP client hands a
 //! response body over one HTTP chunk (often one event) per turn of its connection task, so after
 //! each chunk the relay yields once and takes whatever that turn delivered, never waiting for the
@@ -16,6 +26,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{FutureExt, Stream, StreamExt, stream};
+use tokio_util::sync::CancellationToken;
 
 use super::StreamStart;
 use crate::domain::{Dialect, ProviderId};
@@ -41,6 +52,8 @@ pub enum StreamEnd {
     IdleTimeout,
     /// The upstream closed without the end marker.
     Truncated,
+    /// The gateway cut it: the shutdown grace period ran out.
+    Shutdown,
 }
 
 impl StreamEnd {
@@ -51,6 +64,7 @@ impl StreamEnd {
             Self::UpstreamError => "upstream_error",
             Self::IdleTimeout => "idle_timeout",
             Self::Truncated => "truncated",
+            Self::Shutdown => "shutdown",
         }
     }
 }
@@ -76,6 +90,12 @@ struct Relay<O> {
     idle: Duration,
     framer: sse::EventFramer,
     done: bool,
+    /// The answer has ended (`finish_reason`, or Anthropic's `stop_reason`) before the end marker.
+    answered: bool,
+    /// A usage chunk has passed.
+    usage_seen: bool,
+    usage_required: bool,
+    shutdown: Option<CancellationToken>,
     provider: ProviderId,
     dialect: Dialect,
     observer: O,
@@ -126,8 +146,13 @@ impl<O: StreamObserver> Relay<O> {
                 self.done = true;
                 continue;
             }
-            if self.dialect == Dialect::Anthropic && sse::is_message_stop(data) {
-                self.done = true;
+            match self.dialect {
+                Dialect::Anthropic if sse::is_message_stop(data) => self.done = true,
+                Dialect::Anthropic => self.answered |= has_value(data, b"\"stop_reason\""),
+                Dialect::OpenAi => {
+                    self.answered |= has_value(data, b"\"finish_reason\"");
+                    self.usage_seen |= crate::providers::wire::may_carry_usage(data);
+                }
             }
             if !self.observer.on_event(data) {
                 dropped.push(event.range);
@@ -146,7 +171,19 @@ impl<O: StreamObserver> Relay<O> {
         kept.freeze()
     }
 
+    /// Whether the answer is whole though its end marker never came.
+    fn whole(&self) -> bool {
+        self.answered && (self.usage_seen || !self.usage_required || self.dialect == Dialect::Anthropic)
+    }
+
     fn end(&mut self, end: StreamEnd, mut out: BytesMut) -> Option<Bytes> {
+        let end = if !self.done && end != StreamEnd::Shutdown && end != StreamEnd::Complete && self.whole() {
+            tracing::debug!(provider = %self.provider, end = end.as_str(), "stream ended after its answer without the end marker");
+            out.extend_from_slice(end_marker(self.dialect));
+            StreamEnd::Complete
+        } else {
+            end
+        };
         self.finished = true;
         self.observer.on_end(end);
         if end != StreamEnd::Complete {
@@ -166,6 +203,11 @@ pub struct Source {
     pub dialect: Dialect,
     /// Longest silence between chunks.
     pub idle: Duration,
+    /// Whether the answer is whole only with its usage chunk (the client asked for it, or a
+    /// bridged front needs it).
+    pub usage_required: bool,
+    /// Cancelled when the shutdown grace period runs out: the stream is then cut by the gateway.
+    pub shutdown: Option<CancellationToken>,
 }
 
 /// Turns a started upstream stream into the client's body.
@@ -178,6 +220,8 @@ pub fn relay<O: StreamObserver>(
         provider,
         dialect,
         idle,
+        usage_required,
+        shutdown,
     } = source;
     let state = Relay {
         first: Some(start.first),
@@ -188,6 +232,10 @@ pub fn relay<O: StreamObserver>(
         idle,
         framer: sse::EventFramer::default(),
         done: false,
+        answered: false,
+        usage_seen: false,
+        usage_required,
+        shutdown,
         provider,
         dialect,
         observer,
@@ -207,8 +255,9 @@ pub fn relay<O: StreamObserver>(
                 // Out at once: the time to first token is not spent gathering.
                 Some(first) => first,
                 None => match next(&mut s).await {
-                    Ok(Some(Ok(chunk))) => s.gather(chunk).await,
-                    Ok(None) => {
+                    Next::Cut => return s.end(StreamEnd::Shutdown, BytesMut::new()).map(|b| (Ok(b), s)),
+                    Next::Item(Some(Ok(chunk))) => s.gather(chunk).await,
+                    Next::Item(None) => {
                         // Whatever the upstream left unterminated still goes out, then the verdict.
                         let tail = s.framer.finish().map(|t| s.filter(t)).unwrap_or_default();
                         let end = if s.done {
@@ -221,8 +270,10 @@ pub fn relay<O: StreamObserver>(
                     }
                     // A partial event left in the framer is dropped: the error event must start
                     // on an event boundary to be readable.
-                    Ok(Some(Err(_))) => return s.end(StreamEnd::UpstreamError, BytesMut::new()).map(|b| (Ok(b), s)),
-                    Err(_) => return s.end(StreamEnd::IdleTimeout, BytesMut::new()).map(|b| (Ok(b), s)),
+                    Next::Item(Some(Err(_))) => {
+                        return s.end(StreamEnd::UpstreamError, BytesMut::new()).map(|b| (Ok(b), s));
+                    }
+                    Next::Idle => return s.end(StreamEnd::IdleTimeout, BytesMut::new()).map(|b| (Ok(b), s)),
                 },
             };
             if let Some(run) = s.framer.push(chunk) {
@@ -235,12 +286,56 @@ pub fn relay<O: StreamObserver>(
     })
 }
 
+/// What waiting for the upstream gave.
+enum Next {
+    Item(Item),
+    /// Nothing within the idle timeout.
+    Idle,
+    /// The shutdown grace period ran out.
+    Cut,
+}
+
 /// The next upstream item: one stashed while gathering, else the next to arrive within the idle
-/// timeout (`Err` when none does).
-async fn next<O>(s: &mut Relay<O>) -> Result<Item, tokio::time::error::Elapsed> {
-    match s.stashed.take() {
-        Some(item) => Ok(item),
-        None => tokio::time::timeout(s.idle, s.rest.next()).await,
+/// timeout, unless shutdown's grace period runs out first.
+async fn next<O>(s: &mut Relay<O>) -> Next {
+    if let Some(item) = s.stashed.take() {
+        return Next::Item(item);
+    }
+    let wait = tokio::time::timeout(s.idle, s.rest.next());
+    let got = match &s.shutdown {
+        Some(token) => {
+            tokio::select! {
+                biased;
+                () = token.cancelled() => return Next::Cut,
+                got = wait => got,
+            }
+        }
+        None => wait.await,
+    };
+    got.map_or(Next::Idle, Next::Item)
+}
+
+/// Whether `key` appears in `data` with a value other than `null` (a byte scan: events are not
+/// parsed for it).
+fn has_value(data: &[u8], key: &[u8]) -> bool {
+    let mut rest = data;
+    while let Some(at) = memchr::memmem::find(rest, key) {
+        rest = &rest[at + key.len()..];
+        let Some(value) = rest.trim_ascii_start().strip_prefix(b":") else {
+            continue;
+        };
+        if !value.trim_ascii_start().starts_with(b"null") {
+            return true;
+        }
+    }
+    false
+}
+
+/// The end marker of a whole answer whose upstream never sent it.
+fn end_marker(dialect: Dialect) -> &'static [u8] {
+    match dialect {
+        Dialect::OpenAi => b"data: [DONE]\n\n",
+        Dialect::Anthropic => b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     }
 }
 
@@ -250,9 +345,14 @@ fn error_event(provider: &ProviderId, end: StreamEnd, dialect: Dialect) -> Bytes
     let why = match end {
         StreamEnd::IdleTimeout => "went silent",
         StreamEnd::Truncated => "closed the stream before its end",
+        StreamEnd::Shutdown => "was cut off: the gateway is shutting down",
         _ => "broke the connection",
     };
-    let message = format!("upstream provider `{provider}` {why}; the response is incomplete");
+    let message = if end == StreamEnd::Shutdown {
+        format!("the stream from provider `{provider}` {why}; the response is incomplete, retry it")
+    } else {
+        format!("upstream provider `{provider}` {why}; the response is incomplete")
+    };
     match dialect {
         Dialect::OpenAi => {
             let body = serde_json::json!({
@@ -293,6 +393,8 @@ mod tests {
             provider: ProviderId::new("p"),
             dialect: Dialect::OpenAi,
             idle: Duration::from_secs(5),
+            usage_required: false,
+            shutdown: None,
         }
     }
 
@@ -352,6 +454,118 @@ mod tests {
         assert!(
             text.contains("stream_upstream_error") && !text.contains("[DONE]"),
             "{text}"
+        );
+    }
+
+    async fn relayed(dialect: Dialect, usage_required: bool, first: &'static str, rest: Vec<&'static str>) -> String {
+        let rest: Vec<Result<Bytes, UpstreamError>> =
+            rest.into_iter().map(|c| Ok(Bytes::from_static(c.as_bytes()))).collect();
+        let start = StreamStart {
+            first: Bytes::from_static(first.as_bytes()),
+            rest: Box::pin(stream::iter(rest)),
+        };
+        let source = Source {
+            dialect,
+            usage_required,
+            ..source()
+        };
+        let out: Vec<Bytes> = relay(start, source, Quiet)
+            .map(|r| r.unwrap_or_default())
+            .collect()
+            .await;
+        String::from_utf8_lossy(&out.concat()).into_owned()
+    }
+
+    const CONTENT: &str =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n";
+    const FINISH: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\": \"stop\"}]}\n\n";
+    const USAGE: &str =
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n";
+
+    #[tokio::test]
+    async fn a_finished_answer_without_done_gets_done_from_the_relay() {
+        let text = relayed(Dialect::OpenAi, false, CONTENT, vec![FINISH]).await;
+        assert!(text.ends_with(&format!("{FINISH}data: [DONE]\n\n")), "{text}");
+        assert!(!text.contains("error"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_null_finish_reason_is_not_an_end() {
+        let text = relayed(Dialect::OpenAi, false, CONTENT, vec![CONTENT]).await;
+        assert!(text.contains("stream_truncated") && !text.contains("[DONE]"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn an_answer_without_the_usage_it_was_asked_for_is_incomplete() {
+        let cut = relayed(Dialect::OpenAi, true, CONTENT, vec![FINISH]).await;
+        assert!(cut.contains("stream_truncated") && !cut.contains("[DONE]"), "{cut}");
+        let whole = relayed(Dialect::OpenAi, true, CONTENT, vec![FINISH, USAGE]).await;
+        assert!(whole.ends_with("data: [DONE]\n\n"), "{whole}");
+    }
+
+    #[tokio::test]
+    async fn an_anthropic_answer_with_its_stop_reason_gets_message_stop_from_the_relay() {
+        let start = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n";
+        let delta = "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":1}}\n\n";
+        let text = relayed(Dialect::Anthropic, false, start, vec![delta]).await;
+        assert!(
+            text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+            "{text}"
+        );
+        let cut = relayed(Dialect::Anthropic, false, start, vec![]).await;
+        assert!(cut.contains("event: error") && !cut.contains("message_stop"), "{cut}");
+    }
+
+    /// Counts the ends it is told of, and whether one was a shutdown cut.
+    struct Ends(std::sync::Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicBool)>);
+
+    impl StreamObserver for Ends {
+        fn on_event(&mut self, _: &[u8]) -> bool {
+            true
+        }
+        fn on_end(&mut self, end: StreamEnd) {
+            use std::sync::atomic::Ordering::SeqCst;
+            self.0.0.fetch_add(1, SeqCst);
+            self.0.1.store(end == StreamEnd::Shutdown, SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_running_when_the_grace_period_ends_is_cut_with_an_error_event() {
+        // Arrange: an upstream that never sends another chunk, and a grace period already over.
+        let start = StreamStart {
+            first: Bytes::from_static(CONTENT.as_bytes()),
+            rest: Box::pin(stream::pending()),
+        };
+        let token = CancellationToken::new();
+        let ends = std::sync::Arc::new((
+            std::sync::atomic::AtomicUsize::new(0),
+            std::sync::atomic::AtomicBool::new(false),
+        ));
+        let source = Source {
+            shutdown: Some(token.clone()),
+            idle: Duration::from_secs(60),
+            ..source()
+        };
+        token.cancel();
+
+        // Act
+        let out: Vec<Bytes> = tokio::time::timeout(
+            Duration::from_secs(5),
+            relay(start, source, Ends(ends.clone()))
+                .map(|r| r.unwrap_or_default())
+                .collect(),
+        )
+        .await
+        .expect("the cut ends the stream");
+
+        // Assert
+        let text = String::from_utf8_lossy(&out.concat()).into_owned();
+        assert!(text.contains("stream_shutdown") && !text.contains("[DONE]"), "{text}");
+        assert_eq!(ends.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(
+            ends.1.load(std::sync::atomic::Ordering::SeqCst),
+            "told of a shutdown cut"
         );
     }
 }

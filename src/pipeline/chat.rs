@@ -106,6 +106,9 @@ async fn infer_as(
                 provider: success.provider.clone(),
                 dialect,
                 idle: live.config.settings.routing.stream_idle_timeout(),
+                // The OpenAI dialect's usage chunk stays on the wire only when it was asked for.
+                usage_required: dialect == Dialect::OpenAi && !strip_usage,
+                shutdown: Some(state.shutdown.grace_over()),
             };
             let relay = stream::relay(success.value, source, recorder);
             Ok(Answer::Stream {
@@ -158,7 +161,7 @@ async fn infer_inner(
     let needs = Needs::estimate(body.len(), peek.tools);
     let resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
     let plan = &resolved.plan;
-    let orchestrator = orchestrator(state, live, request_id, dialect);
+    let orchestrator = orchestrator(state, live, request_id, dialect, caller);
     if !peek.stream {
         let lookup = cache::applies(live, directives, &peek.model, front.endpoint(), &original);
         if let Some(l) = &lookup
@@ -222,7 +225,7 @@ pub async fn embeddings(
         {
             return Ok(Err(hit));
         }
-        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi)
+        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi, caller)
             .run(&resolved.plan, Operation::Embeddings, &body)
             .await;
         let calls = outcome.calls_made();
@@ -301,8 +304,10 @@ fn orchestrator<'a>(
     live: &'a Live,
     request_id: &'a RequestId,
     dialect: Dialect,
+    caller: Option<&'a Caller>,
 ) -> Orchestrator<'a> {
     Orchestrator {
+        caller: caller.map(|c| c.id.as_str()),
         routing: &live.config.settings.routing,
         breakers: &live.breakers,
         http: &state.http,

@@ -306,6 +306,12 @@ impl StreamObserver for StreamRecorder {
     fn on_end(&mut self, end: StreamEnd) {
         match end {
             StreamEnd::Complete => self.write(RequestStatus::Success, None),
+            // Not the client's doing, nor the upstream's: the gateway cut it when shutdown's grace
+            // period ran out.
+            StreamEnd::Shutdown => self.write(
+                RequestStatus::Error,
+                Some("stream ended: shutdown (cut by the gateway when its shutdown grace period ran out)".into()),
+            ),
             other => self.write(RequestStatus::Error, Some(format!("stream ended: {}", other.as_str()))),
         }
     }

@@ -1,6 +1,8 @@
 //! `GET /provider/status` (seed 004): every catalogue and configured provider, whether it is
 //! enabled, whether it has a key, its breaker, last error and median latency.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::config::catalogue;
@@ -25,8 +27,13 @@ pub struct ProviderStatus {
     pub enabled: bool,
     /// Whether a key is set for it.
     pub key_configured: bool,
-    /// `closed`, `open`, `half_open`, or `disabled`.
+    /// `closed`, `open`, `half_open`, or `disabled`: the provider's own breaker (connections,
+    /// TLS, DNS, credentials; everything for a `"*"` provider), reading `open` also when every
+    /// declared model's breaker is open.
     pub breaker: &'static str,
+    /// Each declared model's breaker (429s, 5xx, first-token timeouts of that model); empty for a
+    /// `"*"` provider, which breaks per provider only.
+    pub model_breakers: BTreeMap<String, &'static str>,
     /// The last failed attempt (outcome, status, time), if any.
     pub last_error: Option<String>,
     /// Median latency of its last 100 attempts.
@@ -48,6 +55,15 @@ pub fn provider_status(state: &AppState) -> StatusList {
                 enabled: true,
                 key_configured: p.config.api_key.is_some(),
                 breaker: live.breakers.state(&p.config.id).as_str(),
+                model_breakers: if p.config.serves_any_model() {
+                    BTreeMap::new()
+                } else {
+                    p.config
+                        .models
+                        .iter()
+                        .map(|m| (m.clone(), live.breakers.model_state(&p.config.id, m).as_str()))
+                        .collect()
+                },
                 last_error,
                 latency_ms_p50,
             }
@@ -64,6 +80,7 @@ pub fn provider_status(state: &AppState) -> StatusList {
             enabled: false,
             key_configured: false,
             breaker: "disabled",
+            model_breakers: BTreeMap::new(),
             last_error: None,
             latency_ms_p50: None,
         });

@@ -162,6 +162,7 @@ async fn run(
         request_id,
         dialect: Dialect::OpenAi,
         max_response_bytes: live.config.settings.limits.max_response_bytes,
+        caller: trace.caller.as_deref(),
     };
     let outcome = orchestrator.run(&plan, Operation::Chat, &chat).await;
     trace.attempts = outcome.attempts;

@@ -11,8 +11,13 @@ use crate::domain::ProviderId;
 pub enum UpstreamErrorKind {
     /// Could not connect, or the connection broke before a response.
     Connect,
-    /// No answer within the deadline.
+    /// The transport's own deadline ran out: the connect timeout (the shared client sets no other).
     Timeout,
+    /// A stream's first chunk did not come within `first_token_timeout_seconds`.
+    FirstTokenTimeout,
+    /// A non-streamed attempt's `timeout_seconds` ran out while the upstream was working on it
+    /// (connected, request sent): a long generation, not a sign of an unhealthy upstream.
+    Deadline,
     /// A non-2xx status (see `UpstreamError::status`).
     Status,
     /// A 2xx whose body is not what the protocol promises, or an in-band error event.

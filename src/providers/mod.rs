@@ -75,6 +75,13 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
     /// The protocol name, as in `kind:`.
     fn protocol(&self) -> &'static str;
 
+    /// Whether the protocol can do `op` at all. The orchestrator skips a provider that cannot
+    /// before it asks its breaker, so such a call never counts for (or against) the provider.
+    fn supports(&self, op: Operation) -> bool {
+        let _ = op;
+        true
+    }
+
     /// One non-streamed call. A 2xx whose body is not what the protocol promises is `Malformed`.
     async fn send(&self, call: &Call<'_>, op: Operation) -> Result<Reply, UpstreamError>;
 

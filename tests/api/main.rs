@@ -5,6 +5,7 @@
 mod admin_api;
 mod audit;
 mod auth;
+mod breakers_semantics;
 mod cache;
 mod chat;
 mod circuit_breaker;

@@ -56,6 +56,10 @@ impl ProviderAdapter for Anthropic {
         "anthropic"
     }
 
+    fn supports(&self, op: Operation) -> bool {
+        op != Operation::Embeddings
+    }
+
     async fn send(&self, call: &Call<'_>, op: Operation) -> Result<Reply, UpstreamError> {
         let id = &call.provider.id;
         if op == Operation::Embeddings {
