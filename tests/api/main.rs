@@ -4,6 +4,11 @@
 
 mod admin_api;
 mod auth;
+mod auth_jwt;
+mod auth_observability;
+mod auth_reload;
+mod auth_required;
+mod auth_throttle;
 mod cache;
 mod chat;
 mod circuit_breaker;
