@@ -109,6 +109,8 @@ pub const FLAT_ENV: &[FlatVar] = &[
     row("API_KEY", &["auth", "api_keys"], ValueKind::Append),
     row("INTERNAL_API_TOKEN", &["auth", "admin_token"], ValueKind::Text),
     row("AI_CLUSTER_SECRET", &["auth", "worker_token"], ValueKind::Text),
+    row("AUTH_REQUIRED", &["auth", "required"], ValueKind::Flag),
+    row("OBSERVABILITY_TOKEN", &["observability", "token"], ValueKind::Text),
     row("RATE_LIMIT_ENABLED", &["rate_limit", "enabled"], ValueKind::Flag),
     row("RATE_LIMIT_RPM", &["rate_limit", "rpm"], ValueKind::Integer),
     row("RATE_LIMIT_BURST", &["rate_limit", "burst"], ValueKind::Integer),
