@@ -148,7 +148,9 @@ impl Application {
         let (webhooks, dispatcher) =
             webhooks::spawn(&settings.webhooks, http_client.clone(), hook, background.cancel.clone());
         background.tasks.push(dispatcher);
-        background.tasks.push(auth.spawn_jwks_refresh(background.cancel.clone()));
+        background
+            .tasks
+            .push(auth.spawn_jwks_refresh(background.cancel.clone()));
         match auth.requirement() {
             (true, why) => tracing::info!(reason = why, "client authentication is required"),
             (false, why) => tracing::warn!(

@@ -119,7 +119,10 @@ impl AuthConfig {
             ("auth.admin_token", &settings.admin_token),
             ("auth.worker_token", &settings.worker_token),
         ] {
-            if token.as_ref().is_some_and(|t| t.expose_secret().len() < MIN_TOKEN_BYTES) {
+            if token
+                .as_ref()
+                .is_some_and(|t| t.expose_secret().len() < MIN_TOKEN_BYTES)
+            {
                 tracing::warn!(
                     key,
                     min_bytes = MIN_TOKEN_BYTES,
@@ -223,17 +226,23 @@ impl Authenticator {
         }
         match self.key_history.load(Ordering::Acquire) {
             HISTORY_CREATED => (true, "virtual keys have been created"),
-            HISTORY_NONE => (false, "no key, JWT or admin token is configured and no virtual key was ever created"),
-            _ => (true, "the database has not said yet whether virtual keys were ever created"),
+            HISTORY_NONE => (
+                false,
+                "no key, JWT or admin token is configured and no virtual key was ever created",
+            ),
+            _ => (
+                true,
+                "the database has not said yet whether virtual keys were ever created",
+            ),
         }
     }
 
     /// Records what the database says about keys ever created; once created, it stays so.
     pub fn note_key_history(&self, ever_created: bool) {
         let next = if ever_created { HISTORY_CREATED } else { HISTORY_NONE };
-        let _ = self
-            .key_history
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| (h != HISTORY_CREATED).then_some(next));
+        let _ = self.key_history.fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+            (h != HISTORY_CREATED).then_some(next)
+        });
     }
 
     /// Whether the database has said that a virtual key was ever created.
@@ -380,7 +389,10 @@ impl Authenticator {
             let http = jwks_client();
             loop {
                 let config = auth.config();
-                let source = config.jwt.as_ref().and_then(|j| j.remote_source().map(|(_, every)| every));
+                let source = config
+                    .jwt
+                    .as_ref()
+                    .and_then(|j| j.remote_source().map(|(_, every)| every));
                 // Without a URL, look again later: a reload may add one.
                 let every = source.unwrap_or(Duration::from_secs(5));
                 tokio::select! {

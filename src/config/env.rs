@@ -239,6 +239,8 @@ mod tests {
             ("API_KEY", "k", json!(["k"])),
             ("INTERNAL_API_TOKEN", "adm", json!("adm")),
             ("AI_CLUSTER_SECRET", "wrk", json!("wrk")),
+            ("AUTH_REQUIRED", "false", json!(false)),
+            ("OBSERVABILITY_TOKEN", "obs", json!("obs")),
             ("RATE_LIMIT_ENABLED", "true", json!(true)),
             ("RATE_LIMIT_RPM", "60", json!(60)),
             ("RATE_LIMIT_BURST", "3", json!(3)),

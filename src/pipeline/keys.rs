@@ -202,7 +202,9 @@ pub async fn refresh_keys(store: &HistoryStore, auth: &Authenticator) {
     if !auth.keys_ever_created() {
         match store.any_key().await {
             Ok(ever) => auth.note_key_history(ever),
-            Err(e) => tracing::warn!(error = %e, "whether virtual keys were ever created is unknown; auth stays as it is"),
+            Err(e) => {
+                tracing::warn!(error = %e, "whether virtual keys were ever created is unknown; auth stays as it is")
+            }
         }
     }
 }

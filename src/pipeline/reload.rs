@@ -51,7 +51,9 @@ pub async fn reload_file(state: &AppState, cause: ReloadCause) -> Result<(), Con
     let built = match built {
         Ok((base, effective)) => match AuthConfig::new(&base.settings.auth) {
             Ok(auth) => Ok((base, effective, auth)),
-            Err(problem) => Err(ConfigError { problems: vec![problem] }),
+            Err(problem) => Err(ConfigError {
+                problems: vec![problem],
+            }),
         },
         Err(e) => Err(e),
     };

@@ -74,9 +74,18 @@ async fn audience_and_issuer_are_checked_when_set() {
     let listed = json!({"sub": "alice", "exp": exp, "aud": ["other", "ai-gateway"], "iss": "https://idp.example"});
     assert_eq!(chat(&app, &hs256(&listed)).await, 200);
     for (what, claims) in [
-        ("another audience", json!({"sub": "a", "exp": exp, "aud": "billing", "iss": "https://idp.example"})),
-        ("no audience", json!({"sub": "a", "exp": exp, "iss": "https://idp.example"})),
-        ("another issuer", json!({"sub": "a", "exp": exp, "aud": "ai-gateway", "iss": "https://evil.example"})),
+        (
+            "another audience",
+            json!({"sub": "a", "exp": exp, "aud": "billing", "iss": "https://idp.example"}),
+        ),
+        (
+            "no audience",
+            json!({"sub": "a", "exp": exp, "iss": "https://idp.example"}),
+        ),
+        (
+            "another issuer",
+            json!({"sub": "a", "exp": exp, "aud": "ai-gateway", "iss": "https://evil.example"}),
+        ),
         ("no issuer", json!({"sub": "a", "exp": exp, "aud": "ai-gateway"})),
     ] {
         assert_eq!(chat(&app, &hs256(&claims)).await, 401, "{what}");
@@ -110,11 +119,29 @@ async fn an_empty_or_missing_subject_is_refused() {
 async fn a_jwks_file_holds_several_keys_for_rotation() {
     let app = app(&format!("auth: {{jwt: {{jwks_file: {}}}}}", fixture("jwks.json"))).await;
     let claims = json!({"sub": "alice", "exp": now() + 300});
-    assert_eq!(chat(&app, &rs256("rs256_private.pem", Some("key-a"), &claims)).await, 200);
-    assert_eq!(chat(&app, &rs256("rs256_b_private.pem", Some("key-b"), &claims)).await, 200);
-    assert_eq!(chat(&app, &rs256("rs256_b_private.pem", None, &claims)).await, 200, "no kid: every key is tried");
-    assert_eq!(chat(&app, &rs256("rs256_b_private.pem", Some("key-a"), &claims)).await, 401, "a kid naming another key");
-    assert_eq!(chat(&app, &rs256("rs256_b_private.pem", Some("key-z"), &claims)).await, 401, "an unknown kid");
+    assert_eq!(
+        chat(&app, &rs256("rs256_private.pem", Some("key-a"), &claims)).await,
+        200
+    );
+    assert_eq!(
+        chat(&app, &rs256("rs256_b_private.pem", Some("key-b"), &claims)).await,
+        200
+    );
+    assert_eq!(
+        chat(&app, &rs256("rs256_b_private.pem", None, &claims)).await,
+        200,
+        "no kid: every key is tried"
+    );
+    assert_eq!(
+        chat(&app, &rs256("rs256_b_private.pem", Some("key-a"), &claims)).await,
+        401,
+        "a kid naming another key"
+    );
+    assert_eq!(
+        chat(&app, &rs256("rs256_b_private.pem", Some("key-z"), &claims)).await,
+        401,
+        "an unknown kid"
+    );
 }
 
 fn jwks_with(kids: &[&str]) -> Value {
@@ -159,7 +186,10 @@ async fn a_jwks_url_is_fetched_at_start_and_refreshed_in_the_background() {
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while chat(&app, &b).await != 200 {
-        assert!(tokio::time::Instant::now() < deadline, "the rotated key was never fetched");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated key was never fetched"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -171,13 +201,21 @@ async fn a_jwks_url_is_fetched_at_start_and_refreshed_in_the_background() {
         .mount(&idp)
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(chat(&app, &b).await, 200, "a failed refresh keeps the last good key set");
+    assert_eq!(
+        chat(&app, &b).await,
+        200,
+        "a failed refresh keeps the last good key set"
+    );
     assert!(fetched >= 1);
 }
 
 #[tokio::test]
 async fn algorithm_confusion_and_unsigned_tokens_are_refused() {
-    let app = app(&format!("auth: {{jwt: {{rs256_public_key_file: {}}}}}", fixture("rs256_public.pem"))).await;
+    let app = app(&format!(
+        "auth: {{jwt: {{rs256_public_key_file: {}}}}}",
+        fixture("rs256_public.pem")
+    ))
+    .await;
     let claims = json!({"sub": "mallory", "exp": now() + 300});
     // HS256 signed with the RSA public key (which the attacker knows) as the HMAC secret.
     let public = std::fs::read(fixture("rs256_public.pem")).unwrap();
@@ -201,7 +239,10 @@ fn base64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
         }

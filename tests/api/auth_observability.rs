@@ -23,7 +23,13 @@ async fn metrics_and_health_need_the_observability_token_when_one_is_set() {
         .await;
     for path in ["/metrics", "/health"] {
         assert_eq!(get(&app, path, None).await.status(), 401, "{path} without a token");
-        for wrong in ["Bearer nope", "Bearer sk-client", "Bearer ", "scrape-token-0123456789abcdef0123", "Basic c2NyYXBlOg=="] {
+        for wrong in [
+            "Bearer nope",
+            "Bearer sk-client",
+            "Bearer ",
+            "scrape-token-0123456789abcdef0123",
+            "Basic c2NyYXBlOg==",
+        ] {
             assert_eq!(get(&app, path, Some(wrong)).await.status(), 401, "{path} with {wrong}");
         }
         let ok = get(&app, path, Some("Bearer scrape-token-0123456789abcdef0123")).await;

@@ -75,7 +75,10 @@ async fn a_reload_whose_auth_cannot_be_built_is_refused_and_the_old_auth_stays()
         tree["auth"]["jwt"] = json!({"rs256_public_key_file": "/nonexistent/key.pem"});
     });
     let err = reload_file(&app.state, ReloadCause::Signal).await.unwrap_err();
-    assert!(err.problems.iter().any(|p| p.contains("rs256_public_key_file")), "{err}");
+    assert!(
+        err.problems.iter().any(|p| p.contains("rs256_public_key_file")),
+        "{err}"
+    );
     assert_eq!(chat(&app, "sk-a").await, 200);
     assert_eq!(chat(&app, "sk-b").await, 401);
 }

@@ -44,7 +44,10 @@ async fn app(settings: &str, alpha: &MockServer) -> TestApp {
 }
 
 async fn chat(app: &TestApp, key: Option<&str>) -> u16 {
-    let mut request = app.client.post(app.url("/v1/chat/completions")).json(&chat_body(TEST_MODEL));
+    let mut request = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .json(&chat_body(TEST_MODEL));
     if let Some(key) = key {
         request = request.bearer_auth(key);
     }
@@ -66,7 +69,10 @@ async fn eventually_chat(app: &TestApp, key: Option<&str>, want: u16) {
         if status == want {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{key:?} still answers {status}, wanted {want}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{key:?} still answers {status}, wanted {want}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -118,7 +124,10 @@ async fn a_replica_started_after_the_last_revocation_learns_from_the_database() 
     let alpha = upstream().await;
     let settings = format!("database_url: {database}\nauth: {{refresh_seconds: 0.1}}");
     let a = app(&settings, &alpha).await;
-    a.store.insert_key(&stored_key("sk-aigw-gone", "gone", None)).await.unwrap();
+    a.store
+        .insert_key(&stored_key("sk-aigw-gone", "gone", None))
+        .await
+        .unwrap();
     a.store.revoke_key("gone").await.unwrap();
 
     // Act: replica B starts with no key loaded at all.

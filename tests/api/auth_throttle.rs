@@ -34,12 +34,21 @@ async fn guessing_the_admin_token_is_throttled_even_for_the_right_guess() {
     let app = app().await;
     let mut statuses = Vec::new();
     for i in 0..30 {
-        statuses.push(guess(&app, "/history/cleanup", "x-admin-token", &format!("guess-{i}")).await.status().as_u16());
+        statuses.push(
+            guess(&app, "/history/cleanup", "x-admin-token", &format!("guess-{i}"))
+                .await
+                .status()
+                .as_u16(),
+        );
     }
     assert!(statuses.iter().take(5).all(|s| *s == 401), "{statuses:?}");
     assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
     let right = guess(&app, "/history/cleanup", "x-admin-token", ADMIN).await;
-    assert_eq!(right.status(), 429, "the right token must not be confirmed while throttled");
+    assert_eq!(
+        right.status(),
+        429,
+        "the right token must not be confirmed while throttled"
+    );
     let wait: u64 = right.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(wait >= 1);
     let bearer = guess(&app, "/history/cleanup", "authorization", "Bearer nope").await;
@@ -51,7 +60,10 @@ async fn guessing_the_worker_token_is_throttled() {
     let app = app().await;
     let mut last = 0;
     for i in 0..30 {
-        last = guess(&app, "/pulse", "x-worker-token", &format!("guess-{i}")).await.status().as_u16();
+        last = guess(&app, "/pulse", "x-worker-token", &format!("guess-{i}"))
+            .await
+            .status()
+            .as_u16();
     }
     assert_eq!(last, 429);
     let right = guess(&app, "/pulse", "x-worker-token", WORKER).await;
@@ -62,7 +74,15 @@ async fn guessing_the_worker_token_is_throttled() {
 async fn a_few_mistakes_are_not_throttled() {
     let app = app().await;
     for i in 0..3 {
-        assert_eq!(guess(&app, "/history/cleanup", "x-admin-token", &format!("typo-{i}")).await.status(), 401);
+        assert_eq!(
+            guess(&app, "/history/cleanup", "x-admin-token", &format!("typo-{i}"))
+                .await
+                .status(),
+            401
+        );
     }
-    assert_eq!(guess(&app, "/history/cleanup", "x-admin-token", ADMIN).await.status(), 200);
+    assert_eq!(
+        guess(&app, "/history/cleanup", "x-admin-token", ADMIN).await.status(),
+        200
+    );
 }
