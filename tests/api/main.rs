@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod auth;
+mod auth_attacks;
 mod auth_jwt;
 mod auth_observability;
 mod auth_reload;
