@@ -346,6 +346,11 @@ impl Authenticator {
         if presented.is_some_and(|t| keys::equal(admin, &digest(t))) {
             return Ok(());
         }
+        // A wrong X-Admin-Token is a failed guess whatever else the request carries: answering
+        // "not admin" because a client key came along would let guesses go uncounted.
+        if creds.admin_token.is_some() {
+            return Err(AuthError::Invalid);
+        }
         // A valid client key here is a permission problem, not an authentication one.
         let client = creds.bearer.or(creds.api_key);
         if client.is_some_and(|c| self.key(&config, c).is_some()) {

@@ -2,11 +2,11 @@
 //! admin and worker authentications; once a peer's burst is spent it is refused (429) until the
 //! next failure would be allowed, whatever it sends, so a right guess is not confirmed either.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -22,7 +22,7 @@ const PRUNE_AT: usize = 4096;
 #[derive(Debug)]
 pub struct FailureThrottle {
     failures: DefaultKeyedRateLimiter<IpAddr>,
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    blocked: DashMap<IpAddr, Instant>,
 }
 
 impl Default for FailureThrottle {
@@ -33,7 +33,7 @@ impl Default for FailureThrottle {
             .allow_burst(burst);
         Self {
             failures: RateLimiter::keyed(quota),
-            blocked: Mutex::new(HashMap::new()),
+            blocked: DashMap::new(),
         }
     }
 }
@@ -41,9 +41,7 @@ impl Default for FailureThrottle {
 impl FailureThrottle {
     /// How long `peer` must still wait, if it is throttled now.
     pub fn blocked(&self, peer: Option<IpAddr>) -> Option<Duration> {
-        let peer = peer?;
-        let blocked = self.blocked.lock().ok()?;
-        let until = *blocked.get(&peer)?;
+        let until = *self.blocked.get(&peer?)?;
         until.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())
     }
 
@@ -52,23 +50,19 @@ impl FailureThrottle {
         let peer = peer?;
         let not_until = self.failures.check_key(&peer).err()?;
         let wait = not_until.wait_time_from(DefaultClock::default().now());
-        if let Ok(mut blocked) = self.blocked.lock() {
-            if blocked.len() >= PRUNE_AT {
-                let now = Instant::now();
-                blocked.retain(|_, until| *until > now);
-            }
-            blocked.insert(peer, Instant::now() + wait);
+        if self.blocked.len() >= PRUNE_AT {
+            let now = Instant::now();
+            self.blocked.retain(|_, until| *until > now);
         }
+        self.blocked.insert(peer, Instant::now() + wait);
         Some(wait)
     }
 
     /// Forgets peers with nothing left to remember (memory stays flat under address churn).
     pub fn housekeeping(&self) {
         self.failures.retain_recent();
-        if let Ok(mut blocked) = self.blocked.lock() {
-            let now = Instant::now();
-            blocked.retain(|_, until| *until > now);
-        }
+        let now = Instant::now();
+        self.blocked.retain(|_, until| *until > now);
     }
 }
 

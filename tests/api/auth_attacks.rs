@@ -30,7 +30,10 @@ async fn app() -> TestApp {
 }
 
 async fn chat_with(app: &TestApp, headers: &[(&str, &str)]) -> u16 {
-    let mut request = app.client.post(app.url("/v1/chat/completions")).json(&chat_body(TEST_MODEL));
+    let mut request = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .json(&chat_body(TEST_MODEL));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -81,8 +84,23 @@ async fn a_duplicate_authorization_header_cannot_smuggle_a_second_credential() {
 #[tokio::test]
 async fn other_methods_on_protected_routes_reveal_nothing_without_credentials() {
     let app = app().await;
-    for p in ["/history", "/v1/models", "/api/u/alice/models", "/api/v1/keys", "/metrics", "/health", "/nodes"] {
-        for m in [Method::GET, Method::HEAD, Method::OPTIONS, Method::POST, Method::PUT, Method::DELETE] {
+    for p in [
+        "/history",
+        "/v1/models",
+        "/api/u/alice/models",
+        "/api/v1/keys",
+        "/metrics",
+        "/health",
+        "/nodes",
+    ] {
+        for m in [
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+        ] {
             let response = app.client.request(m.clone(), app.url(p)).send().await.unwrap();
             let status = response.status().as_u16();
             assert!(

@@ -138,7 +138,7 @@ async fn operator_check(
 fn throttled<B>(req: ServiceRequest, state: &web::Data<AppState>, wait: Duration) -> ServiceResponse<EitherBody<B>> {
     state.metrics.observe_auth_failure("throttled");
     let peer: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
-    tracing::warn!(peer = ?peer, retry_after_ms = wait.as_millis() as u64, "operator token guesses throttled");
+    tracing::warn!(peer = ?peer, retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "token guesses throttled");
     let e = ApiError::RateLimited {
         decision: Decision {
             allowed: false,
@@ -171,9 +171,18 @@ pub async fn observability(
         .as_ref()
         .map(|t| digest(t.expose_secret()));
     if let Some(expected) = expected {
+        let peer = req.peer_addr().map(|a| a.ip());
+        if let Some(wait) = state.auth.throttle().blocked(peer) {
+            return Ok(throttled(req, &state, wait));
+        }
         match credentials(req.headers()).bearer {
             None => return Ok(refuse(req, Some(&state), AuthError::Missing)),
-            Some(t) if !equal(&expected, &digest(t)) => return Ok(refuse(req, Some(&state), AuthError::Invalid)),
+            Some(t) if !equal(&expected, &digest(t)) => {
+                return Ok(match state.auth.throttle().failed(peer) {
+                    Some(wait) => throttled(req, &state, wait),
+                    None => refuse(req, Some(&state), AuthError::Invalid),
+                });
+            }
             Some(_) => {}
         }
     }
