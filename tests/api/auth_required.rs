@@ -86,8 +86,8 @@ async fn revoking_the_last_virtual_key_does_not_open_the_gateway() {
         .insert_key(&stored_key("sk-aigw-only-one", "alice", None))
         .await
         .unwrap();
-    eventually_chat(&app, Some("sk-aigw-only-one"), 200).await;
-    assert_eq!(chat(&app, None).await, 401);
+    eventually_chat(&app, None, 401).await;
+    assert_eq!(chat(&app, Some("sk-aigw-only-one")).await, 200);
 
     // Act: the attacker waits for the last key to be revoked.
     assert_eq!(app.store.revoke_key("alice").await.unwrap(), 1);
@@ -111,7 +111,8 @@ async fn an_expired_last_key_does_not_open_the_gateway_either() {
         .insert_key(&stored_key("sk-aigw-short", "short", Some(now_ms() + 800)))
         .await
         .unwrap();
-    eventually_chat(&app, Some("sk-aigw-short"), 200).await;
+    eventually_chat(&app, None, 401).await;
+    assert_eq!(chat(&app, Some("sk-aigw-short")).await, 200);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(chat(&app, Some("sk-aigw-short")).await, 401);
     assert_eq!(chat(&app, None).await, 401);
@@ -193,7 +194,9 @@ async fn a_key_stops_at_its_expiry_while_the_database_is_unreachable() {
         .insert_key(&stored_key("sk-aigw-expiring", "exp", Some(now_ms() + 1500)))
         .await
         .unwrap();
-    eventually_chat(&app, Some("sk-aigw-expiring"), 200).await;
+    // On a fresh database auth starts off, so a 200 alone does not prove the key was loaded.
+    eventually_chat(&app, None, 401).await;
+    assert_eq!(chat(&app, Some("sk-aigw-expiring")).await, 200);
 
     // Act: the database goes away, and the key's expiry passes.
     proxy.cut();
