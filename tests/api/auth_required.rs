@@ -77,6 +77,12 @@ async fn eventually_chat(app: &TestApp, key: Option<&str>, want: u16) {
     }
 }
 
+/// Sleeps until a little after `expiry` (epoch ms).
+async fn sleep_past(expiry: i64) {
+    let left = u64::try_from(expiry - now_ms()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(left + 300)).await;
+}
+
 #[tokio::test]
 async fn revoking_the_last_virtual_key_does_not_open_the_gateway() {
     // Arrange: no static key, no JWT: the only credential is one virtual key.
@@ -107,13 +113,14 @@ async fn revoking_the_last_virtual_key_does_not_open_the_gateway() {
 async fn an_expired_last_key_does_not_open_the_gateway_either() {
     let alpha = upstream().await;
     let app = app("auth: {refresh_seconds: 0.1}", &alpha).await;
+    let expiry = now_ms() + 3000;
     app.store
-        .insert_key(&stored_key("sk-aigw-short", "short", Some(now_ms() + 800)))
+        .insert_key(&stored_key("sk-aigw-short", "short", Some(expiry)))
         .await
         .unwrap();
     eventually_chat(&app, None, 401).await;
     assert_eq!(chat(&app, Some("sk-aigw-short")).await, 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sleep_past(expiry).await;
     assert_eq!(chat(&app, Some("sk-aigw-short")).await, 401);
     assert_eq!(chat(&app, None).await, 401);
 }
@@ -190,8 +197,9 @@ async fn a_key_stops_at_its_expiry_while_the_database_is_unreachable() {
     )
     .await;
     let writer = HistoryStore::connect(&direct).await.unwrap();
+    let expiry = now_ms() + 4000;
     writer
-        .insert_key(&stored_key("sk-aigw-expiring", "exp", Some(now_ms() + 1500)))
+        .insert_key(&stored_key("sk-aigw-expiring", "exp", Some(expiry)))
         .await
         .unwrap();
     // On a fresh database auth starts off, so a 200 alone does not prove the key was loaded.
@@ -200,7 +208,7 @@ async fn a_key_stops_at_its_expiry_while_the_database_is_unreachable() {
 
     // Act: the database goes away, and the key's expiry passes.
     proxy.cut();
-    tokio::time::sleep(Duration::from_millis(1800)).await;
+    sleep_past(expiry).await;
 
     // Assert
     assert_eq!(chat(&app, Some("sk-aigw-expiring")).await, 401);
