@@ -119,7 +119,9 @@ impl Application {
                 .map(|(r, p, m)| (r.as_str(), p.as_str(), m.as_str()))
                 .collect::<Vec<_>>(),
         );
-        let auth = Arc::new(Authenticator::new(&settings.auth).map_err(StartupError::Setting)?);
+        let auth_config = crate::auth::AuthConfig::new(&settings.auth).map_err(StartupError::Setting)?;
+        auth_config.prime(None).await;
+        let auth = Arc::new(Authenticator::from_config(auth_config));
         let limiter = Arc::new(Limiter::new(settings).map_err(StartupError::Setting)?);
         let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
         let mut background = Background::start(&store, &auth, &limiter, refresh).await;
@@ -147,8 +149,15 @@ impl Application {
         let (webhooks, dispatcher) =
             webhooks::spawn(&settings.webhooks, http_client.clone(), hook, background.cancel.clone());
         background.tasks.push(dispatcher);
-        if !auth.enabled() {
-            tracing::warn!("no API key, virtual key or JWT is configured: authentication is OFF");
+        background
+            .tasks
+            .push(auth.spawn_jwks_refresh(background.cancel.clone()));
+        match auth.requirement() {
+            (true, why) => tracing::info!(reason = why, "client authentication is required"),
+            (false, why) => tracing::warn!(
+                reason = why,
+                "client authentication is OFF until a key, JWT or admin token is configured or a virtual key is created"
+            ),
         }
         let (layers, effective) = first_layers(&store, config).await;
         let poll = secs(layers.base.settings.reload.poll_seconds, 2.0);
@@ -278,12 +287,15 @@ impl Background {
             })
         };
         let housekeeping = {
-            let (limiter, cancel) = (limiter.clone(), cancel.clone());
+            let (limiter, auth, cancel) = (limiter.clone(), auth.clone(), cancel.clone());
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(60));
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => limiter.housekeeping(),
+                        _ = tick.tick() => {
+                            limiter.housekeeping();
+                            auth.housekeeping();
+                        }
                         () = cancel.cancelled() => return,
                     }
                 }

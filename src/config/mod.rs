@@ -33,5 +33,6 @@ pub use routes::{
 };
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,
-    ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings, TaskSettings, TaskType,
+    ObservabilitySettings, ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings, TaskSettings,
+    TaskType,
 };

@@ -63,6 +63,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Hot reload: file watch and the admin API's changes from the database.
     pub reload: ReloadSettings,
+    /// Who may read `/metrics` and the detailed `/health`.
+    pub observability: ObservabilitySettings,
 }
 
 impl Settings {
@@ -123,6 +125,7 @@ impl Default for Settings {
             cache: CacheSettings::default(),
             webhooks: WebhookSettings::default(),
             reload: ReloadSettings::default(),
+            observability: ObservabilitySettings::default(),
         }
     }
 }
@@ -409,7 +412,8 @@ impl Default for HistorySettings {
     }
 }
 
-/// `auth:` — who may call the gateway. Auth is on once any key, virtual key or JWT setting exists.
+/// `auth:` — who may call the gateway. Whether client credentials are required comes from
+/// `required`, else from what is configured and whether a virtual key was ever created.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
@@ -423,6 +427,10 @@ pub struct AuthSettings {
     pub jwt: JwtSettings,
     /// How often virtual keys are reloaded from the database.
     pub refresh_seconds: f64,
+    /// Whether client endpoints need a key or JWT (`AUTH_REQUIRED`). Unset: required once static
+    /// keys, JWT or an admin token are configured or any virtual key was ever created (revoked and
+    /// expired ones count); only an explicit `false` opens the gateway again.
+    pub required: Option<bool>,
 }
 
 impl Default for AuthSettings {
@@ -433,25 +441,63 @@ impl Default for AuthSettings {
             worker_token: None,
             jwt: JwtSettings::default(),
             refresh_seconds: 2.0,
+            required: None,
         }
     }
 }
 
 /// `auth.jwt`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtSettings {
     /// Shared secret for HS256 tokens.
     pub hs256_secret: Option<SecretString>,
     /// PEM file with the RSA public key for RS256 tokens.
     pub rs256_public_key_file: Option<String>,
+    /// A JWK set file (`{"keys": [...]}`) with the public keys tokens may be signed with.
+    pub jwks_file: Option<String>,
+    /// A JWK set URL (an identity provider's `jwks_uri`): fetched at start and every
+    /// `jwks_refresh_seconds` in the background, never on the request path.
+    pub jwks_url: Option<String>,
+    /// How often `jwks_url` is fetched again.
+    pub jwks_refresh_seconds: f64,
+    /// The `aud` a token must carry; unset = tokens carrying any `aud` are refused (RFC 7519 §4.1.3).
+    pub audience: Option<String>,
+    /// The `iss` a token must carry; unset = not checked.
+    pub issuer: Option<String>,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            hs256_secret: None,
+            rs256_public_key_file: None,
+            jwks_file: None,
+            jwks_url: None,
+            jwks_refresh_seconds: 300.0,
+            audience: None,
+            issuer: None,
+        }
+    }
 }
 
 impl JwtSettings {
     /// Whether JWT is configured at all.
     pub fn enabled(&self) -> bool {
-        self.hs256_secret.is_some() || self.rs256_public_key_file.is_some()
+        self.hs256_secret.is_some()
+            || self.rs256_public_key_file.is_some()
+            || self.jwks_file.is_some()
+            || self.jwks_url.is_some()
     }
+}
+
+/// `observability:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObservabilitySettings {
+    /// When set, `/metrics` and `/health` need `Authorization: Bearer <token>`
+    /// (`OBSERVABILITY_TOKEN`); `/livez` and `/readyz` stay open.
+    pub token: Option<SecretString>,
 }
 
 /// `rate_limit:`.

@@ -83,6 +83,13 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if !(s.auth.refresh_seconds.is_finite() && s.auth.refresh_seconds > 0.0) {
         problems.push("auth.refresh_seconds: must be more than 0".into());
     }
+    problems.extend(jwt_problems(&s.auth.jwt));
+    if s.observability.token.as_ref().is_some_and(|t| {
+        use secrecy::ExposeSecret;
+        t.expose_secret().trim().is_empty()
+    }) {
+        problems.push("observability.token (env OBSERVABILITY_TOKEN): must not be empty".into());
+    }
     if let Some(url) = &s.redis_url {
         use secrecy::ExposeSecret;
         let url = url.expose_secret();
@@ -325,6 +332,24 @@ fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
         _ => url.to_owned(),
     }
+}
+
+fn jwt_problems(j: &super::JwtSettings) -> Vec<String> {
+    let mut problems = Vec::new();
+    if !(j.jwks_refresh_seconds.is_finite() && j.jwks_refresh_seconds > 0.0) {
+        problems.push("auth.jwt.jwks_refresh_seconds: must be more than 0".into());
+    }
+    if let Some(url) = &j.jwks_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        problems.push(format!("auth.jwt.jwks_url: `{url}` must be an http:// or https:// URL"));
+    }
+    for (key, value) in [("audience", &j.audience), ("issuer", &j.issuer)] {
+        if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+            problems.push(format!("auth.jwt.{key}: must not be empty when set"));
+        }
+    }
+    problems
 }
 
 #[cfg(test)]

@@ -71,6 +71,12 @@ impl HistoryStore {
         Ok(keys)
     }
 
+    /// Whether any key was ever created (revoked and expired ones count: rows are never deleted).
+    pub async fn any_key(&self) -> Result<bool, HistoryError> {
+        let n: i64 = with_conn!(self, |conn| api_keys::table.count().get_result(&mut conn).await?);
+        Ok(n > 0)
+    }
+
     /// Revokes the key with this id or name; returns how many keys were revoked.
     pub async fn revoke_key(&self, id_or_name: &str) -> Result<usize, HistoryError> {
         let now = now_ms();

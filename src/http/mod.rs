@@ -17,7 +17,8 @@ use actix_web::{HttpRequest, HttpResponse, Resource, Route, web};
 use crate::domain::BodyError;
 use crate::error::ApiError;
 
-/// Who may call a route (the issue-4 table): health, metrics and docs are open; inference and
+/// Who may call a route (the issue-4 table): probes and docs are open, health and metrics too
+/// unless `observability.token` is set; inference and
 /// reads need a client key or JWT; operator routes need the admin token; heartbeats the worker
 /// token.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,8 @@ enum Access {
     ClientOrAdmin,
     Admin,
     Worker,
+    /// Open unless `observability.token` is set (`/metrics`, `/health`).
+    Observability,
 }
 
 /// Registers every route with its access level.
@@ -92,8 +95,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     add(cfg, "/history/cleanup", Access::Admin, web::post().to(history::cleanup));
     add(cfg, "/livez", Access::Open, web::get().to(health::livez));
     add(cfg, "/readyz", Access::Open, web::get().to(health::readyz));
-    add(cfg, "/health", Access::Open, web::get().to(health::health));
-    add(cfg, "/metrics", Access::Open, web::get().to(metrics::metrics));
+    add(cfg, "/health", Access::Observability, web::get().to(health::health));
+    add(cfg, "/metrics", Access::Observability, web::get().to(metrics::metrics));
     add(cfg, "/api/v1/metrics", Access::Admin, web::get().to(metrics::summary));
     add(cfg, "/", Access::Open, web::get().to(dashboard::index));
     add(cfg, "/static/app.js", Access::Open, web::get().to(dashboard::script));
@@ -238,6 +241,7 @@ fn add_routes(cfg: &mut web::ServiceConfig, path: &str, access: Access, routes: 
         Access::ClientOrAdmin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client_or_admin))),
         Access::Admin => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::admin))),
         Access::Worker => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::worker))),
+        Access::Observability => cfg.service(r.wrap(from_fn(auth::observability))),
     };
 }
 

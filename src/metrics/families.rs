@@ -312,7 +312,7 @@ impl Families {
         for reason in LIMIT_REASONS {
             self.rate_limited.with_label_values(&[reason]);
         }
-        for reason in ["missing", "invalid", "expired", "forbidden"] {
+        for reason in ["missing", "invalid", "expired", "forbidden", "throttled"] {
             self.auth_failures.with_label_values(&[reason]);
         }
         for result in ["ok", "invalid"] {

@@ -190,11 +190,22 @@ fn api_error(e: KeyError) -> ApiError {
     }
 }
 
-/// Reloads virtual keys; on a database error the previous set stays in force.
+/// Reloads virtual keys; on a database error the previous set stays in force (each key still
+/// stops at its expiry). Until it has seen one, also asks whether any key was ever created:
+/// that, not the number of keys active now, keeps auth required after the last revocation.
 pub async fn refresh_keys(store: &HistoryStore, auth: &Authenticator) {
     match store.active_keys().await {
         Ok(keys) => auth.replace_virtual_keys(keys.into_iter().filter_map(virtual_key).collect()),
         Err(e) => tracing::warn!(error = %e, "virtual keys not refreshed; keeping the previous set"),
+    }
+    // Asked after the active keys: a key created in between is then seen here.
+    if !auth.keys_ever_created() {
+        match store.any_key().await {
+            Ok(ever) => auth.note_key_history(ever),
+            Err(e) => {
+                tracing::warn!(error = %e, "whether virtual keys were ever created is unknown; auth stays as it is")
+            }
+        }
     }
 }
 
@@ -208,6 +219,7 @@ fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
     });
     Some(VirtualKey {
         digest,
+        expires_at: k.expires_at,
         caller: Caller {
             id: k.id,
             kind: CallerKind::VirtualKey,

@@ -12,6 +12,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::auth::AuthConfig;
 use crate::config::{Config, ConfigError, Overrides, load};
 use crate::history::HistoryError;
 use crate::state::{AppState, FileStamp, Layers, Live};
@@ -45,10 +46,23 @@ pub async fn reload_file(state: &AppState, cause: ReloadCause) -> Result<(), Con
         let effective = base.with_overrides(&layers.overrides)?;
         Ok((base, effective))
     });
+    // `auth:` is part of the reload: a key removed from the file must stop working now, and an
+    // `auth:` that cannot be built (an unreadable key file) refuses the whole reload.
+    let built = match built {
+        Ok((base, effective)) => match AuthConfig::new(&base.settings.auth) {
+            Ok(auth) => Ok((base, effective, auth)),
+            Err(problem) => Err(ConfigError {
+                problems: vec![problem],
+            }),
+        },
+        Err(e) => Err(e),
+    };
     match built {
-        Ok((base, effective)) => {
+        Ok((base, effective, auth)) => {
             warn_on_restart_only_changes(&layers.base, &base);
+            auth.prime(Some(&state.auth.config())).await;
             install(state, effective);
+            state.auth.install(auth);
             layers.base = base;
             state.metrics.observe_config_reload(true);
             tracing::info!(cause = cause.as_str(), "configuration reloaded");
@@ -151,6 +165,7 @@ fn warn_on_restart_only_changes(old: &Config, new: &Config) {
         ("redis_prefix", o.redis_prefix != n.redis_prefix),
         ("history", format!("{:?}", o.history) != format!("{:?}", n.history)),
         ("limits", format!("{:?}", o.limits) != format!("{:?}", n.limits)),
+        ("auth.refresh_seconds", o.auth.refresh_seconds != n.auth.refresh_seconds),
     ] {
         if changed {
             tracing::warn!(key, "changed in the config file; it takes effect at the next restart");

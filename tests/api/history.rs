@@ -303,7 +303,7 @@ async fn cleanup(db: Database) {
     mount_chat(&alpha, completion(), 1).await;
     let app = TestApp::builder()
         .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
-        .settings("auth: {admin_token: adm-secret}")
+        .settings("auth: {admin_token: adm-secret, required: false}")
         .database(db)
         .spawn()
         .await;

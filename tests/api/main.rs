@@ -5,6 +5,12 @@
 mod admin_api;
 mod audit;
 mod auth;
+mod auth_attacks;
+mod auth_jwt;
+mod auth_observability;
+mod auth_reload;
+mod auth_required;
+mod auth_throttle;
 mod breakers_semantics;
 mod cache;
 mod chat;

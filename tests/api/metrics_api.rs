@@ -12,6 +12,8 @@ const ADMIN: &str = "admin-token";
 async fn app_with(settings: Value) -> TestApp {
     TestApp::builder()
         .env("INTERNAL_API_TOKEN", ADMIN)
+        // An admin token alone makes client auth required; these tests call clients anonymously.
+        .env("AUTH_REQUIRED", "false")
         .settings(&settings.to_string())
         .spawn()
         .await

@@ -1,6 +1,8 @@
 //! Credentials checks as `from_fn` middleware over `auth::Authenticator`: `client` for inference
-//! and read endpoints, `admin` for operator endpoints, `worker` for node heartbeats. The caller is
-//! left in the request's extensions for limits, history and handlers.
+//! and read endpoints, `admin` for operator endpoints, `worker` for node heartbeats, and
+//! `observability` for `/metrics` and `/health`. The caller is left in the request's extensions
+//! for limits, history and handlers. Failed admin and worker authentications are throttled per
+//! peer address (`auth::FailureThrottle`).
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -8,8 +10,14 @@ use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 
-use crate::auth::{AuthError, Caller, CallerKind, Credentials};
-use crate::error::ApiError;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+
+use crate::auth::{AuthError, Caller, CallerKind, Credentials, FAILURE_BURST, digest, equal};
+use crate::domain::Decision;
+use crate::error::{ApiError, LimitKind};
 use crate::http::error::{dialect_of, respond};
 use crate::state::AppState;
 
@@ -84,18 +92,15 @@ pub async fn client_or_admin(
     };
     let creds = credentials(req.headers());
     // The admin token may come as `X-Admin-Token` or as the bearer token (as on the admin API);
-    // a bearer that is not the admin token is a client's credential.
-    if creds.admin_token.is_none() && state.auth.admin(creds).is_err() {
-        return Ok(client(req, next).await?.map_into_boxed_body().map_into_left_body());
+    // a bearer that is not the admin token is a client's credential. An `X-Admin-Token` goes
+    // through the operator check, so wrong ones are throttled as on the admin API.
+    if creds.admin_token.is_some() || state.auth.admin(creds).is_ok() {
+        return Ok(operator_check(req, next, Operator::Admin)
+            .await?
+            .map_into_boxed_body()
+            .map_into_left_body());
     }
-    match state.auth.admin(credentials(req.headers())) {
-        Ok(()) => {
-            req.extensions_mut().insert(operator("admin"));
-            req.extensions_mut().insert(AdminAccess);
-            Ok(next.call(req).await?.map_into_boxed_body().map_into_left_body())
-        }
-        Err(e) => Ok(refuse(req, Some(&state), e)),
-    }
+    Ok(client(req, next).await?.map_into_boxed_body().map_into_left_body())
 }
 
 /// Requires the admin token.
@@ -103,16 +108,7 @@ pub async fn admin(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(refuse(req, None, AuthError::AdminDisabled));
-    };
-    match state.auth.admin(credentials(req.headers())) {
-        Ok(()) => {
-            req.extensions_mut().insert(operator("admin"));
-            Ok(next.call(req).await?.map_into_left_body())
-        }
-        Err(e) => Ok(refuse(req, Some(&state), e)),
-    }
+    operator_check(req, next, Operator::Admin).await
 }
 
 /// Requires the worker token.
@@ -120,16 +116,108 @@ pub async fn worker(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    operator_check(req, next, Operator::Worker).await
+}
+
+#[derive(Clone, Copy)]
+enum Operator {
+    Admin,
+    Worker,
+}
+
+async fn operator_check(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+    who: Operator,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(refuse(req, None, AuthError::WorkerDisabled));
+        let e = match who {
+            Operator::Admin => AuthError::AdminDisabled,
+            Operator::Worker => AuthError::WorkerDisabled,
+        };
+        return Ok(refuse(req, None, e));
     };
-    match state.auth.worker(credentials(req.headers())) {
+    let peer = req.peer_addr().map(|a| a.ip());
+    // Checked before the token: while throttled, a right guess must not be confirmed either.
+    if let Some(wait) = state.auth.throttle().blocked(peer) {
+        return Ok(throttled(req, &state, wait));
+    }
+    let verdict = match who {
+        Operator::Admin => state.auth.admin(credentials(req.headers())),
+        Operator::Worker => state.auth.worker(credentials(req.headers())),
+    };
+    match verdict {
         Ok(()) => {
-            req.extensions_mut().insert(operator("worker"));
+            let id = match who {
+                Operator::Admin => "admin",
+                Operator::Worker => "worker",
+            };
+            req.extensions_mut().insert(operator(id));
+            if matches!(who, Operator::Admin) {
+                req.extensions_mut().insert(AdminAccess);
+            }
             Ok(next.call(req).await?.map_into_left_body())
         }
+        Err(AuthError::Invalid) => match state.auth.throttle().failed(peer) {
+            Some(wait) => Ok(throttled(req, &state, wait)),
+            None => Ok(refuse(req, Some(&state), AuthError::Invalid)),
+        },
         Err(e) => Ok(refuse(req, Some(&state), e)),
     }
+}
+
+fn throttled<B>(req: ServiceRequest, state: &web::Data<AppState>, wait: Duration) -> ServiceResponse<EitherBody<B>> {
+    state.metrics.observe_auth_failure("throttled");
+    let peer: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
+    tracing::warn!(peer = ?peer, retry_after_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "token guesses throttled");
+    let e = ApiError::RateLimited {
+        decision: Decision {
+            allowed: false,
+            limit: FAILURE_BURST,
+            remaining: 0,
+            retry_after: wait,
+            reset_after: wait,
+        },
+        kind: LimitKind::Requests,
+    };
+    let response = respond(&e, dialect_of(req.request()));
+    req.into_response(response).map_into_right_body()
+}
+
+/// Requires `observability.token` as `Authorization: Bearer <token>` when one is configured (what
+/// Prometheus' `authorization` scrape setting sends); open otherwise.
+pub async fn observability(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(refuse(req, None, AuthError::Invalid));
+    };
+    let expected = state
+        .live()
+        .config
+        .settings
+        .observability
+        .token
+        .as_ref()
+        .map(|t| digest(t.expose_secret()));
+    if let Some(expected) = expected {
+        let peer = req.peer_addr().map(|a| a.ip());
+        if let Some(wait) = state.auth.throttle().blocked(peer) {
+            return Ok(throttled(req, &state, wait));
+        }
+        match credentials(req.headers()).bearer {
+            None => return Ok(refuse(req, Some(&state), AuthError::Missing)),
+            Some(t) if !equal(&expected, &digest(t)) => {
+                return Ok(match state.auth.throttle().failed(peer) {
+                    Some(wait) => throttled(req, &state, wait),
+                    None => refuse(req, Some(&state), AuthError::Invalid),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 fn operator(id: &str) -> Caller {

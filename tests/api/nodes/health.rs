@@ -133,6 +133,8 @@ async fn heartbeats_keep_an_unreachable_node_online_until_three_are_missed() {
         .env("AI_NODES", &url)
         .env("AI_CLUSTER_SECRET", WORKER)
         .env("INTERNAL_API_TOKEN", ADMIN)
+        // An admin token alone makes client auth required; these tests call clients anonymously.
+        .env("AUTH_REQUIRED", "false")
         .settings(FAST)
         .spawn()
         .await;

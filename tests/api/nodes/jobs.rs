@@ -124,7 +124,11 @@ async fn the_catch_all_needs_a_client_key_when_auth_is_on() {
     // Arrange
     let node = MockNode::start(Runtime::Worker, &["m"]).await;
     node.serve_jobs("job-1").await;
-    let app: TestApp = pool_builder(&[&node]).env("API_KEYS", "sk-client").spawn().await;
+    let app: TestApp = pool_builder(&[&node])
+        .env("API_KEYS", "sk-client")
+        .env("AUTH_REQUIRED", "true")
+        .spawn()
+        .await;
     wait_for_node(&app, &node.url(), |v| v["online"] == true).await;
 
     // Act

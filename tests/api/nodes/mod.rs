@@ -29,6 +29,8 @@ pub fn pool_builder(nodes: &[&MockNode]) -> TestAppBuilder {
     TestApp::builder()
         .env("AI_NODES", &urls.join(","))
         .env("INTERNAL_API_TOKEN", ADMIN)
+        // An admin token alone makes client auth required; these tests call clients anonymously.
+        .env("AUTH_REQUIRED", "false")
         .env("AI_CLUSTER_SECRET", WORKER)
         .settings(FAST)
 }

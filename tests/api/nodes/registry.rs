@@ -13,6 +13,8 @@ use crate::helpers::{MockNode, Runtime, TestApp, assert_openai_error, json};
 async fn empty_pool_app(extra: &str) -> TestApp {
     TestApp::builder()
         .env("INTERNAL_API_TOKEN", ADMIN)
+        // An admin token alone makes client auth required; these tests call clients anonymously.
+        .env("AUTH_REQUIRED", "false")
         .env("AI_CLUSTER_SECRET", WORKER)
         .env("API_KEYS", "sk-client")
         .settings("providers: [{id: nodes, kind: node_pool, priority: 0}]")
@@ -171,7 +173,11 @@ async fn bad_registrations_say_what_is_wrong() {
 #[tokio::test]
 async fn without_a_pool_registration_is_refused_and_unknown_post_paths_stay_404() {
     // Arrange
-    let app = TestApp::builder().env("INTERNAL_API_TOKEN", ADMIN).spawn().await;
+    let app = TestApp::builder()
+        .env("INTERNAL_API_TOKEN", ADMIN)
+        .env("AUTH_REQUIRED", "false")
+        .spawn()
+        .await;
 
     // Act
     let register = admin_post(&app, "/register", &json!({"url": "http://127.0.0.1:9"})).await;
