@@ -236,8 +236,14 @@ impl Application {
 
 /// The pooled upstream client: connect timeout only (attempt and stream timeouts are the
 /// orchestrator's), TCP_NODELAY so SSE chunks are not held back.
+///
+/// Redirects are never followed: reqwest would resend the body (the prompt) and every header but
+/// `Authorization` (so `x-api-key`, `x-goog-api-key`, `api-key` and custom auth headers) to
+/// whatever host a 3xx names, past the path routes' SSRF check of the first hop. Providers,
+/// nodes, path routes and webhooks all use this client; a 3xx is an answer their callers judge.
 fn upstream_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))

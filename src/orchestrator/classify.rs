@@ -19,6 +19,12 @@
 //! | operation unsupported by the protocol     | unsupported    | next provider | no            |
 //! | 2xx body over `limits.max_response_bytes` | response_too_large | next provider | no        |
 //! | 400, 413, 422 and other 4xx               | rejected       | give up       | no            |
+//! | 3xx (redirects are never followed)        | redirected     | next provider | yes           |
+//!
+//! A 3xx from an LLM API is never a normal answer: the provider is misconfigured (an old base
+//! URL) or hostile, and it would say the same again, so it is not retried; following it would send
+//! the key and the prompt to the host it names. The next provider is tried, and the breaker counts
+//! it because the provider cannot serve anything as configured.
 
 use crate::domain::AttemptOutcome;
 use crate::providers::{UpstreamError, UpstreamErrorKind};
@@ -69,6 +75,7 @@ pub fn classify(e: &UpstreamError) -> Class {
             401..=403 => class(O::Unauthorized, NextProvider, true),
             404 => class(O::NotFound, NextProvider, false),
             400..=499 => class(O::Rejected, GiveUp, false),
+            300..=399 => class(O::Redirected, NextProvider, true),
             _ => class(O::ServerError, Retry, true),
         },
     }
@@ -108,6 +115,21 @@ mod tests {
         ] {
             assert_eq!(kind(k).verdict, Verdict::Retry);
             assert!(kind(k).trips_breaker);
+        }
+    }
+
+    #[test]
+    fn redirects_move_on_at_once_and_count() {
+        for code in [301, 302, 303, 307, 308] {
+            assert_eq!(
+                status(code),
+                Class {
+                    outcome: AttemptOutcome::Redirected,
+                    verdict: Verdict::NextProvider,
+                    trips_breaker: true
+                },
+                "{code}"
+            );
         }
     }
 

@@ -23,6 +23,8 @@ mod models;
 mod native;
 mod nodes;
 mod openapi;
+mod outbound_redirects;
+mod outbound_webhooks;
 mod path_routes;
 mod providers;
 mod rate_limit;
