@@ -121,6 +121,7 @@ impl Application {
         );
         let auth = Arc::new(Authenticator::new(&settings.auth).map_err(StartupError::Setting)?);
         let limiter = Arc::new(Limiter::new(settings).map_err(StartupError::Setting)?);
+        limiter.start();
         let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
         let mut background = Background::start(&store, &auth, &limiter, refresh).await;
         let nodes = Arc::new(node_registry(&config));

@@ -24,6 +24,7 @@ mod native;
 mod nodes;
 mod openapi;
 mod outbound_redirects;
+mod outbound_redis;
 mod outbound_webhooks;
 mod path_routes;
 mod providers;
