@@ -23,6 +23,7 @@ mod models;
 mod native;
 mod nodes;
 mod openapi;
+mod outbound_postgres;
 mod outbound_redirects;
 mod outbound_redis;
 mod outbound_webhooks;
