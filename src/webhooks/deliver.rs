@@ -17,8 +17,6 @@ use super::{Delivery, DeliveryHook, DeliveryResult, EVENT_ID_HEADER, SIGNATURE_H
 const MAX_IN_FLIGHT: usize = 8;
 /// Deliveries at once to one receiver: a receiver that hangs holds no more than this.
 const PER_DESTINATION: usize = 2;
-/// Deliveries one receiver may have waiting behind those; more are dropped and counted.
-const WAITING_PER_DESTINATION: usize = 256;
 /// Receivers remembered before idle ones are forgotten.
 const MAX_DESTINATIONS: usize = 256;
 /// At shutdown, how long queued and in-flight events may still take.
@@ -32,6 +30,9 @@ pub(super) struct Dispatcher {
     pub signer: Option<Signer>,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// Deliveries one receiver may have waiting behind those in flight (`webhooks.queue_capacity`);
+    /// more are dropped and counted.
+    pub waiting_per_destination: usize,
     pub hook: DeliveryHook,
     /// Whether the first unsigned event was logged already.
     pub warned_unsigned: AtomicBool,
@@ -75,7 +76,7 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Delivery>, d: Arc<Dispatcher>, ca
 }
 
 /// One gate per receiver (scheme, host and port): a dead or slow receiver holds at most
-/// `PER_DESTINATION` deliveries in flight and `WAITING_PER_DESTINATION` waiting, so it can never
+/// `PER_DESTINATION` deliveries in flight and `waiting_per_destination` waiting, so it can never
 /// take every dispatcher slot from the healthy ones.
 #[derive(Default)]
 struct Destinations(HashMap<String, Arc<Semaphore>>);
@@ -91,8 +92,10 @@ impl Destinations {
             .entry(destination(&delivery.url))
             .or_insert_with(|| Arc::new(Semaphore::new(PER_DESTINATION)))
             .clone();
-        // Every holder of the gate but this map is a delivery waiting for, or holding, a permit.
-        if Arc::strong_count(&gate) - 1 > WAITING_PER_DESTINATION {
+        // Every holder of the gate but the map and `gate` itself is a delivery waiting for, or
+        // holding, a permit.
+        let queued = Arc::strong_count(&gate).saturating_sub(2);
+        if queued >= PER_DESTINATION + d.waiting_per_destination {
             (d.hook)(DeliveryResult::Dropped);
             tracing::warn!(event_id = %delivery.event_id, "webhook receiver backlog full; event dropped");
             return;
@@ -231,6 +234,7 @@ mod tests {
             signer: None,
             timeout: Duration::from_secs(5),
             max_retries: 0,
+            waiting_per_destination: 16,
             hook: Arc::new(move |r| {
                 if r == DeliveryResult::Delivered {
                     seen.fetch_add(1, Ordering::Relaxed);

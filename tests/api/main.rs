@@ -23,6 +23,8 @@ mod models;
 mod native;
 mod nodes;
 mod openapi;
+mod outbound_hostile;
+mod outbound_nodes;
 mod outbound_postgres;
 mod outbound_redirects;
 mod outbound_redis;
