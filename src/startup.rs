@@ -102,8 +102,15 @@ impl Application {
         let connect_timeout = settings.routing.connect_timeout();
         let limits = settings.limits.clone();
         let http_client = upstream_client(connect_timeout)?;
-        let store = HistoryStore::connect(&settings.database_url).await?;
+        // A database that cannot be reached now does not stop the gateway: requests are served,
+        // the writer queues (and reports `retrying`), and the pool migrates once it connects.
+        let (store, unavailable) = HistoryStore::open(&settings.database_url).await?;
         let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
+        let database_watch = unavailable.map(|e| {
+            tracing::warn!(error = %e, "history database unreachable at start; serving, and retrying in the background");
+            history.set_database_down(Some(e.to_string()));
+            spawn_database_watch(store.clone(), history.clone())
+        });
         let ids: Vec<_> = config.providers.iter().map(|p| p.id.clone()).collect();
         let task_types = crate::pipeline::task_types(&settings.tasks);
         let labels: Vec<&str> = TASKS
@@ -123,8 +130,10 @@ impl Application {
         auth_config.prime(None).await;
         let auth = Arc::new(Authenticator::from_config(auth_config));
         let limiter = Arc::new(Limiter::new(settings).map_err(StartupError::Setting)?);
+        limiter.start();
         let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
         let mut background = Background::start(&store, &auth, &limiter, refresh).await;
+        background.tasks.extend(database_watch);
         let nodes = Arc::new(node_registry(&config));
         seed_nodes(&store, &config, &nodes).await;
         let health = NodeHealth {
@@ -249,12 +258,36 @@ impl Application {
 
 /// The pooled upstream client: connect timeout only (attempt and stream timeouts are the
 /// orchestrator's), TCP_NODELAY so SSE chunks are not held back.
+///
+/// Redirects are never followed: reqwest would resend the body (the prompt) and every header but
+/// `Authorization` (so `x-api-key`, `x-goog-api-key`, `api-key` and custom auth headers) to
+/// whatever host a 3xx names, past the path routes' SSRF check of the first hop. Providers,
+/// nodes, path routes and webhooks all use this client; a 3xx is an answer their callers judge.
 fn upstream_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
+}
+
+/// After a start without the database: pings it every second until it answers (the pool's first
+/// connection runs the migrations), then tells the writer's status.
+fn spawn_database_watch(store: HistoryStore, history: crate::history::HistorySink) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match store.ping().await {
+                Ok(()) => {
+                    tracing::info!("history database reachable");
+                    history.set_database_down(None);
+                    return;
+                }
+                Err(e) => history.set_database_down(Some(e.to_string())),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    })
 }
 
 fn writer_settings(config: &Config) -> WriterSettings {

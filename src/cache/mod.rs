@@ -123,7 +123,7 @@ impl ResponseCache {
     pub fn new(settings: &Settings) -> Result<Self, String> {
         let store = match &settings.redis_url {
             Some(url) => Store::Redis(RedisStore::new(url.expose_secret(), &settings.redis_prefix)?),
-            None => Store::Memory(MemoryStore::new(settings.cache.max_entries)),
+            None => Store::Memory(MemoryStore::new(settings.cache.max_entries, settings.cache.max_bytes)),
         };
         Ok(Self {
             store,

@@ -6,16 +6,19 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{CacheError, CachedAnswer};
 use crate::domain::ProviderId;
+use crate::limits::RedisLink;
 
 /// The most one cache call may add to a request.
 const CALL_TIMEOUT: Duration = Duration::from_millis(50);
+/// The connection's own response timeout: longer than `CALL_TIMEOUT`, so one slow answer under
+/// load is a miss without costing the connection.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(250);
 
 pub(super) struct RedisStore {
-    conn: ConnectionManager,
+    link: RedisLink,
     prefix: String,
 }
 
@@ -36,21 +39,34 @@ struct Header {
 }
 
 impl RedisStore {
-    /// Connects lazily (on the first call, and again by itself after a failure), so a Redis that
-    /// is down at start delays nothing. Must be called inside a tokio runtime.
+    /// Starts connecting in the background (`RedisLink`): a call made while Redis is down is a
+    /// miss at once, never a wait on a connect. Must be called inside a tokio runtime.
     pub(super) fn new(url: &str, prefix: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CALL_TIMEOUT * 4))
-            .set_response_timeout(Some(CALL_TIMEOUT))
-            // A few quick reconnects; after that the next call starts over.
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(|e| format!("REDIS_URL: {e}"))?;
+        let link = RedisLink::new(url, "response cache", RESPONSE_TIMEOUT)?;
+        link.start();
         Ok(Self {
-            conn,
+            link,
             prefix: prefix.to_owned(),
         })
+    }
+
+    fn connection(&self) -> Result<redis::aio::MultiplexedConnection, CacheError> {
+        self.link
+            .current()
+            .ok_or_else(|| CacheError("redis not connected (reconnecting in the background)".into()))
+    }
+
+    /// Bounds a call at `CALL_TIMEOUT`; an error a new connection could fix is reported to the
+    /// link. A timeout is not: the link's own checks notice a Redis that stopped answering.
+    async fn bounded<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
+        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.link.failed(&e);
+                Err(CacheError(e.to_string()))
+            }
+            Err(_) => Err(CacheError("redis call timed out".into())),
+        }
     }
 
     fn key(&self, digest: &str) -> String {
@@ -59,25 +75,18 @@ impl RedisStore {
 
     pub(super) async fn get(&self, digest: &str) -> Result<Option<CachedAnswer>, CacheError> {
         let key = self.key(digest);
-        let mut conn = self.conn.clone();
-        let value: Option<Vec<u8>> = bounded(async move { conn.get(key).await }).await?;
+        let mut conn = self.connection()?;
+        let value: Option<Vec<u8>> = self.bounded(async move { conn.get(key).await }).await?;
         Ok(value.and_then(|v| decode(&v)))
     }
 
     pub(super) async fn put(&self, digest: &str, answer: &CachedAnswer, ttl: Duration) -> Result<(), CacheError> {
         let key = self.key(digest);
         let value = encode(answer);
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection()?;
         let secs = ttl.as_secs().max(1);
-        bounded(async move { conn.set_ex::<_, _, ()>(key, value, secs).await }).await
-    }
-}
-
-async fn bounded<T>(call: impl Future<Output = redis::RedisResult<T>>) -> Result<T, CacheError> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(CacheError(e.to_string())),
-        Err(_) => Err(CacheError("redis call timed out".into())),
+        self.bounded(async move { conn.set_ex::<_, _, ()>(key, value, secs).await })
+            .await
     }
 }
 

@@ -20,7 +20,9 @@ impl Gateway {
     /// A client for `remote`.
     pub fn new(remote: Remote) -> Result<Self, String> {
         ai_gateway::startup::init_crypto();
+        // The admin token must not follow a redirect to another host.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build()

@@ -403,6 +403,8 @@ pub struct CacheSettings {
     pub ttl_seconds: u64,
     /// Entries kept in memory (when Redis is not used).
     pub max_entries: u64,
+    /// Bytes of answers kept in memory (when Redis is not used); the least used go first.
+    pub max_bytes: u64,
     /// Larger responses are not cached.
     pub max_entry_bytes: usize,
 }
@@ -412,6 +414,7 @@ impl Default for CacheSettings {
         Self {
             ttl_seconds: 300,
             max_entries: 10_000,
+            max_bytes: 256 * 1024 * 1024,
             max_entry_bytes: 1024 * 1024,
         }
     }

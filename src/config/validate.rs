@@ -123,8 +123,8 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
 /// `cache:`, `webhooks:` and every `callback` URL.
 fn cache_and_webhooks(s: &Settings) -> Vec<String> {
     let mut problems = Vec::new();
-    if s.cache.max_entries == 0 || s.cache.max_entry_bytes == 0 {
-        problems.push("cache: max_entries and max_entry_bytes must be more than 0".into());
+    if s.cache.max_entries == 0 || s.cache.max_entry_bytes == 0 || s.cache.max_bytes == 0 {
+        problems.push("cache: max_entries, max_bytes and max_entry_bytes must be more than 0".into());
     }
     let w = &s.webhooks;
     if !(w.timeout_seconds.is_finite() && w.timeout_seconds > 0.0 && w.timeout_seconds < 3_600.0) {

@@ -31,6 +31,8 @@ pub enum AttemptOutcome {
     Unsupported,
     /// A 2xx body over `limits.max_response_bytes`, refused while reading.
     TooLarge,
+    /// A 3xx: redirects are never followed (they would carry the key and prompt elsewhere).
+    Redirected,
 }
 
 impl AttemptOutcome {
@@ -49,6 +51,7 @@ impl AttemptOutcome {
             Self::Malformed => "malformed_response",
             Self::Unsupported => "unsupported",
             Self::TooLarge => "response_too_large",
+            Self::Redirected => "redirected",
         }
     }
 }

@@ -1,6 +1,10 @@
 //! `HistoryStore`: PostgreSQL or SQLite behind one code path (an enum and a macro that expands the
 //! same diesel query once per backend), with embedded migrations run at start.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
@@ -18,6 +22,10 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// The PostgreSQL advisory lock key that serializes migrations across replicas.
 const MIGRATION_LOCK: i64 = 0x6169_6777_6d69_6772;
+/// Longest a new database connection may take; an unreachable server is an error, not a hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest a query waits for a pooled connection (all in use, or none can be made).
+pub(super) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Sqlite = SyncConnectionWrapper<SqliteConnection>;
 
@@ -36,6 +44,9 @@ pub enum HistoryError {
     /// A query failed.
     #[error("history query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// No pooled connection within `ACQUIRE_TIMEOUT`.
+    #[error("history database unavailable: no connection within {} s", ACQUIRE_TIMEOUT.as_secs())]
+    AcquireTimeout,
 }
 
 impl HistoryError {
@@ -99,16 +110,26 @@ impl std::fmt::Debug for HistoryStore {
     }
 }
 
+/// A pooled connection, waiting at most `ACQUIRE_TIMEOUT`.
+macro_rules! acquire {
+    ($pool:expr) => {
+        tokio::time::timeout($crate::history::store::ACQUIRE_TIMEOUT, $pool.get())
+            .await
+            .map_err(|_| $crate::history::HistoryError::AcquireTimeout)??
+    };
+}
+pub(super) use acquire;
+
 /// Runs the same diesel query body on whichever backend the store holds.
 macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:expr) => {
         match $store {
             HistoryStore::Pg(pool) => {
-                let mut $conn = pool.get().await?;
+                let mut $conn = $crate::history::store::acquire!(pool);
                 $body
             }
             HistoryStore::Sqlite(pool) => {
-                let mut $conn = pool.get().await?;
+                let mut $conn = $crate::history::store::acquire!(pool);
                 $body
             }
         }
@@ -117,21 +138,41 @@ macro_rules! with_conn {
 pub(super) use with_conn;
 
 impl HistoryStore {
-    /// Opens the database named by `url` and applies pending migrations.
+    /// Opens the database named by `url` and applies pending migrations; fails when it cannot.
     pub async fn connect(url: &str) -> Result<Self, HistoryError> {
+        match Self::open(url).await? {
+            (store, None) => Ok(store),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Opens the database named by `url`. A PostgreSQL server that cannot be reached now is not
+    /// fatal: the store is returned with the error, its pool connects when the server is back,
+    /// and the first connection it makes applies pending migrations before any query runs.
+    pub async fn open(url: &str) -> Result<(Self, Option<HistoryError>), HistoryError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut conn = AsyncPgConnection::establish(url).await.map_err(connect_err)?;
-            // Replicas started together on a fresh database would race to create the same tables;
-            // a session lock (released when the migration's connection closes) lets one migrate
-            // while the others wait and then find nothing pending.
-            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-                .execute(&mut conn)
-                .await
-                .map_err(connect_err)?;
-            migrate(conn, PG_MIGRATIONS).await?;
-            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+            let migrations = Arc::new(PgMigrations {
+                url: url.to_owned(),
+                done: AtomicBool::new(false),
+                running: tokio::sync::Mutex::new(()),
+            });
+            let pending = migrations.clone();
+            let mut config = ManagerConfig::<AsyncPgConnection>::default();
+            config.custom_setup = Box::new(move |url| {
+                let (url, pending) = (url.to_owned(), pending.clone());
+                Box::pin(async move {
+                    let conn = establish_pg(&url).await?;
+                    pending
+                        .ensure()
+                        .await
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+                    Ok(conn)
+                })
+            });
+            let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
             let pool = Pool::builder(manager).max_size(8).build().map_err(connect_err)?;
-            return Ok(Self::Pg(pool));
+            let unavailable = migrations.ensure().await.err();
+            return Ok((Self::Pg(pool), unavailable));
         }
         let Some(path) = url.strip_prefix("sqlite://") else {
             return Err(HistoryError::UnsupportedUrl(url.to_owned()));
@@ -142,7 +183,15 @@ impl HistoryStore {
         config.custom_setup = Box::new(|url| Box::pin(open_sqlite_owned(url.to_owned())));
         let manager = AsyncDieselConnectionManager::<Sqlite>::new_with_config(path, config);
         let pool = Pool::builder(manager).max_size(4).build().map_err(connect_err)?;
-        Ok(Self::Sqlite(pool))
+        Ok((Self::Sqlite(pool), None))
+    }
+
+    /// Whether the database answers now (PostgreSQL: connected and migrated).
+    pub async fn ping(&self) -> Result<(), HistoryError> {
+        with_conn!(self, |conn| {
+            conn.batch_execute("SELECT 1").await?;
+            Ok(())
+        })
     }
 
     /// Inserts `records` in one multi-row statement.
@@ -156,7 +205,7 @@ impl HistoryStore {
     pub(super) async fn insert_rows(&self, rows: Vec<Row>) -> Result<usize, HistoryError> {
         match self {
             Self::Pg(pool) => {
-                let mut conn = pool.get().await?;
+                let mut conn = acquire!(pool);
                 Ok(diesel::insert_into(ai_requests::table)
                     .values(&rows)
                     .on_conflict_do_nothing()
@@ -165,7 +214,7 @@ impl HistoryStore {
             }
             // diesel's multi-row insert for SQLite exists only on its synchronous connection.
             Self::Sqlite(pool) => {
-                let mut conn = pool.get().await?;
+                let mut conn = acquire!(pool);
                 let insert = move |c: &mut SqliteConnection| {
                     let query = diesel::insert_into(ai_requests::table)
                         .values(&rows)
@@ -243,6 +292,45 @@ impl HistoryStore {
 
 fn minutes_ms(minutes: u64) -> i64 {
     i64::try_from(minutes.saturating_mul(60_000)).unwrap_or(i64::MAX)
+}
+
+/// PostgreSQL's migrations, applied once per process by the first connection that can.
+struct PgMigrations {
+    url: String,
+    done: AtomicBool,
+    running: tokio::sync::Mutex<()>,
+}
+
+impl PgMigrations {
+    async fn ensure(&self) -> Result<(), HistoryError> {
+        if AtomicBool::load(&self.done, Ordering::Acquire) {
+            return Ok(());
+        }
+        let _one_at_a_time = self.running.lock().await;
+        if AtomicBool::load(&self.done, Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut conn = establish_pg(&self.url).await.map_err(connect_err)?;
+        // Replicas started together on a fresh database would race to create the same tables;
+        // a session lock (released when the migration's connection closes) lets one migrate
+        // while the others wait and then find nothing pending.
+        let locked = diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut conn);
+        tokio::time::timeout(ACQUIRE_TIMEOUT, locked)
+            .await
+            .map_err(|_| HistoryError::Connect("the migration lock was not granted in time".into()))?
+            .map_err(connect_err)?;
+        migrate(conn, PG_MIGRATIONS).await?;
+        self.done.store(true, Ordering::Release);
+        tracing::info!("history database migrated");
+        Ok(())
+    }
+}
+
+/// One PostgreSQL connection within `CONNECT_TIMEOUT`.
+async fn establish_pg(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
+    tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(url))
+        .await
+        .map_err(|_| diesel::ConnectionError::BadConnection("connect timed out".into()))?
 }
 
 fn connect_err(e: impl std::fmt::Display) -> HistoryError {

@@ -99,6 +99,15 @@ impl HistorySink {
         }
     }
 
+    /// Start-up's word on the database before the writer has written: `Some(error)` when it
+    /// could not be reached (the writer reports `retrying`), `None` once it answers.
+    pub fn set_database_down(&self, error: Option<String>) {
+        self.counters.failing.store(error.is_some(), Ordering::Relaxed);
+        if let Some(e) = error {
+            self.counters.last_error.store(Some(Arc::new(e)));
+        }
+    }
+
     /// The writer's state.
     pub fn status(&self) -> WriterStatus {
         let c = &self.counters;

@@ -4,6 +4,7 @@
 //! Depends on `config` and `domain`; no actix. A Redis failure never fails a request: the check
 //! falls back to the local limiter, and the fallback is counted and logged.
 
+mod link;
 mod local;
 mod redis_gcra;
 
@@ -15,6 +16,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Settings;
 pub use crate::domain::Decision;
+pub use link::RedisLink;
 use local::LocalLimiter;
 use redis_gcra::RedisLimiter;
 
@@ -52,6 +54,19 @@ impl Limiter {
     /// Whether limits are shared through Redis.
     pub fn shared(&self) -> bool {
         self.redis.is_some()
+    }
+
+    /// Starts connecting to Redis in the background (when limits are shared), so the first
+    /// request finds the connection up. Must be called inside a tokio runtime.
+    pub fn start(&self) {
+        if let Some(redis) = &self.redis {
+            redis.start();
+        }
+    }
+
+    /// Whether the shared limiter is usable right now (false without Redis).
+    pub fn redis_connected(&self) -> bool {
+        self.redis.as_ref().is_some_and(RedisLimiter::connected)
     }
 
     /// Times Redis could not answer and the local limiter decided instead.

@@ -1,14 +1,11 @@
 //! The same GCRA as governor, run atomically in Redis so every replica shares one limit. Keys live
 //! under the configured prefix (`aigw:` by default) so environments never share counters.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwapOption;
-use redis::aio::ConnectionManager;
-use std::sync::Arc;
+use redis::aio::MultiplexedConnection;
 
-use super::{Decision, Quota};
+use super::{Decision, Quota, RedisLink};
 
 /// One round trip: read the theoretical arrival time, decide, store. Times in milliseconds from
 /// Redis's own clock, so replicas with skewed clocks still agree.
@@ -31,13 +28,9 @@ return {1, remaining, 0, new_tat - now}
 
 /// How long one Redis call may take before the local limiter decides instead.
 const CALL_TIMEOUT: Duration = Duration::from_millis(250);
-/// After a failed connect, how long before trying again (checks meanwhile fall back at once).
-const RECONNECT_EVERY_MS: u64 = 2_000;
 
 pub(super) struct RedisLimiter {
-    client: redis::Client,
-    conn: ArcSwapOption<ConnectionManager>,
-    last_connect_ms: AtomicU64,
+    link: RedisLink,
     prefix: String,
     script: redis::Script,
 }
@@ -46,6 +39,7 @@ impl std::fmt::Debug for RedisLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisLimiter")
             .field("prefix", &self.prefix)
+            .field("link", &self.link)
             .finish_non_exhaustive()
     }
 }
@@ -62,47 +56,42 @@ fn now_ms() -> u64 {
 
 impl RedisLimiter {
     pub(super) fn new(url: &str, prefix: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("REDIS_URL: {e}"))?;
         Ok(Self {
-            client,
-            conn: ArcSwapOption::empty(),
-            last_connect_ms: AtomicU64::new(0),
+            link: RedisLink::new(url, "rate limiter", CALL_TIMEOUT)?,
             prefix: prefix.to_owned(),
             script: redis::Script::new(GCRA),
         })
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, String> {
-        if let Some(conn) = self.conn.load_full() {
-            return Ok(conn.as_ref().clone());
-        }
-        let now = now_ms();
-        let last = self.last_connect_ms.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < RECONNECT_EVERY_MS
-            || self
-                .last_connect_ms
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
-            return Err("not connected (retrying shortly)".into());
-        }
-        let conn = tokio::time::timeout(CALL_TIMEOUT * 4, ConnectionManager::new(self.client.clone()))
-            .await
-            .map_err(|_| "connect timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        self.conn.store(Some(Arc::new(conn.clone())));
-        Ok(conn)
+    /// Connects in the background now, rather than on the first request.
+    pub(super) fn start(&self) {
+        self.link.start();
     }
 
+    pub(super) fn connected(&self) -> bool {
+        self.link.connected()
+    }
+
+    /// One call on the current connection; without one, fails at once (the keeper reconnects in
+    /// the background, so no request waits on a connect).
     async fn run<T: redis::FromRedisValue>(
         &self,
-        f: impl AsyncFnOnce(ConnectionManager) -> redis::RedisResult<T>,
+        f: impl AsyncFnOnce(MultiplexedConnection) -> redis::RedisResult<T>,
     ) -> Result<T, String> {
-        let conn = self.connection().await?;
+        let conn = self
+            .link
+            .current()
+            .ok_or_else(|| "not connected (reconnecting in the background)".to_owned())?;
         match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("redis call timed out".into()),
+            Ok(Err(e)) => {
+                self.link.failed(&e);
+                Err(e.to_string())
+            }
+            Err(_) => {
+                self.link.timed_out();
+                Err("redis call timed out".into())
+            }
         }
     }
 

@@ -49,6 +49,7 @@ const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Malformed,
     AttemptOutcome::Unsupported,
     AttemptOutcome::TooLarge,
+    AttemptOutcome::Redirected,
 ];
 
 const LATENCY_MS_BUCKETS: &[f64] = &[

@@ -60,10 +60,20 @@ pub enum ProbeError {
         /// The runtime expected.
         runtime: &'static str,
     },
+    /// An answer longer than `MAX_ANSWER_BYTES` (refused while reading, never held whole).
+    #[error("GET {path} answered more than {} bytes", MAX_ANSWER_BYTES)]
+    TooLarge {
+        /// The endpoint.
+        path: &'static str,
+    },
     /// `detect` found no known runtime.
     #[error("no known runtime answers here (tried worker, ollama, tgi, vllm, sglang, llamacpp, openai)")]
     Unrecognized,
 }
+
+/// The longest health answer read from a node (a busy vLLM's `/metrics` is a few hundred KiB): a
+/// node sending more is refused before it can grow the gateway's memory.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 /// Checks one node at `root` within `timeout`.
 pub async fn probe(
@@ -205,8 +215,23 @@ async fn fetch(
         .await
         .map_err(transport)?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(transport)?;
+    let body = read_capped(resp, path).await?;
     Ok((status, body))
+}
+
+/// The whole body, refused as soon as it is known to exceed `MAX_ANSWER_BYTES`.
+async fn read_capped(mut resp: reqwest::Response, path: &'static str) -> Result<Bytes, ProbeError> {
+    if resp.content_length().is_some_and(|n| n > MAX_ANSWER_BYTES as u64) {
+        return Err(ProbeError::TooLarge { path });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(ProbeError::TooLarge { path });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
 }
 
 fn transport(e: reqwest::Error) -> ProbeError {

@@ -33,6 +33,12 @@
 //! | operation unsupported by the protocol      | unsupported        | next provider | uncounted |
 //! | 2xx body over `limits.max_response_bytes`  | response_too_large | next provider | healthy   |
 //! | 400, 413, 422 and other 4xx                | rejected           | give up       | healthy   |
+//! | 3xx (redirects are never followed)         | redirected         | next provider | provider  |
+//!
+//! A 3xx from an LLM API is never a normal answer: the provider is misconfigured (an old base
+//! URL) or hostile, and it would say the same again, so it is not retried; following it would send
+//! the key and the prompt to the host it names. The next provider is tried, and the provider's
+//! breaker counts it because the provider cannot serve anything as configured.
 
 use crate::domain::AttemptOutcome;
 use crate::providers::{UpstreamError, UpstreamErrorKind};
@@ -103,6 +109,7 @@ pub fn classify(e: &UpstreamError) -> Class {
             401..=403 => class(O::Unauthorized, NextProvider, Provider),
             404 => class(O::NotFound, NextProvider, Healthy),
             400..=499 => class(O::Rejected, GiveUp, Healthy),
+            300..=399 => class(O::Redirected, NextProvider, Provider),
             _ => class(O::ServerError, Retry, Model),
         },
     }
@@ -177,6 +184,18 @@ mod tests {
     fn an_unsupported_operation_is_not_counted_at_all() {
         let c = kind(UpstreamErrorKind::Unsupported);
         assert_eq!((c.verdict, c.blame), (Verdict::NextProvider, Blame::Uncounted));
+    }
+
+    #[test]
+    fn redirects_move_on_at_once_and_blame_the_provider() {
+        for code in [301, 302, 303, 307, 308] {
+            let c = status(code);
+            assert_eq!(
+                (c.outcome, c.verdict, c.blame, c.trips_breaker),
+                (AttemptOutcome::Redirected, Verdict::NextProvider, Blame::Provider, true),
+                "{code}"
+            );
+        }
     }
 
     #[test]

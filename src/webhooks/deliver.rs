@@ -1,6 +1,7 @@
 //! The dispatcher: takes events off the queue, delivers several at once, retries what a retry can
 //! fix, and drains briefly at shutdown.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -12,8 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Delivery, DeliveryHook, DeliveryResult, EVENT_ID_HEADER, SIGNATURE_HEADER, Signer};
 
-/// Deliveries at once: one slow receiver must not hold up every other route's events.
+/// Attempts at once, over every receiver.
 const MAX_IN_FLIGHT: usize = 8;
+/// Deliveries at once to one receiver: a receiver that hangs holds no more than this.
+const PER_DESTINATION: usize = 2;
+/// Receivers remembered before idle ones are forgotten.
+const MAX_DESTINATIONS: usize = 256;
 /// At shutdown, how long queued and in-flight events may still take.
 const DRAIN: Duration = Duration::from_secs(5);
 /// First retry after 0.25–0.5 s, doubling, at most 30 s.
@@ -25,6 +30,9 @@ pub(super) struct Dispatcher {
     pub signer: Option<Signer>,
     pub timeout: Duration,
     pub max_retries: u32,
+    /// Deliveries one receiver may have waiting behind those in flight (`webhooks.queue_capacity`);
+    /// more are dropped and counted.
+    pub waiting_per_destination: usize,
     pub hook: DeliveryHook,
     /// Whether the first unsigned event was logged already.
     pub warned_unsigned: AtomicBool,
@@ -38,28 +46,20 @@ enum Verdict {
 
 pub(super) async fn run(mut rx: mpsc::Receiver<Delivery>, d: Arc<Dispatcher>, cancel: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut destinations = Destinations::default();
     let mut running = JoinSet::new();
     loop {
         while running.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = cancel.cancelled() => break,
-        };
         let delivery = tokio::select! {
             next = rx.recv() => match next { Some(next) => next, None => break },
             () = cancel.cancelled() => break,
         };
-        let d = d.clone();
-        running.spawn(async move {
-            d.deliver(delivery).await;
-            drop(permit);
-        });
+        destinations.start(&mut running, &d, &slots, delivery);
     }
     rx.close();
     let drain = async {
         while let Some(delivery) = rx.recv().await {
-            let d = d.clone();
-            running.spawn(async move { d.deliver(delivery).await });
+            destinations.start(&mut running, &d, &slots, delivery);
         }
         while running.join_next().await.is_some() {}
     };
@@ -75,8 +75,57 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Delivery>, d: Arc<Dispatcher>, ca
     }
 }
 
+/// One gate per receiver (scheme, host and port): a dead or slow receiver holds at most
+/// `PER_DESTINATION` deliveries in flight and `waiting_per_destination` waiting, so it can never
+/// take every dispatcher slot from the healthy ones.
+#[derive(Default)]
+struct Destinations(HashMap<String, Arc<Semaphore>>);
+
+impl Destinations {
+    fn start(&mut self, running: &mut JoinSet<()>, d: &Arc<Dispatcher>, slots: &Arc<Semaphore>, delivery: Delivery) {
+        if self.0.len() > MAX_DESTINATIONS {
+            // Forget receivers with nothing in flight; callbacks come from the config, so few remain.
+            self.0.retain(|_, gate| Arc::strong_count(gate) > 1);
+        }
+        let gate = self
+            .0
+            .entry(destination(&delivery.url))
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_DESTINATION)))
+            .clone();
+        // Every holder of the gate but the map and `gate` itself is a delivery waiting for, or
+        // holding, a permit.
+        let queued = Arc::strong_count(&gate).saturating_sub(2);
+        if queued >= PER_DESTINATION + d.waiting_per_destination {
+            (d.hook)(DeliveryResult::Dropped);
+            tracing::warn!(event_id = %delivery.event_id, "webhook receiver backlog full; event dropped");
+            return;
+        }
+        let (d, slots) = (d.clone(), slots.clone());
+        running.spawn(async move {
+            let Ok(_turn) = gate.acquire_owned().await else {
+                return;
+            };
+            d.deliver(delivery, &slots).await;
+        });
+    }
+}
+
+/// The receiver a URL names: scheme, host and port (the whole URL when it does not parse).
+fn destination(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}:{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => url.to_owned(),
+    }
+}
+
 impl Dispatcher {
-    async fn deliver(&self, delivery: Delivery) {
+    /// Delivers with retries; a dispatcher slot is held for each attempt, never across a backoff.
+    async fn deliver(&self, delivery: Delivery, slots: &Semaphore) {
         let host = reqwest::Url::parse(&delivery.url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
@@ -85,6 +134,9 @@ impl Dispatcher {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt - 1)).await;
             }
+            let Ok(_slot) = slots.acquire().await else {
+                return;
+            };
             match self.attempt(&delivery).await {
                 Verdict::Delivered => {
                     tracing::debug!(event_id = %delivery.event_id, host, attempts = attempt + 1, "webhook delivered");
@@ -125,6 +177,10 @@ impl Dispatcher {
             Ok(r) if r.status().is_server_error() || r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
                 Verdict::Retry(format!("status {}", r.status().as_u16()))
             }
+            Ok(r) if r.status().is_redirection() => Verdict::GiveUp(format!(
+                "status {}: redirects are not followed (the signed event would go to another host)",
+                r.status().as_u16()
+            )),
             Ok(r) => Verdict::GiveUp(format!("status {}", r.status().as_u16())),
             Err(e) if e.is_builder() => Verdict::GiveUp(format!("bad callback URL: {e}")),
             Err(e) => Verdict::Retry(if e.is_timeout() {
@@ -178,6 +234,7 @@ mod tests {
             signer: None,
             timeout: Duration::from_secs(5),
             max_retries: 0,
+            waiting_per_destination: 16,
             hook: Arc::new(move |r| {
                 if r == DeliveryResult::Delivered {
                     seen.fetch_add(1, Ordering::Relaxed);

@@ -186,6 +186,7 @@ pub fn spawn(
             .map(|s| Signer::new(s.expose_secret().as_bytes())),
         timeout: Duration::try_from_secs_f64(settings.timeout_seconds).unwrap_or(Duration::from_secs(5)),
         max_retries: settings.max_retries,
+        waiting_per_destination: settings.queue_capacity.max(1),
         hook: hook.clone(),
         warned_unsigned: std::sync::atomic::AtomicBool::new(false),
     };

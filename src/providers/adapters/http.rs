@@ -14,6 +14,9 @@ use crate::providers::{ByteStream, Call, ErrorDetail, UpstreamError, UpstreamErr
 
 /// Largest upstream error body we read to extract its message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Largest model list we read from an upstream (`GET /models`): an answer that never ends must not
+/// grow the gateway's memory for the whole list timeout.
+const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
 /// The longest `Retry-After` we take from an upstream.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -103,7 +106,7 @@ fn unsupported(id: &ProviderId, message: String) -> UpstreamError {
     UpstreamError::new(id, UpstreamErrorKind::Unsupported).with_source(std::io::Error::other(message))
 }
 
-/// GETs `url` with the provider's credentials and query; the 2xx body.
+/// GETs `url` with the provider's credentials and query; the 2xx body, up to `MAX_LIST_BYTES`.
 pub(super) async fn get(
     provider: &ProviderConfig,
     http: &reqwest::Client,
@@ -126,9 +129,7 @@ pub(super) async fn get(
         .await
         .map_err(|e| UpstreamError::from_reqwest(&provider.id, e))?;
     let resp = check_status(&provider.id, resp).await?;
-    resp.bytes()
-        .await
-        .map_err(|e| UpstreamError::from_reqwest(&provider.id, e))
+    body(&provider.id, resp, MAX_LIST_BYTES).await
 }
 
 /// `url` with the provider's query parameters appended (after any it already has).

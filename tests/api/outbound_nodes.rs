@@ -1,0 +1,70 @@
+//! Node answers are read with a size cap: a node whose health endpoint sends an endless body is
+//! refused after `MAX_ANSWER_BYTES` instead of being read into memory until the timeout.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::TestApp;
+
+/// A node answering every request `200` with a chunked body that never ends; records the most
+/// bytes any one answer got out.
+pub async fn endless_node() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let _ = socket.read(&mut head).await;
+                let start = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(start).await.is_err() {
+                    return;
+                }
+                let mut chunk = b"10000\r\n".to_vec();
+                chunk.extend(std::iter::repeat_n(b' ', 0x10000));
+                chunk.extend_from_slice(b"\r\n");
+                // Stops at 1 GiB (or when the gateway hangs up).
+                let mut this_answer = 0;
+                for _ in 0..16_384 {
+                    if socket.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    this_answer += 0x10000;
+                    counter.fetch_max(this_answer, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+#[tokio::test]
+async fn an_endless_health_answer_is_cut_at_the_cap() {
+    // Arrange
+    let (node, sent) = endless_node().await;
+
+    // Act: a few health rounds with a generous timeout.
+    let app = TestApp::builder()
+        .env("AI_NODES", &node)
+        .settings("nodes: {health_interval_seconds: 0.5, health_timeout_seconds: 3}")
+        .spawn()
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Assert: each answer was cut soon after the 4 MiB cap (the TCP buffers take a few MiB more);
+    // without the cap the gateway reads until the 3 s timeout.
+    let most = sent.load(Ordering::Relaxed);
+    assert!(most > 0, "the node was never probed");
+    assert!(
+        most < 32 * 1024 * 1024,
+        "{} MiB of one answer read from the node",
+        most / (1024 * 1024)
+    );
+    drop(app);
+}
