@@ -55,7 +55,7 @@ impl HistoryError {
     pub fn is_transient(&self) -> bool {
         use diesel::result::{DatabaseErrorKind as Kind, Error};
         match self {
-            Self::Pool(_) | Self::Connect(_) => true,
+            Self::Pool(_) | Self::Connect(_) | Self::AcquireTimeout => true,
             Self::UnsupportedUrl(_) => false,
             Self::Query(Error::DatabaseError(
                 Kind::UnableToSendCommand
