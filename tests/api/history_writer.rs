@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use ai_gateway::history::HistoryQuery;
+use ai_gateway::store::HistoryQuery;
 use serde_json::{Value, json};
 use wiremock::MockServer;
 
@@ -130,6 +130,6 @@ async fn long_model(db: Database) {
     assert_eq!(app.post_chat(&chat_body(TEST_MODEL)).await.status(), 200);
     let rows = app.history_rows(2).await;
     let stored = rows.iter().find(|r| r["model"] != json!(TEST_MODEL)).unwrap();
-    assert!(stored["model"].as_str().unwrap().chars().count() <= ai_gateway::history::MAX_NAME_CHARS);
-    assert!(stored["error_message"].as_str().map_or(0, |e| e.chars().count()) <= ai_gateway::history::MAX_TEXT_CHARS);
+    assert!(stored["model"].as_str().unwrap().chars().count() <= ai_gateway::store::MAX_NAME_CHARS);
+    assert!(stored["error_message"].as_str().map_or(0, |e| e.chars().count()) <= ai_gateway::store::MAX_TEXT_CHARS);
 }
