@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::domain::{AttemptSummary, AuthError, BodyError, Decision, ProviderId};
+use crate::providers::UpstreamError;
 
 /// Which budget a 429 is about (OpenAI's `type` for rate limits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +190,37 @@ fn describe_attempts(attempts: &[AttemptSummary]) -> String {
         }
     }
     out
+}
+
+/// An upstream's refusal of the client's input (its 4xx, `classify`'s give-up) after `calls`
+/// upstream calls: handed back in the OpenAI shape with the upstream's own fields.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The refusal.
+    pub error: UpstreamError,
+    /// Upstream calls made.
+    pub calls: usize,
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        let detail = r.error.detail.map(|d| *d).unwrap_or_default();
+        let status = r.error.status.unwrap_or(400);
+        let message = if detail.message.is_empty() {
+            format!("the upstream provider rejected the request (HTTP {status})")
+        } else {
+            detail.message
+        };
+        Self::UpstreamRejected {
+            status,
+            message,
+            error_type: detail.error_type,
+            code: detail.code,
+            param: detail.param,
+            provider: r.error.provider,
+            attempts: r.calls,
+        }
+    }
 }
 
 impl ApiError {

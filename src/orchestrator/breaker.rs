@@ -78,7 +78,7 @@ pub trait CircuitBreaker: Send + Sync + fmt::Debug {
 
 /// An admitted call. Report it with `finish`; dropping it unreported (a cancelled request, an
 /// attempt that says nothing about the upstream) frees the half-open probe slot without judging.
-pub struct Permit<'a> {
+pub(super) struct Permit<'a> {
     breaker: &'a dyn CircuitBreaker,
     admission: Admission,
     reported: bool,
@@ -86,7 +86,7 @@ pub struct Permit<'a> {
 
 impl<'a> Permit<'a> {
     /// Asks `breaker` for a permit; `None` when denied.
-    pub fn acquire(breaker: &'a dyn CircuitBreaker) -> Option<Self> {
+    pub(super) fn acquire(breaker: &'a dyn CircuitBreaker) -> Option<Self> {
         match breaker.admit() {
             Admission::Denied => None,
             admission => Some(Self {
@@ -98,12 +98,13 @@ impl<'a> Permit<'a> {
     }
 
     /// Reports the call's result, from an unknown caller.
-    pub fn finish(self, failed: bool) {
+    #[cfg(test)]
+    fn finish(self, failed: bool) {
         self.finish_for(failed, None);
     }
 
     /// Reports the call's result, made for `caller`.
-    pub fn finish_for(mut self, failed: bool, caller: Option<&str>) {
+    pub(super) fn finish_for(mut self, failed: bool, caller: Option<&str>) {
         self.reported = true;
         self.breaker.record(self.admission, failed, caller);
     }

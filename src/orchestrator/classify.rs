@@ -45,7 +45,7 @@ use crate::providers::{UpstreamError, UpstreamErrorKind};
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(super) enum Verdict {
     /// Try the same provider again (within `max_retries`), then the next.
     Retry,
     /// Go straight to the next provider: a retry cannot help.
@@ -56,7 +56,7 @@ pub enum Verdict {
 
 /// How an attempt counts for the breakers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blame {
+pub(super) enum Blame {
     /// The upstream answered for itself: a success for its breakers.
     Healthy,
     /// A failure of the provider (its connections, TLS, DNS, account): its provider breaker.
@@ -70,15 +70,15 @@ pub enum Blame {
 
 /// The classification of one failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Class {
+pub(super) struct Class {
     /// For the attempt log.
-    pub outcome: AttemptOutcome,
+    pub(super) outcome: AttemptOutcome,
     /// What to do next.
-    pub verdict: Verdict,
+    pub(super) verdict: Verdict,
     /// Which breaker counts it.
-    pub blame: Blame,
+    pub(super) blame: Blame,
     /// Whether it counts as a failure for a circuit breaker (`blame` is the provider or the model).
-    pub trips_breaker: bool,
+    pub(super) trips_breaker: bool,
 }
 
 const fn class(outcome: AttemptOutcome, verdict: Verdict, blame: Blame) -> Class {
@@ -91,7 +91,7 @@ const fn class(outcome: AttemptOutcome, verdict: Verdict, blame: Blame) -> Class
 }
 
 /// Classifies one failed attempt.
-pub fn classify(e: &UpstreamError) -> Class {
+pub(super) fn classify(e: &UpstreamError) -> Class {
     use AttemptOutcome as O;
     use Blame::{Healthy, Model, Provider, Uncounted};
     use Verdict::{GiveUp, NextProvider, Retry};

@@ -5,11 +5,10 @@
 //! and fallback happen only before the first byte is handed on (see `stream`).
 
 pub mod breaker;
-pub mod classify;
-pub mod retry;
+mod classify;
+mod failover;
+mod retry;
 pub mod stream;
-
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -20,8 +19,8 @@ use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderI
 use crate::error::ApiError;
 use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};
-use breaker::{BreakerSet, CircuitBreaker, Permit};
-use classify::{Blame, Verdict, classify};
+use breaker::BreakerSet;
+pub(crate) use failover::{Answered, Failed, Gate, Target, Upstream};
 
 /// What the orchestrator needs for one request.
 pub struct Orchestrator<'a> {
@@ -113,118 +112,13 @@ impl Orchestrator<'_> {
     }
 
     async fn drive(&self, plan: &RoutePlan, job: Job, body: &Bytes) -> Outcome<Got> {
-        let mut attempts = Vec::new();
-        for candidate in &plan.candidates {
-            let id = &candidate.provider.config.id;
-            if let Job::Unary(op) = job
-                && !candidate.provider.adapter.supports(op)
-            {
-                // Never reaches the upstream, so it is skipped before any breaker is asked.
-                attempts.push(summary(candidate, AttemptOutcome::Unsupported, None, Duration::ZERO));
-                continue;
-            }
-            let spliced;
-            let body = if candidate.upstream_model == plan.requested_model {
-                body
-            } else {
-                match splice_model(body, &candidate.upstream_model) {
-                    Ok(b) => {
-                        spliced = b;
-                        &spliced
-                    }
-                    Err(e) => {
-                        return Outcome {
-                            result: Err(e.into()),
-                            attempts,
-                        };
-                    }
-                }
-            };
-            let provider_breaker = self.breakers.get_or_create(id);
-            let model_breaker = self
-                .breakers
-                .model(&candidate.provider.config, &candidate.upstream_model);
-            for retry in 0..=self.routing.max_retries {
-                let Some(permits) = Permits::acquire(provider_breaker.as_ref(), model_breaker.as_deref()) else {
-                    attempts.push(summary(candidate, AttemptOutcome::BreakerOpen, None, Duration::ZERO));
-                    break;
-                };
-                let started = Instant::now();
-                let err = match self.attempt(candidate, &job, body).await {
-                    Ok(got) => {
-                        permits.report(Blame::Healthy, self.caller);
-                        attempts.push(summary(candidate, AttemptOutcome::Success, None, started.elapsed()));
-                        let success = Success {
-                            provider: id.clone(),
-                            upstream_model: candidate.upstream_model.clone(),
-                            value: got,
-                        };
-                        return Outcome {
-                            result: Ok(success),
-                            attempts,
-                        };
-                    }
-                    Err(e) => e,
-                };
-                let class = classify(&err);
-                permits.report(class.blame, self.caller);
-                attempts.push(summary(candidate, class.outcome, err.status, started.elapsed()));
-                tracing::warn!(
-                    request_id = %self.request_id,
-                    provider = %id,
-                    attempt = attempts.len(),
-                    outcome = class.outcome.as_str(),
-                    status = err.status,
-                    error = %err,
-                    "upstream attempt failed"
-                );
-                match class.verdict {
-                    Verdict::GiveUp => {
-                        let calls = attempts.iter().filter(|a| a.was_called()).count();
-                        return Outcome {
-                            result: Err(rejected(err, calls)),
-                            attempts,
-                        };
-                    }
-                    Verdict::NextProvider => break,
-                    Verdict::Retry if retry < self.routing.max_retries => {
-                        let r = self.routing;
-                        tokio::time::sleep(retry::backoff(
-                            retry,
-                            r.backoff_base_ms,
-                            r.backoff_max_ms,
-                            err.retry_after,
-                        ))
-                        .await;
-                    }
-                    Verdict::Retry => {}
-                }
-            }
-        }
-        let called = || attempts.iter().filter(|a| a.was_called());
-        let result = if called().next().is_none() {
-            let retry_after = plan
-                .candidates
-                .iter()
-                .flat_map(|c| {
-                    let provider = self.breakers.get(&c.provider.config.id);
-                    let model = self.breakers.model(&c.provider.config, &c.upstream_model);
-                    [provider, model].into_iter().flatten()
-                })
-                .filter_map(|b| b.retry_after())
-                .min();
-            Err(ApiError::ProvidersUnavailable { retry_after })
-        } else if called().all(|a| a.outcome == AttemptOutcome::TooLarge) {
-            Err(ApiError::ResponseTooLarge {
-                limit: self.max_response_bytes,
-                attempts: attempts.clone(),
-            })
-        } else {
-            Err(ApiError::AllProvidersFailed {
-                attempts: attempts.clone(),
-            })
+        let models = Models {
+            orchestrator: self,
+            plan,
+            job,
+            body,
         };
-        Outcome { result, attempts }
+        self.failover(&models, &plan.candidates).await
     }
 
     async fn attempt(&self, candidate: &Candidate, job: &Job, body: &Bytes) -> Result<Got, UpstreamError> {
@@ -286,6 +180,51 @@ impl Orchestrator<'_> {
     }
 }
 
+/// A model request: the plan's candidates, each asked for its upstream model.
+struct Models<'a> {
+    orchestrator: &'a Orchestrator<'a>,
+    plan: &'a RoutePlan,
+    job: Job,
+    body: &'a Bytes,
+}
+
+impl Upstream for Models<'_> {
+    type Candidate = Candidate;
+    type Ready = Bytes;
+    type Answer = Got;
+
+    fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
+        Target {
+            id: &c.provider.config.id,
+            model: &c.upstream_model,
+            provider: Some(&c.provider.config),
+        }
+    }
+
+    async fn gate(&self, c: &Candidate) -> Gate<Bytes> {
+        if let Job::Unary(op) = self.job
+            && !c.provider.adapter.supports(op)
+        {
+            // Never reaches the upstream, so it is skipped before any breaker is asked.
+            return Gate::Skip(Some(AttemptOutcome::Unsupported));
+        }
+        if c.upstream_model == self.plan.requested_model {
+            return Gate::Go(self.body.clone());
+        }
+        match splice_model(self.body, &c.upstream_model) {
+            Ok(spliced) => Gate::Go(spliced),
+            Err(e) => Gate::Stop(e.into()),
+        }
+    }
+
+    async fn attempt(&self, c: &Candidate, body: &Bytes) -> Result<Answered<Got>, Failed<Got>> {
+        match self.orchestrator.attempt(c, &self.job, body).await {
+            Ok(got) => Ok(Answered::ok(got, None)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 impl Outcome<Got> {
     fn map<T>(self, f: impl FnOnce(Got) -> Result<T, ()>) -> Outcome<T> {
         let result = match self.result {
@@ -303,69 +242,5 @@ impl Outcome<Got> {
             result,
             attempts: self.attempts,
         }
-    }
-}
-
-/// One attempt's permits: the provider's breaker, and the model's when the model has one.
-struct Permits<'a> {
-    provider: Permit<'a>,
-    model: Option<Permit<'a>>,
-}
-
-impl<'a> Permits<'a> {
-    /// Both permits, or none when either breaker refuses (the other's is released unjudged).
-    fn acquire(provider: &'a dyn CircuitBreaker, model: Option<&'a dyn CircuitBreaker>) -> Option<Self> {
-        let provider = Permit::acquire(provider)?;
-        let model = match model {
-            Some(b) => Some(Permit::acquire(b)?),
-            None => None,
-        };
-        Some(Self { provider, model })
-    }
-
-    /// Reports the attempt to the breaker `blame` names; a breaker it does not name is released
-    /// unjudged, except that a healthy answer is a success for both.
-    fn report(self, blame: Blame, caller: Option<&str>) {
-        match (blame, self.model) {
-            (Blame::Healthy, model) => {
-                self.provider.finish_for(false, caller);
-                if let Some(m) = model {
-                    m.finish_for(false, caller);
-                }
-            }
-            (Blame::Provider, _) | (Blame::Model, None) => self.provider.finish_for(true, caller),
-            (Blame::Model, Some(m)) => m.finish_for(true, caller),
-            (Blame::Uncounted, _) => {}
-        }
-    }
-}
-
-fn summary(c: &Candidate, outcome: AttemptOutcome, status: Option<u16>, latency: Duration) -> AttemptSummary {
-    AttemptSummary {
-        provider: c.provider.config.id.clone(),
-        upstream_model: c.upstream_model.clone(),
-        outcome,
-        status,
-        latency,
-    }
-}
-
-/// A client fault reported by the upstream, handed back in the OpenAI shape with its own fields.
-fn rejected(err: UpstreamError, attempts: usize) -> ApiError {
-    let detail = err.detail.map(|d| *d).unwrap_or_default();
-    let status = err.status.unwrap_or(400);
-    let message = if detail.message.is_empty() {
-        format!("the upstream provider rejected the request (HTTP {status})")
-    } else {
-        detail.message
-    };
-    ApiError::UpstreamRejected {
-        status,
-        message,
-        error_type: detail.error_type,
-        code: detail.code,
-        param: detail.param,
-        provider: err.provider,
-        attempts,
     }
 }

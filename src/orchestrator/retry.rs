@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 /// Wait before retry number `retry` (0 = the first retry).
-pub fn backoff(retry: u32, base_ms: u64, max_ms: u64, retry_after: Option<Duration>) -> Duration {
+pub(super) fn backoff(retry: u32, base_ms: u64, max_ms: u64, retry_after: Option<Duration>) -> Duration {
     let exp = base_ms.saturating_mul(1u64 << retry.min(20)).min(max_ms);
     // Equal jitter: at least half the exponential step, so retries spread out but still back off.
     let half = exp / 2;

@@ -3,22 +3,23 @@
 //! on connect errors, timeouts and 5xx before anything reaches the client; the answer's body is
 //! streamed back as it arrives.
 //!
-//! Failures are classified by `orchestrator::classify`, waits come from `orchestrator::retry`, and
-//! each target has a breaker (`BreakerSet::get_or_create`, id `host:port`), as GPU nodes do. With
-//! `path_routes_allowed_networks` set, every target is resolved and checked before each call and
-//! plain-HTTP calls connect to the checked address (no DNS rebinding between check and connect).
+//! The targets are walked by `Orchestrator::failover`, the walk every upstream call uses (breaker
+//! per target, id `host:port`, as GPU nodes have; classification, backoff, `Retry-After`); this
+//! module supplies only the attempt. With `path_routes_allowed_networks` set, every target is
+//! resolved and checked before its calls (a refused one is passed by) and plain-HTTP calls connect
+//! to the checked address (no DNS rebinding between check and connect).
 
-use std::time::{Duration, Instant};
+use std::cell::Cell;
+use std::net::IpAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::observe::Trace;
 use crate::auth::Caller;
-use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, RequestId};
+use crate::domain::{AttemptOutcome, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
-use crate::orchestrator::breaker::Permit;
-use crate::orchestrator::classify::{Verdict, classify};
-use crate::orchestrator::retry::backoff;
+use crate::orchestrator::{Answered, Failed, Gate, Orchestrator, Target, Upstream};
 use crate::providers::passthrough::{self, PassBody, PassRequest, PassResponse};
 use crate::providers::{UpstreamError, UpstreamErrorKind};
 pub use crate::routing::paths::{CanonicalPath, canonical_path};
@@ -143,93 +144,124 @@ async fn try_targets(
     trace: &mut Trace,
 ) -> Result<PathAnswer, ApiError> {
     let routing = &live.config.settings.routing;
-    let timeout = route
-        .timeout
-        .or_else(|| Duration::try_from_secs_f64(routing.timeout_seconds).ok())
-        .unwrap_or(Duration::from_secs(60));
-    let idle = Duration::try_from_secs_f64(routing.stream_idle_timeout_seconds).unwrap_or(Duration::from_secs(60));
-    let mut refused = 0;
-    for target in &route.targets {
-        let Some(url) = upstream_url(&target.base, &call.path, call.query.as_deref()) else {
-            tracing::warn!(request_id = %request_id, target = %target.id, "path route target is not a base URL");
-            refused += 1;
-            continue;
-        };
-        let pin = match pinned_address(live, target, request_id).await {
-            Ok(pin) => pin,
-            Err(()) => {
-                refused += 1;
-                continue;
-            }
-        };
-        let breaker = live.breakers.get_or_create(&target.id);
-        for retry in 0..=routing.max_retries {
-            let Some(permit) = Permit::acquire(breaker.as_ref()) else {
-                trace
-                    .attempts
-                    .push(attempt(&target.id, AttemptOutcome::BreakerOpen, None, Duration::ZERO));
-                break;
-            };
-            let started = Instant::now();
-            let req = PassRequest {
-                method: &call.method,
-                url: url.clone(),
-                headers: &call.headers,
-                body: call.body.clone(),
-                request_id: request_id.as_str(),
-                timeout,
-                idle_timeout: idle,
-                pin,
-            };
-            let failure = match passthrough::send(&state.http, &target.id, req).await {
-                Ok(resp) if !retryable_status(resp.status) => {
-                    permit.finish(false);
-                    let outcome = if resp.status < 400 {
-                        AttemptOutcome::Success
-                    } else {
-                        AttemptOutcome::Rejected
-                    };
-                    trace
-                        .attempts
-                        .push(attempt(&target.id, outcome, Some(resp.status), started.elapsed()));
-                    return Ok(answer(resp, target, trace));
-                }
-                Ok(resp) => status_error(&target.id, &resp),
-                Err(e) => e,
-            };
-            let class = classify(&failure);
-            permit.finish(class.trips_breaker);
-            trace
-                .attempts
-                .push(attempt(&target.id, class.outcome, failure.status, started.elapsed()));
-            tracing::warn!(request_id = %request_id, target = %target.id, error = %failure, "path route call failed");
-            if class.verdict != Verdict::Retry || retry == routing.max_retries {
-                break;
-            }
-            let wait = backoff(
-                retry,
-                routing.backoff_base_ms,
-                routing.backoff_max_ms,
-                failure.retry_after,
-            );
-            tokio::time::sleep(wait).await;
+    let targets = Targets {
+        http: &state.http,
+        live,
+        request_id,
+        call,
+        timeout: route
+            .timeout
+            .or_else(|| Duration::try_from_secs_f64(routing.timeout_seconds).ok())
+            .unwrap_or(Duration::from_secs(60)),
+        idle: Duration::try_from_secs_f64(routing.stream_idle_timeout_seconds).unwrap_or(Duration::from_secs(60)),
+        refused: Cell::new(0),
+    };
+    let orchestrator = Orchestrator {
+        routing,
+        breakers: &live.breakers,
+        http: &state.http,
+        request_id,
+        dialect: Dialect::OpenAi,
+        max_response_bytes: live.config.settings.limits.max_response_bytes,
+        caller: trace.caller.as_deref(),
+    };
+    let outcome = orchestrator.failover(&targets, &route.targets).await;
+    let attempts = outcome.calls_made();
+    trace.attempts.extend(outcome.attempts);
+    match outcome.result {
+        Ok(success) => {
+            let resp = success.value;
+            Ok(PathAnswer {
+                status: resp.status,
+                headers: resp.headers,
+                body: resp.body,
+                target: success.provider,
+                attempts,
+            })
         }
-    }
-    if refused == route.targets.len() {
-        return Err(ApiError::Unavailable {
+        Err(_) if targets.refused.get() == route.targets.len() => Err(ApiError::Unavailable {
             message: format!(
                 "no target of path route `{}` may be called: they resolve outside path_routes_allowed_networks",
                 route.path
             ),
-        });
+        }),
+        Err(e) => Err(e),
     }
-    Err(if trace.attempts.iter().all(|a| !a.was_called()) {
-        ApiError::ProvidersUnavailable { retry_after: None }
-    } else {
-        ApiError::AllProvidersFailed {
-            attempts: trace.attempts.clone(),
+}
+
+/// A path route's targets, for the orchestrator's walk: each is checked against the allow-list
+/// (a refused one is passed by), and an answer with a status worth no other target is the
+/// service's answer, relayed as is.
+struct Targets<'a> {
+    http: &'a reqwest::Client,
+    live: &'a Live,
+    request_id: &'a RequestId,
+    call: &'a PathCall,
+    timeout: Duration,
+    idle: Duration,
+    /// Targets that may not be called (no base URL, or outside the allow-list).
+    refused: Cell<usize>,
+}
+
+impl Upstream for Targets<'_> {
+    type Candidate = PathTarget;
+    type Ready = (String, Option<IpAddr>);
+    type Answer = PassResponse;
+
+    fn target<'a>(&'a self, t: &'a PathTarget) -> Target<'a> {
+        Target {
+            id: &t.id,
+            model: "",
+            provider: None,
         }
-    })
+    }
+
+    async fn gate(&self, t: &PathTarget) -> Gate<(String, Option<IpAddr>)> {
+        let Some(url) = upstream_url(&t.base, &self.call.path, self.call.query.as_deref()) else {
+            tracing::warn!(request_id = %self.request_id, target = %t.id, "path route target is not a base URL");
+            self.refused.set(self.refused.get() + 1);
+            return Gate::Skip(None);
+        };
+        match pinned_address(self.live, t, self.request_id).await {
+            Ok(pin) => Gate::Go((url, pin)),
+            Err(()) => {
+                self.refused.set(self.refused.get() + 1);
+                Gate::Skip(None)
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        t: &PathTarget,
+        (url, pin): &(String, Option<IpAddr>),
+    ) -> Result<Answered<PassResponse>, Failed<PassResponse>> {
+        let req = PassRequest {
+            method: &self.call.method,
+            url: url.clone(),
+            headers: &self.call.headers,
+            body: self.call.body.clone(),
+            request_id: self.request_id.as_str(),
+            timeout: self.timeout,
+            idle_timeout: self.idle,
+            pin: *pin,
+        };
+        let resp = passthrough::send(self.http, &t.id, req).await?;
+        if retryable_status(resp.status) {
+            return Err(status_error(&t.id, &resp).into());
+        }
+        let status = Some(resp.status);
+        let outcome = if resp.status < 400 {
+            AttemptOutcome::Success
+        } else {
+            AttemptOutcome::Rejected
+        };
+        Ok(Answered {
+            value: resp,
+            outcome,
+            status,
+        })
+    }
 }
 
 /// With an allow-list: the address to connect to, after resolving the target now and checking
@@ -284,26 +316,6 @@ fn status_error(id: &ProviderId, resp: &PassResponse) -> UpstreamError {
     e.status = Some(resp.status);
     e.retry_after = resp.retry_after;
     e
-}
-
-fn answer(resp: PassResponse, target: &PathTarget, trace: &Trace) -> PathAnswer {
-    PathAnswer {
-        status: resp.status,
-        headers: resp.headers,
-        body: resp.body,
-        target: target.id.clone(),
-        attempts: trace.attempts.iter().filter(|a| a.was_called()).count(),
-    }
-}
-
-fn attempt(id: &ProviderId, outcome: AttemptOutcome, status: Option<u16>, latency: Duration) -> AttemptSummary {
-    AttemptSummary {
-        provider: id.clone(),
-        upstream_model: String::new(),
-        outcome,
-        status,
-        latency,
-    }
 }
 
 #[cfg(test)]

@@ -13,13 +13,12 @@ use super::nodes::{RegisterNode, bad, node_error, unavailable};
 use super::observe::Trace;
 use super::paths::{CanonicalPath, upstream_url};
 use crate::auth::{Caller, CallerKind};
-use crate::domain::{AttemptOutcome, AttemptSummary, BodyError, InFlight, ProviderId, RequestId};
+use crate::domain::{AttemptOutcome, AttemptSummary, BodyError, Dialect, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::nodes::JobOwner;
 use crate::nodes::forward::{self, BodyStream, ForwardError};
 use crate::nodes::provision::{self, Provision};
-use crate::orchestrator::breaker::Permit;
-use crate::orchestrator::classify::{Verdict, classify};
+use crate::orchestrator::{Answered, Failed, Gate, Orchestrator, Target, Upstream};
 use crate::providers::{UpstreamError, UpstreamErrorKind};
 use crate::routing::{self, Candidate};
 use crate::state::AppState;
@@ -177,83 +176,123 @@ async fn relay(
             message: "no GPU node is online; see GET /nodes".into(),
         });
     }
-    let timeout = Duration::try_from_secs_f64(live.config.settings.nodes.proxy_timeout_seconds)
-        .unwrap_or(Duration::from_secs(300));
-    for c in &candidates {
-        let Some(node) = &c.node else { continue };
-        let id = &c.provider.config.id;
-        let breaker = live.breakers.get_or_create(id);
-        let Some(permit) = Permit::acquire(breaker.as_ref()) else {
-            trace
-                .attempts
-                .push(attempt(id, model, AttemptOutcome::BreakerOpen, None, Duration::ZERO));
-            continue;
+    let nodes = Nodes {
+        http: &state.http,
+        request_id,
+        call,
+        timeout: Duration::try_from_secs_f64(live.config.settings.nodes.proxy_timeout_seconds)
+            .unwrap_or(Duration::from_secs(300)),
+        model: model.unwrap_or_default(),
+    };
+    let orchestrator = Orchestrator {
+        routing: &live.config.settings.routing,
+        breakers: &live.breakers,
+        http: &state.http,
+        request_id,
+        dialect: Dialect::OpenAi,
+        max_response_bytes: live.config.settings.limits.max_response_bytes,
+        caller: caller.map(|c| c.id.as_str()),
+    };
+    let outcome = orchestrator.failover(&nodes, &candidates).await;
+    let attempts = outcome.calls_made();
+    trace.attempts.extend(outcome.attempts);
+    let (mut f, node) = outcome.result?.value;
+    if (200..300).contains(&f.status)
+        && let Some(job) = forward::job_id(&f.body)
+    {
+        let owner = JobOwner {
+            node_url: node.url.clone(),
+            pool: node.pool.clone(),
+            node_job_id: job,
+            caller: caller.map(|c| c.id.clone()),
         };
-        let _in_flight: Vec<_> = c.in_flight.iter().map(InFlight::enter).collect();
-        let Some(url) = upstream_url(&node.url, &call.path, call.query.as_deref()) else {
-            continue;
-        };
-        let started = Instant::now();
-        let sent = forward::post(
-            &state.http,
-            &url,
-            call.body.clone(),
-            call.content_type.as_deref(),
-            request_id.as_str(),
-            timeout,
-        )
-        .await;
-        let failure = match &sent {
-            Ok(f) if (200..300).contains(&f.status) => None,
-            Ok(f) => Some(status_error(id, f.status)),
-            Err(ForwardError::Connect(reason)) => Some(
-                UpstreamError::new(id, UpstreamErrorKind::Connect).with_source(std::io::Error::other(reason.clone())),
-            ),
-            Err(ForwardError::Timeout) => Some(UpstreamError::new(id, UpstreamErrorKind::Timeout)),
-        };
-        let status = sent.as_ref().ok().map(|f| f.status);
-        let class = failure.as_ref().map(classify);
-        permit.finish(class.is_some_and(|c| c.trips_breaker));
-        let outcome = class.map_or(AttemptOutcome::Success, |c| c.outcome);
-        trace
-            .attempts
-            .push(attempt(id, model, outcome, status, started.elapsed()));
-        let give_up = class.is_some_and(|c| c.verdict == Verdict::GiveUp);
-        if let Ok(mut f) = sent
-            && (class.is_none() || give_up)
-        {
-            if class.is_none()
-                && let Some(job) = forward::job_id(&f.body)
-            {
-                let owner = JobOwner {
-                    node_url: node.url.clone(),
-                    pool: node.pool.clone(),
-                    node_job_id: job,
-                    caller: caller.map(|c| c.id.clone()),
-                };
-                f.body = issue_job_id(state, owner, &f.body).await?;
-            }
-            let attempts = trace.attempts.iter().filter(|a| a.was_called()).count();
-            let relay = Relay {
-                status: f.status,
-                headers: f.headers,
-                body: RelayBody::Bytes(f.body),
-                node: id.clone(),
-                attempts,
-            };
-            return Ok((relay, node.pool.clone()));
-        }
-        if let Some(e) = &failure {
-            tracing::warn!(request_id = %request_id, node = %node.url, error = %e, "worker call failed; trying the next node");
+        f.body = issue_job_id(state, owner, &f.body).await?;
+    }
+    let relay = Relay {
+        status: f.status,
+        headers: f.headers,
+        body: RelayBody::Bytes(f.body),
+        node: node.id,
+        attempts,
+    };
+    Ok((relay, node.pool))
+}
+
+/// The nodes of the pools serving a worker path, for the orchestrator's walk (a breaker per node,
+/// `pool/host:port`): a 2xx is the node's answer, a client error it gives back is relayed as is.
+struct Nodes<'a> {
+    http: &'a reqwest::Client,
+    request_id: &'a RequestId,
+    call: &'a WorkerCall,
+    timeout: Duration,
+    model: &'a str,
+}
+
+/// The node that answered, as the job map and the trace need it.
+struct Answerer {
+    id: ProviderId,
+    url: String,
+    pool: ProviderId,
+}
+
+impl Upstream for Nodes<'_> {
+    type Candidate = Candidate;
+    type Ready = String;
+    type Answer = (forward::Forwarded, Answerer);
+
+    fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
+        Target {
+            id: &c.provider.config.id,
+            model: self.model,
+            provider: None,
         }
     }
-    Err(if trace.attempts.iter().all(|a| !a.was_called()) {
-        ApiError::ProvidersUnavailable { retry_after: None }
-    } else {
-        ApiError::AllProvidersFailed {
-            attempts: trace.attempts.clone(),
+
+    async fn gate(&self, c: &Candidate) -> Gate<String> {
+        match c
+            .node
+            .as_ref()
+            .and_then(|n| upstream_url(&n.url, &self.call.path, self.call.query.as_deref()))
+        {
+            Some(url) => Gate::Go(url),
+            None => Gate::Skip(None),
         }
-    })
+    }
+
+    async fn attempt(&self, c: &Candidate, url: &String) -> Result<Answered<Self::Answer>, Failed<Self::Answer>> {
+        let id = &c.provider.config.id;
+        let _in_flight: Vec<_> = c.in_flight.iter().map(InFlight::enter).collect();
+        let sent = forward::post(
+            self.http,
+            url,
+            self.call.body.clone(),
+            self.call.content_type.as_deref(),
+            self.request_id.as_str(),
+            self.timeout,
+        )
+        .await;
+        let f = match sent {
+            Ok(f) => f,
+            Err(ForwardError::Connect(reason)) => {
+                let e = UpstreamError::new(id, UpstreamErrorKind::Connect).with_source(std::io::Error::other(reason));
+                return Err(e.into());
+            }
+            Err(ForwardError::Timeout) => return Err(UpstreamError::new(id, UpstreamErrorKind::Timeout).into()),
+        };
+        let answerer = Answerer {
+            id: id.clone(),
+            url: c.node.as_ref().map(|n| n.url.clone()).unwrap_or_default(),
+            pool: c.node.as_ref().map_or_else(|| id.clone(), |n| n.pool.clone()),
+        };
+        let status = f.status;
+        if (200..300).contains(&status) {
+            return Ok(Answered::ok((f, answerer), Some(status)));
+        }
+        Err(Failed {
+            error: status_error(id, status),
+            answer: Some((f, answerer)),
+        })
+    }
 }
 
 /// Who asks for a job: the client (its own jobs only) or the admin token (every job).

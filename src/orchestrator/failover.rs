@@ -1,0 +1,265 @@
+//! The one candidate walk, for every kind of upstream call: models (`Orchestrator::{run,
+//! open_stream}`), path routes and the GPU worker proxy each supply only an `Upstream` — which
+//! candidates, what to send, how to read the answer — and this walk does the rest, identically for
+//! all: per-candidate gate, breaker permits (with the caller, for `min_callers`), the attempt,
+//! `classify`, blame, backoff honouring `Retry-After`, the next candidate, and the final error that
+//! lists every attempt (`ProvidersUnavailable` with `Retry-After` when every breaker refused).
+//!
+//! Classification, backoff and permits are private to `orchestrator`, so no other module can
+//! rebuild a loop. Features that act per candidate (key pools, queues) belong in `Upstream::gate`,
+//! which runs before any breaker is asked; features that act per attempt (stream recovery) belong
+//! in `Upstream::attempt` or next to the one call of it below.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::breaker::{BreakerSet, CircuitBreaker, Permit};
+use super::classify::{Blame, Verdict, classify};
+use super::{Orchestrator, Outcome, Success, retry};
+use crate::config::ProviderConfig;
+use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId};
+use crate::error::{ApiError, Rejection};
+use crate::providers::UpstreamError;
+
+/// Who a candidate is, for its breakers and the attempt log.
+pub(crate) struct Target<'c> {
+    /// Its breaker id (a provider, a node `pool/host:port`, a path target `host:port`).
+    pub id: &'c ProviderId,
+    /// The model it is asked for (empty when the call names none).
+    pub model: &'c str,
+    /// A configured provider whose declared models have breakers of their own; `None`: only the
+    /// `id` breaker counts.
+    pub provider: Option<&'c ProviderConfig>,
+}
+
+/// What a candidate's gate decides before any breaker is asked.
+pub(crate) enum Gate<R> {
+    /// Call it, with what the gate prepared.
+    Go(R),
+    /// Pass it by; `Some` logs it as an attempt with that outcome.
+    Skip(Option<AttemptOutcome>),
+    /// End the walk with this error.
+    Stop(ApiError),
+}
+
+/// An attempt the upstream answered for itself (a success for its breakers).
+pub(crate) struct Answered<T> {
+    /// The answer handed on.
+    pub value: T,
+    /// For the attempt log (`Success`, or `Rejected` for a relayed client error).
+    pub outcome: AttemptOutcome,
+    /// The upstream's status, when it has one.
+    pub status: Option<u16>,
+}
+
+impl<T> Answered<T> {
+    /// A plain success.
+    pub fn ok(value: T, status: Option<u16>) -> Self {
+        Self {
+            value,
+            outcome: AttemptOutcome::Success,
+            status,
+        }
+    }
+}
+
+/// A failed attempt.
+pub(crate) struct Failed<T> {
+    /// What went wrong, for `classify`.
+    pub error: UpstreamError,
+    /// The upstream's own answer, relayed as is when the failure is the client's (`GiveUp`);
+    /// without one, the client gets `UpstreamRejected`.
+    pub answer: Option<T>,
+}
+
+impl<T> From<UpstreamError> for Failed<T> {
+    fn from(error: UpstreamError) -> Self {
+        Self { error, answer: None }
+    }
+}
+
+/// One kind of upstream call: what the walk needs from it.
+pub(crate) trait Upstream {
+    /// One candidate.
+    type Candidate;
+    /// What a candidate's gate hands its attempts (a spliced body, a checked URL).
+    type Ready;
+    /// A successful answer.
+    type Answer;
+
+    /// The candidate's identity.
+    fn target<'a>(&'a self, candidate: &'a Self::Candidate) -> Target<'a>;
+
+    /// The per-candidate gate, before any breaker is asked.
+    async fn gate(&self, candidate: &Self::Candidate) -> Gate<Self::Ready>;
+
+    /// One call to the candidate.
+    async fn attempt(
+        &self,
+        candidate: &Self::Candidate,
+        ready: &Self::Ready,
+    ) -> Result<Answered<Self::Answer>, Failed<Self::Answer>>;
+}
+
+impl Orchestrator<'_> {
+    /// Walks `candidates` in order until one answers; records nothing.
+    pub(crate) async fn failover<U: Upstream>(&self, up: &U, candidates: &[U::Candidate]) -> Outcome<U::Answer> {
+        let mut attempts = Vec::new();
+        let mut retry_after: Option<Duration> = None;
+        for candidate in candidates {
+            let target = up.target(candidate);
+            let summary = |outcome, status, latency| AttemptSummary {
+                provider: target.id.clone(),
+                upstream_model: target.model.to_owned(),
+                outcome,
+                status,
+                latency,
+            };
+            let ready = match up.gate(candidate).await {
+                Gate::Go(ready) => ready,
+                Gate::Skip(logged) => {
+                    attempts.extend(logged.map(|o| summary(o, None, Duration::ZERO)));
+                    continue;
+                }
+                Gate::Stop(e) => {
+                    return Outcome {
+                        result: Err(e),
+                        attempts,
+                    };
+                }
+            };
+            let breakers = Breakers::of(self.breakers, &target);
+            for retry in 0..=self.routing.max_retries {
+                let Some(permits) = breakers.acquire() else {
+                    retry_after = retry_after.into_iter().chain(breakers.retry_after()).min();
+                    attempts.push(summary(AttemptOutcome::BreakerOpen, None, Duration::ZERO));
+                    break;
+                };
+                let started = Instant::now();
+                let failed = match up.attempt(candidate, &ready).await {
+                    Ok(answered) => {
+                        permits.report(Blame::Healthy, self.caller);
+                        attempts.push(summary(answered.outcome, answered.status, started.elapsed()));
+                        return self.answer(&target, answered.value, attempts);
+                    }
+                    Err(failed) => failed,
+                };
+                let err = failed.error;
+                let class = classify(&err);
+                permits.report(class.blame, self.caller);
+                attempts.push(summary(class.outcome, err.status, started.elapsed()));
+                tracing::warn!(
+                    request_id = %self.request_id,
+                    provider = %target.id,
+                    attempt = attempts.len(),
+                    outcome = class.outcome.as_str(),
+                    status = err.status,
+                    error = %err,
+                    "upstream attempt failed"
+                );
+                match class.verdict {
+                    Verdict::GiveUp => {
+                        if let Some(answer) = failed.answer {
+                            // The upstream's own answer to a client mistake: relayed as is.
+                            return self.answer(&target, answer, attempts);
+                        }
+                        let calls = attempts.iter().filter(|a| a.was_called()).count();
+                        let rejection = Rejection { error: err, calls };
+                        return Outcome {
+                            result: Err(rejection.into()),
+                            attempts,
+                        };
+                    }
+                    Verdict::NextProvider => break,
+                    Verdict::Retry if retry < self.routing.max_retries => {
+                        let r = self.routing;
+                        let wait = retry::backoff(retry, r.backoff_base_ms, r.backoff_max_ms, err.retry_after);
+                        tokio::time::sleep(wait).await;
+                    }
+                    Verdict::Retry => {}
+                }
+            }
+        }
+        let called = || attempts.iter().filter(|a| a.was_called());
+        let result = if called().next().is_none() {
+            Err(ApiError::ProvidersUnavailable { retry_after })
+        } else if called().all(|a| a.outcome == AttemptOutcome::TooLarge) {
+            Err(ApiError::ResponseTooLarge {
+                limit: self.max_response_bytes,
+                attempts: attempts.clone(),
+            })
+        } else {
+            Err(ApiError::AllProvidersFailed {
+                attempts: attempts.clone(),
+            })
+        };
+        Outcome { result, attempts }
+    }
+
+    fn answer<T>(&self, target: &Target<'_>, value: T, attempts: Vec<AttemptSummary>) -> Outcome<T> {
+        let success = Success {
+            provider: target.id.clone(),
+            upstream_model: target.model.to_owned(),
+            value,
+        };
+        Outcome {
+            result: Ok(success),
+            attempts,
+        }
+    }
+}
+
+/// A candidate's breakers: its own, and its model's when the model has one.
+struct Breakers {
+    provider: Arc<dyn CircuitBreaker>,
+    model: Option<Arc<dyn CircuitBreaker>>,
+}
+
+impl Breakers {
+    fn of(set: &BreakerSet, target: &Target<'_>) -> Self {
+        Self {
+            provider: set.get_or_create(target.id),
+            model: target.provider.and_then(|p| set.model(p, target.model)),
+        }
+    }
+
+    /// Both permits, or none when either breaker refuses (the other's is released unjudged).
+    fn acquire(&self) -> Option<Permits<'_>> {
+        let provider = Permit::acquire(self.provider.as_ref())?;
+        let model = match &self.model {
+            Some(b) => Some(Permit::acquire(b.as_ref())?),
+            None => None,
+        };
+        Some(Permits { provider, model })
+    }
+
+    /// The soonest either refusing breaker admits a call again.
+    fn retry_after(&self) -> Option<Duration> {
+        let model = self.model.as_ref().and_then(|m| m.retry_after());
+        self.provider.retry_after().into_iter().chain(model).min()
+    }
+}
+
+/// One attempt's permits.
+struct Permits<'a> {
+    provider: Permit<'a>,
+    model: Option<Permit<'a>>,
+}
+
+impl Permits<'_> {
+    /// Reports the attempt to the breaker `blame` names; a breaker it does not name is released
+    /// unjudged, except that a healthy answer is a success for both.
+    fn report(self, blame: Blame, caller: Option<&str>) {
+        match (blame, self.model) {
+            (Blame::Healthy, model) => {
+                self.provider.finish_for(false, caller);
+                if let Some(m) = model {
+                    m.finish_for(false, caller);
+                }
+            }
+            (Blame::Provider, _) | (Blame::Model, None) => self.provider.finish_for(true, caller),
+            (Blame::Model, Some(m)) => m.finish_for(true, caller),
+            (Blame::Uncounted, _) => {}
+        }
+    }
+}
