@@ -32,6 +32,7 @@ mod models;
 mod native;
 mod nodes;
 mod nodes_security;
+mod one_walk;
 mod openapi;
 mod outbound_hostile;
 mod outbound_nodes;
