@@ -10,8 +10,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::ConfigError;
 use crate::domain::{AttemptSummary, AuthError, BodyError, Decision, ProviderId};
+use crate::nodes::NodeError;
 use crate::providers::UpstreamError;
+use crate::routing::NoRoute;
+use crate::store::HistoryError;
 
 /// Which budget a 429 is about (OpenAI's `type` for rate limits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +224,63 @@ impl From<Rejection> for ApiError {
             provider: r.error.provider,
             attempts: r.calls,
         }
+    }
+}
+
+/// An unknown model (404), or a model only node pools serve while none of their nodes is online
+/// (503).
+impl From<NoRoute> for ApiError {
+    fn from(e: NoRoute) -> Self {
+        if e.pools_without_nodes.is_empty() {
+            return Self::ModelNotFound { model: e.model };
+        }
+        let pools: Vec<&str> = e.pools_without_nodes.iter().map(|p| p.as_str()).collect();
+        Self::Unavailable {
+            message: format!(
+                "no node of {} is online to serve model `{}`; see GET /nodes",
+                pools.join(", "),
+                e.model
+            ),
+        }
+    }
+}
+
+/// A node registration the client got wrong (400), with the field it concerns.
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let (param, code) = match &e {
+            NodeError::NoPool => ("pool", "no_node_pool"),
+            NodeError::UnknownPool { .. } => ("pool", "unknown_pool"),
+            NodeError::BadUrl(_) => ("url", "invalid_value"),
+            NodeError::NotAllowed { .. } => ("url", "network_not_allowed"),
+        };
+        Self::InvalidRequest(BodyError {
+            message: e.to_string(),
+            param: Some(param.into()),
+            code,
+        })
+    }
+}
+
+/// The database is down (503): the cause is logged here, never shown to the client.
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        tracing::warn!(error = %e, "database unavailable");
+        Self::Unavailable {
+            message: "the database is unavailable; try again later".into(),
+        }
+    }
+}
+
+/// A configuration change that would leave the configuration invalid (400): every problem, in
+/// one message (the CLI prints it as `Error: ...`).
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        Self::InvalidRequest(BodyError {
+            message: e.problems.join("; "),
+            param: None,
+            code: "invalid_value",
+        })
     }
 }
 

@@ -198,12 +198,7 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditList, ApiE
         actor: query.actor,
         limit,
     };
-    let rows = state.store.list_audit(&filter).await.map_err(|e| {
-        tracing::warn!(error = %e, "admin audit trail unreadable");
-        ApiError::Unavailable {
-            message: "the database is unavailable; try again later".into(),
-        }
-    })?;
+    let rows = state.store.list_audit(&filter).await.map_err(ApiError::from)?;
     Ok(AuditList {
         data: rows.into_iter().map(entry).collect(),
     })

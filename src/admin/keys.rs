@@ -181,12 +181,7 @@ fn invalid(message: String) -> ApiError {
 fn api_error(e: KeyError) -> ApiError {
     match e {
         KeyError::Invalid(m) => invalid(m),
-        KeyError::Store(e) => {
-            tracing::warn!(error = %e, "key store unavailable");
-            ApiError::Unavailable {
-                message: "the database is unavailable; try again later".into(),
-            }
-        }
+        KeyError::Store(e) => e.into(),
     }
 }
 

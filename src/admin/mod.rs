@@ -23,13 +23,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::config::{
-    ConfigError, Override, OverrideKind, PathRouteConfig, ProviderToggle, RouteConfig, SecurityRule, Settings,
-    UserGrant,
+    Override, OverrideKind, PathRouteConfig, ProviderToggle, RouteConfig, SecurityRule, Settings, UserGrant,
 };
 use crate::domain::{BodyError, ProviderId};
 use crate::error::ApiError;
 use crate::state::{AppState, Layers};
-use crate::store::HistoryError;
 
 /// One configured item and where it comes from.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -314,8 +312,12 @@ async fn change(
         item: item.clone(),
         updated_at: 0,
     });
-    let config = layers.base.with_overrides(&overrides).map_err(invalid)?;
-    let stored = state.store.put_override(kind, name, item).await.map_err(unavailable)?;
+    let config = layers.base.with_overrides(&overrides).map_err(ApiError::from)?;
+    let stored = state
+        .store
+        .put_override(kind, name, item)
+        .await
+        .map_err(ApiError::from)?;
     overrides.set(stored);
     reload::apply(state, &mut layers, overrides, config);
     let after = current(state, kind, name);
@@ -523,16 +525,4 @@ fn bad(message: String) -> ApiError {
         param: None,
         code: "invalid_value",
     })
-}
-
-/// Every problem of the change, in one message (the CLI prints it as `Error: ...`).
-fn invalid(e: ConfigError) -> ApiError {
-    bad(e.problems.join("; "))
-}
-
-fn unavailable(e: HistoryError) -> ApiError {
-    tracing::warn!(error = %e, "admin change not stored");
-    ApiError::Unavailable {
-        message: "the database is unavailable; the change was not made".into(),
-    }
 }

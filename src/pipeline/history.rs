@@ -5,7 +5,7 @@ use crate::auth::{Caller, CallerKind};
 use crate::domain::BodyError;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{HistoryError, HistoryItem, HistoryQuery};
+use crate::store::{HistoryItem, HistoryQuery};
 
 /// Who is reading `/history`, which decides whose rows they see.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +23,7 @@ pub async fn history(state: &AppState, viewer: Viewer<'_>, query: HistoryQuery) 
         Viewer::Operator => None,
         Viewer::Client(caller) => own_rows(state, caller),
     };
-    state.store.list(&query).await.map_err(unavailable)
+    state.store.list(&query).await.map_err(ApiError::from)
 }
 
 /// `/api/u/{user}/history`: the user's own rows — those of the caller's credentials and of every
@@ -38,10 +38,10 @@ pub async fn user_history(
     let mut query = validated(query)?;
     query.callers = own_rows(state, caller);
     if let Some(callers) = &mut query.callers {
-        let keys = state.store.list_keys().await.map_err(unavailable)?;
+        let keys = state.store.list_keys().await.map_err(ApiError::from)?;
         callers.extend(keys.into_iter().filter(|k| k.name == user).map(|k| k.id));
     }
-    state.store.list(&query).await.map_err(unavailable)
+    state.store.list(&query).await.map_err(ApiError::from)
 }
 
 /// The callers whose rows a client sees: itself, or everyone when auth is off (nothing tells one
@@ -72,12 +72,5 @@ pub async fn cleanup(state: &AppState, older_than_minutes: Option<u64>) -> Resul
         .store
         .cleanup_errors(older_than_minutes)
         .await
-        .map_err(unavailable)
-}
-
-fn unavailable(e: HistoryError) -> ApiError {
-    tracing::warn!(error = %e, "history query failed");
-    ApiError::Unavailable {
-        message: "the history database is unavailable; try again later".into(),
-    }
+        .map_err(ApiError::from)
 }

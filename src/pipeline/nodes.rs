@@ -12,9 +12,8 @@ use crate::config::NodeRuntime;
 use crate::domain::BodyError;
 use crate::error::ApiError;
 use crate::nodes::{NodeError, NodeRecord, NodeSnapshot};
-use crate::routing::NoRoute;
 use crate::state::AppState;
-use crate::store::{HistoryError, StoredNode};
+use crate::store::StoredNode;
 
 /// `POST /register` and `POST /nodes` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -121,7 +120,7 @@ pub async fn register(state: &AppState, req: RegisterNode, source: &str) -> Resu
     let pool = state
         .nodes
         .pool(req.pool.as_deref())
-        .map_err(node_error)?
+        .map_err(ApiError::from)?
         .id
         .to_string();
     let record = NodeRecord {
@@ -130,10 +129,10 @@ pub async fn register(state: &AppState, req: RegisterNode, source: &str) -> Resu
         runtime,
         source: source.to_owned(),
     };
-    let record = state.nodes.admit(record).await.map_err(node_error)?;
+    let record = state.nodes.admit(record).await.map_err(ApiError::from)?;
     let row = StoredNode::new(&record.url, &record.pool, runtime.map(NodeRuntime::as_str), source);
-    state.store.upsert_node(&row, true).await.map_err(unavailable)?;
-    state.nodes.insert(&record).map_err(node_error)?;
+    state.store.upsert_node(&row, true).await.map_err(ApiError::from)?;
+    state.nodes.insert(&record).map_err(ApiError::from)?;
     let checked = state.nodes.check_url(&state.http, &record.url).await;
     let snapshot = checked
         .or_else(|| state.nodes.get(&record.url))
@@ -185,16 +184,20 @@ pub(super) async fn check_provision(
                 "host",
                 "network_not_allowed",
             ),
-            other => node_error(other),
+            other => other.into(),
         })?;
-    state.nodes.admit(record(url.to_owned())).await.map_err(node_error)?;
+    state
+        .nodes
+        .admit(record(url.to_owned()))
+        .await
+        .map_err(ApiError::from)?;
     Ok(())
 }
 
 /// Removes a node from the table and this replica; 404 when neither knew it.
 pub async fn remove(state: &AppState, url: &str) -> Result<(), ApiError> {
     let url = crate::config::normalize_node_url(url).map_err(|e| bad(format!("url: {e}"), "url", "invalid_value"))?;
-    let stored = state.store.delete_node(&url).await.map_err(unavailable)?;
+    let stored = state.store.delete_node(&url).await.map_err(ApiError::from)?;
     let in_memory = state.nodes.remove(&url);
     if stored || in_memory {
         Ok(())
@@ -317,22 +320,6 @@ pub fn health_nodes(state: &AppState) -> Vec<NodeHealth> {
         .collect()
 }
 
-/// What a routing failure means to the client: an unknown model (404), or a model only node
-/// pools serve while none of their nodes is online (503).
-pub(super) fn no_route(e: NoRoute) -> ApiError {
-    if e.pools_without_nodes.is_empty() {
-        return ApiError::ModelNotFound { model: e.model };
-    }
-    let pools: Vec<&str> = e.pools_without_nodes.iter().map(|p| p.as_str()).collect();
-    ApiError::Unavailable {
-        message: format!(
-            "no node of {} is online to serve model `{}`; see GET /nodes",
-            pools.join(", "),
-            e.model
-        ),
-    }
-}
-
 pub(super) fn view(state: &AppState, n: &NodeSnapshot) -> NodeView {
     NodeView {
         url: n.url.clone(),
@@ -361,27 +348,10 @@ fn rfc3339(ms: i64) -> Option<String> {
         .ok()
 }
 
-pub(super) fn node_error(e: NodeError) -> ApiError {
-    let (param, code) = match &e {
-        NodeError::NoPool => ("pool", "no_node_pool"),
-        NodeError::UnknownPool { .. } => ("pool", "unknown_pool"),
-        NodeError::BadUrl(_) => ("url", "invalid_value"),
-        NodeError::NotAllowed { .. } => ("url", "network_not_allowed"),
-    };
-    bad(e.to_string(), param, code)
-}
-
 pub(super) fn bad(message: String, param: &str, code: &'static str) -> ApiError {
     ApiError::InvalidRequest(BodyError {
         message,
         param: Some(param.into()),
         code,
     })
-}
-
-pub(super) fn unavailable(e: HistoryError) -> ApiError {
-    tracing::warn!(error = %e, "node table unavailable");
-    ApiError::Unavailable {
-        message: "the database is unavailable; try again later".into(),
-    }
 }

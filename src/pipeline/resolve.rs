@@ -124,14 +124,14 @@ pub(super) fn resolve(
             model,
             &inputs,
         )
-        .map_err(|e| unservable(route, strategy, needs).unwrap_or_else(|| super::nodes::no_route(e)))?;
+        .map_err(|e| unservable(route, strategy, needs).unwrap_or_else(|| e.into()))?;
         return Ok(Resolved {
             plan,
             route: Some(route.name.clone()),
         });
     }
     allowed(caller, model, None)?;
-    let mut plan = routing::plan(&live.registry, &nodes, model).map_err(super::nodes::no_route)?;
+    let mut plan = routing::plan(&live.registry, &nodes, model).map_err(ApiError::from)?;
     if let Scope::Only(_) = scope {
         let owners: Vec<ProviderId> = plan
             .candidates

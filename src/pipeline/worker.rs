@@ -9,7 +9,7 @@ use bytes::Bytes;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::nodes::{RegisterNode, bad, node_error, unavailable};
+use super::nodes::{RegisterNode, bad};
 use super::observe::Trace;
 use super::paths::{CanonicalPath, upstream_url};
 use crate::auth::{Caller, CallerKind};
@@ -326,7 +326,7 @@ pub async fn job(
     };
     let owner = match state.nodes.job(job_id) {
         Some(o) => o,
-        None => match state.store.find_job(job_id).await.map_err(unavailable)? {
+        None => match state.store.find_job(job_id).await.map_err(ApiError::from)? {
             Some(j) => {
                 let owner = JobOwner {
                     node_url: j.node_url,
@@ -443,7 +443,7 @@ pub async fn provision(state: &AppState, req: ProvisionRequest) -> Result<Provis
     let pool = state
         .nodes
         .pool(req.pool.as_deref())
-        .map_err(node_error)?
+        .map_err(ApiError::from)?
         .id
         .to_string();
     let port = req.port.unwrap_or(8000);
