@@ -151,7 +151,7 @@ impl JwtVerifier {
         let remote = self.remote.load();
         // A token naming its key is checked against that key only (and the kid-less configured
         // ones); one without a `kid` against every key.
-        let candidates = self
+        let matching = self
             .fixed
             .iter()
             .chain(remote.iter())
@@ -160,7 +160,7 @@ impl JwtVerifier {
                 _ => true,
             });
         let mut verdict = AuthError::Invalid;
-        for k in candidates {
+        for k in matching {
             if !k.validation.algorithms.contains(&header.alg) {
                 continue;
             }

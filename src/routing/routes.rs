@@ -272,9 +272,7 @@ fn collect(
             }
             None => {
                 if let Ok(plan) = super::plan(ctx.registry, ctx.nodes, name) {
-                    for c in plan.candidates {
-                        push_unique(out, c);
-                    }
+                    plan.candidates.into_iter().for_each(|c| push_unique(out, c));
                 }
             }
         }
