@@ -1,4 +1,6 @@
-//! Executes a `RoutePlan`: breaker gate → timeout → retry with backoff → next provider.
+//! Executes a `RoutePlan`: breaker gate → timeout → retry with backoff → next provider, through
+//! the one candidate walk (`failover`) that path routes and the worker proxy use too; this file
+//! supplies only the model path's attempt (`Models`: splice, in-flight counters, first chunk).
 //!
 //! Depends on `providers`, `routing`, `config`, `error` and `domain`. It records nothing: it returns
 //! an `Outcome` with every attempt, and `pipeline` observes it exactly once. For streams, retry
