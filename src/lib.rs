@@ -3,12 +3,13 @@
 //!
 //! See `ARCHITECTURE.md` for the module map, the request pipeline and the invariants.
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod dialects;
 pub mod domain;
 pub mod error;
-pub mod history;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod providers;
 pub mod routing;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod tasks;
 pub mod telemetry;
 pub mod webhooks;

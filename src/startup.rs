@@ -16,16 +16,16 @@ use actix_web::{App, HttpServer, web};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin;
 use crate::auth::Authenticator;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Overrides};
-use crate::history::{HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, spawn_writer};
 use crate::http;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRecord, Nodes, PoolSpec};
-use crate::pipeline;
 use crate::state::{AppState, Handles, Layers, Live};
+use crate::store::{HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, spawn_writer};
 use crate::webhooks::{self, DeliveryHook};
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
@@ -274,7 +274,7 @@ fn upstream_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest
 
 /// After a start without the database: pings it every second until it answers (the pool's first
 /// connection runs the migrations), then tells the writer's status.
-fn spawn_database_watch(store: HistoryStore, history: crate::history::HistorySink) -> JoinHandle<()> {
+fn spawn_database_watch(store: HistoryStore, history: crate::store::HistorySink) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match store.ping().await {
@@ -305,7 +305,7 @@ impl Background {
     /// Loads virtual keys once (so they work from the first request), then keeps them fresh and
     /// the limiter's memory flat.
     async fn start(store: &HistoryStore, auth: &Arc<Authenticator>, limiter: &Arc<Limiter>, refresh: Duration) -> Self {
-        pipeline::refresh_keys(store, auth).await;
+        admin::refresh_keys(store, auth).await;
         let cancel = CancellationToken::new();
         let keys = {
             let (store, auth, cancel) = (store.clone(), auth.clone(), cancel.clone());
@@ -313,7 +313,7 @@ impl Background {
                 let mut tick = tokio::time::interval(refresh);
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => pipeline::refresh_keys(&store, &auth).await,
+                        _ = tick.tick() => admin::refresh_keys(&store, &auth).await,
                         () = cancel.cancelled() => return,
                     }
                 }
@@ -359,7 +359,7 @@ async fn first_layers(store: &HistoryStore, base: Config) -> (Layers, Config) {
         }
     };
     let overrides = Overrides::from_rows(rows);
-    let file_stamp = base.sources.file.as_deref().and_then(pipeline::file_stamp);
+    let file_stamp = base.sources.file.as_deref().and_then(admin::file_stamp);
     match base.with_overrides(&overrides) {
         Ok(effective) => (
             Layers {
@@ -398,7 +398,7 @@ fn spawn_sync(state: &web::Data<AppState>, every: Duration, cancel: Cancellation
                 _ = tick.tick() => {}
                 () = cancel.cancelled() => return,
             }
-            if let Err(e) = pipeline::sync_overrides(&state).await {
+            if let Err(e) = admin::sync_overrides(&state).await {
                 tracing::warn!(error = %e, "admin API changes not re-read; keeping the current configuration");
             }
         }
@@ -431,18 +431,18 @@ fn spawn_file_watch(
         loop {
             let cause = tokio::select! {
                 _ = tick.tick() => {
-                    if !(watch_file && pipeline::file_changed(&state).await) {
+                    if !(watch_file && admin::file_changed(&state).await) {
                         continue;
                     }
-                    pipeline::ReloadCause::FileChanged
+                    admin::ReloadCause::FileChanged
                 }
                 Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                    pipeline::ReloadCause::Signal
+                    admin::ReloadCause::Signal
                 }
                 () = cancel.cancelled() => return,
             };
             // Problems are logged and counted inside; the running configuration stays.
-            let _ = pipeline::reload_file(&state, cause).await;
+            let _ = admin::reload_file(&state, cause).await;
         }
     })
 }

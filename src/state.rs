@@ -13,7 +13,6 @@ use crate::auth::Authenticator;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Overrides};
 use crate::domain::ProviderId;
-use crate::history::{HistorySink, HistoryStore};
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
@@ -21,6 +20,7 @@ use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
 use crate::routing::paths::PathTable;
 use crate::routing::stats::RouteStats;
+use crate::store::{HistorySink, HistoryStore};
 use crate::webhooks::Webhooks;
 
 /// One consistent snapshot of everything configuration decides.

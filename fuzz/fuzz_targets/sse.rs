@@ -2,7 +2,7 @@
 //! is exactly the input, in order, cut only at event boundaries; the event iterator never panics.
 #![no_main]
 
-use ai_gateway::providers::sse::{EventFramer, events, first_event_is_error};
+use ai_gateway::dialects::sse::{EventFramer, events, first_event_is_error};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 

@@ -12,7 +12,7 @@
 
 mod common;
 
-use ai_gateway::providers::translate::{anthropic, messages};
+use ai_gateway::dialects::translate::{anthropic, messages};
 use common::*;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

@@ -9,8 +9,8 @@
 
 mod common;
 
-use ai_gateway::providers::sse::{EventFramer, events};
-use ai_gateway::providers::translate::completions;
+use ai_gateway::dialects::sse::{EventFramer, events};
+use ai_gateway::dialects::translate::completions;
 use common::*;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

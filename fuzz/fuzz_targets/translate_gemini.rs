@@ -13,8 +13,8 @@
 
 mod common;
 
-use ai_gateway::providers::translate::gemini::{self, EmbedMethod, ReplyError};
-use ai_gateway::providers::translate::{Chain, messages};
+use ai_gateway::dialects::translate::gemini::{self, EmbedMethod, ReplyError};
+use ai_gateway::dialects::translate::{Chain, messages};
 use common::*;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -115,10 +115,10 @@ fn stream(body: &[u8]) {
 /// The non-thought text Gemini events carry, up to the one that finishes or blocks the answer.
 fn event_text(body: &[u8]) -> String {
     let mut text = String::new();
-    let mut framer = ai_gateway::providers::sse::EventFramer::default();
+    let mut framer = ai_gateway::dialects::sse::EventFramer::default();
     let run = [framer.push(bytes::Bytes::copy_from_slice(body)), framer.finish()];
     for run in run.iter().flatten() {
-        for e in ai_gateway::providers::sse::events(run) {
+        for e in ai_gateway::dialects::sse::events(run) {
             let Some(Ok(v)) = e.data.map(serde_json::from_slice::<Value>) else {
                 continue;
             };

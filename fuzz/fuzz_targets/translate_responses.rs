@@ -11,7 +11,7 @@
 
 mod common;
 
-use ai_gateway::providers::translate::responses::{self, Echo, ToResponseEvents};
+use ai_gateway::dialects::translate::responses::{self, Echo, ToResponseEvents};
 use common::*;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 """Writes the seed inputs of the translation targets into fuzz/corpus/<target>/seed-*.
 
 Each input is <selector byte><body>; stream inputs are <selector><chunk-size byte><SSE body>.
-The bodies are the unit tests' examples (src/providers/translate/*) and the providers' documented
+The bodies are the unit tests' examples (src/dialects/translate/*) and the providers' documented
 wire formats. Run from the repository root: python3 fuzz/seeds/make_seeds.py
 """
 import json

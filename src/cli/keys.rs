@@ -5,9 +5,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use ai_gateway::admin;
+use ai_gateway::admin::{CreatedKey, KeyList, KeyView, NewKey};
 use ai_gateway::config::{Sources, load};
-use ai_gateway::history::HistoryStore;
-use ai_gateway::pipeline::{self, CreatedKey, KeyList, KeyView, NewKey};
+use ai_gateway::store::HistoryStore;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -97,12 +98,12 @@ async fn direct(config: Option<PathBuf>, action: KeysAction) -> Result<(), Strin
                 models,
                 expires,
             };
-            let created = pipeline::create_key(&store, spec).await.map_err(|e| e.to_string())?;
+            let created = admin::create_key(&store, spec).await.map_err(|e| e.to_string())?;
             print_created(&created);
         }
-        KeysAction::List => print_keys(&pipeline::list_keys(&store).await.map_err(|e| e.to_string())?),
+        KeysAction::List => print_keys(&admin::list_keys(&store).await.map_err(|e| e.to_string())?),
         KeysAction::Revoke { id_or_name } => {
-            let n = pipeline::revoke_key(&store, &id_or_name)
+            let n = admin::revoke_key(&store, &id_or_name)
                 .await
                 .map_err(|e| e.to_string())?;
             if n == 0 {

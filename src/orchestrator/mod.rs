@@ -15,9 +15,10 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::config::RoutingSettings;
+use crate::dialects::sse;
 use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderId, RequestId, splice_model};
 use crate::error::ApiError;
-use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind, sse};
+use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};
 use breaker::{BreakerSet, CircuitBreaker, Permit};
 use classify::{Blame, Verdict, classify};

@@ -29,8 +29,9 @@ use futures_util::{FutureExt, Stream, StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
 use super::StreamStart;
+use crate::dialects::sse;
 use crate::domain::{Dialect, ProviderId};
-use crate::providers::{ByteStream, UpstreamError, sse};
+use crate::providers::{ByteStream, UpstreamError};
 
 /// The most one gathered write holds; past it the rest waits for the next turn.
 const MAX_GATHER: usize = 64 * 1024;
@@ -151,7 +152,7 @@ impl<O: StreamObserver> Relay<O> {
                 Dialect::Anthropic => self.answered |= has_value(data, b"\"stop_reason\""),
                 Dialect::OpenAi => {
                     self.answered |= has_value(data, b"\"finish_reason\"");
-                    self.usage_seen |= crate::providers::wire::may_carry_usage(data);
+                    self.usage_seen |= crate::dialects::wire::may_carry_usage(data);
                 }
             }
             if !self.observer.on_event(data) {

@@ -11,10 +11,10 @@ use bytes::Bytes;
 
 use super::BodyStream;
 use crate::config::LimitSettings;
+use crate::dialects::translate::{self, completions, responses};
 use crate::domain::validate::{self, Caps};
 use crate::domain::{BodyError, Dialect, Peek};
 use crate::error::ApiError;
-use crate::providers::translate::{self, completions, responses};
 
 /// The API an inference request came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,9 +2,9 @@
 
 use serde::Serialize;
 
-use crate::history::WriterStatus;
 use crate::orchestrator::breaker::BreakerState;
 use crate::state::AppState;
+use crate::store::WriterStatus;
 
 /// `/health` body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -4,8 +4,8 @@ use super::resolve::Scope;
 use crate::auth::{Caller, CallerKind};
 use crate::domain::BodyError;
 use crate::error::ApiError;
-use crate::history::{HistoryError, HistoryItem, HistoryQuery};
 use crate::state::AppState;
+use crate::store::{HistoryError, HistoryItem, HistoryQuery};
 
 /// Who is reading `/history`, which decides whose rows they see.
 #[derive(Debug, Clone, Copy)]

@@ -2,21 +2,17 @@
 //!
 //! Depends on `state`, `routing`, `orchestrator`, `providers`, `nodes`, `error` and `domain`.
 
-mod admin;
 mod admit;
-pub mod audit;
 mod cache;
 mod chat;
 mod front;
 mod health;
 mod history;
-mod keys;
 mod metrics;
 mod models;
 mod nodes;
 mod observe;
 mod paths;
-mod reload;
 mod resolve;
 mod status;
 mod task;
@@ -28,22 +24,12 @@ use std::pin::Pin;
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use admin::{
-    ItemList, ItemView, ProviderList, ProviderView, RouteKey, Written, create_route, delete_route, delete_security,
-    delete_user, get_provider, get_route, get_user, list_providers, list_routes, list_security, list_users,
-    put_security, put_user, set_provider, update_route,
-};
 pub use admit::{admit, tokens_per_minute};
-pub use audit::{Actor, AuditEntry, AuditList, AuditQuery, Change};
 pub use cache::Directives;
 pub use chat::{chat, embeddings, infer, user_chat};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{Viewer, cleanup, history, user_history};
-pub use keys::{
-    CreatedKey, KeyError, KeyList, KeyView, NewKey, api_create_key, api_list_keys, api_revoke_key, create_key,
-    list_keys, parse_expiry, refresh_keys, revoke_key,
-};
 pub use metrics::{metrics_summary, metrics_text};
 pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{
@@ -53,7 +39,6 @@ pub use nodes::{
 pub use paths::{
     CanonicalPath, PathAnswer, PathCall, canonical_path, forward_path, is_path_route, path_route_label, upstream_url,
 };
-pub use reload::{ReloadCause, file_changed, file_stamp, reload_file, sync_overrides};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
 pub use worker::{

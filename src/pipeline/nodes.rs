@@ -11,10 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use crate::config::NodeRuntime;
 use crate::domain::BodyError;
 use crate::error::ApiError;
-use crate::history::{HistoryError, StoredNode};
 use crate::nodes::{NodeError, NodeRecord, NodeSnapshot};
 use crate::routing::NoRoute;
 use crate::state::AppState;
+use crate::store::{HistoryError, StoredNode};
 
 /// `POST /register` and `POST /nodes` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -285,7 +285,7 @@ pub async fn pulse(state: &AppState, req: Pulse) -> Result<NodeView, ApiError> {
 
 /// Removes the run-time nodes unseen for `nodes.expire_after_seconds` from the table and this
 /// replica (the health loop's round; other replicas drop them when they re-read the table).
-pub async fn expire(store: &crate::history::HistoryStore, nodes: &crate::nodes::Nodes, after: std::time::Duration) {
+pub async fn expire(store: &crate::store::HistoryStore, nodes: &crate::nodes::Nodes, after: std::time::Duration) {
     if after.is_zero() {
         return;
     }

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use crate::auth::Caller;
 use crate::cache::CacheStatus;
 use crate::config::Settings;
+use crate::dialects::wire;
 use crate::domain::{AttemptSummary, Dialect, ProviderId, RequestId, Usage};
 use crate::error::ApiError;
-use crate::history::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
 use crate::limits::Limiter;
 use crate::metrics::{Metrics, RequestObservation};
 use crate::nodes::Nodes;
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
-use crate::providers::wire;
 use crate::state::AppState;
+use crate::store::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
 use crate::webhooks::{Event, Webhooks};
 
 /// Largest prompt kept in a history row (with `LOG_PROMPTS=true`).
@@ -298,7 +298,7 @@ impl StreamObserver for StreamRecorder {
             && !self.text_full
         {
             self.text.push_str(&text);
-            self.text_full = self.text.chars().count() >= crate::history::SUMMARY_CHARS;
+            self.text_full = self.text.chars().count() >= crate::store::SUMMARY_CHARS;
         }
         !(self.strip_usage && chunk.usage.is_some() && !chunk.has_choices)
     }

@@ -15,7 +15,6 @@ use super::paths::{CanonicalPath, upstream_url};
 use crate::auth::{Caller, CallerKind};
 use crate::domain::{AttemptOutcome, AttemptSummary, BodyError, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
-use crate::history::{StoredJob, now_ms};
 use crate::nodes::JobOwner;
 use crate::nodes::forward::{self, BodyStream, ForwardError};
 use crate::nodes::provision::{self, Provision};
@@ -24,6 +23,7 @@ use crate::orchestrator::classify::{Verdict, classify};
 use crate::providers::{UpstreamError, UpstreamErrorKind};
 use crate::routing::{self, Candidate};
 use crate::state::AppState;
+use crate::store::{StoredJob, now_ms};
 
 /// How long a job's node has to start answering `/status` or `/download`.
 const JOB_HEADERS_TIMEOUT: Duration = Duration::from_secs(30);

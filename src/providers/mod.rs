@@ -8,9 +8,6 @@ pub mod adapters;
 mod error;
 pub mod passthrough;
 pub mod registry;
-pub mod sse;
-pub mod translate;
-pub mod wire;
 
 use std::pin::Pin;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ai_gateway::pipeline::{ReloadCause, reload_file};
+use ai_gateway::admin::{ReloadCause, reload_file};
 use reqwest::Method;
 use serde_json::{Value, json};
 use wiremock::MockServer;

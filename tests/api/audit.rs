@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use ai_gateway::history::AuditFilter;
+use ai_gateway::store::AuditFilter;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

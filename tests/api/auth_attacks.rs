@@ -2,7 +2,7 @@
 //! empty credentials, other methods, the user namespace with encoded names, open routes.
 
 use ai_gateway::auth::{digest, key_prefix};
-use ai_gateway::history::{StoredKey, now_ms};
+use ai_gateway::store::{StoredKey, now_ms};
 use reqwest::Method;
 use wiremock::MockServer;
 use wiremock::matchers::path;

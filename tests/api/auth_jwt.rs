@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ai_gateway::history::now_ms;
+use ai_gateway::store::now_ms;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

@@ -1,6 +1,6 @@
 //! A reload that changes `auth:` applies it, or refuses loudly: never runs on with the old keys.
 
-use ai_gateway::pipeline::{ReloadCause, reload_file};
+use ai_gateway::admin::{ReloadCause, reload_file};
 use serde_json::{Value, json};
 use wiremock::MockServer;
 use wiremock::matchers::path;

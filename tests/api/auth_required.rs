@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ai_gateway::auth::{digest, key_prefix};
-use ai_gateway::history::{HistoryStore, StoredKey, now_ms};
+use ai_gateway::store::{HistoryStore, StoredKey, now_ms};
 use wiremock::MockServer;
 
 use crate::helpers::db::fresh_postgres_database;

@@ -342,7 +342,7 @@ async fn requests_succeed_while_postgres_is_unreachable_and_rows_arrive_when_it_
         .settings(&format!("database_url: {through_proxy}"))
         .spawn()
         .await;
-    let reader = ai_gateway::history::HistoryStore::connect(&direct).await.unwrap();
+    let reader = ai_gateway::store::HistoryStore::connect(&direct).await.unwrap();
 
     // Act: cut the database off, send traffic, then restore it.
     proxy.cut();
@@ -445,7 +445,7 @@ async fn shutdown_during_a_stream_lets_it_finish_and_flushes_its_row() {
 #[tokio::test]
 async fn replicas_starting_together_on_a_fresh_database_both_migrate() {
     let url = fresh_postgres_database().await;
-    let connects = (0..4).map(|_| ai_gateway::history::HistoryStore::connect(&url));
+    let connects = (0..4).map(|_| ai_gateway::store::HistoryStore::connect(&url));
     for result in futures_util::future::join_all(connects).await {
         assert!(result.is_ok(), "{:?}", result.err());
     }

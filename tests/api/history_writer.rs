@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use ai_gateway::history::HistoryQuery;
+use ai_gateway::store::HistoryQuery;
 use serde_json::{Value, json};
 use wiremock::MockServer;
 
@@ -138,6 +138,6 @@ async fn long_model(db: Database) {
         .find(|r| r["model"] != json!(TEST_MODEL))
         .unwrap_or_else(|| panic!("{rows:#?}"));
     let model = stored["model"].as_str().unwrap_or_default();
-    assert!(model.chars().count() <= ai_gateway::history::MAX_NAME_CHARS);
-    assert!(stored["error_message"].as_str().map_or(0, |e| e.chars().count()) <= ai_gateway::history::MAX_TEXT_CHARS);
+    assert!(model.chars().count() <= ai_gateway::store::MAX_NAME_CHARS);
+    assert!(stored["error_message"].as_str().map_or(0, |e| e.chars().count()) <= ai_gateway::store::MAX_TEXT_CHARS);
 }

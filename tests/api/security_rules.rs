@@ -2,7 +2,7 @@
 //! and `rate_limit`, and `security:` rules that apply the same to built-in endpoints.
 
 use ai_gateway::config::{Env, load_str};
-use ai_gateway::history::now_ms;
+use ai_gateway::store::now_ms;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};

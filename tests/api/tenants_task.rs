@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ai_gateway::auth::{digest, key_prefix};
-use ai_gateway::history::{StoredKey, now_ms};
+use ai_gateway::store::{StoredKey, now_ms};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ai_gateway::auth::{digest, key_prefix};
-use ai_gateway::history::{StoredKey, now_ms};
+use ai_gateway::store::{StoredKey, now_ms};
 use serde_json::{Value, json};
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
@@ -219,7 +219,7 @@ async fn job_mappings_age_out_with_history_retention() {
         .as_str()
         .expect("job id")
         .to_owned();
-    let old = ai_gateway::history::StoredJob {
+    let old = ai_gateway::store::StoredJob {
         job_id: "job_old".into(),
         node_url: node.url(),
         pool: "nodes".into(),

@@ -3,8 +3,8 @@
 //! Each target uses part of it.
 #![allow(dead_code)]
 
-use ai_gateway::providers::sse::{EventFramer, events};
-use ai_gateway::providers::translate::StreamTranslator;
+use ai_gateway::dialects::sse::{EventFramer, events};
+use ai_gateway::dialects::translate::StreamTranslator;
 use bytes::Bytes;
 use serde_json::Value;
 

@@ -6,12 +6,14 @@
 //! (`/api/v1/routes?path=/predict`), endpoint rules by their endpoint without or with its leading
 //! slash (`/api/v1/security/predict`).
 
+use crate::admin;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::admin::{Actor, Change};
+use crate::admin::{RouteKey, Written};
 use crate::error::ApiError;
 use crate::http::body::Body;
-use crate::pipeline::{self, Actor, Change, RouteKey, Written};
 use crate::state::AppState;
 
 /// Who is calling: the admin middleware already checked the token; the trail gets its digest.
@@ -43,14 +45,14 @@ pub struct PathQuery {
 
 /// Every named route and path route, with where each comes from (`config` or `api`); with
 /// `?path=`, that path route alone.
-#[utoipa::path(get, path = "/api/v1/routes", tag = "admin", params(PathQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Routes (`kind`: `route` or `path_route`); one route with `?path=`", body = crate::pipeline::ItemList), (status = 404, description = "No path route at `?path=`", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled (no INTERNAL_API_TOKEN)", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/routes", tag = "admin", params(PathQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Routes (`kind`: `route` or `path_route`); one route with `?path=`", body = crate::admin::ItemList), (status = 404, description = "No path route at `?path=`", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled (no INTERNAL_API_TOKEN)", body = crate::error::ErrorBody)))]
 pub async fn list_routes(state: web::Data<AppState>, query: web::Query<PathQuery>) -> Result<HttpResponse, ApiError> {
     match query.into_inner().path {
         Some(path) => {
-            let one = pipeline::get_route(&state, &RouteKey::Path(path)).await?;
-            Ok(HttpResponse::Ok().json(pipeline::ItemList { data: vec![one] }))
+            let one = admin::get_route(&state, &RouteKey::Path(path)).await?;
+            Ok(HttpResponse::Ok().json(admin::ItemList { data: vec![one] }))
         }
-        None => Ok(HttpResponse::Ok().json(pipeline::list_routes(&state).await)),
+        None => Ok(HttpResponse::Ok().json(admin::list_routes(&state).await)),
     }
 }
 
@@ -58,13 +60,13 @@ pub async fn list_routes(state: web::Data<AppState>, query: web::Query<PathQuery
 /// (`{"path": "/predict", "target": "http://ai-service:8080", "method": "POST"}`), one with `name`
 /// and `targets` a named route (`{"name": "support", "strategy": "rotation", "targets":
 /// ["openai:gpt-4o-mini", "mistral:mistral-small"]}`).
-#[utoipa::path(post, path = "/api/v1/routes", tag = "admin", request_body(content = Object, description = "A path route or a named route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "Created; every replica applies it within reload.poll_seconds", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem, in one message", body = crate::error::ErrorBody), (status = 409, description = "A route with this name or path exists", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/routes", tag = "admin", request_body(content = Object, description = "A path route or a named route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "Created; every replica applies it within reload.poll_seconds", body = crate::admin::ItemView), (status = 400, description = "Every validation problem, in one message", body = crate::error::ErrorBody), (status = 409, description = "A route with this name or path exists", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
 pub async fn create_route(state: web::Data<AppState>, req: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Created().json(pipeline::create_route(&state, &actor(&req), &body.0).await?))
+    Ok(HttpResponse::Created().json(admin::create_route(&state, &actor(&req), &body.0).await?))
 }
 
 /// Replaces a path route (`?path=` required here).
-#[utoipa::path(put, path = "/api/v1/routes", tag = "admin", params(PathQuery), request_body(content = Object, description = "The path route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 400, description = "No `?path=`, or every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such path route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/routes", tag = "admin", params(PathQuery), request_body(content = Object, description = "The path route, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::admin::ItemView), (status = 400, description = "No `?path=`, or every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such path route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn update_path_route(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -72,7 +74,7 @@ pub async fn update_path_route(
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let key = RouteKey::Path(path_param(query.into_inner())?);
-    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &actor(&req), &key, &body.0).await?))
+    Ok(HttpResponse::Ok().json(admin::update_route(&state, &actor(&req), &key, &body.0).await?))
 }
 
 /// Removes a path route (`?path=` required here), the config file's included.
@@ -83,19 +85,19 @@ pub async fn delete_path_route(
     query: web::Query<PathQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let path = path_param(query.into_inner())?;
-    pipeline::delete_route(&state, &actor(&req), &RouteKey::Path(path.clone())).await?;
+    admin::delete_route(&state, &actor(&req), &RouteKey::Path(path.clone())).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": path })))
 }
 
 /// One named route.
-#[utoipa::path(get, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The route", body = crate::pipeline::ItemView), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The route", body = crate::admin::ItemView), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn get_route(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let key = RouteKey::Name(name.into_inner());
-    Ok(HttpResponse::Ok().json(pipeline::get_route(&state, &key).await?))
+    Ok(HttpResponse::Ok().json(admin::get_route(&state, &key).await?))
 }
 
 /// Replaces a named route.
-#[utoipa::path(put, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), request_body(content = Object, description = "The named route, in the config file's schema (`name` may be left out)"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/routes/{name}", tag = "admin", params(("name" = String, Path, description = "The route's name")), request_body(content = Object, description = "The named route, in the config file's schema (`name` may be left out)"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::admin::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 404, description = "No such route", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn update_route(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -103,7 +105,7 @@ pub async fn update_route(
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let key = RouteKey::Name(name.into_inner());
-    Ok(HttpResponse::Ok().json(pipeline::update_route(&state, &actor(&req), &key, &body.0).await?))
+    Ok(HttpResponse::Ok().json(admin::update_route(&state, &actor(&req), &key, &body.0).await?))
 }
 
 /// Removes a named route, the config file's included.
@@ -114,26 +116,26 @@ pub async fn delete_route(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let name = name.into_inner();
-    pipeline::delete_route(&state, &actor(&req), &RouteKey::Name(name.clone())).await?;
+    admin::delete_route(&state, &actor(&req), &RouteKey::Name(name.clone())).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": name })))
 }
 
 /// Every endpoint rule (auth and rate limit per endpoint).
-#[utoipa::path(get, path = "/api/v1/security", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Endpoint rules", body = crate::pipeline::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/security", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Endpoint rules", body = crate::admin::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn list_security(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(pipeline::list_security(&state).await)
+    HttpResponse::Ok().json(admin::list_security(&state).await)
 }
 
 /// Sets an endpoint's auth and rate limit: `{"authType": "jwt", "rateLimit": 100}` (per minute,
 /// or `"10/s"`, `"1000/hour"`).
-#[utoipa::path(put, path = "/api/v1/security/{endpoint}", tag = "admin", params(("endpoint" = String, Path, description = "The endpoint path, with or without its leading `/` (`predict` or `%2Fpredict`)")), request_body(content = Object, description = "`authType` (`api-key`, `jwt`, `none`) and `rateLimit`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 201, description = "Created", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/security/{endpoint}", tag = "admin", params(("endpoint" = String, Path, description = "The endpoint path, with or without its leading `/` (`predict` or `%2Fpredict`)")), request_body(content = Object, description = "`authType` (`api-key`, `jwt`, `none`) and `rateLimit`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::admin::ItemView), (status = 201, description = "Created", body = crate::admin::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn put_security(
     state: web::Data<AppState>,
     req: HttpRequest,
     endpoint: web::Path<String>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, written) = pipeline::put_security(&state, &actor(&req), &endpoint, &body.0).await?;
+    let (view, written) = admin::put_security(&state, &actor(&req), &endpoint, &body.0).await?;
     Ok(written_response(written).json(view))
 }
 
@@ -144,31 +146,31 @@ pub async fn delete_security(
     req: HttpRequest,
     endpoint: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    pipeline::delete_security(&state, &actor(&req), &endpoint).await?;
+    admin::delete_security(&state, &actor(&req), &endpoint).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": endpoint.into_inner() })))
 }
 
 /// Every user grant of the `/api/u/{user}/...` namespace.
-#[utoipa::path(get, path = "/api/v1/users", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "User grants", body = crate::pipeline::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "User grants", body = crate::admin::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn list_users(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(pipeline::list_users(&state).await)
+    HttpResponse::Ok().json(admin::list_users(&state).await)
 }
 
 /// One user's grant.
-#[utoipa::path(get, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The grant", body = crate::pipeline::ItemView), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The grant", body = crate::admin::ItemView), (status = 404, description = "No such user", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn get_user(state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(pipeline::get_user(&state, &name).await?))
+    Ok(HttpResponse::Ok().json(admin::get_user(&state, &name).await?))
 }
 
 /// Grants a user routes and providers: `{"routes": ["support"], "providers": ["openai"]}`.
-#[utoipa::path(put, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user: a virtual key's name or a JWT `sub`")), request_body(content = Object, description = "`routes` and `providers` granted"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::pipeline::ItemView), (status = 201, description = "Created", body = crate::pipeline::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/users/{name}", tag = "admin", params(("name" = String, Path, description = "The user: a virtual key's name or a JWT `sub`")), request_body(content = Object, description = "`routes` and `providers` granted"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Replaced", body = crate::admin::ItemView), (status = 201, description = "Created", body = crate::admin::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn put_user(
     state: web::Data<AppState>,
     req: HttpRequest,
     name: web::Path<String>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    let (view, written) = pipeline::put_user(&state, &actor(&req), &name, &body.0).await?;
+    let (view, written) = admin::put_user(&state, &actor(&req), &name, &body.0).await?;
     Ok(written_response(written).json(view))
 }
 
@@ -179,43 +181,43 @@ pub async fn delete_user(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    pipeline::delete_user(&state, &actor(&req), &name).await?;
+    admin::delete_user(&state, &actor(&req), &name).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "deleted": name.into_inner() })))
 }
 
 /// Every provider the configuration knows, enabled or not, with its breaker.
-#[utoipa::path(get, path = "/api/v1/providers", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Providers", body = crate::pipeline::ProviderList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/providers", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Providers", body = crate::admin::ProviderList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn list_providers(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(pipeline::list_providers(&state).await)
+    HttpResponse::Ok().json(admin::list_providers(&state).await)
 }
 
 /// One provider.
-#[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider", body = crate::pipeline::ProviderView), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider", body = crate::admin::ProviderView), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn get_provider(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(pipeline::get_provider(&state, &id).await?))
+    Ok(HttpResponse::Ok().json(admin::get_provider(&state, &id).await?))
 }
 
 /// Enables or disables a provider at run time, on every replica: `{"enabled": false}`.
-#[utoipa::path(put, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), request_body(content = Object, description = "`{\"enabled\": bool}`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider as it now runs here", body = crate::pipeline::ProviderView), (status = 400, description = "Not `{\"enabled\": bool}`, or the change leaves the configuration invalid", body = crate::error::ErrorBody), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), request_body(content = Object, description = "`{\"enabled\": bool}`"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider as it now runs here", body = crate::admin::ProviderView), (status = 400, description = "Not `{\"enabled\": bool}`, or the change leaves the configuration invalid", body = crate::error::ErrorBody), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn set_provider(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<String>,
     body: Body,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(pipeline::set_provider(&state, &actor(&req), &id, &body.0).await?))
+    Ok(HttpResponse::Ok().json(admin::set_provider(&state, &actor(&req), &id, &body.0).await?))
 }
 
 /// Every virtual key (never the keys themselves).
-#[utoipa::path(get, path = "/api/v1/keys", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Keys, newest first", body = crate::pipeline::KeyList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/keys", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Keys, newest first", body = crate::admin::KeyList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(pipeline::api_list_keys(&state).await?))
+    Ok(HttpResponse::Ok().json(admin::api_list_keys(&state).await?))
 }
 
 /// Creates a virtual key; the answer is the only time the key is shown (only its hash is stored).
-#[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = crate::pipeline::NewKey, security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "The key, shown once; replicas accept it within auth.refresh_seconds", body = crate::pipeline::CreatedKey), (status = 400, description = "Bad name or expiry", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = crate::admin::NewKey, security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "The key, shown once; replicas accept it within auth.refresh_seconds", body = crate::admin::CreatedKey), (status = 400, description = "Bad name or expiry", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn create_key(state: web::Data<AppState>, req: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
-    let created = pipeline::api_create_key(&state, &body.0).await?;
+    let created = admin::api_create_key(&state, &body.0).await?;
     // The view only: the key itself is shown once, to this caller, and never recorded.
     let after = serde_json::to_value(&created.view).ok();
     let change = Change {
@@ -225,7 +227,7 @@ pub async fn create_key(state: web::Data<AppState>, req: HttpRequest, body: Body
         before: None,
         after,
     };
-    pipeline::audit::record(&state, &actor(&req), change).await;
+    admin::audit::record(&state, &actor(&req), change).await;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -236,14 +238,14 @@ pub async fn revoke_key(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let matching = |list: pipeline::KeyList| {
+    let matching = |list: admin::KeyList| {
         let views: Vec<_> = list.data.into_iter().filter(|k| k.id == *id || k.name == *id).collect();
         // An object, like every other item: a name may match several keys.
         Some(serde_json::json!({ "keys": views }))
     };
-    let before = pipeline::api_list_keys(&state).await.ok().and_then(matching);
-    let n = pipeline::api_revoke_key(&state, &id).await?;
-    let after = pipeline::api_list_keys(&state).await.ok().and_then(matching);
+    let before = admin::api_list_keys(&state).await.ok().and_then(matching);
+    let n = admin::api_revoke_key(&state, &id).await?;
+    let after = admin::api_list_keys(&state).await.ok().and_then(matching);
     let change = Change {
         action: "revoke",
         kind: "key",
@@ -251,21 +253,21 @@ pub async fn revoke_key(
         before,
         after,
     };
-    pipeline::audit::record(&state, &actor(&req), change).await;
+    admin::audit::record(&state, &actor(&req), change).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "revoked": n })))
 }
 
 /// The admin audit trail: every change made through the admin API, newest first.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(pipeline::AuditQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Changes, newest first: who (a digest prefix of the admin token), when, the item before and after (secrets removed)", body = crate::pipeline::AuditList), (status = 400, description = "A bad `since`, `limit` or unknown parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(admin::AuditQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Changes, newest first: who (a digest prefix of the admin token), when, the item before and after (secrets removed)", body = crate::admin::AuditList), (status = 400, description = "A bad `since`, `limit` or unknown parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let query = web::Query::<pipeline::AuditQuery>::from_query(req.query_string()).map_err(|e| {
+    let query = web::Query::<admin::AuditQuery>::from_query(req.query_string()).map_err(|e| {
         ApiError::InvalidRequest(crate::domain::BodyError {
             message: format!("bad query: {e}; use since (RFC 3339), kind, actor and limit (1 to 1000)"),
             param: None,
             code: "invalid_value",
         })
     })?;
-    Ok(HttpResponse::Ok().json(pipeline::audit::list(&state, query.into_inner()).await?))
+    Ok(HttpResponse::Ok().json(admin::audit::list(&state, query.into_inner()).await?))
 }
 
 fn written_response(written: Written) -> actix_web::HttpResponseBuilder {

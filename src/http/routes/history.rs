@@ -7,15 +7,15 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::domain::BodyError;
 use crate::error::ApiError;
-use crate::history::HistoryQuery;
 use crate::http::body::Body;
 use crate::http::middleware::auth::AdminAccess;
 use crate::pipeline::{self, Viewer};
 use crate::state::AppState;
+use crate::store::HistoryQuery;
 
 /// Recent requests, newest first; filters `limit`, `before`, `status`, `provider`, `model`, `since`.
 /// A client key or JWT sees its own requests; the admin token sees everyone's.
-#[utoipa::path(get, path = "/history", tag = "operations", params(crate::history::HistoryQuery), security(("bearer" = []), ("api_key" = []), ("admin_token" = [])), responses((status = 200, description = "Recent requests, newest first: the caller's own, or every caller's with the admin token", body = Vec<crate::history::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/history", tag = "operations", params(crate::store::HistoryQuery), security(("bearer" = []), ("api_key" = []), ("admin_token" = [])), responses((status = 200, description = "Recent requests, newest first: the caller's own, or every caller's with the admin token", body = Vec<crate::store::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Option<web::ReqData<Caller>>,

@@ -5,13 +5,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::de::DeserializeOwned;
 
+use crate::admin;
+use crate::admin::Change;
 use crate::auth::Caller;
 use crate::domain::{BodyError, RequestId};
 use crate::error::ApiError;
 use crate::http::body::Body;
 use crate::http::middleware::auth::AdminAccess;
 use crate::http::routes::admin::actor;
-use crate::pipeline::{self, CanonicalPath, Change, JobAsker, JobCall, Relay, RelayBody, WorkerCall};
+use crate::pipeline::{self, CanonicalPath, JobAsker, JobCall, Relay, RelayBody, WorkerCall};
 use crate::state::AppState;
 
 /// Registers a node (admin).
@@ -27,7 +29,7 @@ pub async fn register(state: web::Data<AppState>, http: HttpRequest, body: Body)
         before,
         after: pipeline::node_item(&state, &node.url),
     };
-    pipeline::audit::record(&state, &actor(&http), change).await;
+    admin::audit::record(&state, &actor(&http), change).await;
     Ok(HttpResponse::Ok().json(node))
 }
 
@@ -69,7 +71,7 @@ pub async fn remove(
         before,
         after: None,
     };
-    pipeline::audit::record(&state, &actor(&http), change).await;
+    admin::audit::record(&state, &actor(&http), change).await;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "removed": url })))
 }
 
@@ -103,7 +105,7 @@ pub async fn provision(state: web::Data<AppState>, http: HttpRequest, body: Body
             "registered": report.registered,
         })),
     };
-    pipeline::audit::record(&state, &actor(&http), change).await;
+    admin::audit::record(&state, &actor(&http), change).await;
     Ok(HttpResponse::Ok().json(report))
 }
 

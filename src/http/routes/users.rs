@@ -7,11 +7,11 @@ use actix_web::{HttpResponse, web};
 use crate::auth::Caller;
 use crate::domain::RequestId;
 use crate::error::ApiError;
-use crate::history::HistoryQuery;
 use crate::http::body::Body;
 use crate::http::render;
 use crate::pipeline::{self, Directives};
 use crate::state::AppState;
+use crate::store::HistoryQuery;
 
 /// Chat completions in a user's namespace, JSON or SSE: the same pipeline as
 /// `/v1/chat/completions`, limited to what is granted to the user.
@@ -40,7 +40,7 @@ pub async fn models(
 }
 
 /// The user's own requests, newest first, with `/history`'s filters.
-#[utoipa::path(get, path = "/api/u/{user}/history", tag = "operations", params(("user" = String, Path, description = "The caller's user name: its virtual key's name or its JWT `sub`"), crate::history::HistoryQuery), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "The user's requests (those of every virtual key issued under the name, and of the JWT subject), newest first", body = Vec<crate::history::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 403, description = "The caller is not this user", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/u/{user}/history", tag = "operations", params(("user" = String, Path, description = "The caller's user name: its virtual key's name or its JWT `sub`"), crate::store::HistoryQuery), security(("bearer" = []), ("api_key" = [])), responses((status = 200, description = "The user's requests (those of every virtual key issued under the name, and of the JWT subject), newest first", body = Vec<crate::store::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody), (status = 403, description = "The caller is not this user", body = crate::error::ErrorBody)))]
 pub async fn history(
     state: web::Data<AppState>,
     caller: Option<web::ReqData<Caller>>,

@@ -14,9 +14,10 @@ use serde::Deserialize;
 
 use super::http;
 use crate::config::ProviderConfig;
+use crate::dialects::translate::{self, anthropic};
+use crate::dialects::wire;
 use crate::domain::Dialect;
-use crate::providers::translate::{self, anthropic};
-use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, UpstreamError, UpstreamErrorKind, wire};
+use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, UpstreamError, UpstreamErrorKind};
 
 /// Sent when the provider's config sets no `anthropic-version` header.
 const VERSION: [(&str, &str); 1] = [("anthropic-version", "2023-06-01")];

@@ -14,10 +14,11 @@ use serde::Deserialize;
 
 use super::http;
 use crate::config::ProviderConfig;
+use crate::dialects::translate::{self, Chain, gemini, messages};
+use crate::dialects::wire;
 use crate::domain::Dialect;
-use crate::providers::translate::{self, Chain, gemini, messages};
+use crate::providers::UpstreamErrorKind;
 use crate::providers::{ByteStream, Call, ErrorDetail, Operation, ProviderAdapter, Reply, UpstreamError};
-use crate::providers::{UpstreamErrorKind, wire};
 
 /// The Gemini adapter for one provider: its headers are prepared when it is built (its URLs name
 /// the model, so they are made per call).

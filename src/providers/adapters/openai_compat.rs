@@ -14,9 +14,10 @@ use serde::Deserialize;
 
 use super::{azure, http};
 use crate::config::ProviderConfig;
+use crate::dialects::translate::{self, messages};
+use crate::dialects::wire;
 use crate::domain::Dialect;
-use crate::providers::translate::{self, messages};
-use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, UpstreamError, wire};
+use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, UpstreamError};
 
 const CHAT: &str = "/chat/completions";
 const EMBEDDINGS: &str = "/embeddings";

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use ai_gateway::config::{Env, LogFormat, LoggingSettings, Sources, load};
-use ai_gateway::history::HistoryStore;
 use ai_gateway::startup::{Application, init_crypto};
+use ai_gateway::store::HistoryStore;
 use serde_json::{Value, json};
 use wiremock::MockServer;
 
@@ -299,7 +299,7 @@ impl TestApp {
         loop {
             let rows = self
                 .store
-                .list(&ai_gateway::history::HistoryQuery {
+                .list(&ai_gateway::store::HistoryQuery {
                     limit: Some(1000),
                     ..Default::default()
                 })

@@ -7,8 +7,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::db::{HistoryError, HistoryStore, with_conn};
 use super::now_ms;
-use super::store::{HistoryError, HistoryStore, with_conn};
 
 diesel::table! {
     admin_audit (id) {

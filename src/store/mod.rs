@@ -8,12 +8,12 @@
 //! every replica shares, and the admin audit trail (`audit.rs`).
 
 mod audit;
+mod db;
 mod keys;
 mod nodes;
 mod overrides;
 mod query;
 mod schema;
-mod store;
 mod writer;
 
 use std::borrow::Cow;
@@ -21,10 +21,10 @@ use std::borrow::Cow;
 use serde::Serialize;
 
 pub use audit::{AuditFilter, AuditRow};
+pub use db::{HistoryError, HistoryStore};
 pub use keys::StoredKey;
 pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};
-pub use store::{HistoryError, HistoryStore};
 pub use writer::{HistorySink, WriterHandle, WriterSettings, WriterStatus, spawn_writer};
 
 use crate::domain::{AttemptSummary, Usage};

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::gemini::{blocked, finish_reason, parts, usage};
 use super::{StreamTranslator, new_id, now_secs, to_bytes};
+use crate::dialects::sse;
 use crate::domain::Usage;
-use crate::providers::sse;
 
 /// Gemini stream events → chat chunks, one event at a time.
 #[derive(Debug)]
@@ -116,7 +116,7 @@ impl StreamTranslator for ToChatChunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::translate::stream::tests::{payloads, run};
+    use crate::dialects::translate::stream::tests::{payloads, run};
 
     #[test]
     fn text_events_become_chunks_and_the_last_ends_the_stream() {

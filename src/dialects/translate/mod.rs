@@ -82,7 +82,7 @@ pub(crate) fn push_chat_chunk(
         "model": model,
         "choices": [{ "index": 0, "delta": delta, "logprobs": null, "finish_reason": finish }],
     });
-    crate::providers::sse::push_data_event(out, &to_bytes(&chunk));
+    crate::dialects::sse::push_data_event(out, &to_bytes(&chunk));
 }
 
 /// What one OpenAI chat chunk carries, read the same way by every translator out of chat.

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::messages::{message_id, stop_reason};
 use super::to_bytes;
 use super::{ChatDelta, StreamTranslator};
+use crate::dialects::sse;
 use crate::domain::Usage;
-use crate::providers::sse;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Block {
@@ -179,7 +179,7 @@ impl StreamTranslator for ToMessageEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::translate::stream::tests::{names, payloads, run};
+    use crate::dialects::translate::stream::tests::{names, payloads, run};
 
     #[test]
     fn text_stream_becomes_anthropic_events() {

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::AuthConfig;
 use crate::config::{Config, ConfigError, Overrides, load};
-use crate::history::HistoryError;
 use crate::state::{AppState, FileStamp, Layers, Live};
+use crate::store::HistoryError;
 
 /// What started a reload, for the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

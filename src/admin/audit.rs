@@ -14,8 +14,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::BodyError;
 use crate::error::ApiError;
-use crate::history::{AuditFilter, AuditRow, now_ms};
 use crate::state::AppState;
+use crate::store::{AuditFilter, AuditRow, now_ms};
 
 /// Who made a change: an id derived from the admin credential, never the credential.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::{Object, StreamTranslator, arguments_value, content_text, data_url, invalid, new_id, now_secs};
 use super::{parse_object, stop_list, to_bytes, unsupported};
+use crate::dialects::sse;
 use crate::domain::{BodyError, Usage};
-use crate::providers::sse;
 
 /// Anthropic requires `max_tokens`; OpenAI clients often omit it.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -416,7 +416,7 @@ impl StreamTranslator for ToChatChunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::translate::stream::tests::{payloads, run};
+    use crate::dialects::translate::stream::tests::{payloads, run};
 
     fn translate(chat: Value) -> Value {
         serde_json::from_slice(&request(&to_bytes(&chat)).unwrap()).unwrap()

@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 
 use super::{Object, StreamTranslator, content_text, invalid, parse_object, to_bytes, unsupported};
+use crate::dialects::sse;
 use crate::domain::BodyError;
-use crate::providers::sse;
 
 /// The legacy API's default `max_tokens`.
 pub const DEFAULT_MAX_TOKENS: u64 = 16;
@@ -172,7 +172,7 @@ impl StreamTranslator for ToCompletionChunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::translate::stream::tests::{payloads, run};
+    use crate::dialects::translate::stream::tests::{payloads, run};
 
     #[test]
     fn prompt_becomes_a_user_message_with_the_legacy_default() {

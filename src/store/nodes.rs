@@ -6,9 +6,9 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::db::{HistoryError, HistoryStore, with_conn};
 use super::now_ms;
 use super::schema::{node_jobs, nodes};
-use super::store::{HistoryError, HistoryStore, with_conn};
 
 /// A registered node as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Insertable, Queryable, Selectable)]

@@ -4,9 +4,9 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use super::db::{HistoryError, HistoryStore, with_conn};
 use super::now_ms;
 use super::schema::config_overrides;
-use super::store::{HistoryError, HistoryStore, with_conn};
 use crate::config::{Override, OverrideKind};
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]

@@ -113,9 +113,9 @@ impl std::fmt::Debug for HistoryStore {
 /// A pooled connection, waiting at most `ACQUIRE_TIMEOUT`.
 macro_rules! acquire {
     ($pool:expr) => {
-        tokio::time::timeout($crate::history::store::ACQUIRE_TIMEOUT, $pool.get())
+        tokio::time::timeout($crate::store::db::ACQUIRE_TIMEOUT, $pool.get())
             .await
-            .map_err(|_| $crate::history::HistoryError::AcquireTimeout)??
+            .map_err(|_| $crate::store::HistoryError::AcquireTimeout)??
     };
 }
 pub(super) use acquire;
@@ -125,11 +125,11 @@ macro_rules! with_conn {
     ($store:expr, |$conn:ident| $body:expr) => {
         match $store {
             HistoryStore::Pg(pool) => {
-                let mut $conn = $crate::history::store::acquire!(pool);
+                let mut $conn = $crate::store::db::acquire!(pool);
                 $body
             }
             HistoryStore::Sqlite(pool) => {
-                let mut $conn = $crate::history::store::acquire!(pool);
+                let mut $conn = $crate::store::db::acquire!(pool);
                 $body
             }
         }
@@ -454,7 +454,7 @@ impl From<&HistoryRecord> for Row {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::RequestStatus;
+    use crate::store::RequestStatus;
 
     fn record() -> HistoryRecord {
         HistoryRecord {

@@ -16,7 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::store::Row;
+use super::db::Row;
 use super::{HistoryError, HistoryRecord, HistoryStore};
 
 /// Writer tuning (`history:` in the config).
@@ -355,7 +355,7 @@ mod tests {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
     use super::*;
-    use crate::history::RequestStatus;
+    use crate::store::RequestStatus;
 
     fn record(request_id: &str, model: &str) -> HistoryRecord {
         HistoryRecord {
@@ -427,7 +427,7 @@ mod tests {
             "a refused row is not an outage"
         );
         let ids: Vec<String> = store
-            .list(&crate::history::HistoryQuery::default())
+            .list(&crate::store::HistoryQuery::default())
             .await
             .unwrap()
             .into_iter()
@@ -475,7 +475,7 @@ mod tests {
         sink.record(bad);
         sink.record(record("ok", "m"));
         handle.shutdown().await;
-        let items = store.list(&crate::history::HistoryQuery::default()).await.unwrap();
+        let items = store.list(&crate::store::HistoryQuery::default()).await.unwrap();
         assert_eq!(items.len(), 2);
         let nul = items.iter().find(|i| i.request_id == "nul").unwrap();
         assert_eq!(nul.model.as_deref(), Some("xy"));

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::responses::{Echo, function_item, message_item, status, usage};
 use super::{ChatDelta, StreamTranslator, new_id, now_secs, to_bytes};
+use crate::dialects::sse;
 use crate::domain::Usage;
-use crate::providers::sse;
 
 #[derive(Debug)]
 struct TextItem {
@@ -265,7 +265,7 @@ impl StreamTranslator for ToResponseEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::translate::stream::tests::{names, payloads, run};
+    use crate::dialects::translate::stream::tests::{names, payloads, run};
 
     fn chunk(delta: Value, finish: Value) -> String {
         format!(

@@ -9,8 +9,8 @@ use time::format_description::well_known::Rfc3339;
 use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey, digest, generate_key, key_prefix};
 use crate::domain::BodyError;
 use crate::error::ApiError;
-use crate::history::{HistoryStore, StoredKey, now_ms};
 use crate::state::AppState;
+use crate::store::{HistoryStore, StoredKey, now_ms};
 
 /// What a new key is created with (`POST /api/v1/keys` body, `keys create` flags).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -90,7 +90,7 @@ pub enum KeyError {
     Invalid(String),
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] crate::history::HistoryError),
+    Store(#[from] crate::store::HistoryError),
 }
 
 /// Creates and stores a key.

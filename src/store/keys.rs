@@ -4,9 +4,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
+use super::db::{HistoryError, HistoryStore, with_conn};
 use super::now_ms;
 use super::schema::api_keys;
-use super::store::{HistoryError, HistoryStore, with_conn};
 
 /// A stored virtual key (never the key itself: its SHA-256 and a short display prefix).
 #[derive(Debug, Clone, Insertable, Queryable, Selectable, Serialize)]

@@ -5,21 +5,31 @@
 //! (`Config::with_overrides`), written to the database (`config_overrides`), then applied to this
 //! replica at once; the others apply it at their next sync (`reload.poll_seconds`).
 
+pub mod audit;
+pub mod keys;
+pub mod reload;
+
+pub use audit::{Actor, AuditEntry, AuditList, AuditQuery, Change};
+pub use keys::{
+    CreatedKey, KeyError, KeyList, KeyView, NewKey, api_create_key, api_list_keys, api_revoke_key, create_key,
+    list_keys, parse_expiry, refresh_keys, revoke_key,
+};
+pub use reload::{ReloadCause, file_changed, file_stamp, reload_file, sync_overrides};
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::audit::{self, Actor, Change};
 use crate::config::{
     ConfigError, Override, OverrideKind, PathRouteConfig, ProviderToggle, RouteConfig, SecurityRule, Settings,
     UserGrant,
 };
 use crate::domain::{BodyError, ProviderId};
 use crate::error::ApiError;
-use crate::history::HistoryError;
 use crate::state::{AppState, Layers};
+use crate::store::HistoryError;
 
 /// One configured item and where it comes from.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -307,7 +317,7 @@ async fn change(
     let config = layers.base.with_overrides(&overrides).map_err(invalid)?;
     let stored = state.store.put_override(kind, name, item).await.map_err(unavailable)?;
     overrides.set(stored);
-    super::reload::apply(state, &mut layers, overrides, config);
+    reload::apply(state, &mut layers, overrides, config);
     let after = current(state, kind, name);
     tracing::info!(
         kind = kind.as_str(),

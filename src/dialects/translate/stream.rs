@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream};
 
-use crate::providers::sse;
+use crate::dialects::sse;
 
 /// Turns one dialect's stream events into another's.
 pub trait StreamTranslator: Send + 'static {
