@@ -10,7 +10,7 @@ use super::observe::{StreamRecorder, Trace};
 use super::resolve::{Resolved, Scope, resolve};
 use crate::auth::Caller;
 use crate::cache::CachedAnswer;
-use crate::domain::validate;
+use crate::dialects::validate;
 use crate::domain::{Dialect, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
