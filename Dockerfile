@@ -32,6 +32,9 @@ COPY --from=builder /out/ai-gateway /usr/local/bin/ai-gateway
 
 # In a container the gateway must listen on every interface, not the 127.0.0.1 default.
 ENV AI_GATEWAY_LISTEN=0.0.0.0:8080
+# Listening on every interface, it must not serve anonymous callers: authentication is required
+# (set API_KEYS, JWT or virtual keys to let clients in; AUTH_REQUIRED=false to opt out).
+ENV AUTH_REQUIRED=true
 # The default history database (sqlite://ai-gateway.db) lands in the writable home directory;
 # compose sets DATABASE_URL to Postgres instead.
 WORKDIR /var/lib/ai-gateway

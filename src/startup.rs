@@ -334,10 +334,18 @@ impl Background {
                 }
             })
         };
-        Self {
-            cancel,
-            tasks: vec![keys, housekeeping],
+        let mut tasks = vec![keys, housekeeping];
+        // Token counts for shared (Redis) limits, handed over by each finished request.
+        if let Some(writer) = limiter.token_writer() {
+            let cancel = cancel.clone();
+            tasks.push(tokio::spawn(async move {
+                tokio::select! {
+                    () = writer => {}
+                    () = cancel.cancelled() => {}
+                }
+            }));
         }
+        Self { cancel, tasks }
     }
 
     async fn stop(self) {

@@ -8,22 +8,23 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Bumped when the canonical form changes, so old entries are never read as new ones.
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
 
 /// A SHA-256 digest naming one request, in hex.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey(String);
 
 impl CacheKey {
-    /// The key of `body` sent to `endpoint` for `route` (a named route's name, or the model).
-    /// `None` when the body is not JSON (nothing to normalise, so nothing is cached).
-    pub fn new(route: &str, endpoint: &str, body: &[u8]) -> Option<Self> {
+    /// The key of `body` sent to `endpoint` for `route` (a named route's name, or the model) by
+    /// `owner` (a caller's id, or empty when answers are shared). `None` when the body is not JSON
+    /// (nothing to normalise, so nothing is cached).
+    pub fn new(route: &str, endpoint: &str, owner: &str, body: &[u8]) -> Option<Self> {
         let value: Value = serde_json::from_slice(body).ok()?;
         let mut canonical = String::with_capacity(body.len());
         write_canonical(&value, &mut canonical);
         let mut hasher = Sha256::new();
         // Lengths first, so no choice of route or endpoint can run into the next field.
-        for part in [VERSION, route, endpoint] {
+        for part in [VERSION, route, endpoint, owner] {
             hasher.update((part.len() as u64).to_be_bytes());
             hasher.update(part.as_bytes());
         }
@@ -83,7 +84,7 @@ mod tests {
     use super::*;
 
     fn key(body: &str) -> CacheKey {
-        CacheKey::new("gpt-test", "/v1/chat/completions", body.as_bytes()).unwrap()
+        CacheKey::new("gpt-test", "/v1/chat/completions", "", body.as_bytes()).unwrap()
     }
 
     #[test]
@@ -112,21 +113,32 @@ mod tests {
     #[test]
     fn route_and_endpoint_are_part_of_the_key() {
         let body = br#"{"model":"m"}"#;
-        let chat = CacheKey::new("m", "/v1/chat/completions", body).unwrap();
-        assert_ne!(chat, CacheKey::new("m", "/v1/responses", body).unwrap());
-        assert_ne!(chat, CacheKey::new("other", "/v1/chat/completions", body).unwrap());
+        let chat = CacheKey::new("m", "/v1/chat/completions", "", body).unwrap();
+        assert_ne!(chat, CacheKey::new("m", "/v1/responses", "", body).unwrap());
+        assert_ne!(chat, CacheKey::new("other", "/v1/chat/completions", "", body).unwrap());
         // Field boundaries cannot be shifted between route and endpoint.
         assert_ne!(
-            CacheKey::new("ab", "c", body).unwrap(),
-            CacheKey::new("a", "bc", body).unwrap()
+            CacheKey::new("ab", "c", "", body).unwrap(),
+            CacheKey::new("a", "bc", "", body).unwrap()
         );
+    }
+
+    #[test]
+    fn each_owner_has_its_own_key_and_shared_answers_have_none() {
+        let body = br#"{"model":"m"}"#;
+        let alice = CacheKey::new("m", "/v1/chat/completions", "key:alice", body).unwrap();
+        assert_ne!(
+            alice,
+            CacheKey::new("m", "/v1/chat/completions", "key:bob", body).unwrap()
+        );
+        assert_ne!(alice, CacheKey::new("m", "/v1/chat/completions", "", body).unwrap());
     }
 
     #[test]
     fn the_key_is_a_sha256_hex_digest_and_not_json_has_none() {
         assert_eq!(key("{}").as_str().len(), 64);
         assert!(key("{}").as_str().chars().all(|c| c.is_ascii_hexdigit()));
-        assert!(CacheKey::new("m", "/v1/chat/completions", b"not json").is_none());
+        assert!(CacheKey::new("m", "/v1/chat/completions", "", b"not json").is_none());
     }
 
     #[test]

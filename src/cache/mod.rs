@@ -223,7 +223,7 @@ mod tests {
         let mut s = Settings::default();
         s.cache.max_entry_bytes = 4;
         let cache = ResponseCache::new(&s).unwrap();
-        let key = CacheKey::new("m", "/v1/chat/completions", b"{}").unwrap();
+        let key = CacheKey::new("m", "/v1/chat/completions", "", b"{}").unwrap();
         let answer = |body: &'static str| CachedAnswer {
             provider: ProviderId::new("alpha"),
             upstream_model: "m".into(),

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::catalogue::{self, catalogue};
 use super::env::{self, Env};
-use super::settings::{ProviderConfig, Settings};
+use super::nodes::{DEFAULT_POOL, NODE_POOL_KIND, NodeSettings};
+use super::settings::{ProviderConfig, ProviderEntry, Settings};
 use super::validate;
 
 /// Where configuration comes from.
@@ -109,7 +110,7 @@ pub(super) fn finish(
         Vec::new()
     });
     let mut entries = settings.providers.clone();
-    super::nodes::add_default_pool(&settings.nodes, &mut entries);
+    add_default_pool(&settings.nodes, &mut entries);
     let providers = catalogue::resolve(&cat, &entries, env, &mut problems);
     problems.extend(validate::providers(&entries, &providers));
     problems.extend(validate::routes(&settings, &entries, &cat, &providers, &mut warnings));
@@ -206,6 +207,29 @@ fn expand(s: &str, env: &Env, warnings: &mut Vec<String>) -> (String, bool) {
     }
     out.push_str(rest);
     (out, all_unset)
+}
+
+/// Adds the default pool to the provider entries when `nodes.urls` is set: a new `node_pool`
+/// entry `nodes`, or more nodes for an entry that already has that id.
+fn add_default_pool(settings: &NodeSettings, entries: &mut Vec<ProviderEntry>) {
+    if settings.urls.is_empty() {
+        return;
+    }
+    if let Some(entry) = entries.iter_mut().find(|e| e.id == DEFAULT_POOL) {
+        let nodes = entry.nodes.get_or_insert_with(Vec::new);
+        nodes.extend(settings.urls.iter().cloned());
+        entry.kind.get_or_insert_with(|| NODE_POOL_KIND.to_owned());
+        entry.runtime = entry.runtime.or(Some(settings.runtime));
+        return;
+    }
+    entries.push(ProviderEntry {
+        id: DEFAULT_POOL.to_owned(),
+        kind: Some(NODE_POOL_KIND.to_owned()),
+        nodes: Some(settings.urls.clone()),
+        runtime: Some(settings.runtime),
+        priority: Some(settings.priority),
+        ..ProviderEntry::default()
+    });
 }
 
 #[cfg(test)]
@@ -358,5 +382,29 @@ users: [{name: u, routes: [ok, missing], providers: [ghost]}]
     fn env_beats_the_file() {
         let cfg = load_yaml("routing: { max_retries: 5 }\n", &[("MAX_RETRIES", "0")]).unwrap();
         assert_eq!(cfg.settings.routing.max_retries, 0);
+    }
+
+    #[test]
+    fn ai_nodes_become_the_default_pool_or_join_a_declared_one() {
+        let settings = NodeSettings {
+            urls: vec!["http://a:1".into()],
+            ..NodeSettings::default()
+        };
+        let mut entries = Vec::new();
+        add_default_pool(&settings, &mut entries);
+        assert_eq!(entries[0].id, DEFAULT_POOL);
+        assert_eq!(entries[0].kind.as_deref(), Some(NODE_POOL_KIND));
+        assert_eq!(entries[0].priority, Some(0));
+        let mut declared = vec![ProviderEntry {
+            id: DEFAULT_POOL.into(),
+            kind: Some(NODE_POOL_KIND.into()),
+            nodes: Some(vec!["http://b:2".into()]),
+            priority: Some(40),
+            ..ProviderEntry::default()
+        }];
+        add_default_pool(&settings, &mut declared);
+        assert_eq!(declared.len(), 1);
+        assert_eq!(declared[0].nodes.as_ref().unwrap().len(), 2);
+        assert_eq!(declared[0].priority, Some(40));
     }
 }

@@ -28,7 +28,7 @@ pub use paths::{
 };
 pub use remote::{DEFAULT_GATEWAY_URL, Remote};
 pub use routes::{
-    CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
+    CacheScope, CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
     RouteTarget, SecurityRule, Strategy, UserGrant, WebhookSettings, split_route_model,
 };
 pub use settings::{

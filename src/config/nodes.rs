@@ -6,8 +6,6 @@
 
 use serde::Deserialize;
 
-use super::settings::ProviderEntry;
-
 /// The id of the pool `AI_NODES` fills.
 pub const DEFAULT_POOL: &str = "nodes";
 
@@ -182,29 +180,6 @@ impl NodeSettings {
     }
 }
 
-/// Adds the default pool to the provider entries when `nodes.urls` is set: a new `node_pool`
-/// entry `nodes`, or more nodes for an entry that already has that id.
-pub(super) fn add_default_pool(settings: &NodeSettings, entries: &mut Vec<ProviderEntry>) {
-    if settings.urls.is_empty() {
-        return;
-    }
-    if let Some(entry) = entries.iter_mut().find(|e| e.id == DEFAULT_POOL) {
-        let nodes = entry.nodes.get_or_insert_with(Vec::new);
-        nodes.extend(settings.urls.iter().cloned());
-        entry.kind.get_or_insert_with(|| NODE_POOL_KIND.to_owned());
-        entry.runtime = entry.runtime.or(Some(settings.runtime));
-        return;
-    }
-    entries.push(ProviderEntry {
-        id: DEFAULT_POOL.to_owned(),
-        kind: Some(NODE_POOL_KIND.to_owned()),
-        nodes: Some(settings.urls.clone()),
-        runtime: Some(settings.runtime),
-        priority: Some(settings.priority),
-        ..ProviderEntry::default()
-    });
-}
-
 /// A node's canonical root URL: scheme, host and port (and a path prefix, if any), without a
 /// trailing `/` or `/v1` — the gateway adds `/v1/...` itself.
 pub fn normalize_node_url(raw: &str) -> Result<String, String> {
@@ -335,30 +310,6 @@ mod tests {
         assert!(parse_network("fd00::/8").unwrap().contains("fd12::1".parse().unwrap()));
         assert!(parse_network("10.0.0.0/33").is_none());
         assert!(parse_network("nope").is_none());
-    }
-
-    #[test]
-    fn ai_nodes_become_the_default_pool_or_join_a_declared_one() {
-        let settings = NodeSettings {
-            urls: vec!["http://a:1".into()],
-            ..NodeSettings::default()
-        };
-        let mut entries = Vec::new();
-        add_default_pool(&settings, &mut entries);
-        assert_eq!(entries[0].id, DEFAULT_POOL);
-        assert_eq!(entries[0].kind.as_deref(), Some(NODE_POOL_KIND));
-        assert_eq!(entries[0].priority, Some(0));
-        let mut declared = vec![ProviderEntry {
-            id: DEFAULT_POOL.into(),
-            kind: Some(NODE_POOL_KIND.into()),
-            nodes: Some(vec!["http://b:2".into()]),
-            priority: Some(40),
-            ..ProviderEntry::default()
-        }];
-        add_default_pool(&settings, &mut declared);
-        assert_eq!(declared.len(), 1);
-        assert_eq!(declared[0].nodes.as_ref().unwrap().len(), 2);
-        assert_eq!(declared[0].priority, Some(40));
     }
 
     #[test]

@@ -407,6 +407,20 @@ pub struct CacheSettings {
     pub max_bytes: u64,
     /// Larger responses are not cached.
     pub max_entry_bytes: usize,
+    /// Whose requests share answers.
+    pub scope: CacheScope,
+}
+
+/// `cache.scope`: whether answers are shared between callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheScope {
+    /// Each caller (key, JWT subject) has its own entries: `x-ai-gateway-cache: hit` never tells
+    /// one tenant what another asked.
+    #[default]
+    Caller,
+    /// Every caller shares the entries (the best hit rate, for a single tenant).
+    Shared,
 }
 
 impl Default for CacheSettings {
@@ -416,6 +430,7 @@ impl Default for CacheSettings {
             max_entries: 10_000,
             max_bytes: 256 * 1024 * 1024,
             max_entry_bytes: 1024 * 1024,
+            scope: CacheScope::Caller,
         }
     }
 }

@@ -7,4 +7,5 @@
 
 pub mod sse;
 pub mod translate;
+pub mod validate;
 pub mod wire;

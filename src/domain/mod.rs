@@ -11,7 +11,6 @@ mod ids;
 mod inflight;
 mod peek;
 mod usage;
-pub mod validate;
 
 pub use attempt::{AttemptOutcome, AttemptSummary};
 pub use auth_error::AuthError;
@@ -19,5 +18,7 @@ pub use decision::Decision;
 pub use dialect::Dialect;
 pub use ids::{ProviderId, RequestId};
 pub use inflight::{InFlight, InFlightGuard};
-pub use peek::{BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, request_stream_usage, splice_model};
+pub use peek::{
+    BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, request_stream_usage, splice_model,
+};
 pub use usage::Usage;

@@ -155,7 +155,7 @@ fn check_utf8(body: &[u8]) -> Result<(), BodyError> {
 
 /// The body as one JSON value of type `T` and nothing after it, with errors naming the path of
 /// the offending parameter (`messages[3].role`).
-pub(super) fn deserialize_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, BodyError> {
+pub fn deserialize_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, BodyError> {
     check_utf8(body)?;
     if body.starts_with(b"\xEF\xBB\xBF") {
         return Err(BodyError {

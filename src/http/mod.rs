@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod render;
 pub mod routes;
+pub mod schemas;
 
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, Resource, Route, web};

@@ -2,89 +2,17 @@
 //! (compiled into the binary with `utoipa-swagger-ui`'s `vendored` feature: no download at build
 //! time, renders offline).
 //!
-//! Request bodies that the gateway forwards as bytes are described here by doc-only types; every
-//! response type is the one the handler really returns.
+//! Request bodies that the gateway forwards as bytes are described by the doc-only types of
+//! `schemas`; every response type is the one the handler really returns.
 
 use std::sync::Arc;
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::routes;
-
-/// An OpenAI chat completion request. Only `model`, `messages` and `stream` are read; every other
-/// field (vendor parameters included) reaches the upstream unchanged.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ChatCompletionRequest {
-    /// Model name, an alias, `<provider>/<model>`, or a named route (`<route>` or
-    /// `<strategy>:<route>`).
-    pub model: String,
-    /// The conversation: `{"role", "content"}` objects.
-    pub messages: Vec<serde_json::Value>,
-    /// Server-sent events when true.
-    pub stream: Option<bool>,
-}
-
-/// An OpenAI chat completion (or, streamed, `chat.completion.chunk` events), forwarded as the
-/// provider sent it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ChatCompletion {
-    /// Upstream id.
-    pub id: String,
-    /// `chat.completion`.
-    pub object: String,
-    /// The answers.
-    pub choices: Vec<serde_json::Value>,
-    /// Token usage.
-    pub usage: Option<serde_json::Value>,
-}
-
-/// An OpenAI embeddings request.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct EmbeddingsRequest {
-    /// Model name.
-    pub model: String,
-    /// A string, an array of strings, or of token arrays.
-    pub input: serde_json::Value,
-}
-
-/// An OpenAI embeddings list, forwarded as the provider sent it.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct EmbeddingsResponse {
-    /// `list`.
-    pub object: String,
-    /// One embedding per input.
-    pub data: Vec<serde_json::Value>,
-}
-
-/// `POST /ai/task` body (seed 004).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct TaskRequest {
-    /// A task type: summarize, classify, extract, translate, invoice_check, document_review, or one
-    /// from the config.
-    pub task: String,
-    /// The text to process.
-    pub text: String,
-    /// `auto` (default: priority fallback) or a provider id, tried alone.
-    pub provider: Option<String>,
-}
-
-/// `POST /history/cleanup` body (optional; also accepted as query parameters).
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CleanupRequest {
-    /// Only error rows older than this.
-    pub older_than_minutes: Option<u64>,
-}
-
-/// `{"deleted": N}`.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct CleanupResponse {
-    /// Rows deleted.
-    pub deleted: u64,
-}
 
 /// Declares the credentials the gateway accepts.
 struct Security;

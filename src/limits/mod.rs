@@ -8,9 +8,12 @@ mod link;
 mod local;
 mod redis_gcra;
 
-use std::sync::Arc;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use tokio::sync::mpsc;
 
 use secrecy::ExposeSecret;
 
@@ -35,7 +38,13 @@ pub struct Limiter {
     local: LocalLimiter,
     redis: Option<RedisLimiter>,
     fallbacks: AtomicU64,
+    /// Token counts on their way to Redis, once `token_writer` runs: a finished request hands its
+    /// tokens over without waiting on the network or spawning a task of its own.
+    tokens: OnceLock<mpsc::Sender<(String, u64)>>,
 }
+
+/// Token counts that may wait for the writer; past that, a count is applied locally instead.
+const TOKEN_QUEUE: usize = 4096;
 
 impl Limiter {
     /// In-process limits, or Redis-backed when `redis_url` is set.
@@ -48,6 +57,7 @@ impl Limiter {
             local: LocalLimiter::default(),
             redis,
             fallbacks: AtomicU64::new(0),
+            tokens: OnceLock::new(),
         })
     }
 
@@ -94,6 +104,36 @@ impl Limiter {
             }
         }
         self.local.tokens_exhausted(key, tpm)
+    }
+
+    /// Counts `tokens` against `key` for this minute without waiting: locally at once, or queued
+    /// for the Redis writer (`token_writer`) when limits are shared. Called when a request ends.
+    pub fn record_tokens(&self, key: &str, tokens: u64) {
+        if self.redis.is_some()
+            && let Some(tx) = self.tokens.get()
+        {
+            match tx.try_send((key.to_owned(), tokens)) {
+                Ok(()) => return,
+                Err(_) => self.fell_back("token queue full"),
+            }
+        }
+        self.local.add_tokens(key, tokens);
+    }
+
+    /// The task that carries recorded token counts to Redis, one at a time, falling back to the
+    /// local count when Redis does not answer. `None` without Redis. Whoever owns background
+    /// tasks runs it (start-up); it ends when the limiter is dropped.
+    pub fn token_writer(self: &Arc<Self>) -> Option<impl Future<Output = ()> + Send + 'static> {
+        self.redis.as_ref()?;
+        let (tx, mut rx) = mpsc::channel::<(String, u64)>(TOKEN_QUEUE);
+        self.tokens.set(tx).ok()?;
+        let limiter = Arc::downgrade(self);
+        Some(async move {
+            while let Some((key, tokens)) = rx.recv().await {
+                let Some(limiter) = limiter.upgrade() else { return };
+                limiter.add_tokens(&key, tokens).await;
+            }
+        })
     }
 
     /// Adds `tokens` to `key`'s count for this minute.

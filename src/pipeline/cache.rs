@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use super::Answer;
 use super::observe::Trace;
+use crate::auth::Caller;
 use crate::cache::{self, CacheDirective, CacheKey, CacheStatus, CachedAnswer};
+use crate::config::CacheScope;
 use crate::state::{AppState, Live};
 
 /// What the client asked of the gateway itself, in `x-ai-gateway-*` request headers.
@@ -22,11 +24,23 @@ pub(super) struct Lookup {
 }
 
 /// `Some` when a non-streamed request's answer is cached: the client's header or the route says
-/// so, and the body is JSON. `body` is what the client sent, before any bridging.
-pub(super) fn applies(live: &Live, directives: Directives, model: &str, endpoint: &str, body: &[u8]) -> Option<Lookup> {
+/// so, and the body is JSON. `body` is what the client sent, before any bridging. Entries are the
+/// caller's own unless `cache.scope: shared`.
+pub(super) fn applies(
+    live: &Live,
+    directives: Directives,
+    caller: Option<&Caller>,
+    model: &str,
+    endpoint: &str,
+    body: &[u8],
+) -> Option<Lookup> {
     let settings = &live.config.settings;
     let ttl = cache::ttl_for(settings, model, directives.cache)?;
-    let key = CacheKey::new(cache::route_name(settings, model), endpoint, body)?;
+    let owner = match settings.cache.scope {
+        CacheScope::Caller => caller.map_or("", |c| c.id.as_str()),
+        CacheScope::Shared => "",
+    };
+    let key = CacheKey::new(cache::route_name(settings, model), endpoint, owner, body)?;
     Some(Lookup { key, ttl })
 }
 

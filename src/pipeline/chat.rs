@@ -10,7 +10,7 @@ use super::observe::{StreamRecorder, Trace};
 use super::resolve::{Resolved, Scope, resolve};
 use crate::auth::Caller;
 use crate::cache::CachedAnswer;
-use crate::domain::validate;
+use crate::dialects::validate;
 use crate::domain::{Dialect, Peek, RequestId, request_stream_usage};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
@@ -163,7 +163,7 @@ async fn infer_inner(
     let plan = &resolved.plan;
     let orchestrator = orchestrator(state, live, request_id, dialect, caller);
     if !peek.stream {
-        let lookup = cache::applies(live, directives, &peek.model, front.endpoint(), &original);
+        let lookup = cache::applies(live, directives, caller, &peek.model, front.endpoint(), &original);
         if let Some(l) = &lookup
             && let Some(hit) = cache::get(state, l, trace).await
         {
@@ -219,7 +219,7 @@ pub async fn embeddings(
         trace.model = Some(peek.model.clone());
         let needs = Needs::estimate(body.len(), false);
         let resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;
-        let lookup = cache::applies(&live, directives, &peek.model, "/v1/embeddings", &body);
+        let lookup = cache::applies(&live, directives, caller, &peek.model, "/v1/embeddings", &body);
         if let Some(l) = &lookup
             && let Some(hit) = cache::get(state, l, &mut trace).await
         {

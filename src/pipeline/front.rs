@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::BodyStream;
 use crate::config::LimitSettings;
 use crate::dialects::translate::{self, completions, responses};
-use crate::domain::validate::{self, Caps};
+use crate::dialects::validate::{self, Caps};
 use crate::domain::{BodyError, Dialect, Peek};
 use crate::error::ApiError;
 

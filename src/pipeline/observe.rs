@@ -159,9 +159,7 @@ impl Trace {
         ttft_ms: Option<u64>,
     ) {
         if let (Some(limiter), Some(caller), Some(u)) = (&self.token_budget, &self.caller, usage) {
-            let (limiter, caller) = (limiter.clone(), caller.clone());
-            // Off the response path: with Redis this is a network round trip.
-            tokio::spawn(async move { limiter.add_tokens(&caller, u.total_tokens).await });
+            limiter.record_tokens(caller, u.total_tokens);
         }
         let provider = self.provider.map(|p| self.nodes.pool_of(&p).unwrap_or(p));
         self.metrics.observe_request(&RequestObservation {

@@ -13,6 +13,7 @@ mod keys;
 mod nodes;
 mod overrides;
 mod query;
+mod row;
 mod schema;
 mod writer;
 

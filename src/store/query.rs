@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::db::Row;
+use super::row::Row;
 
 /// Query parameters of `GET /history`.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]

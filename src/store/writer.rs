@@ -16,7 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::db::Row;
+use super::row::Row;
 use super::{HistoryError, HistoryRecord, HistoryStore};
 
 /// Writer tuning (`history:` in the config).

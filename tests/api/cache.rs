@@ -417,3 +417,63 @@ async fn history_rows_show_cache(db: Database) {
         .collect();
     assert_eq!(listed, [&Value::Null, &json!("hit"), &json!("miss")]);
 }
+
+/// A chat with the cache header, as the caller holding `key`.
+async fn chat_cached_as(app: &TestApp, key: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .header("x-ai-gateway-cache", "on")
+        .json(body)
+        .send()
+        .await
+        .expect("POST reaches the gateway")
+}
+
+#[tokio::test]
+async fn one_tenant_never_learns_from_a_hit_what_another_asked() {
+    // Arrange: two tenants; the first asks something and its answer is cached.
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 2).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .env("API_KEYS", "sk-tenant-a,sk-tenant-b")
+        .spawn()
+        .await;
+    let body = chat_body(TEST_MODEL);
+    assert_eq!(
+        cache_header(&chat_cached_as(&app, "sk-tenant-a", &body).await).as_deref(),
+        Some("miss")
+    );
+
+    // Act: the second tenant probes with the same body.
+    let probe = chat_cached_as(&app, "sk-tenant-b", &body).await;
+    let again = chat_cached_as(&app, "sk-tenant-a", &body).await;
+
+    // Assert: a miss for the prober (an upstream call of its own); the first tenant still hits.
+    assert_eq!(probe.status(), 200);
+    assert_eq!(cache_header(&probe).as_deref(), Some("miss"));
+    assert_eq!(cache_header(&again).as_deref(), Some("hit"));
+}
+
+#[tokio::test]
+async fn a_shared_cache_answers_every_caller_from_one_entry() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 1).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .env("API_KEYS", "sk-tenant-a,sk-tenant-b")
+        .settings("cache: {scope: shared}")
+        .spawn()
+        .await;
+    let body = chat_body(TEST_MODEL);
+
+    // Act
+    let first = chat_cached_as(&app, "sk-tenant-a", &body).await;
+    let second = chat_cached_as(&app, "sk-tenant-b", &body).await;
+
+    // Assert
+    assert_eq!(cache_header(&first).as_deref(), Some("miss"));
+    assert_eq!(cache_header(&second).as_deref(), Some("hit"));
+}

@@ -126,10 +126,18 @@ async fn long_model(db: Database) {
         .spawn()
         .await;
     let long = "m".repeat(100_000);
-    let _ = app.post_chat(&chat_body(&long)).await;
+    // Validation refuses the name before anything copies it; the refusal still gets its row.
+    let refused = app.post_chat(&chat_body(&long)).await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["param"], json!("model"));
     assert_eq!(app.post_chat(&chat_body(TEST_MODEL)).await.status(), 200);
     let rows = app.history_rows(2).await;
-    let stored = rows.iter().find(|r| r["model"] != json!(TEST_MODEL)).unwrap();
-    assert!(stored["model"].as_str().unwrap().chars().count() <= ai_gateway::store::MAX_NAME_CHARS);
+    let stored = rows
+        .iter()
+        .find(|r| r["model"] != json!(TEST_MODEL))
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    let model = stored["model"].as_str().unwrap_or_default();
+    assert!(model.chars().count() <= ai_gateway::store::MAX_NAME_CHARS);
     assert!(stored["error_message"].as_str().map_or(0, |e| e.chars().count()) <= ai_gateway::store::MAX_TEXT_CHARS);
 }

@@ -53,6 +53,7 @@ mod streaming;
 mod task;
 mod tenants_history;
 mod tenants_task;
+mod tidy;
 mod user_namespace;
 mod validation;
 mod webhooks;

@@ -12,6 +12,8 @@ use crate::helpers::db::fresh_postgres_database;
 use crate::helpers::tcp_proxy::TcpProxy;
 use crate::helpers::{ProviderSpec, TEST_MODEL, TestApp, chat_body, completion, mount_chat, upstream_url};
 
+const CLIENT_KEY: &str = "sk-outbound-postgres-client";
+
 #[tokio::test]
 async fn the_gateway_starts_and_serves_with_postgres_down_and_writes_when_it_returns() {
     // Arrange: a fresh, unmigrated database reachable only through a proxy that refuses.
@@ -26,10 +28,20 @@ async fn the_gateway_starts_and_serves_with_postgres_down_and_writes_when_it_ret
     let app = TestApp::builder()
         .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
         .settings(&format!("{{database_url: '{through_proxy}'}}"))
+        // A static key: without one, a replica that cannot read the key table refuses callers
+        // (it cannot tell whether a virtual key was ever made), which is the safe default.
+        .env("API_KEYS", CLIENT_KEY)
         .spawn()
         .await;
-    let first = app.post_chat(&chat_body(TEST_MODEL)).await.status().as_u16();
-    let second = app.post_chat(&chat_body(TEST_MODEL)).await.status().as_u16();
+    let chat = || {
+        app.client
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(CLIENT_KEY)
+            .json(&chat_body(TEST_MODEL))
+            .send()
+    };
+    let first = chat().await.unwrap().status().as_u16();
+    let second = chat().await.unwrap().status().as_u16();
     let ready = app.get("/readyz").await.status();
     let health: Value = app.health().await;
 

@@ -61,7 +61,7 @@ pub fn locate(explicit: Option<PathBuf>, build: bool) -> Result<PathBuf, String>
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let path = exe.with_file_name("ai-gateway");
     if build {
-        crate::scenarios::progress("cargo build --release --bin ai-gateway (the gateway under test) ...");
+        crate::report::progress("cargo build --release --bin ai-gateway (the gateway under test) ...");
         let mut cargo = std::process::Command::new("cargo");
         // `cargo run` sets these for the bench; a build script that tracks one (ring tracks
         // CARGO_MANIFEST_DIR) would otherwise see a change and rebuild half the tree each time.

@@ -15,7 +15,8 @@ use crate::db::{self, HistoryRow};
 use crate::gateway::{API_KEY, Gateway, models};
 use crate::mock::{JSON_COMPLETION_TOKENS, PROMPT_TOKENS};
 use crate::proxy::TcpProxy;
-use crate::scenarios::{body, progress};
+use crate::report::progress;
+use crate::scenarios::body;
 
 /// Content chunks of each streamed answer (its `completion_tokens`).
 pub const STREAM_CHUNKS: u32 = 8;

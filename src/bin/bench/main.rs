@@ -29,7 +29,7 @@ mod soak;
 mod streams;
 mod wire;
 
-use scenarios::progress;
+use report::progress;
 
 #[derive(Parser)]
 #[command(

@@ -2,6 +2,7 @@
 //! the README) and the PASS/FAIL lines for issue 9's targets.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::time::Duration;
 
 use crate::load::Recorded;
@@ -239,6 +240,11 @@ pub fn render_verdicts(verdicts: &[Verdict]) -> String {
         let _ = writeln!(out, "{tag}  {}: {}", v.target, v.detail);
     }
     out
+}
+
+/// A progress line on stderr (the results go to stdout).
+pub fn progress(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "bench: {line}");
 }
 
 #[cfg(test)]

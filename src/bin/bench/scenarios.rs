@@ -2,7 +2,6 @@
 //! the same requests and stream shape; for the gateway run the bench also takes its CPU time over
 //! the measured window and its peak RSS over the scenario.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use crate::gateway::{API_KEY, Gateway, models};
 use crate::load::{self, Req, Window};
 use crate::mock::Mock;
 use crate::procfs::Proc;
-use crate::report::{Measured, Row};
+use crate::report::{Measured, Row, progress};
 
 /// Knobs of the load scenarios (CLI flags).
 #[derive(Clone, Debug)]
@@ -177,11 +176,6 @@ async fn once(addr: SocketAddr, key: Option<&str>, s: &Scenario, p: &Params, pro
         m.peak_rss = proc.sample().ok().map(|s| s.hwm);
     }
     m
-}
-
-/// A progress line on stderr (the results go to stdout).
-pub fn progress(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "bench: {line}");
 }
 
 #[cfg(test)]

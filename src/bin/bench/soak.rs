@@ -14,7 +14,8 @@ use crate::load::{self, Req, Window};
 use crate::mock::Mock;
 use crate::procfs::{Sample, mib};
 use crate::report::Measured;
-use crate::scenarios::{body, progress};
+use crate::report::progress;
+use crate::scenarios::body;
 
 /// Knobs (CLI flags).
 #[derive(Clone, Debug)]

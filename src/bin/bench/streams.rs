@@ -14,7 +14,8 @@ use crate::gateway::{API_KEY, Gateway, models};
 use crate::mock::Mock;
 use crate::procfs::{Sample, mib};
 use crate::report::percentile;
-use crate::scenarios::{body, progress};
+use crate::report::progress;
+use crate::scenarios::body;
 
 /// Knobs (CLI flags).
 #[derive(Clone, Debug)]
