@@ -147,3 +147,79 @@ fn the_scanner_sees_a_crate_named_in_code_and_not_in_comments() {
         1
     );
 }
+
+/// The top-level modules a module's code names (`crate::x`), outside its test modules.
+fn actual_dependencies() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut deps: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for (rel, text) in sources() {
+        if rel.starts_with("bin/") || rel.starts_with("cli/") || rel == "lib.rs" || rel == "main.rs" {
+            continue;
+        }
+        let module = rel.split('/').next().unwrap().trim_end_matches(".rs").to_owned();
+        let code: String = code_lines(&text)
+            .map(|(_, line)| line)
+            .take_while(|line| !line.trim_start().starts_with("mod tests"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let entry = deps.entry(module.clone()).or_default();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            let names: Vec<&str> = if let Some(group) = rest.strip_prefix('{') {
+                group.split('}').next().unwrap_or("").split(',').collect()
+            } else {
+                vec![rest]
+            };
+            for name in names {
+                let name: String = name
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != module && name != "self" {
+                    entry.insert(name);
+                }
+            }
+        }
+    }
+    deps
+}
+
+#[test]
+fn architecture_md_lists_each_modules_dependencies_as_the_code_has_them() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md")).unwrap();
+    let actual = actual_dependencies();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for section in doc.split("\n### ").skip(1) {
+        let title = section.lines().next().unwrap_or("");
+        let Some(module) = title
+            .strip_prefix("`src/")
+            .and_then(|t| t.strip_suffix("/`").or_else(|| t.strip_suffix(".rs`")))
+            .filter(|m| !m.contains('/') && !m.contains('`'))
+        else {
+            continue;
+        };
+        let Some(line) = section.lines().find(|l| l.starts_with("Depends on ")) else {
+            wrong.push(format!("{title}: no `Depends on` line"));
+            continue;
+        };
+        let listed: std::collections::BTreeSet<String> = line
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|name| name.split("::").next().unwrap_or(name).to_owned())
+            .collect();
+        let code = actual.get(module).cloned().unwrap_or_default();
+        if listed != code {
+            wrong.push(format!(
+                "{title}: ARCHITECTURE.md lists {listed:?}, the code uses {code:?}"
+            ));
+        }
+        checked += 1;
+    }
+    assert!(
+        checked >= 20,
+        "only {checked} module sections were found in ARCHITECTURE.md"
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
