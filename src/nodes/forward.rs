@@ -61,9 +61,13 @@ pub enum ForwardError {
     /// No answer in time.
     #[error("node did not answer in time")]
     Timeout,
+    /// An answer longer than the cap (refused while reading, never held whole).
+    #[error("node answered more than limits.max_response_bytes")]
+    TooLarge,
 }
 
-/// `POST url` with the client's body and content type; waits for the whole answer.
+/// `POST url` with the client's body and content type; waits for the whole answer, of at most
+/// `max_bytes` (a node sending more is refused before it can grow the gateway's memory).
 pub async fn post(
     http: &reqwest::Client,
     url: &str,
@@ -71,6 +75,7 @@ pub async fn post(
     content_type: Option<&str>,
     request_id: &str,
     timeout: Duration,
+    max_bytes: usize,
 ) -> Result<Forwarded, ForwardError> {
     let mut req = http
         .post(url)
@@ -80,11 +85,24 @@ pub async fn post(
     if let Some(ct) = content_type {
         req = req.header(CONTENT_TYPE, ct);
     }
-    let resp = req.send().await.map_err(error)?;
+    let mut resp = req.send().await.map_err(error)?;
     let status = resp.status().as_u16();
     let headers = passed(resp.headers());
-    let body = resp.bytes().await.map_err(error)?;
-    Ok(Forwarded { status, headers, body })
+    if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+        return Err(ForwardError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(error)? {
+        if body.len() + chunk.len() > max_bytes {
+            return Err(ForwardError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Forwarded {
+        status,
+        headers,
+        body: Bytes::from(body),
+    })
 }
 
 /// `GET url`; returns once the headers arrive (within `timeout`), the body follows as a stream.

@@ -182,6 +182,7 @@ async fn relay(
         call,
         timeout: Duration::try_from_secs_f64(live.config.settings.nodes.proxy_timeout_seconds)
             .unwrap_or(Duration::from_secs(300)),
+        max_bytes: live.config.settings.limits.max_response_bytes,
         model: model.unwrap_or_default(),
     };
     let orchestrator = Orchestrator {
@@ -225,6 +226,8 @@ struct Nodes<'a> {
     request_id: &'a RequestId,
     call: &'a WorkerCall,
     timeout: Duration,
+    /// Largest answer read from a node (`limits.max_response_bytes`).
+    max_bytes: usize,
     model: &'a str,
 }
 
@@ -269,6 +272,7 @@ impl Upstream for Nodes<'_> {
             self.call.content_type.as_deref(),
             self.request_id.as_str(),
             self.timeout,
+            self.max_bytes,
         )
         .await;
         let f = match sent {
@@ -278,6 +282,7 @@ impl Upstream for Nodes<'_> {
                 return Err(e.into());
             }
             Err(ForwardError::Timeout) => return Err(UpstreamError::new(id, UpstreamErrorKind::Timeout).into()),
+            Err(ForwardError::TooLarge) => return Err(UpstreamError::new(id, UpstreamErrorKind::TooLarge).into()),
         };
         let answerer = Answerer {
             id: id.clone(),
@@ -369,6 +374,7 @@ pub async fn job(
                     match e {
                         ForwardError::Connect(_) => AttemptOutcome::Connect,
                         ForwardError::Timeout => AttemptOutcome::Timeout,
+                        ForwardError::TooLarge => AttemptOutcome::TooLarge,
                     },
                     None,
                     Duration::ZERO,

@@ -68,3 +68,78 @@ async fn an_endless_health_answer_is_cut_at_the_cap() {
     );
     drop(app);
 }
+
+/// A seed-000 worker whose `/health` is healthy but whose `POST` answers never end.
+async fn endless_worker() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                if !head[..n].starts_with(b"POST") {
+                    let health = br#"{"busy": false, "model": "m", "queue": 0}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        health.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.write_all(health).await;
+                    return;
+                }
+                let start = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(start).await.is_err() {
+                    return;
+                }
+                let mut chunk = b"10000\r\n".to_vec();
+                chunk.extend(std::iter::repeat_n(b' ', 0x10000));
+                chunk.extend_from_slice(b"\r\n");
+                let mut this_answer = 0;
+                for _ in 0..16_384 {
+                    if socket.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    this_answer += 0x10000;
+                    counter.fetch_max(this_answer, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+#[tokio::test]
+async fn an_endless_worker_answer_is_cut_at_max_response_bytes() {
+    // Arrange: one worker node; answers above 1 MiB are refused.
+    let (node, sent) = endless_worker().await;
+    let app = TestApp::builder()
+        .env("AI_NODES", &node)
+        .settings("nodes: {runtime: worker, health_interval_seconds: 0.5}")
+        .settings("limits: {max_response_bytes: 1048576}")
+        .settings("routing: {max_retries: 0}")
+        .spawn()
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.health().await["nodes"][0]["online"] != serde_json::json!(true) {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never came online");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Act
+    let response = app
+        .post_json("/generate", &serde_json::json!({"model": "m", "prompt": "x"}))
+        .await;
+
+    // Assert: a failed attempt, not a 1 GiB read.
+    assert_eq!(response.status(), 502);
+    let most = sent.load(Ordering::Relaxed);
+    assert!(
+        most < 32 * 1024 * 1024,
+        "{} MiB of one answer read from the node",
+        most / (1024 * 1024)
+    );
+}
