@@ -186,7 +186,6 @@ pub struct Handles {
     pub history: HistorySink,
     /// History database.
     pub store: HistoryStore,
-    /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Credentials checks.
     pub auth: Arc<Authenticator>,

@@ -33,7 +33,6 @@ pub struct NewKey {
 pub struct KeyView {
     /// Key id (UUIDv7).
     pub id: String,
-    /// Its name.
     pub name: String,
     /// The first characters of the key.
     pub prefix: String,

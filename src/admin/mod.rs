@@ -249,7 +249,6 @@ pub async fn list_providers(state: &AppState) -> ProviderList {
     }
 }
 
-/// One provider.
 pub async fn get_provider(state: &AppState, id: &str) -> Result<ProviderView, ApiError> {
     let layers = state.layers.lock().await;
     let id = ProviderId::new(id);

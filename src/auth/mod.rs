@@ -84,7 +84,6 @@ impl Caller {
 /// A virtual key as the cache holds it.
 #[derive(Debug, Clone)]
 pub struct VirtualKey {
-    /// Its digest.
     pub digest: KeyDigest,
     /// The caller it authenticates as.
     pub caller: Caller,

@@ -94,7 +94,6 @@ pub struct CachedAnswer {
     pub provider: ProviderId,
     /// The model it was asked for.
     pub upstream_model: String,
-    /// Its content type.
     pub content_type: String,
     /// The body as the client received it.
     pub body: Bytes,

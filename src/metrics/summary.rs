@@ -98,7 +98,6 @@ pub struct ErrorSummary {
 /// One endpoint's responses by status class.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EndpointErrors {
-    /// The endpoint.
     pub endpoint: String,
     /// Responses.
     pub requests: u64,
@@ -151,7 +150,6 @@ pub struct TrafficSummary {
 pub struct TrafficRow {
     /// The endpoint or provider.
     pub name: String,
-    /// Requests.
     pub requests: u64,
     /// requests / uptime.
     pub rps_lifetime: f64,

@@ -21,7 +21,6 @@ use crate::domain::{InFlight, ProviderId};
 pub struct NodeSnapshot {
     /// Canonical root URL.
     pub url: String,
-    /// Its pool.
     pub pool: ProviderId,
     /// `pool/host:port`: the node's breaker, attempt and metrics id.
     pub id: ProviderId,

@@ -23,11 +23,9 @@ const PASSED_HEADERS: &[&str] = &[
 /// A node's complete answer.
 #[derive(Debug)]
 pub struct Forwarded {
-    /// Its status.
     pub status: u16,
     /// The headers in `PASSED_HEADERS` it sent.
     pub headers: Vec<(&'static str, String)>,
-    /// Its body.
     pub body: Bytes,
 }
 
@@ -36,11 +34,9 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> +
 
 /// A node's answer whose body is still arriving.
 pub struct ForwardedStream {
-    /// Its status.
     pub status: u16,
     /// The headers in `PASSED_HEADERS` it sent.
     pub headers: Vec<(&'static str, String)>,
-    /// Its body.
     pub body: BodyStream,
 }
 

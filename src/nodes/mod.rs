@@ -75,7 +75,6 @@ pub enum NodeError {
     /// The URL leads outside `nodes.allowed_networks`.
     #[error("url `{url}` is outside nodes.allowed_networks: {reason}")]
     NotAllowed {
-        /// The URL.
         url: String,
         /// What resolved where.
         reason: String,
@@ -87,7 +86,6 @@ pub enum NodeError {
 pub struct JobOwner {
     /// The node's root URL.
     pub node_url: String,
-    /// Its pool.
     pub pool: ProviderId,
     /// The id the node gave the job (clients only ever see the gateway's own id).
     pub node_job_id: String,
@@ -100,7 +98,6 @@ pub struct JobOwner {
 pub struct Node {
     /// Canonical root URL.
     pub url: String,
-    /// Its pool.
     pub pool: ProviderId,
     /// `pool/host:port`.
     pub id: ProviderId,

@@ -49,7 +49,6 @@ pub enum ProbeError {
     Status {
         /// The endpoint.
         path: &'static str,
-        /// Its status.
         status: u16,
     },
     /// A required endpoint answered something else than the runtime's format.

@@ -80,7 +80,6 @@ impl<T> From<UpstreamError> for Failed<T> {
 
 /// One kind of upstream call: what the walk needs from it.
 pub(crate) trait Upstream {
-    /// One candidate.
     type Candidate;
     /// What a candidate's gate hands its attempts (a spliced body, a checked URL).
     type Ready;

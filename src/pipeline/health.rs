@@ -26,7 +26,6 @@ pub struct Health {
 /// One provider in `/health`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProviderHealth {
-    /// Id.
     pub id: String,
     /// Wire protocol.
     pub kind: String,

@@ -54,7 +54,6 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, Infallible>> + Sen
 pub enum Answer {
     /// A complete JSON body, forwarded as the upstream sent it.
     Json {
-        /// The body.
         body: Bytes,
         /// Upstream content type.
         content_type: String,
@@ -67,7 +66,6 @@ pub enum Answer {
     },
     /// Server-sent events, relayed chunk by chunk.
     Stream {
-        /// The body.
         body: BodyStream,
         /// Who answered.
         provider: ProviderId,

@@ -49,7 +49,6 @@ pub struct Pulse {
 pub struct NodeView {
     /// Root URL.
     pub url: String,
-    /// Its pool.
     pub pool: String,
     /// `pool/host:port`: its id in attempts, breakers and `x-ai-gateway-provider`.
     pub id: String,
@@ -99,7 +98,6 @@ pub struct NodeHealth {
     pub busy: bool,
     /// The first loaded model.
     pub model: Option<String>,
-    /// Its pool.
     pub pool: String,
     /// Last health answer or heartbeat (RFC 3339).
     pub last_seen: Option<String>,

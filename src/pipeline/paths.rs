@@ -29,7 +29,6 @@ use crate::state::{AppState, Live};
 /// A request to a path route, as the client made it.
 #[derive(Debug)]
 pub struct PathCall {
-    /// The method.
     pub method: String,
     /// The canonical path: the route, the policy, history and the upstream URL all use this one,
     /// so no spelling of a path can be checked under one name and served under another.
@@ -44,11 +43,9 @@ pub struct PathCall {
 
 /// A target's answer, relayed as it arrives.
 pub struct PathAnswer {
-    /// Its status.
     pub status: u16,
     /// Its headers, minus hop-by-hop ones.
     pub headers: Vec<(String, Vec<u8>)>,
-    /// Its body.
     pub body: PassBody,
     /// The target that answered (`host:port`).
     pub target: ProviderId,

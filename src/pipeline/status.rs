@@ -16,10 +16,8 @@ pub struct StatusList {
     pub providers: Vec<ProviderStatus>,
 }
 
-/// One provider.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProviderStatus {
-    /// Id.
     pub id: String,
     /// Wire protocol.
     pub kind: String,

@@ -36,19 +36,15 @@ pub struct WorkerCall {
     pub path: CanonicalPath,
     /// The query string, if any (without `?`).
     pub query: Option<String>,
-    /// The body.
     pub body: Bytes,
-    /// Its content type.
     pub content_type: Option<String>,
 }
 
 /// A node's answer, relayed as it sent it.
 pub struct Relay {
-    /// Its status.
     pub status: u16,
     /// Headers worth passing on.
     pub headers: Vec<(&'static str, String)>,
-    /// Its body.
     pub body: RelayBody,
     /// The node that answered (`pool/host:port`).
     pub node: ProviderId,

@@ -62,13 +62,11 @@ pub type PassBody = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + S
 
 /// The answer: status and headers now, body as it arrives.
 pub struct PassResponse {
-    /// Its status.
     pub status: u16,
     /// Its headers minus hop-by-hop ones.
     pub headers: Vec<(String, Vec<u8>)>,
     /// `Retry-After` in seconds, when sent.
     pub retry_after: Option<Duration>,
-    /// Its body.
     pub body: PassBody,
 }
 

@@ -33,9 +33,7 @@ impl Provider {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("provider `{provider}`: kind `{kind}` has no adapter in this build (available: {available})")]
 pub struct RegistryError {
-    /// The provider.
     pub provider: ProviderId,
-    /// Its kind.
     pub kind: String,
     /// Kinds this build serves.
     pub available: &'static str,

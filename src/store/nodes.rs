@@ -47,7 +47,6 @@ pub struct StoredJob {
     pub job_id: String,
     /// The node's root URL.
     pub node_url: String,
-    /// Its pool.
     pub pool: String,
     /// When, epoch ms.
     pub created_at: i64,

@@ -130,11 +130,8 @@ pub struct HistoryItem {
     pub http_status: i32,
     /// Time to first token (streams).
     pub ttft_ms: Option<i64>,
-    /// Prompt tokens.
     pub prompt_tokens: Option<i64>,
-    /// Completion tokens.
     pub completion_tokens: Option<i64>,
-    /// Total tokens.
     pub total_tokens: Option<i64>,
     /// Every attempt: provider, model, outcome, status, latency_ms.
     pub attempts: serde_json::Value,

@@ -8,9 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 /// A database made for this run.
 #[derive(Clone, Debug)]
 pub struct FreshDb {
-    /// Its name.
     pub name: String,
-    /// Its URL.
     pub url: String,
     admin_url: String,
 }

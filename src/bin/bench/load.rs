@@ -53,7 +53,6 @@ impl Window {
         }
     }
 
-    /// Its length.
     pub fn length(&self) -> Duration {
         self.end - self.start
     }

@@ -75,7 +75,6 @@ struct Cli {
     /// Soak length in minutes.
     #[arg(long, default_value_t = 10.0)]
     minutes: f64,
-    /// Soak connections.
     #[arg(long, default_value_t = 32)]
     soak_connections: usize,
     #[command(flatten)]

@@ -13,7 +13,6 @@ pub struct Sample {
     pub rss: u64,
     /// Peak resident set since start or the last `reset_peak`, bytes.
     pub hwm: u64,
-    /// Threads.
     pub threads: u64,
     /// Open file descriptors.
     pub fds: u64,

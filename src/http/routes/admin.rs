@@ -191,7 +191,6 @@ pub async fn list_providers(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(admin::list_providers(&state).await)
 }
 
-/// One provider.
 #[utoipa::path(get, path = "/api/v1/providers/{id}", tag = "admin", params(("id" = String, Path, description = "Provider id")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "The provider", body = crate::admin::ProviderView), (status = 404, description = "No such provider", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
 pub async fn get_provider(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(admin::get_provider(&state, &id).await?))
