@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::ConfigError;
-use crate::domain::{AttemptSummary, AuthError, BodyError, Decision, ProviderId};
+use crate::dialects::BodyError;
+use crate::domain::{AttemptSummary, AuthError, Decision, ProviderId};
 use crate::nodes::NodeError;
 use crate::providers::UpstreamError;
 use crate::routing::NoRoute;

@@ -2,7 +2,7 @@
 //! parses can have its model spliced and stream usage requested, and stays valid JSON.
 #![no_main]
 
-use ai_gateway::domain::{EmbeddingsPeek, Peek, request_stream_usage, splice_model};
+use ai_gateway::dialects::{EmbeddingsPeek, Peek, request_stream_usage, splice_model};
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 

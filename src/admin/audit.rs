@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{AuditFilter, AuditRow, now_ms};

@@ -25,7 +25,8 @@ use serde_json::{Map, Value};
 use crate::config::{
     Override, OverrideKind, PathRouteConfig, ProviderToggle, RouteConfig, SecurityRule, Settings, UserGrant,
 };
-use crate::domain::{BodyError, ProviderId};
+use crate::dialects::BodyError;
+use crate::domain::ProviderId;
 use crate::error::ApiError;
 use crate::state::{AppState, Layers};
 

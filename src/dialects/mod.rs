@@ -1,11 +1,17 @@
-//! The wire formats clients and upstreams speak, as pure code: SSE framing (`sse`), the usage and
-//! error shapes read from answers (`wire`), and the translations between dialects (`translate`).
+//! The wire formats clients and upstreams speak, as pure code: the few fields routing reads from a
+//! request (`peek`), request validation (`validate`), SSE framing (`sse`), the usage and error
+//! shapes read from answers (`wire`), and the translations between dialects (`translate`).
 //!
 //! Depends on `domain` only. It does no I/O: `providers/` (the adapters) and `pipeline/` (the
 //! bridges that answer a Responses or legacy completions client from a chat upstream) both call it,
 //! so only this module knows what a wire format looks like.
 
+mod peek;
 pub mod sse;
 pub mod translate;
 pub mod validate;
 pub mod wire;
+
+pub use peek::{
+    BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, request_stream_usage, splice_model,
+};

@@ -1,7 +1,7 @@
 //! Pure types shared by every layer: identifiers, the parsed view of a request, attempt summaries.
 //!
 //! Depends on nothing internal and does no I/O. Parsing at the edge happens here so that later
-//! layers take `ProviderId`, `RequestId` and `ChatPeek` instead of raw strings and bytes.
+//! layers take `ProviderId` and `RequestId` instead of raw strings.
 
 mod attempt;
 mod auth_error;
@@ -9,7 +9,6 @@ mod decision;
 mod dialect;
 mod ids;
 mod inflight;
-mod peek;
 mod usage;
 
 pub use attempt::{AttemptOutcome, AttemptSummary};
@@ -18,7 +17,4 @@ pub use decision::Decision;
 pub use dialect::Dialect;
 pub use ids::{ProviderId, RequestId};
 pub use inflight::{InFlight, InFlightGuard};
-pub use peek::{
-    BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, request_stream_usage, splice_model,
-};
 pub use usage::Usage;

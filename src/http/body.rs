@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -15,7 +15,7 @@ pub mod schemas;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, Resource, Route, web};
 
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 
 /// Who may call a route (the issue-4 table): probes and docs are open, health and metrics too

@@ -16,8 +16,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use crate::config::RoutingSettings;
+use crate::dialects::splice_model;
 use crate::dialects::sse;
-use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderId, RequestId, splice_model};
+use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};

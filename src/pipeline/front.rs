@@ -13,7 +13,8 @@ use super::BodyStream;
 use crate::config::LimitSettings;
 use crate::dialects::translate::{self, completions, responses};
 use crate::dialects::validate::{self, Caps};
-use crate::domain::{BodyError, Dialect, Peek};
+use crate::dialects::{BodyError, Peek};
+use crate::domain::Dialect;
 use crate::error::ApiError;
 
 /// The API an inference request came in on.

@@ -2,7 +2,7 @@
 
 use super::resolve::Scope;
 use crate::auth::{Caller, CallerKind};
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{HistoryItem, HistoryQuery};

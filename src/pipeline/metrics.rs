@@ -1,7 +1,7 @@
 //! `/metrics`: mirrors breaker, node and history-writer state into the registry, then renders it;
 //! `/api/v1/metrics`: the JSON summaries.
 
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::metrics::{BreakerSample, MetricsSummary, ScrapeSample, SummaryKind};
 use crate::orchestrator::breaker::BreakerState;

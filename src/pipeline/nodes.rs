@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::config::NodeRuntime;
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::nodes::{NodeError, NodeRecord, NodeSnapshot};
 use crate::state::AppState;

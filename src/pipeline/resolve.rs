@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use crate::auth::{Caller, CallerKind};
 use crate::config::{RouteConfig, Strategy, UserGrant};
-use crate::domain::{AttemptOutcome, AttemptSummary, BodyError, ProviderId};
+use crate::dialects::BodyError;
+use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId};
 use crate::error::ApiError;
 use crate::orchestrator::breaker::BreakerState;
 use crate::routing::routes::{self, Needs, RouteInputs};

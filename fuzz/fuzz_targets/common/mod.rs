@@ -96,7 +96,7 @@ pub fn object(body: &[u8]) -> serde_json::Map<String, Value> {
 }
 
 /// A refusal is a 400 with a message, a known code and, when given, a parameter name.
-pub fn check_refusal(e: &ai_gateway::domain::BodyError) {
+pub fn check_refusal(e: &ai_gateway::dialects::BodyError) {
     assert!(!e.message.is_empty());
     assert!(
         matches!(

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use super::{Object, StreamTranslator, arguments_value, content_text, data_url, invalid, new_id, now_secs};
 use super::{parse_object, stop_list, to_bytes, unsupported};
+use crate::dialects::BodyError;
 use crate::dialects::sse;
-use crate::domain::{BodyError, Usage};
+use crate::domain::Usage;
 
 /// Anthropic requires `max_tokens`; OpenAI clients often omit it.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;

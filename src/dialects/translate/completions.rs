@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 
 use super::{Object, StreamTranslator, content_text, invalid, parse_object, to_bytes, unsupported};
+use crate::dialects::BodyError;
 use crate::dialects::sse;
-use crate::domain::BodyError;
 
 /// The legacy API's default `max_tokens`.
 pub const DEFAULT_MAX_TOKENS: u64 = 16;

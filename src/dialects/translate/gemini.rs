@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 
 use super::{Object, arguments_value, content_text, data_url, invalid, new_id, now_secs};
 use super::{parse_object, stop_list, to_bytes, unsupported};
-use crate::domain::{BodyError, Usage};
+use crate::dialects::BodyError;
+use crate::domain::Usage;
 
 pub use super::gemini_stream::ToChatChunks;
 

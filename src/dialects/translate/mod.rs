@@ -29,7 +29,7 @@ pub use stream::{Chain, StreamTranslator, translate};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 
 /// A JSON object, as translations read and build them.
 pub type Object = Map<String, Value>;

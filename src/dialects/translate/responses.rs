@@ -8,7 +8,8 @@
 use serde_json::{Value, json};
 
 use super::{Object, content_text, invalid, new_id, now_secs, parse_object, to_bytes, unsupported};
-use crate::domain::{BodyError, Usage};
+use crate::dialects::BodyError;
+use crate::domain::Usage;
 
 pub use super::responses_stream::ToResponseEvents;
 

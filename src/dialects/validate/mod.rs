@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 
-use crate::domain::{BodyError, EmbeddingsPeek, Peek, StreamOptions, deserialize_body};
+use crate::dialects::{BodyError, EmbeddingsPeek, Peek, StreamOptions, deserialize_body};
 
 /// Containers (objects and arrays) open at once, the body's own object included; deeper is 400.
 pub const MAX_DEPTH: usize = 128;

@@ -8,7 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::http::error::{dialect_of, respond};
 use crate::routing::paths::canonical_path;

@@ -260,7 +260,7 @@ pub async fn revoke_key(
 #[utoipa::path(get, path = "/api/v1/audit", tag = "admin", params(admin::AuditQuery), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Changes, newest first: who (a digest prefix of the admin token), when, the item before and after (secrets removed)", body = crate::admin::AuditList), (status = 400, description = "A bad `since`, `limit` or unknown parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<admin::AuditQuery>::from_query(req.query_string()).map_err(|e| {
-        ApiError::InvalidRequest(crate::domain::BodyError {
+        ApiError::InvalidRequest(crate::dialects::BodyError {
             message: format!("bad query: {e}; use since (RFC 3339), kind, actor and limit (1 to 1000)"),
             param: None,
             code: "invalid_value",
@@ -278,7 +278,7 @@ fn written_response(written: Written) -> actix_web::HttpResponseBuilder {
 
 fn path_param(query: PathQuery) -> Result<String, ApiError> {
     query.path.ok_or_else(|| {
-        ApiError::InvalidRequest(crate::domain::BodyError {
+        ApiError::InvalidRequest(crate::dialects::BodyError {
             message: "`?path=` names the path route (named routes are at /api/v1/routes/{name})".into(),
             param: Some("path".into()),
             code: "missing_required_parameter",

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Caller;
-use crate::domain::BodyError;
+use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::http::body::Body;
 use crate::http::middleware::auth::AdminAccess;

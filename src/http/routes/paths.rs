@@ -6,7 +6,8 @@ use actix_web::http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::Caller;
-use crate::domain::{BodyError, RequestId};
+use crate::dialects::BodyError;
+use crate::domain::RequestId;
 use crate::error::ApiError;
 use crate::http::body::Body;
 use crate::pipeline::{self, CanonicalPath, PathAnswer, PathCall};

@@ -9,7 +9,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, 
 use secrecy::ExposeSecret;
 
 use crate::config::{AuthScheme, ProviderConfig};
-use crate::domain::{BodyError, ProviderId};
+use crate::dialects::BodyError;
+use crate::domain::ProviderId;
 use crate::providers::{ByteStream, Call, ErrorDetail, UpstreamError, UpstreamErrorKind};
 
 /// Largest upstream error body we read to extract its message.

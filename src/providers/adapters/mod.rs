@@ -14,5 +14,5 @@ pub use openai_compat::{Flavor, OpenAiCompat};
 /// Whether an OpenAI chat request asks for the final usage chunk (`stream_options.include_usage`),
 /// which a translated stream then ends with.
 fn wants_usage(body: &[u8]) -> bool {
-    crate::domain::Peek::chat(body).is_ok_and(|p| p.client_wants_stream_usage())
+    crate::dialects::Peek::chat(body).is_ok_and(|p| p.client_wants_stream_usage())
 }
