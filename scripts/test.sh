@@ -31,10 +31,10 @@ echo "== end-to-end: official anthropic and openai SDKs across dialects and nati
 echo "== contract: schemathesis against /openapi.json =="
 "$VENV/bin/python" tests/e2e/contract_check.py target/debug/ai-gateway
 
-echo "== end-to-end: GPU node pool (issue 7's Done-when) against two mock nodes =="
+echo "== end-to-end: GPU node pool against two mock nodes =="
 python3 tests/e2e/nodes_check.py target/debug/ai-gateway
 
-echo "== end-to-end: routes, admin API, CLI, two replicas, cache (issue 10's Done-when) =="
+echo "== end-to-end: routes, admin API, CLI, two replicas, cache =="
 python3 tests/e2e/routes_check.py target/debug/ai-gateway
 
 echo "== fuzz: a short bounded run of every target =="
