@@ -93,7 +93,8 @@ async fn revoking_the_last_virtual_key_does_not_open_the_gateway() {
         .await
         .unwrap();
     eventually_chat(&app, None, 401).await;
-    assert_eq!(chat(&app, Some("sk-aigw-only-one")).await, 200);
+    // Anonymous callers are refused before the first key refresh (fail closed): wait for the key.
+    eventually_chat(&app, Some("sk-aigw-only-one"), 200).await;
 
     // Act: the attacker waits for the last key to be revoked.
     assert_eq!(app.store.revoke_key("alice").await.unwrap(), 1);
@@ -120,7 +121,8 @@ async fn an_expired_last_key_does_not_open_the_gateway_either() {
         .await
         .unwrap();
     eventually_chat(&app, None, 401).await;
-    assert_eq!(chat(&app, Some("sk-aigw-short")).await, 200);
+    // Anonymous callers are refused before the first key refresh (fail closed): wait for the key.
+    eventually_chat(&app, Some("sk-aigw-short"), 200).await;
     sleep_past(expiry).await;
     assert_eq!(chat(&app, Some("sk-aigw-short")).await, 401);
     assert_eq!(chat(&app, None).await, 401);
@@ -198,14 +200,15 @@ async fn a_key_stops_at_its_expiry_while_the_database_is_unreachable() {
     )
     .await;
     let writer = HistoryStore::connect(&direct).await.unwrap();
-    let expiry = now_ms() + 4000;
+    let expiry = now_ms() + 8000;
     writer
         .insert_key(&stored_key("sk-aigw-expiring", "exp", Some(expiry)))
         .await
         .unwrap();
-    // On a fresh database auth starts off, so a 200 alone does not prove the key was loaded.
+    // Anonymous callers are refused until the key table has been read (fail closed), so wait for
+    // the refusal and then for the key itself.
     eventually_chat(&app, None, 401).await;
-    assert_eq!(chat(&app, Some("sk-aigw-expiring")).await, 200);
+    eventually_chat(&app, Some("sk-aigw-expiring"), 200).await;
 
     // Act: the database goes away, and the key's expiry passes.
     proxy.cut();
