@@ -1,4 +1,4 @@
-"""Issue 10's Done-when against the real binary, as README › Admin API and CLI walks through it.
+"""Routes, the admin API, the CLI, two replicas and the cache against the real binary, as README › Admin API and CLI walks through it.
 
 Two mock OpenAI upstreams (`mock_openai.py`, named `alpha` and `beta`) and two gateway replicas
 sharing one fresh PostgreSQL database. Then, with the CLI and the admin API only:
