@@ -372,30 +372,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::RequestStatus;
 
     fn record() -> HistoryRecord {
-        HistoryRecord {
-            endpoint: "/v1/chat/completions".into(),
-            request_id: "r".into(),
-            created_at_ms: 1,
-            task: None,
-            model: Some("m".into()),
-            provider: None,
-            upstream_model: None,
-            stream: false,
-            status: RequestStatus::Success,
-            http_status: 200,
-            latency_ms: 1,
-            ttft_ms: None,
-            usage: None,
-            attempts: Vec::new(),
-            caller: None,
-            error_message: None,
-            result_summary: None,
-            prompt: None,
-            cache: None,
-        }
+        crate::store::test_record("r", "m")
     }
 
     fn db_error(kind: diesel::result::DatabaseErrorKind, message: &str) -> HistoryError {

@@ -184,6 +184,32 @@ pub fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// A successful chat record for the store's own tests.
+#[cfg(test)]
+pub(crate) fn test_record(request_id: &str, model: &str) -> HistoryRecord {
+    HistoryRecord {
+        endpoint: "/v1/chat/completions".into(),
+        request_id: request_id.into(),
+        created_at_ms: 1,
+        task: None,
+        model: Some(model.into()),
+        provider: None,
+        upstream_model: None,
+        stream: false,
+        status: RequestStatus::Success,
+        http_status: 200,
+        latency_ms: 1,
+        ttft_ms: None,
+        usage: None,
+        attempts: Vec::new(),
+        caller: None,
+        error_message: None,
+        result_summary: None,
+        prompt: None,
+        cache: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -355,31 +355,7 @@ mod tests {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 
     use super::*;
-    use crate::store::RequestStatus;
-
-    fn record(request_id: &str, model: &str) -> HistoryRecord {
-        HistoryRecord {
-            endpoint: "/v1/chat/completions".into(),
-            request_id: request_id.into(),
-            created_at_ms: 1,
-            task: None,
-            model: Some(model.into()),
-            provider: None,
-            upstream_model: None,
-            stream: false,
-            status: RequestStatus::Success,
-            http_status: 200,
-            latency_ms: 1,
-            ttft_ms: None,
-            usage: None,
-            attempts: Vec::new(),
-            caller: None,
-            error_message: None,
-            result_summary: None,
-            prompt: None,
-            cache: None,
-        }
-    }
+    use crate::store::test_record as record;
 
     /// A fresh database on the test PostgreSQL server (README › Test it), as the API tests use.
     async fn fresh_postgres() -> HistoryStore {

@@ -11,7 +11,7 @@ use crate::outbound_nodes::endless_node;
 #[tokio::test]
 async fn an_endless_upstream_model_list_is_cut_at_the_cap() {
     // Arrange: a provider serving any model, so `/v1/models` asks it for its list.
-    let (upstream, sent) = endless_node().await;
+    let (upstream, sent) = endless_node(false).await;
     let app = TestApp::builder()
         .provider(ProviderSpec::new("open", format!("{upstream}/v1")).models(&["*"]))
         .spawn()

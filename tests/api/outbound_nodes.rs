@@ -9,9 +9,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::TestApp;
 
-/// A node answering every request `200` with a chunked body that never ends; records the most
-/// bytes any one answer got out.
-pub async fn endless_node() -> (String, Arc<AtomicUsize>) {
+/// A node answering `200` with a chunked body that never ends: to every request, or with
+/// `healthy_gets` only to `POST`s (its `GET /health` is a small GPU worker answer); records the
+/// most bytes any one endless answer got out.
+pub async fn endless_node(healthy_gets: bool) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("address"));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -21,7 +22,17 @@ pub async fn endless_node() -> (String, Arc<AtomicUsize>) {
             let counter = counter.clone();
             tokio::spawn(async move {
                 let mut head = [0u8; 4096];
-                let _ = socket.read(&mut head).await;
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                if healthy_gets && !head[..n].starts_with(b"POST") {
+                    let health = br#"{"busy": false, "model": "m", "queue": 0}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        health.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                    let _ = socket.write_all(health).await;
+                    return;
+                }
                 let start = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
                 if socket.write_all(start).await.is_err() {
                     return;
@@ -47,7 +58,7 @@ pub async fn endless_node() -> (String, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn an_endless_health_answer_is_cut_at_the_cap() {
     // Arrange
-    let (node, sent) = endless_node().await;
+    let (node, sent) = endless_node(false).await;
 
     // Act: a few health rounds with a generous timeout.
     let app = TestApp::builder()
@@ -69,53 +80,10 @@ async fn an_endless_health_answer_is_cut_at_the_cap() {
     drop(app);
 }
 
-/// A seed-000 worker whose `/health` is healthy but whose `POST` answers never end.
-async fn endless_worker() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let sent = Arc::new(AtomicUsize::new(0));
-    let counter = sent.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                let mut head = [0u8; 4096];
-                let n = socket.read(&mut head).await.unwrap_or(0);
-                if !head[..n].starts_with(b"POST") {
-                    let health = br#"{"busy": false, "model": "m", "queue": 0}"#;
-                    let answer = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        health.len()
-                    );
-                    let _ = socket.write_all(answer.as_bytes()).await;
-                    let _ = socket.write_all(health).await;
-                    return;
-                }
-                let start = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
-                if socket.write_all(start).await.is_err() {
-                    return;
-                }
-                let mut chunk = b"10000\r\n".to_vec();
-                chunk.extend(std::iter::repeat_n(b' ', 0x10000));
-                chunk.extend_from_slice(b"\r\n");
-                let mut this_answer = 0;
-                for _ in 0..16_384 {
-                    if socket.write_all(&chunk).await.is_err() {
-                        return;
-                    }
-                    this_answer += 0x10000;
-                    counter.fetch_max(this_answer, Ordering::Relaxed);
-                }
-            });
-        }
-    });
-    (url, sent)
-}
-
 #[tokio::test]
 async fn an_endless_worker_answer_is_cut_at_max_response_bytes() {
     // Arrange: one worker node; answers above 1 MiB are refused.
-    let (node, sent) = endless_worker().await;
+    let (node, sent) = endless_node(true).await;
     let app = TestApp::builder()
         .env("AI_NODES", &node)
         .settings("nodes: {runtime: worker, health_interval_seconds: 0.5}")
