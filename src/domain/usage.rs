@@ -14,6 +14,17 @@ pub struct Usage {
     /// Their sum, as the provider reports it.
     #[serde(default)]
     pub total_tokens: u64,
+    /// Of `prompt_tokens`, those read from the provider's prompt cache (chat
+    /// `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`).
+    #[serde(default)]
+    pub cached_tokens: u64,
+    /// Of `prompt_tokens`, those written to the provider's prompt cache (Anthropic
+    /// `cache_creation_input_tokens`); priced apart from plain input.
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    /// Of `completion_tokens`, those spent on reasoning (`completion_tokens_details.reasoning_tokens`).
+    #[serde(default)]
+    pub reasoning_tokens: u64,
 }
 
 impl Usage {
@@ -30,6 +41,9 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens,
+            cached_tokens: self.cached_tokens.max(other.cached_tokens),
+            cache_write_tokens: self.cache_write_tokens.max(other.cache_write_tokens),
+            reasoning_tokens: self.reasoning_tokens.max(other.reasoning_tokens),
         }
     }
 }
@@ -44,14 +58,19 @@ mod tests {
             prompt_tokens: 25,
             completion_tokens: 1,
             total_tokens: 0,
+            cached_tokens: 20,
+            ..Usage::default()
         };
         let end = Usage {
             prompt_tokens: 0,
             completion_tokens: 15,
             total_tokens: 0,
+            reasoning_tokens: 4,
+            ..Usage::default()
         };
         let u = start.merge(end);
         assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (25, 15, 40));
+        assert_eq!((u.cached_tokens, u.reasoning_tokens), (20, 4));
     }
 
     #[test]
@@ -59,7 +78,7 @@ mod tests {
         let huge = Usage {
             prompt_tokens: u64::MAX,
             completion_tokens: 1,
-            total_tokens: 0,
+            ..Usage::default()
         };
         assert_eq!(huge.merge(Usage::default()).total_tokens, u64::MAX);
     }

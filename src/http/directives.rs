@@ -1,4 +1,5 @@
-//! `pipeline::Directives` from the request's `x-ai-gateway-*` headers (`x-ai-gateway-cache`).
+//! `pipeline::Directives` from the request's headers: `x-ai-gateway-*` (`x-ai-gateway-cache`), the
+//! Anthropic protocol headers forwarded to anthropic-kind providers, and the agent's session id.
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -7,16 +8,32 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::cache::{self, CacheDirective};
+use crate::domain::ClientHeaders;
 use crate::pipeline::Directives;
+
+/// Where coding agents name their session, most specific first.
+const SESSION_HEADERS: [&str; 4] = ["x-claude-code-session-id", "session_id", "session-id", "x-session-id"];
 
 impl FromRequest for Directives {
     type Error = Infallible;
     type Future = Ready<Result<Self, Infallible>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let value = req.headers().get(cache::HEADER).and_then(|v| v.to_str().ok());
+        let headers = req.headers();
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let owned = |name: &str| text(name).map(str::to_owned);
         ready(Ok(Self {
-            cache: CacheDirective::from_header(value),
+            cache: CacheDirective::from_header(text(cache::HEADER)),
+            forward: ClientHeaders {
+                anthropic_beta: owned("anthropic-beta"),
+                anthropic_version: owned("anthropic-version"),
+            },
+            session: SESSION_HEADERS
+                .iter()
+                .find_map(|name| text(name))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
         }))
     }
 }

@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use crate::config::RoutingSettings;
 use crate::dialects::splice_model;
 use crate::dialects::sse;
-use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderId, RequestId};
+use crate::domain::{AttemptOutcome, AttemptSummary, ClientHeaders, Dialect, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};
@@ -42,6 +42,8 @@ pub struct Orchestrator<'a> {
     /// Who asks (`auth::Caller::id`: a key id, or the client address when auth is off); breakers
     /// with `min_callers` > 1 count distinct callers. `None`: unknown.
     pub caller: Option<&'a str>,
+    /// The client's protocol headers, for an upstream of the client's protocol.
+    pub forward: &'a ClientHeaders,
 }
 
 /// Which provider answered, with what.
@@ -133,6 +135,7 @@ impl Orchestrator<'_> {
             request_id: self.request_id,
             http: self.http,
             max_response_bytes: self.max_response_bytes,
+            forward: self.forward,
         };
         let id = &provider.config.id;
         // The candidate's node and route target count this request as in flight for as long as it

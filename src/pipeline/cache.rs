@@ -8,13 +8,20 @@ use super::observe::Trace;
 use crate::auth::Caller;
 use crate::cache::{self, CacheDirective, CacheKey, CacheStatus, CachedAnswer};
 use crate::config::CacheScope;
+use crate::domain::ClientHeaders;
 use crate::state::{AppState, Live};
 
-/// What the client asked of the gateway itself, in `x-ai-gateway-*` request headers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the request's headers tell the gateway: the client's `x-ai-gateway-*` directives, the
+/// protocol headers forwarded to an upstream of the client's own protocol, and the agent session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directives {
     /// `x-ai-gateway-cache: on | off`.
     pub cache: CacheDirective,
+    /// `anthropic-beta` and `anthropic-version`, for anthropic-kind providers.
+    pub forward: ClientHeaders,
+    /// The coding agent's session (`x-claude-code-session-id`, `session_id`, `session-id`,
+    /// `x-session-id`), recorded in history.
+    pub session: Option<String>,
 }
 
 /// A request the cache applies to: where its answer is (or will be) and for how long.
@@ -28,7 +35,7 @@ pub(super) struct Lookup {
 /// caller's own unless `cache.scope: shared`.
 pub(super) fn applies(
     live: &Live,
-    directives: Directives,
+    directives: &Directives,
     caller: Option<&Caller>,
     model: &str,
     endpoint: &str,

@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::cache::CachedAnswer;
 use crate::dialects::validate;
 use crate::dialects::{Peek, request_stream_usage};
-use crate::domain::{Dialect, RequestId};
+use crate::domain::{ClientHeaders, Dialect, RequestId};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply};
@@ -162,9 +162,9 @@ async fn infer_inner(
     let needs = Needs::estimate(body.len(), peek.tools);
     let resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
     let plan = &resolved.plan;
-    let orchestrator = orchestrator(state, live, request_id, dialect, caller);
+    let orchestrator = orchestrator(state, live, request_id, dialect, caller, &directives.forward);
     if !peek.stream {
-        let lookup = cache::applies(live, directives, caller, &peek.model, front.endpoint(), &original);
+        let lookup = cache::applies(live, &directives, caller, &peek.model, front.endpoint(), &original);
         if let Some(l) = &lookup
             && let Some(hit) = cache::get(state, l, trace).await
         {
@@ -220,13 +220,13 @@ pub async fn embeddings(
         trace.model = Some(peek.model.clone());
         let needs = Needs::estimate(body.len(), false);
         let resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;
-        let lookup = cache::applies(&live, directives, caller, &peek.model, "/v1/embeddings", &body);
+        let lookup = cache::applies(&live, &directives, caller, &peek.model, "/v1/embeddings", &body);
         if let Some(l) = &lookup
             && let Some(hit) = cache::get(state, l, &mut trace).await
         {
             return Ok(Err(hit));
         }
-        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi, caller)
+        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi, caller, &directives.forward)
             .run(&resolved.plan, Operation::Embeddings, &body)
             .await;
         let calls = outcome.calls_made();
@@ -306,8 +306,10 @@ fn orchestrator<'a>(
     request_id: &'a RequestId,
     dialect: Dialect,
     caller: Option<&'a Caller>,
+    forward: &'a ClientHeaders,
 ) -> Orchestrator<'a> {
     Orchestrator {
+        forward,
         caller: caller.map(|c| c.id.as_str()),
         routing: &live.config.settings.routing,
         breakers: &live.breakers,

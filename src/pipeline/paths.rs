@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::observe::Trace;
 use crate::auth::Caller;
-use crate::domain::{AttemptOutcome, Dialect, ProviderId, RequestId};
+use crate::domain::{AttemptOutcome, ClientHeaders, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::orchestrator::{Answered, Failed, Gate, Orchestrator, Target, Upstream};
 use crate::providers::passthrough::{self, PassBody, PassRequest, PassResponse};
@@ -154,6 +154,7 @@ async fn try_targets(
         refused: Cell::new(0),
     };
     let orchestrator = Orchestrator {
+        forward: ClientHeaders::NONE,
         routing,
         breakers: &live.breakers,
         http: &state.http,

@@ -11,7 +11,7 @@ use super::observe::Trace;
 use crate::auth::Caller;
 use crate::config::TaskSettings;
 use crate::dialects::BodyError;
-use crate::domain::{Dialect, ProviderId, RequestId};
+use crate::domain::{ClientHeaders, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::nodes::NodeSnapshot;
 use crate::orchestrator::Orchestrator;
@@ -157,6 +157,7 @@ async fn run(
     let chat = serde_json::json!({"model": plan.requested_model, "messages": messages, "temperature": 0});
     let chat = Bytes::from(serde_json::to_vec(&chat).map_err(ApiError::internal)?);
     let orchestrator = Orchestrator {
+        forward: ClientHeaders::NONE,
         routing: &live.config.settings.routing,
         breakers: &live.breakers,
         http: &state.http,

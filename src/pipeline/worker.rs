@@ -14,7 +14,7 @@ use super::observe::Trace;
 use super::paths::{CanonicalPath, upstream_url};
 use crate::auth::{Caller, CallerKind};
 use crate::dialects::BodyError;
-use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, InFlight, ProviderId, RequestId};
+use crate::domain::{AttemptOutcome, AttemptSummary, ClientHeaders, Dialect, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::nodes::JobOwner;
 use crate::nodes::forward::{self, BodyStream, ForwardError};
@@ -183,6 +183,7 @@ async fn relay(
         model: model.unwrap_or_default(),
     };
     let orchestrator = Orchestrator {
+        forward: ClientHeaders::NONE,
         routing: &live.config.settings.routing,
         breakers: &live.breakers,
         http: &state.http,

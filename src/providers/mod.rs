@@ -19,7 +19,7 @@ pub use error::{ErrorDetail, UpstreamError, UpstreamErrorKind};
 pub use registry::{Provider, Registry, RegistryError};
 
 use crate::config::ProviderConfig;
-use crate::domain::{Dialect, RequestId, Usage};
+use crate::domain::{ClientHeaders, Dialect, RequestId, Usage};
 
 /// Which inference operation a unary call performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub struct Call<'a> {
     pub http: &'a reqwest::Client,
     /// Largest non-streamed 2xx body read (`limits.max_response_bytes`); a stream is never buffered.
     pub max_response_bytes: usize,
+    /// The client's protocol headers (`anthropic-beta`, `anthropic-version`): an adapter sends them
+    /// only when the call is in its own protocol's dialect.
+    pub forward: &'a ClientHeaders,
 }
 
 /// A complete upstream answer, already in the client's dialect (translated by the adapter when the

@@ -232,6 +232,9 @@ pub fn usage(u: Option<&Value>) -> Usage {
         prompt_tokens,
         completion_tokens,
         total_tokens: prompt_tokens.saturating_add(completion_tokens),
+        cached_tokens: n("cache_read_input_tokens"),
+        cache_write_tokens: n("cache_creation_input_tokens"),
+        reasoning_tokens: 0,
     }
 }
 

@@ -272,6 +272,9 @@ pub fn usage(meta: Option<&Value>) -> Option<Usage> {
         prompt_tokens,
         completion_tokens,
         total_tokens: n("totalTokenCount").max(prompt_tokens.saturating_add(completion_tokens)),
+        cached_tokens: n("cachedContentTokenCount"),
+        cache_write_tokens: 0,
+        reasoning_tokens: n("thoughtsTokenCount"),
     })
 }
 
