@@ -13,6 +13,7 @@ mod auth_required;
 mod auth_throttle;
 mod breakers_semantics;
 mod cache;
+mod catalogue;
 mod chat;
 mod circuit_breaker;
 mod cli;
