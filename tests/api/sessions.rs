@@ -80,6 +80,8 @@ async fn session_headers(db: Database) {
     assert!(claude.iter().all(|r| r["session_id"] == "7c1f-claude"));
     let codex = history(&app, "?session=019a-codex").await;
     assert_eq!(codex.len(), 1);
+    let user = json(app.get("/api/u/anyone/history?session=019a-codex").await).await;
+    assert_eq!(user.as_array().map(Vec::len), Some(1), "the user namespace filters too");
     assert!(
         history(&app, "?session=ignored").await.is_empty(),
         "the first header present wins"
