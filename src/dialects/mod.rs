@@ -13,5 +13,6 @@ pub mod validate;
 pub mod wire;
 
 pub use peek::{
-    BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, request_stream_usage, splice_model,
+    BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, prompt_cache_key,
+    request_stream_usage, splice_model,
 };

@@ -82,6 +82,7 @@ async fn infer_as(
         live.config.settings.logging.log_prompts,
         &body,
     );
+    trace.session.clone_from(&directives.session);
     let scope = user.map_or(Ok(Scope::All), |u| Scope::of_user(&live, caller, u));
     let inner = match scope {
         Ok(scope) => {
@@ -151,6 +152,10 @@ async fn infer_inner(
     let original = body.clone();
     // A refused body never reaches the bridge, an upstream or a breaker; its row is still written.
     let validated = front.validate(&body, caps(&live.config.settings.limits))?;
+    if trace.session.is_none() && front == Front::Responses {
+        // Codex names its session in the body when no header does.
+        trace.session = crate::dialects::prompt_cache_key(&body);
+    }
     let (body, bridge) = Bridge::inbound(front, body)?;
     let dialect = front.dialect();
     let peek = match validated {
@@ -215,6 +220,7 @@ pub async fn embeddings(
         log_prompts,
         &body,
     );
+    trace.session.clone_from(&directives.session);
     let result = async {
         let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
         trace.model = Some(peek.model.clone());

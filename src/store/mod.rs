@@ -94,10 +94,12 @@ pub struct HistoryRecord {
     pub prompt: Option<String>,
     /// `hit` or `miss` when the response cache applied.
     pub cache: Option<&'static str>,
+    /// The coding agent's session (a session header, or Responses' `prompt_cache_key`).
+    pub session_id: Option<String>,
 }
 
-/// Longest model, provider, task or caller name kept in a row, in characters: these come from
-/// clients, and nothing legitimate is longer.
+/// Longest model, provider, task, caller name or session id kept in a row, in characters: these
+/// come from clients, and nothing legitimate is longer.
 pub const MAX_NAME_CHARS: usize = 256;
 /// Longest endpoint path or error message kept in a row, in characters.
 pub const MAX_TEXT_CHARS: usize = 2048;
@@ -119,6 +121,7 @@ impl HistoryRecord {
             &mut self.provider,
             &mut self.upstream_model,
             &mut self.caller,
+            &mut self.session_id,
         ]
         .into_iter()
         .flatten()
@@ -207,6 +210,7 @@ pub(crate) fn test_record(request_id: &str, model: &str) -> HistoryRecord {
         result_summary: None,
         prompt: None,
         cache: None,
+        session_id: None,
     }
 }
 

@@ -25,6 +25,10 @@ diesel::table! {
         result_summary -> Nullable<Text>,
         prompt -> Nullable<Text>,
         cache -> Nullable<Text>,
+        cached_tokens -> Nullable<BigInt>,
+        cache_write_tokens -> Nullable<BigInt>,
+        reasoning_tokens -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
     }
 }
 

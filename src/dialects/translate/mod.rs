@@ -26,7 +26,6 @@ mod stream;
 
 pub use stream::{Chain, StreamTranslator, translate};
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::dialects::BodyError;
@@ -100,9 +99,7 @@ pub(crate) struct ChatDelta<'a> {
 impl<'a> ChatDelta<'a> {
     /// Reads `chunk` (a parsed `chat.completion.chunk`).
     pub(crate) fn read(chunk: &'a Value) -> Self {
-        let usage = chunk
-            .get("usage")
-            .and_then(|u| crate::domain::Usage::deserialize(u).ok());
+        let usage = chunk.get("usage").and_then(crate::dialects::wire::chat_usage);
         let choice = chunk.pointer("/choices/0");
         let delta = choice.and_then(|c| c.get("delta"));
         Self {
