@@ -61,11 +61,7 @@ pub fn chain_fields(body: &[u8]) -> Result<ChainFields, BodyError> {
 /// A request's `input` as items: a string is one user message.
 pub fn input_items(input: Option<&Value>) -> Vec<Value> {
     match input {
-        Some(Value::String(text)) => vec![json!({
-            "type": "message",
-            "role": "user",
-            "content": [{ "type": "input_text", "text": text }],
-        })],
+        Some(Value::String(text)) => vec![json!({ "type": "message", "role": "user", "content": text })],
         Some(Value::Array(items)) => items.clone(),
         _ => Vec::new(),
     }
@@ -245,7 +241,7 @@ mod tests {
         let stored: Value = serde_json::from_str(&stored_pair()).unwrap();
         assert_eq!(
             stored["input"],
-            json!([{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi, I am Ann."}]}])
+            json!([{"type": "message", "role": "user", "content": "Hi, I am Ann."}])
         );
         assert_eq!(stored["response"]["store"], json!(true));
         assert_eq!(stored["response"]["previous_response_id"], Value::Null);
@@ -261,10 +257,10 @@ mod tests {
         assert_eq!(out["temperature"], json!(0.5));
         let input = out["input"].as_array().unwrap();
         assert_eq!(input.len(), 3);
-        assert_eq!(input[0]["content"][0]["text"], json!("Hi, I am Ann."));
+        assert_eq!(input[0]["content"], json!("Hi, I am Ann."));
         assert_eq!(input[1]["role"], json!("assistant"));
         assert!(input[1].get("id").is_none(), "gateway-issued ids are not sent on");
-        assert_eq!(input[2]["content"][0]["text"], json!("What is my name?"));
+        assert_eq!(input[2]["content"], json!("What is my name?"));
     }
 
     #[test]
