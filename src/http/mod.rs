@@ -61,7 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Responses the gateway answered: the caller that made them, or the admin token.
     add_routes(
         cfg,
-        "/v1/responses/{id}",
+        "/v1/responses/{response_id}",
         Access::ClientOrAdmin,
         vec![
             web::get().to(routes::responses_stored::retrieve),
@@ -70,13 +70,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     add(
         cfg,
-        "/v1/responses/{id}/cancel",
+        "/v1/responses/{response_id}/cancel",
         Access::ClientOrAdmin,
         web::post().to(routes::responses_stored::cancel),
     );
     add(
         cfg,
-        "/v1/responses/{id}/input_items",
+        "/v1/responses/{response_id}/input_items",
         Access::ClientOrAdmin,
         web::get().to(routes::responses_stored::input_items),
     );
