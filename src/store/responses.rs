@@ -16,6 +16,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use moka::sync::Cache;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::db::{HistoryError, HistoryStore, with_conn};
@@ -217,20 +218,20 @@ impl ResponseWriter {
             self.write(&row, &cancel, None).await;
         }
         self.rx.close();
-        let give_up_at = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
+        let give_up_at = Instant::now() + SHUTDOWN_FLUSH;
         while let Some(row) = self.rx.recv().await {
             self.write(&row, &cancel, Some(give_up_at)).await;
         }
     }
 
-    async fn write(
-        &self,
-        row: &Arc<StoredResponse>,
-        cancel: &CancellationToken,
-        deadline: Option<tokio::time::Instant>,
-    ) {
+    async fn write(&self, row: &Arc<StoredResponse>, cancel: &CancellationToken, deadline: Option<Instant>) {
         let mut backoff = Duration::from_millis(100);
+        let mut deadline = deadline;
         loop {
+            // Shutdown while this row waits for the database: it gets the drain's bounded chance.
+            if deadline.is_none() && cancel.is_cancelled() {
+                deadline = Some(Instant::now() + SHUTDOWN_FLUSH);
+            }
             if matches!(self.memory.get(&row.id), Some(Memo::Deleted)) {
                 return;
             }
@@ -247,10 +248,13 @@ impl ResponseWriter {
                     tracing::error!(error = %e, "response row refused by the database; dropped");
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "response row not written yet; retrying"),
+                Err(e) if backoff == Duration::from_millis(100) => {
+                    tracing::warn!(error = %e, "response row not written yet; retrying with backoff");
+                }
+                Err(_) => {}
             }
-            let late = deadline.is_some_and(|d| tokio::time::Instant::now() + backoff > d);
-            if late || (deadline.is_none() && cancel.is_cancelled()) {
+            if deadline.is_some_and(|d| Instant::now() + backoff > d) {
+                tracing::error!("response row lost: the database was still unreachable at shutdown");
                 return;
             }
             tokio::select! {
@@ -259,5 +263,71 @@ impl ResponseWriter {
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> StoredResponse {
+        StoredResponse {
+            id: id.into(),
+            provider: "p".into(),
+            caller: Some("key:a".into()),
+            bridged: true,
+            created_at: now_ms(),
+            expires_at: Some(now_ms() + 60_000),
+            body: Some("{}".into()),
+        }
+    }
+
+    async fn sqlite() -> (HistoryStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HistoryStore::connect(&format!("sqlite://{}/r.db", dir.path().display()))
+            .await
+            .unwrap();
+        (store, dir)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_recorded_row_is_in_memory_at_once_and_in_the_database_once_written() {
+        let (store, _dir) = sqlite().await;
+        let (sink, writer) = response_queue(store.clone());
+        sink.record(row("resp_a"));
+        assert!(matches!(sink.remembered("resp_a"), Remembered::Found(_)));
+        // A cancelled writer drains what is queued.
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        writer.run(cancel).await;
+        assert!(store.find_response("resp_a").await.unwrap().is_some());
+        assert_eq!(sink.remembered("resp_a"), Remembered::Unknown, "forgotten once written");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_row_deleted_before_its_write_is_never_stored() {
+        let (store, _dir) = sqlite().await;
+        let (sink, writer) = response_queue(store.clone());
+        sink.record(row("resp_b"));
+        sink.forget("resp_b");
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        writer.run(cancel).await;
+        assert_eq!(sink.remembered("resp_b"), Remembered::Deleted);
+        assert!(store.find_response("resp_b").await.unwrap().is_none());
+    }
+
+    #[test]
+    fn an_expired_row_in_memory_counts_as_gone() {
+        let (tx, _rx) = mpsc::channel(1);
+        let sink = ResponseSink {
+            tx,
+            memory: Cache::new(10),
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        let mut old = row("resp_c");
+        old.expires_at = Some(now_ms() - 1);
+        sink.record(old);
+        assert_eq!(sink.remembered("resp_c"), Remembered::Deleted);
     }
 }
