@@ -33,6 +33,8 @@ pub use crate::providers::adapters::responses_ops::ResponseOp;
 
 /// Longest a read of a named response waits for the database.
 const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest response id looked up.
+const MAX_ID_BYTES: usize = 256;
 /// How long the gateway remembers which provider made a native response: as long as OpenAI
 /// keeps one (30 days).
 const NATIVE_TTL_MS: i64 = 30 * 86_400_000;
@@ -228,6 +230,10 @@ impl Pending {
 
 /// The response `id` from memory, else the database (within `READ_TIMEOUT`), unless expired.
 async fn find(state: &AppState, id: &str) -> Result<Option<Arc<StoredResponse>>, ApiError> {
+    // No id the gateway stores is this long or holds a NUL (which PostgreSQL text refuses).
+    if id.len() > MAX_ID_BYTES || id.contains('\0') {
+        return Ok(None);
+    }
     match state.responses.remembered(id) {
         Remembered::Found(row) => return Ok(Some(row)),
         Remembered::Deleted => return Ok(None),
