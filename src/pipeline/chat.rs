@@ -83,6 +83,17 @@ async fn infer_as(
         &body,
     );
     trace.session.clone_from(&directives.session);
+    // Stored responses: `previous_response_id` is resolved before routing.
+    let (body, chain) = match front {
+        Front::Responses => match super::responses::expand(state, caller, body).await {
+            Ok(expanded) => (expanded.body.clone(), Some(expanded)),
+            Err(e) => {
+                trace.failed(&e);
+                return Err(e);
+            }
+        },
+        _ => (body, None),
+    };
     let scope = user.map_or(Ok(Scope::All), |u| Scope::of_user(&live, caller, u));
     let inner = match scope {
         Ok(scope) => {
@@ -98,7 +109,11 @@ async fn infer_as(
     };
     match inner {
         Ok((Done::Json(success, attempts, lookup), bridge)) => {
-            json(state, success, attempts, trace, &bridge, lookup).await
+            let answer = json(state, success, attempts, trace, &bridge, lookup).await;
+            if let (Some(chain), Ok(Answer::Json { body, provider, .. })) = (&chain, &answer) {
+                super::responses::remember(state, caller, provider, true, chain, body);
+            }
+            answer
         }
         Ok((Done::Cached(answer), _)) => Ok(cache::hit(answer, trace)),
         Ok((Done::Stream(success, attempts, strip_usage), bridge)) => {
@@ -113,8 +128,12 @@ async fn infer_as(
                 shutdown: Some(state.shutdown.grace_over()),
             };
             let relay = stream::relay(success.value, source, recorder);
+            let mut body = bridge.stream(Box::pin(relay));
+            if let Some(chain) = &chain {
+                body = super::responses::remember_stream(state, caller, &success.provider, true, chain, body);
+            }
             Ok(Answer::Stream {
-                body: bridge.stream(Box::pin(relay)),
+                body,
                 provider: success.provider,
                 attempts,
             })

@@ -5,7 +5,8 @@
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
 //! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
 //! the job → node map (`nodes.rs`) and the admin API's configuration changes (`overrides.rs`), which
-//! every replica shares, and the admin audit trail (`audit.rs`).
+//! every replica shares, the admin audit trail (`audit.rs`), and which provider made each
+//! `/v1/responses` answer, with the stored bridged ones (`responses.rs`).
 
 mod audit;
 mod db;
@@ -13,6 +14,7 @@ mod keys;
 mod nodes;
 mod overrides;
 mod query;
+mod responses;
 mod row;
 mod schema;
 mod writer;
@@ -26,6 +28,7 @@ pub use db::{HistoryError, HistoryStore};
 pub use keys::StoredKey;
 pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};
+pub use responses::{Remembered, ResponseSink, ResponseWriter, StoredResponse, response_queue};
 pub use writer::{HistorySink, WriterHandle, WriterSettings, WriterStatus, spawn_writer};
 
 use crate::domain::{AttemptSummary, Usage};

@@ -12,6 +12,7 @@
 //! | `messages` | Anthropic request; chat completion and chunks | OpenAI chat request; Anthropic message and events |
 //! | `gemini` | OpenAI chat and embeddings requests; Gemini replies and events | Gemini requests; chat completion and chunks; embeddings list |
 //! | `responses` | Responses API request; chat completion and chunks | chat request; Responses object and events |
+//! | `responses_chain` | stored bridged response; chained Responses request | chained request with the stored items; `input_items` list |
 //! | `completions` | legacy completions request; chat completion and chunks | chat request; text completion and chunks |
 
 pub mod anthropic;
@@ -21,6 +22,7 @@ mod gemini_stream;
 pub mod messages;
 mod messages_stream;
 pub mod responses;
+pub mod responses_chain;
 mod responses_stream;
 mod stream;
 
