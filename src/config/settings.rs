@@ -65,6 +65,8 @@ pub struct Settings {
     pub reload: ReloadSettings,
     /// Who may read `/metrics` and the detailed `/health`.
     pub observability: ObservabilitySettings,
+    /// How `/v1/responses` is served by providers that take it bridged to chat completions.
+    pub responses_bridge: ResponsesBridgeSettings,
 }
 
 impl Settings {
@@ -126,6 +128,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             reload: ReloadSettings::default(),
             observability: ObservabilitySettings::default(),
+            responses_bridge: ResponsesBridgeSettings::default(),
         }
     }
 }
@@ -168,6 +171,58 @@ pub struct ProviderEntry {
     /// `kind: node_pool`: the paths the catch-all `POST /{path}` may forward to its nodes (each
     /// path and everything below it); default `nodes::DEFAULT_WORKER_PATHS`, seed 000's worker API.
     pub worker_paths: Option<Vec<String>>,
+    /// `kind: openai` or `azure`: how `/v1/responses` reaches it (`auto`, `native`, `bridge`).
+    pub responses: Option<ResponsesMode>,
+}
+
+/// How an OpenAI-protocol provider serves `/v1/responses`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponsesMode {
+    /// Try `{base_url}/responses`; a 405, or a 404 that is not about the model, switches the
+    /// provider to the bridge from then on.
+    #[default]
+    Auto,
+    /// Forward the Responses body as it is to `{base_url}/responses`.
+    Native,
+    /// Translate to chat completions and back.
+    Bridge,
+}
+
+impl ResponsesMode {
+    /// The name, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Native => "native",
+            Self::Bridge => "bridge",
+        }
+    }
+}
+
+/// The kinds that take `responses:` (the OpenAI protocol's own endpoint).
+pub const RESPONSES_KINDS: [&str; 2] = ["openai", "azure"];
+
+// `responses_bridge:` (the bridge's settings; its other keys go next to `hosted_tools`).
+
+/// `responses_bridge:`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponsesBridgeSettings {
+    /// What a bridged provider does with hosted tools (web search, file search...), which chat
+    /// completions cannot express: `drop` them (named in `x-ai-gateway-dropped-tools`) or `reject`.
+    pub hosted_tools: HostedTools,
+}
+
+/// `responses_bridge.hosted_tools`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HostedTools {
+    /// Leave them out of the chat request.
+    #[default]
+    Drop,
+    /// Refuse the request (400) on a bridged provider.
+    Reject,
 }
 
 /// How a provider expects its key.
@@ -210,6 +265,8 @@ pub struct ProviderConfig {
     pub task_model: Option<String>,
     /// Set for `kind: node_pool`: the seeded nodes and their runtime.
     pub node_pool: Option<NodePoolConfig>,
+    /// How `/v1/responses` reaches it (`kind: openai` and `azure`; others always bridge).
+    pub responses: ResponsesMode,
 }
 
 impl AuthScheme {

@@ -15,7 +15,7 @@ use crate::dialects::{Peek, request_stream_usage};
 use crate::domain::{ClientHeaders, Dialect, RequestId};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
-use crate::providers::{Operation, Reply};
+use crate::providers::{Operation, Reply, Served};
 use crate::routing::routes::Needs;
 use crate::state::{AppState, Live};
 
@@ -116,6 +116,7 @@ async fn infer_as(
                 body: bridge.stream(Box::pin(relay)),
                 provider: success.provider,
                 attempts,
+                dropped_tools: dropped_tools(success.served),
             })
         }
         Err(e) => {
@@ -170,7 +171,10 @@ async fn infer_inner(
         {
             return Ok((Done::Cached(hit), bridge));
         }
-        let outcome = orchestrator.run(plan, Operation::Chat, &body).await;
+        let hosted_tools = live.config.settings.responses_bridge.hosted_tools;
+        let outcome = orchestrator
+            .run_bridging(plan, Operation::Chat, &body, hosted_tools)
+            .await;
         let calls = outcome.calls_made();
         resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
@@ -185,8 +189,9 @@ async fn infer_inner(
     } else {
         body
     };
-    let strip_usage = ask_usage && !bridge.needs_usage_chunk();
-    let outcome = orchestrator.open_stream(plan, &body).await;
+    let strip_usage = ask_usage;
+    let hosted_tools = live.config.settings.responses_bridge.hosted_tools;
+    let outcome = orchestrator.open_stream_bridging(plan, &body, hosted_tools).await;
     let calls = outcome.calls_made();
     resolved.observe(state, &outcome.attempts);
     trace.attempts = outcome.attempts;
@@ -256,6 +261,7 @@ async fn json(
     trace.provider = Some(success.provider.clone());
     trace.upstream_model = Some(success.upstream_model.clone());
     let reply = success.value;
+    let dropped_tools = dropped_tools(success.served);
     let (body, content_type) = match bridge.reply(reply.body, reply.content_type) {
         Ok(translated) => translated,
         Err(e) => {
@@ -280,7 +286,17 @@ async fn json(
         provider: success.provider,
         attempts,
         cache,
+        dropped_tools,
     })
+}
+
+/// The hosted tools a bridged provider left out of a Responses request, for
+/// `x-ai-gateway-dropped-tools`.
+fn dropped_tools(served: Served) -> Vec<String> {
+    match served {
+        Served::Bridged { dropped_tools } => dropped_tools,
+        Served::Direct | Served::Native => Vec::new(),
+    }
 }
 
 /// The plan for `model`, with the named route (if any) noted on the trace for metrics and its
