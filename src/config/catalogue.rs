@@ -209,7 +209,7 @@ fn responses_mode(p: &mut ProviderConfig, user: &[ProviderEntry], problems: &mut
     if let Some((i, mode)) = set {
         problems.push(format!(
             "providers[{i}] (`{}`): `responses: {}` is only for kind openai or azure (kind `{}` is always bridged)",
-            p.id,
+            user[i].id,
             mode.as_str(),
             p.kind
         ));

@@ -45,6 +45,7 @@ mod paths_attacks;
 mod providers;
 mod rate_limit;
 mod responses;
+mod responses_native;
 mod routes;
 mod sdk;
 mod secrets;
