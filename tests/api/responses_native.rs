@@ -548,3 +548,90 @@ responses_bridge:
         .is_err()
     );
 }
+
+#[tokio::test]
+async fn what_auto_learnt_survives_a_configuration_reload() {
+    // Arrange: the provider is found to have no `/responses`.
+    let vllm = MockServer::start().await;
+    mount_missing_responses(&vllm, 404, 1).await;
+    mount_chat(&vllm, completion(), 2).await;
+    let app = TestApp::builder()
+        .provider(provider("vllm", &vllm, "auto"))
+        .spawn()
+        .await;
+    assert_eq!(app.post_json("/v1/responses", &request()).await.status(), 200);
+
+    // Act
+    ai_gateway::admin::reload_file(&app.state, ai_gateway::admin::ReloadCause::Signal)
+        .await
+        .expect("reload");
+    let response = app.post_json("/v1/responses", &request()).await;
+
+    // Assert: still bridged, `/responses` not asked again.
+    assert_eq!(response.status(), 200);
+    assert_eq!(responses_status(&app, "vllm").await["serving"], "bridge");
+}
+
+#[tokio::test]
+async fn azure_native_calls_the_v1_responses_path_with_its_api_key() {
+    // Arrange: Azure's v1 API takes the deployment in the body and no `api-version`.
+    let azure = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/openai/v1/responses"))
+        .and(wiremock::matchers::header(
+            "api-key",
+            ProviderSpec::key_for("azure").as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(NATIVE_RESPONSE, "application/json"))
+        .expect(1)
+        .mount(&azure)
+        .await;
+    let app = TestApp::builder()
+        .provider(
+            ProviderSpec::new("azure", azure.uri())
+                .kind("azure")
+                .set("auth", json!({"header": "api-key"}))
+                .set("query", json!({"api-version": "2024-10-21"}))
+                .set("responses", json!("native")),
+        )
+        .spawn()
+        .await;
+
+    // Act
+    let response = app.post_json("/v1/responses", &request()).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.expect("body"), NATIVE_RESPONSE);
+    let upstream = &received(&azure).await[0];
+    assert_eq!(upstream.url.query(), None, "no api-version on the v1 path");
+}
+
+#[tokio::test]
+async fn a_stream_whose_first_event_is_an_error_falls_over_to_the_next_provider() {
+    // Arrange: the first upstream opens its stream with an in-band `error` event.
+    let first = MockServer::start().await;
+    let error = "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"The server had an error.\",\"param\":null,\"sequence_number\":0}\n\n";
+    Mock::given(method("POST"))
+        .and(path("/v1/responses"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(error, "text/event-stream"))
+        .expect(1..)
+        .mount(&first)
+        .await;
+    let second = MockServer::start().await;
+    mount_responses(&second, "second", 1).await;
+    let app = TestApp::builder()
+        .provider(provider("first", &first, "native"))
+        .provider(provider("second", &second, "native"))
+        .spawn()
+        .await;
+    let mut body = request();
+    body["stream"] = json!(true);
+
+    // Act
+    let response = app.post_json("/v1/responses", &body).await;
+
+    // Assert
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "second");
+    assert_eq!(response.text().await.expect("body"), STREAM);
+}
