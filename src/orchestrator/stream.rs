@@ -592,6 +592,35 @@ mod tests {
         assert!(cut.contains("event: error") && !cut.contains("message_stop"), "{cut}");
     }
 
+    const CREATED: &str = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\"}}\n\n";
+    const DELTA: &str = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"Hi\"}\n\n";
+    const COMPLETED: &str = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"status\":\"completed\"}}\n\n";
+    const FAILED: &str = "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"status\":\"failed\"}}\n\n";
+
+    #[tokio::test]
+    async fn a_responses_stream_is_whole_after_response_completed_and_gets_nothing_added() {
+        let text = relayed(Dialect::Responses, false, CREATED, vec![DELTA, COMPLETED]).await;
+        assert_eq!(text, format!("{CREATED}{DELTA}{COMPLETED}"));
+    }
+
+    #[tokio::test]
+    async fn a_cut_responses_stream_ends_with_response_failed_naming_its_response() {
+        let text = relayed(Dialect::Responses, false, CREATED, vec![DELTA]).await;
+        let last = text.rsplit("\n\n").nth(1).unwrap_or_default();
+        assert!(last.starts_with("event: response.failed\n"), "{text}");
+        let data: serde_json::Value =
+            serde_json::from_str(last.lines().nth(1).unwrap_or_default().trim_start_matches("data: ")).unwrap();
+        assert_eq!(data["response"]["id"], "resp_1");
+        assert_eq!(data["sequence_number"], 2);
+        assert_eq!(data["response"]["status"], "failed");
+    }
+
+    #[tokio::test]
+    async fn an_upstreams_own_response_failed_is_relayed_as_the_end() {
+        let text = relayed(Dialect::Responses, false, CREATED, vec![FAILED]).await;
+        assert_eq!(text, format!("{CREATED}{FAILED}"));
+    }
+
     /// Counts the ends it is told of, and whether one was a shutdown cut.
     struct Ends(std::sync::Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicBool)>);
 
