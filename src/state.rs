@@ -41,7 +41,7 @@ impl Live {
     /// Providers whose kind has no adapter are left out and returned.
     /// Breaker transitions are counted in `metrics`.
     pub fn build(config: Config, previous: Option<&Live>, metrics: &Arc<Metrics>) -> (Self, Vec<RegistryError>) {
-        let (registry, errors) = Registry::build(&config.providers);
+        let (registry, errors) = Registry::rebuild(&config.providers, previous.map(|p| &p.registry));
         let providers = registry.providers().iter().map(|p| &*p.config);
         let metrics = metrics.clone();
         let hook: HookFactory = Arc::new(move |id: &ProviderId| -> TransitionHook {

@@ -51,6 +51,9 @@ pub struct CatalogueEntry {
     /// The model `/ai/task` uses.
     #[serde(default)]
     pub task_model: Option<String>,
+    /// How `/v1/responses` reaches it (`kind: openai` and `azure`).
+    #[serde(default)]
+    pub responses: Option<super::settings::ResponsesMode>,
 }
 
 /// `/ai/task` confidence when neither catalogue nor config sets one.
@@ -131,6 +134,7 @@ pub(super) fn resolve(
             confidence: entry.confidence.unwrap_or(DEFAULT_CONFIDENCE),
             task_model: entry.task_model.clone(),
             node_pool: None,
+            responses: entry.responses.unwrap_or_default(),
         };
         out.push(match named {
             Some(over) => overlay(base, over),
@@ -175,6 +179,7 @@ pub(super) fn resolve(
                         .collect()
                 }),
             }),
+            responses: Default::default(),
         };
         out.push(overlay(base, entry));
     }
@@ -182,9 +187,34 @@ pub(super) fn resolve(
         while p.base_url.ends_with('/') {
             p.base_url.pop();
         }
+        responses_mode(p, user, problems);
     }
     out.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id)));
     out
+}
+
+/// `responses:` is the OpenAI protocol's own choice: set on another kind it is a config error, and
+/// those kinds always bridge.
+fn responses_mode(p: &mut ProviderConfig, user: &[ProviderEntry], problems: &mut Vec<String>) {
+    let set = user
+        .iter()
+        .position(|e| ProviderId::new(&e.id) == p.id)
+        .and_then(|i| user[i].responses.map(|mode| (i, mode)));
+    if let Some((_, mode)) = set {
+        p.responses = mode;
+    }
+    if super::settings::RESPONSES_KINDS.contains(&p.kind.as_str()) {
+        return;
+    }
+    if let Some((i, mode)) = set {
+        problems.push(format!(
+            "providers[{i}] (`{}`): `responses: {}` is only for kind openai or azure (kind `{}` is always bridged)",
+            user[i].id,
+            mode.as_str(),
+            p.kind
+        ));
+    }
+    p.responses = super::settings::ResponsesMode::Bridge;
 }
 
 fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {

@@ -32,7 +32,7 @@ pub use routes::{
     RouteTarget, SecurityRule, Strategy, UserGrant, WebhookSettings, split_route_model,
 };
 pub use settings::{
-    AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,
-    ObservabilitySettings, ProviderConfig, ProviderEntry, RateLimitSettings, ResponsesBridgeSettings, RoutingSettings,
-    Settings, TaskSettings, TaskType,
+    AuthScheme, AuthSettings, BreakerSettings, HistorySettings, HostedTools, JwtSettings, LimitSettings, LogFormat,
+    LoggingSettings, ObservabilitySettings, ProviderConfig, ProviderEntry, RESPONSES_KINDS, RateLimitSettings,
+    ResponsesBridgeSettings, ResponsesMode, RoutingSettings, Settings, TaskSettings, TaskType,
 };

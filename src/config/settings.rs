@@ -65,7 +65,7 @@ pub struct Settings {
     pub reload: ReloadSettings,
     /// Who may read `/metrics` and the detailed `/health`.
     pub observability: ObservabilitySettings,
-    /// `/v1/responses` answered through chat completions: what is stored for `previous_response_id`.
+    /// How `/v1/responses` is served by providers that take it bridged to chat completions.
     pub responses_bridge: ResponsesBridgeSettings,
 }
 
@@ -171,6 +171,47 @@ pub struct ProviderEntry {
     /// `kind: node_pool`: the paths the catch-all `POST /{path}` may forward to its nodes (each
     /// path and everything below it); default `nodes::DEFAULT_WORKER_PATHS`, seed 000's worker API.
     pub worker_paths: Option<Vec<String>>,
+    /// `kind: openai` or `azure`: how `/v1/responses` reaches it (`auto`, `native`, `bridge`).
+    pub responses: Option<ResponsesMode>,
+}
+
+/// How an OpenAI-protocol provider serves `/v1/responses`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponsesMode {
+    /// Try `{base_url}/responses`; a 405, or a 404 that is not about the model, switches the
+    /// provider to the bridge from then on.
+    #[default]
+    Auto,
+    /// Forward the Responses body as it is to `{base_url}/responses`.
+    Native,
+    /// Translate to chat completions and back.
+    Bridge,
+}
+
+impl ResponsesMode {
+    /// The name, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Native => "native",
+            Self::Bridge => "bridge",
+        }
+    }
+}
+
+/// The kinds that take `responses:` (the OpenAI protocol's own endpoint).
+pub const RESPONSES_KINDS: [&str; 2] = ["openai", "azure"];
+
+/// `responses_bridge.hosted_tools`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HostedTools {
+    /// Leave them out of the chat request.
+    #[default]
+    Drop,
+    /// Refuse the request (400) on a bridged provider.
+    Reject,
 }
 
 /// How a provider expects its key.
@@ -213,6 +254,8 @@ pub struct ProviderConfig {
     pub task_model: Option<String>,
     /// Set for `kind: node_pool`: the seeded nodes and their runtime.
     pub node_pool: Option<NodePoolConfig>,
+    /// How `/v1/responses` reaches it (`kind: openai` and `azure`; others always bridge).
+    pub responses: ResponsesMode,
 }
 
 impl AuthScheme {
@@ -387,11 +430,15 @@ impl LimitSettings {
     }
 }
 
-/// `responses_bridge:` — bridged `/v1/responses` answers kept by the gateway, so `GET
-/// /v1/responses/{id}` and `previous_response_id` work on every provider.
+/// `responses_bridge:` — how `/v1/responses` is served by providers that take it bridged to chat
+/// completions, and the bridged answers the gateway keeps so `GET /v1/responses/{id}` and
+/// `previous_response_id` work on every provider.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResponsesBridgeSettings {
+    /// What a bridged provider does with hosted tools (web search, file search...), which chat
+    /// completions cannot express: `drop` them (named in `x-ai-gateway-dropped-tools`) or `reject`.
+    pub hosted_tools: HostedTools,
     /// How long a stored bridged response is kept, in hours (fractions allowed); 0 stores none.
     pub store_ttl_hours: f64,
     /// Whether a request without `store` is stored (OpenAI stores by default; the gateway does
@@ -402,6 +449,7 @@ pub struct ResponsesBridgeSettings {
 impl Default for ResponsesBridgeSettings {
     fn default() -> Self {
         Self {
+            hosted_tools: HostedTools::default(),
             store_ttl_hours: 24.0,
             store_by_default: false,
         }

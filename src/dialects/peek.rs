@@ -75,6 +75,27 @@ impl Peek {
         Self::chat(body)
     }
 
+    /// Reads `model`, `stream` and whether `tools` is offered from a `/v1/responses` body (after
+    /// `validate::responses`), which goes to each provider as it is or bridged there.
+    pub fn responses(body: &[u8]) -> Result<Self, BodyError> {
+        #[derive(Deserialize)]
+        struct ResponsesView {
+            model: String,
+            #[serde(default)]
+            stream: Option<bool>,
+            #[serde(default)]
+            tools: Option<Vec<IgnoredAny>>,
+        }
+        let view: ResponsesView = parse(body)?;
+        require_model(&view.model)?;
+        Ok(Self {
+            model: view.model,
+            stream: view.stream.unwrap_or(false),
+            stream_options: None,
+            tools: view.tools.is_some_and(|t| !t.is_empty()),
+        })
+    }
+
     /// Whether the client itself asked for the usage chunk of a stream.
     pub fn client_wants_stream_usage(&self) -> bool {
         self.stream_options.and_then(|o| o.include_usage).unwrap_or(false)

@@ -106,9 +106,76 @@ pub fn first_event_is_error(chunk: &[u8]) -> bool {
         return false;
     };
     match serde_json::from_slice::<serde_json::Value>(data) {
-        Ok(serde_json::Value::Object(map)) => map.contains_key("error") && !map.contains_key("choices"),
+        // The Responses API's in-band failures are typed events: `error`, or `response.failed`.
+        Ok(serde_json::Value::Object(map)) => {
+            (map.contains_key("error") && !map.contains_key("choices"))
+                || map.get("type").is_some_and(|t| t == "error" || t == "response.failed")
+        }
         _ => false,
     }
+}
+
+/// How a Responses API stream event ends the stream, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponsesEnd {
+    /// `response.completed` or `response.incomplete`: the answer is whole.
+    Whole,
+    /// `response.failed`: the upstream ended it as failed.
+    Failed,
+    /// An `error` event: a failure, which `response.failed` may still follow.
+    Error,
+}
+
+/// Whether a Responses event's data ends the stream (`response.completed`, `response.incomplete`,
+/// `response.failed`) or reports an `error`. Only a payload naming one of those is parsed.
+pub fn responses_end(data: &[u8]) -> Option<ResponsesEnd> {
+    let names = [
+        &b"response.completed"[..],
+        b"response.incomplete",
+        b"response.failed",
+        b"\"error\"",
+    ];
+    if !names.iter().any(|n| memchr::memmem::find(data, n).is_some()) {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: &'a str,
+    }
+    match serde_json::from_slice::<Typed<'_>>(data).ok()?.kind {
+        "response.completed" | "response.incomplete" => Some(ResponsesEnd::Whole),
+        "response.failed" => Some(ResponsesEnd::Failed),
+        "error" => Some(ResponsesEnd::Error),
+        _ => None,
+    }
+}
+
+/// The `sequence_number` of a Responses event (a byte scan), so an event the gateway adds can
+/// follow the last one.
+pub fn sequence_number(data: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b"\"sequence_number\"";
+    let at = memchr::memmem::rfind(data, KEY)?;
+    let rest = data[at + KEY.len()..]
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// The response id a Responses stream announces in its first event (`response.created`).
+pub fn response_id(data: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        response: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        id: String,
+    }
+    memchr::memmem::find(data, b"\"response\"")?;
+    serde_json::from_slice::<Created>(data).ok().map(|c| c.response.id)
 }
 
 /// Whether an event's data is OpenAI's end-of-stream marker.
@@ -234,5 +301,32 @@ mod tests {
         ));
         assert!(!first_event_is_error(b"data: {\"choices\":[{\"delta\":{}}]}\n\n"));
         assert!(!first_event_is_error(b": keep-alive\n\n"));
+        assert!(first_event_is_error(
+            b"event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"x\",\"sequence_number\":0}\n\n"
+        ));
+        assert!(!first_event_is_error(
+            b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\",\"error\":null}}\n\n"
+        ));
+    }
+
+    #[test]
+    fn responses_ends_are_recognised() {
+        assert_eq!(
+            responses_end(br#"{"type":"response.completed","response":{},"sequence_number":9}"#),
+            Some(ResponsesEnd::Whole)
+        );
+        assert_eq!(
+            responses_end(br#"{"type":"response.failed","response":{}}"#),
+            Some(ResponsesEnd::Failed)
+        );
+        assert_eq!(
+            responses_end(br#"{"type":"response.output_text.delta","delta":"response.completed"}"#),
+            None
+        );
+        assert_eq!(sequence_number(br#"{"type":"x","sequence_number": 12}"#), Some(12));
+        assert_eq!(
+            response_id(br#"{"type":"response.created","response":{"id":"resp_1","object":"response"}}"#).as_deref(),
+            Some("resp_1")
+        );
     }
 }

@@ -8,6 +8,10 @@ use serde_json::{Value, json};
 
 use crate::domain::Usage;
 
+// The Responses API's answers (`response` objects and stream events) are read in `wire/responses.rs`.
+mod responses;
+pub use responses::{responses_event, responses_object};
+
 /// What a reply (or one stream chunk) says about usage and its answer text.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inspection {

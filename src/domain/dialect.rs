@@ -12,4 +12,7 @@ pub enum Dialect {
     OpenAi,
     /// Anthropic's Messages API (`/v1/messages`).
     Anthropic,
+    /// OpenAI's Responses API (`/v1/responses`): forwarded as it is to an upstream that speaks it,
+    /// else bridged to chat completions per provider (`providers::ProviderAdapter::send_responses`).
+    Responses,
 }

@@ -78,7 +78,7 @@ pub fn respond(e: &ApiError, dialect: Dialect) -> HttpResponse {
     }
     builder.insert_header(("x-ai-gateway-attempts", e.attempts_made().to_string()));
     match dialect {
-        Dialect::OpenAi => builder.json(ErrorBody::from(e)),
+        Dialect::OpenAi | Dialect::Responses => builder.json(ErrorBody::from(e)),
         Dialect::Anthropic => builder.json(AnthropicErrorBody::from(e)),
     }
 }

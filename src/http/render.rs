@@ -1,5 +1,6 @@
 //! `Answer` → `HttpResponse`: JSON forwarded as-is (with `x-ai-gateway-cache: hit|miss` when the
-//! response cache applied), or `text/event-stream` relayed unbuffered.
+//! response cache applied), or `text/event-stream` relayed unbuffered; both say
+//! `x-ai-gateway-dropped-tools` when a provider bridging `/v1/responses` left hosted tools out.
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -15,6 +16,15 @@ pub fn rate_limit_headers(builder: &mut actix_web::HttpResponseBuilder, d: &Deci
     builder.insert_header(("x-ratelimit-reset", ceil_secs(d.reset_after).to_string()));
 }
 
+/// Lists the hosted tool types a bridged `/v1/responses` left out, comma-separated.
+const DROPPED_TOOLS: &str = "x-ai-gateway-dropped-tools";
+
+fn dropped_tools(response: &mut actix_web::HttpResponseBuilder, dropped: &[String]) {
+    if !dropped.is_empty() {
+        response.insert_header((DROPPED_TOOLS, dropped.join(",")));
+    }
+}
+
 /// Names the provider that answered and the attempts it took.
 pub fn answer(answer: Answer) -> HttpResponse {
     match answer {
@@ -24,8 +34,10 @@ pub fn answer(answer: Answer) -> HttpResponse {
             provider,
             attempts,
             cache,
+            dropped_tools: dropped,
         } => {
             let mut response = HttpResponse::Ok();
+            dropped_tools(&mut response, &dropped);
             response
                 .insert_header((CONTENT_TYPE, content_type))
                 .insert_header(("x-ai-gateway-provider", provider.as_str()))
@@ -39,13 +51,18 @@ pub fn answer(answer: Answer) -> HttpResponse {
             body,
             provider,
             attempts,
-        } => HttpResponse::Ok()
-            .insert_header((CONTENT_TYPE, "text/event-stream"))
-            .insert_header((CACHE_CONTROL, "no-cache"))
-            // Tells nginx-style proxies in front of us not to buffer the events either.
-            .insert_header(("x-accel-buffering", "no"))
-            .insert_header(("x-ai-gateway-provider", provider.as_str()))
-            .insert_header(("x-ai-gateway-attempts", attempts.to_string()))
-            .streaming(body),
+            dropped_tools: dropped,
+        } => {
+            let mut response = HttpResponse::Ok();
+            response
+                .insert_header((CONTENT_TYPE, "text/event-stream"))
+                .insert_header((CACHE_CONTROL, "no-cache"))
+                // Tells nginx-style proxies in front of us not to buffer the events either.
+                .insert_header(("x-accel-buffering", "no"))
+                .insert_header(("x-ai-gateway-provider", provider.as_str()))
+                .insert_header(("x-ai-gateway-attempts", attempts.to_string()));
+            dropped_tools(&mut response, &dropped);
+            response.streaming(body)
+        }
     }
 }

@@ -200,6 +200,7 @@ impl Orchestrator<'_> {
             provider: target.id.clone(),
             upstream_model: target.model.to_owned(),
             value,
+            served: crate::providers::Served::Direct,
         };
         Outcome {
             result: Ok(success),

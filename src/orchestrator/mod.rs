@@ -15,12 +15,12 @@ pub mod stream;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::config::RoutingSettings;
+use crate::config::{HostedTools, RoutingSettings};
 use crate::dialects::splice_model;
 use crate::dialects::sse;
 use crate::domain::{AttemptOutcome, AttemptSummary, ClientHeaders, Dialect, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
-use crate::providers::{ByteStream, Call, Operation, Reply, UpstreamError, UpstreamErrorKind};
+use crate::providers::{ByteStream, Call, Operation, Reply, Served, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};
 use breaker::BreakerSet;
 pub(crate) use failover::{Answered, Failed, Gate, Target, Upstream};
@@ -55,6 +55,9 @@ pub struct Success<T> {
     pub upstream_model: String,
     /// Its answer.
     pub value: T,
+    /// For `/v1/responses`: whether the provider answered natively or through the chat bridge
+    /// (and which hosted tools the bridge dropped); `Served::Direct` for every other call.
+    pub served: Served,
 }
 
 /// A finished orchestration: the result and every attempt made or skipped.
@@ -95,38 +98,70 @@ enum Job {
 }
 
 enum Got {
-    Reply(Reply),
-    Stream(StreamStart),
+    Reply(Reply, Served),
+    Stream(StreamStart, Served),
 }
 
 impl Orchestrator<'_> {
     /// One non-streamed request through the plan.
     pub async fn run(&self, plan: &RoutePlan, op: Operation, body: &Bytes) -> Outcome<Reply> {
-        self.drive(plan, Job::Unary(op), body).await.map(|got| match got {
-            Got::Reply(r) => Ok(r),
-            Got::Stream(_) => Err(()),
-        })
+        self.run_bridging(plan, op, body, HostedTools::default()).await
+    }
+
+    /// `run`, with what a Responses call bridged to chat does with hosted tools.
+    pub async fn run_bridging(
+        &self,
+        plan: &RoutePlan,
+        op: Operation,
+        body: &Bytes,
+        hosted_tools: HostedTools,
+    ) -> Outcome<Reply> {
+        self.drive(plan, Job::Unary(op), body, hosted_tools)
+            .await
+            .map(|got| match got {
+                Got::Reply(r, served) => Ok((r, served)),
+                Got::Stream(..) => Err(()),
+            })
     }
 
     /// A streamed chat request: tries candidates until one delivers its first chunk.
     pub async fn open_stream(&self, plan: &RoutePlan, body: &Bytes) -> Outcome<StreamStart> {
-        self.drive(plan, Job::Stream, body).await.map(|got| match got {
-            Got::Stream(s) => Ok(s),
-            Got::Reply(_) => Err(()),
-        })
+        self.open_stream_bridging(plan, body, HostedTools::default()).await
     }
 
-    async fn drive(&self, plan: &RoutePlan, job: Job, body: &Bytes) -> Outcome<Got> {
+    /// `open_stream`, with what a Responses call bridged to chat does with hosted tools.
+    pub async fn open_stream_bridging(
+        &self,
+        plan: &RoutePlan,
+        body: &Bytes,
+        hosted_tools: HostedTools,
+    ) -> Outcome<StreamStart> {
+        self.drive(plan, Job::Stream, body, hosted_tools)
+            .await
+            .map(|got| match got {
+                Got::Stream(s, served) => Ok((s, served)),
+                Got::Reply(..) => Err(()),
+            })
+    }
+
+    async fn drive(&self, plan: &RoutePlan, job: Job, body: &Bytes, hosted_tools: HostedTools) -> Outcome<Got> {
         let models = Models {
             orchestrator: self,
             plan,
             job,
             body,
+            hosted_tools,
         };
         self.failover(&models, &plan.candidates).await
     }
 
-    async fn attempt(&self, candidate: &Candidate, job: &Job, body: &Bytes) -> Result<Got, UpstreamError> {
+    async fn attempt(
+        &self,
+        candidate: &Candidate,
+        job: &Job,
+        body: &Bytes,
+        hosted_tools: HostedTools,
+    ) -> Result<Got, UpstreamError> {
         let provider = &candidate.provider;
         let call = Call {
             provider: &provider.config,
@@ -136,7 +171,9 @@ impl Orchestrator<'_> {
             http: self.http,
             max_response_bytes: self.max_response_bytes,
             forward: self.forward,
+            hosted_tools,
         };
+        let responses = self.dialect == Dialect::Responses;
         let id = &provider.config.id;
         // The candidate's node and route target count this request as in flight for as long as it
         // is served (a stream included).
@@ -145,24 +182,35 @@ impl Orchestrator<'_> {
             Job::Unary(op) => {
                 // The shared client bounds the connect on its own (`Timeout`); this deadline runs out
                 // while the upstream works on the request, as a long generation does.
-                match tokio::time::timeout(self.routing.timeout(), provider.adapter.send(&call, *op)).await {
-                    Ok(result) => result.map(Got::Reply),
+                let sent = async {
+                    if responses {
+                        provider.adapter.send_responses(&call).await
+                    } else {
+                        provider.adapter.send(&call, *op).await.map(|r| (r, Served::Direct))
+                    }
+                };
+                match tokio::time::timeout(self.routing.timeout(), sent).await {
+                    Ok(result) => result.map(|(reply, served)| Got::Reply(reply, served)),
                     Err(_) => Err(UpstreamError::new(id, UpstreamErrorKind::Deadline)),
                 }
             }
             Job::Stream => {
                 let opening = async {
-                    let mut rest = provider.adapter.open_stream(&call).await?;
+                    let (mut rest, served) = if responses {
+                        provider.adapter.open_responses_stream(&call).await?
+                    } else {
+                        (provider.adapter.open_stream(&call).await?, Served::Direct)
+                    };
                     loop {
                         match rest.next().await {
                             Some(Ok(chunk)) if chunk.is_empty() => continue,
-                            Some(Ok(first)) => return Ok(StreamStart { first, rest }),
+                            Some(Ok(first)) => return Ok((StreamStart { first, rest }, served)),
                             Some(Err(e)) => return Err(e),
                             None => return Err(UpstreamError::new(id, UpstreamErrorKind::Malformed)),
                         }
                     }
                 };
-                let start = match tokio::time::timeout(self.routing.first_token_timeout(), opening).await {
+                let (start, served) = match tokio::time::timeout(self.routing.first_token_timeout(), opening).await {
                     Ok(result) => result?,
                     Err(_) => return Err(UpstreamError::new(id, UpstreamErrorKind::FirstTokenTimeout)),
                 };
@@ -180,7 +228,7 @@ impl Orchestrator<'_> {
                         })),
                     }
                 };
-                Ok(Got::Stream(start))
+                Ok(Got::Stream(start, served))
             }
         }
     }
@@ -192,6 +240,7 @@ struct Models<'a> {
     plan: &'a RoutePlan,
     job: Job,
     body: &'a Bytes,
+    hosted_tools: HostedTools,
 }
 
 impl Upstream for Models<'_> {
@@ -224,7 +273,7 @@ impl Upstream for Models<'_> {
     }
 
     async fn attempt(&self, c: &Candidate, body: &Bytes) -> Result<Answered<Got>, Failed<Got>> {
-        match self.orchestrator.attempt(c, &self.job, body).await {
+        match self.orchestrator.attempt(c, &self.job, body, self.hosted_tools).await {
             Ok(got) => Ok(Answered::ok(got, None)),
             Err(e) => Err(e.into()),
         }
@@ -232,13 +281,14 @@ impl Upstream for Models<'_> {
 }
 
 impl Outcome<Got> {
-    fn map<T>(self, f: impl FnOnce(Got) -> Result<T, ()>) -> Outcome<T> {
+    fn map<T>(self, f: impl FnOnce(Got) -> Result<(T, Served), ()>) -> Outcome<T> {
         let result = match self.result {
             Ok(s) => match f(s.value) {
-                Ok(value) => Ok(Success {
+                Ok((value, served)) => Ok(Success {
                     provider: s.provider,
                     upstream_model: s.upstream_model,
                     value,
+                    served,
                 }),
                 Err(()) => Err(ApiError::internal(std::io::Error::other("orchestrator job mismatch"))),
             },

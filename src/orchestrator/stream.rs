@@ -11,6 +11,11 @@
 //! the missing end marker itself, so the client (and a Responses front's `response.completed`)
 //! sees a finished answer rather than an error.
 //!
+//! In the Responses dialect the stream is whole once `response.completed` (or
+//! `response.incomplete`) has passed, and there is no `[DONE]`; an upstream's own
+//! `response.failed` ends it as failed, and a stream cut before either ends with a
+//! `response.failed` event the relay writes, naming the response the stream announced.
+//!
 //! At shutdown, a stream still running when the grace period ends is cut by the gateway: it gets
 //! the dialect's error event and its observer hears `StreamEnd::Shutdown`, not a client disconnect.
 //!
@@ -95,6 +100,11 @@ struct Relay<O> {
     answered: bool,
     /// A usage chunk has passed.
     usage_seen: bool,
+    /// The upstream ended the stream as failed (a Responses `error` or `response.failed` event).
+    failed: bool,
+    /// The Responses stream's response id and last sequence number, for the closing event of a cut.
+    response_id: Option<String>,
+    sequence: Option<u64>,
     usage_required: bool,
     shutdown: Option<CancellationToken>,
     provider: ProviderId,
@@ -154,6 +164,7 @@ impl<O: StreamObserver> Relay<O> {
                     self.answered |= has_value(data, b"\"finish_reason\"");
                     self.usage_seen |= crate::dialects::wire::may_carry_usage(data);
                 }
+                Dialect::Responses => self.responses_event(data),
             }
             if !self.observer.on_event(data) {
                 dropped.push(event.range);
@@ -172,12 +183,39 @@ impl<O: StreamObserver> Relay<O> {
         kept.freeze()
     }
 
+    /// Notes how a Responses event bears on the end: a whole answer, an upstream failure.
+    fn responses_event(&mut self, data: &[u8]) {
+        if self.response_id.is_none() {
+            self.response_id = sse::response_id(data);
+        }
+        if let Some(n) = sse::sequence_number(data) {
+            self.sequence = Some(n);
+        }
+        match sse::responses_end(data) {
+            Some(sse::ResponsesEnd::Whole) => self.done = true,
+            Some(sse::ResponsesEnd::Failed) => {
+                self.failed = true;
+                self.done = true;
+            }
+            // `response.failed` may follow; if the stream ends first, the relay writes one.
+            Some(sse::ResponsesEnd::Error) => self.failed = true,
+            None => {}
+        }
+    }
+
     /// Whether the answer is whole though its end marker never came.
     fn whole(&self) -> bool {
         self.answered && (self.usage_seen || !self.usage_required || self.dialect == Dialect::Anthropic)
     }
 
     fn end(&mut self, end: StreamEnd, mut out: BytesMut) -> Option<Bytes> {
+        if self.failed && self.done {
+            // The upstream closed the stream with its own `response.failed`: relayed, not completed.
+            self.finished = true;
+            tracing::warn!(provider = %self.provider, "stream ended by the upstream as failed");
+            self.observer.on_end(StreamEnd::UpstreamError);
+            return (!out.is_empty()).then(|| out.freeze());
+        }
         let end = if !self.done && end != StreamEnd::Shutdown && end != StreamEnd::Complete && self.whole() {
             tracing::debug!(provider = %self.provider, end = end.as_str(), "stream ended after its answer without the end marker");
             out.extend_from_slice(end_marker(self.dialect));
@@ -189,7 +227,11 @@ impl<O: StreamObserver> Relay<O> {
         self.observer.on_end(end);
         if end != StreamEnd::Complete {
             tracing::warn!(provider = %self.provider, end = end.as_str(), "stream cut after it started");
-            out.extend_from_slice(&error_event(&self.provider, end, self.dialect));
+            let response = CutResponse {
+                id: self.response_id.as_deref(),
+                sequence: self.sequence.map_or(0, |n| n.saturating_add(1)),
+            };
+            out.extend_from_slice(&error_event(&self.provider, end, self.dialect, &response));
         }
         (!out.is_empty()).then(|| out.freeze())
     }
@@ -235,6 +277,9 @@ pub fn relay<O: StreamObserver>(
         done: false,
         answered: false,
         usage_seen: false,
+        failed: false,
+        response_id: None,
+        sequence: None,
         usage_required,
         shutdown,
         provider,
@@ -337,12 +382,22 @@ fn end_marker(dialect: Dialect) -> &'static [u8] {
     match dialect {
         Dialect::OpenAi => b"data: [DONE]\n\n",
         Dialect::Anthropic => b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        // Never reached: a Responses stream is whole only once its own closing event passed.
+        Dialect::Responses => b"",
     }
+}
+
+/// What the `response.failed` closing a cut Responses stream names.
+struct CutResponse<'a> {
+    /// The id `response.created` announced, if it came.
+    id: Option<&'a str>,
+    /// The event's `sequence_number`: after the last relayed.
+    sequence: u64,
 }
 
 /// The final event of a cut stream, in the client's dialect: OpenAI's `data: {"error": ...}`, or
 /// Anthropic's `event: error`.
-fn error_event(provider: &ProviderId, end: StreamEnd, dialect: Dialect) -> Bytes {
+fn error_event(provider: &ProviderId, end: StreamEnd, dialect: Dialect, cut: &CutResponse<'_>) -> Bytes {
     let why = match end {
         StreamEnd::IdleTimeout => "went silent",
         StreamEnd::Truncated => "closed the stream before its end",
@@ -372,6 +427,26 @@ fn error_event(provider: &ProviderId, end: StreamEnd, dialect: Dialect) -> Bytes
                 "error": { "type": "api_error", "message": message }
             });
             sse::named_event("error", body.to_string().as_bytes())
+        }
+        Dialect::Responses => {
+            let created_at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let body = serde_json::json!({
+                "type": "response.failed",
+                "sequence_number": cut.sequence,
+                "response": {
+                    "id": cut.id,
+                    "object": "response",
+                    "created_at": created_at,
+                    "status": "failed",
+                    "error": { "code": "server_error", "message": message },
+                    "incomplete_details": null,
+                    "output": [],
+                    "usage": null,
+                }
+            });
+            sse::named_event("response.failed", body.to_string().as_bytes())
         }
     }
 }
@@ -515,6 +590,35 @@ mod tests {
         );
         let cut = relayed(Dialect::Anthropic, false, start, vec![]).await;
         assert!(cut.contains("event: error") && !cut.contains("message_stop"), "{cut}");
+    }
+
+    const CREATED: &str = "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"in_progress\"}}\n\n";
+    const DELTA: &str = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"Hi\"}\n\n";
+    const COMPLETED: &str = "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"status\":\"completed\"}}\n\n";
+    const FAILED: &str = "event: response.failed\ndata: {\"type\":\"response.failed\",\"sequence_number\":2,\"response\":{\"id\":\"resp_1\",\"status\":\"failed\"}}\n\n";
+
+    #[tokio::test]
+    async fn a_responses_stream_is_whole_after_response_completed_and_gets_nothing_added() {
+        let text = relayed(Dialect::Responses, false, CREATED, vec![DELTA, COMPLETED]).await;
+        assert_eq!(text, format!("{CREATED}{DELTA}{COMPLETED}"));
+    }
+
+    #[tokio::test]
+    async fn a_cut_responses_stream_ends_with_response_failed_naming_its_response() {
+        let text = relayed(Dialect::Responses, false, CREATED, vec![DELTA]).await;
+        let last = text.rsplit("\n\n").nth(1).unwrap_or_default();
+        assert!(last.starts_with("event: response.failed\n"), "{text}");
+        let data: serde_json::Value =
+            serde_json::from_str(last.lines().nth(1).unwrap_or_default().trim_start_matches("data: ")).unwrap();
+        assert_eq!(data["response"]["id"], "resp_1");
+        assert_eq!(data["sequence_number"], 2);
+        assert_eq!(data["response"]["status"], "failed");
+    }
+
+    #[tokio::test]
+    async fn an_upstreams_own_response_failed_is_relayed_as_the_end() {
+        let text = relayed(Dialect::Responses, false, CREATED, vec![FAILED]).await;
+        assert_eq!(text, format!("{CREATED}{FAILED}"));
     }
 
     /// Counts the ends it is told of, and whether one was a shutdown cut.

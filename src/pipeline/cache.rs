@@ -79,6 +79,7 @@ pub(super) fn hit(answer: CachedAnswer, mut trace: Trace) -> Answer {
         provider: answer.provider,
         attempts: 0,
         cache: Some(CacheStatus::Hit),
+        dropped_tools: Vec::new(),
     }
 }
 

@@ -12,10 +12,10 @@ use crate::auth::Caller;
 use crate::cache::CachedAnswer;
 use crate::dialects::validate;
 use crate::dialects::{Peek, request_stream_usage};
-use crate::domain::{ClientHeaders, Dialect, RequestId};
+use crate::domain::{ClientHeaders, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
-use crate::providers::{Operation, Reply};
+use crate::providers::{Operation, Reply, Served};
 use crate::routing::routes::Needs;
 use crate::state::{AppState, Live};
 
@@ -102,6 +102,7 @@ async fn infer_as(
                 body,
                 directives,
                 scope: &scope,
+                pin: chain.as_ref().and_then(|c| c.provider.as_ref()),
             };
             infer_inner(state, &live, request_id, caller, request, &mut trace).await
         }
@@ -109,9 +110,10 @@ async fn infer_as(
     };
     match inner {
         Ok((Done::Json(success, attempts, lookup), bridge)) => {
+            let bridged = success.served.bridged();
             let answer = json(state, success, attempts, trace, &bridge, lookup).await;
             if let (Some(chain), Ok(Answer::Json { body, provider, .. })) = (&chain, &answer) {
-                super::responses::remember(state, caller, provider, true, chain, body);
+                super::responses::remember(state, caller, provider, bridged, chain, body);
             }
             answer
         }
@@ -130,12 +132,14 @@ async fn infer_as(
             let relay = stream::relay(success.value, source, recorder);
             let mut body = bridge.stream(Box::pin(relay));
             if let Some(chain) = &chain {
-                body = super::responses::remember_stream(state, caller, &success.provider, true, chain, body);
+                let bridged = success.served.bridged();
+                body = super::responses::remember_stream(state, caller, &success.provider, bridged, chain, body);
             }
             Ok(Answer::Stream {
                 body,
                 provider: success.provider,
                 attempts,
+                dropped_tools: dropped_tools(success.served),
             })
         }
         Err(e) => {
@@ -151,6 +155,8 @@ struct Request<'a> {
     body: Bytes,
     directives: Directives,
     scope: &'a Scope,
+    /// The provider that keeps the native response this request continues: only it can.
+    pin: Option<&'a ProviderId>,
 }
 
 async fn infer_inner(
@@ -166,6 +172,7 @@ async fn infer_inner(
         body,
         directives,
         scope,
+        pin,
     } = request;
     // The cache key is built on what the client sent, before any bridging (a cheap clone).
     let original = body.clone();
@@ -184,7 +191,12 @@ async fn infer_inner(
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
     let needs = Needs::estimate(body.len(), peek.tools);
-    let resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
+    let mut resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
+    if let Some(pin) = pin
+        && resolved.plan.candidates.iter().any(|c| &c.provider.config.id == pin)
+    {
+        resolved.plan.candidates.retain(|c| &c.provider.config.id == pin);
+    }
     let plan = &resolved.plan;
     let orchestrator = orchestrator(state, live, request_id, dialect, caller, &directives.forward);
     if !peek.stream {
@@ -194,7 +206,10 @@ async fn infer_inner(
         {
             return Ok((Done::Cached(hit), bridge));
         }
-        let outcome = orchestrator.run(plan, Operation::Chat, &body).await;
+        let hosted_tools = live.config.settings.responses_bridge.hosted_tools;
+        let outcome = orchestrator
+            .run_bridging(plan, Operation::Chat, &body, hosted_tools)
+            .await;
         let calls = outcome.calls_made();
         resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
@@ -209,8 +224,9 @@ async fn infer_inner(
     } else {
         body
     };
-    let strip_usage = ask_usage && !bridge.needs_usage_chunk();
-    let outcome = orchestrator.open_stream(plan, &body).await;
+    let strip_usage = ask_usage;
+    let hosted_tools = live.config.settings.responses_bridge.hosted_tools;
+    let outcome = orchestrator.open_stream_bridging(plan, &body, hosted_tools).await;
     let calls = outcome.calls_made();
     resolved.observe(state, &outcome.attempts);
     trace.attempts = outcome.attempts;
@@ -281,6 +297,7 @@ async fn json(
     trace.provider = Some(success.provider.clone());
     trace.upstream_model = Some(success.upstream_model.clone());
     let reply = success.value;
+    let dropped_tools = dropped_tools(success.served);
     let (body, content_type) = match bridge.reply(reply.body, reply.content_type) {
         Ok(translated) => translated,
         Err(e) => {
@@ -305,7 +322,17 @@ async fn json(
         provider: success.provider,
         attempts,
         cache,
+        dropped_tools,
     })
+}
+
+/// The hosted tools a bridged provider left out of a Responses request, for
+/// `x-ai-gateway-dropped-tools`.
+fn dropped_tools(served: Served) -> Vec<String> {
+    match served {
+        Served::Bridged { dropped_tools } => dropped_tools,
+        Served::Direct | Served::Native => Vec::new(),
+    }
 }
 
 /// The plan for `model`, with the named route (if any) noted on the trace for metrics and its

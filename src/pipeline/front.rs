@@ -1,17 +1,17 @@
 //! The client-facing APIs served by the chat path, and the bridges between them and chat
 //! completions.
 //!
-//! `/v1/chat/completions` and `/v1/messages` reach the orchestrator as the client sent them (the
-//! adapters translate Anthropic-dialect calls). `/v1/responses` and `/v1/completions` are
-//! translated into a chat request here, before routing, and their answers back after: the JSON
-//! reply as a whole, the stream event by event behind the relay (which, like history, sees chat
-//! chunks).
+//! `/v1/chat/completions`, `/v1/messages` and `/v1/responses` reach the orchestrator as the client
+//! sent them: the adapters translate Anthropic-dialect calls, and serve Responses calls natively or
+//! bridged to chat per provider. `/v1/completions` is translated into a chat request here, before
+//! routing, and its answer back after: the JSON reply as a whole, the stream event by event behind
+//! the relay (which, like history, sees chat chunks).
 
 use bytes::Bytes;
 
 use super::BodyStream;
 use crate::config::LimitSettings;
-use crate::dialects::translate::{self, completions, responses};
+use crate::dialects::translate::{self, completions};
 use crate::dialects::validate::{self, Caps};
 use crate::dialects::{BodyError, Peek};
 use crate::domain::Dialect;
@@ -53,13 +53,13 @@ impl Front {
 
     /// Checks the body as the client sent it, before bridging or routing (`domain::validate`):
     /// a refusal names the parameter in the front's own terms (`input[2].role` on Responses).
-    /// Chat and Messages bodies are peeked in the same pass; bridged fronts are peeked after
+    /// Chat, Messages and Responses bodies are peeked here; legacy completions are peeked after
     /// bridging, so `None`.
     pub fn validate(self, body: &[u8], caps: Caps) -> Result<Option<Peek>, BodyError> {
         match self {
             Self::Chat => validate::chat(body, caps).map(Some),
             Self::Messages => validate::messages(body, caps).map(Some),
-            Self::Responses => validate::responses(body, caps).map(|()| None),
+            Self::Responses => validate::responses(body, caps).and_then(|()| Peek::responses(body).map(Some)),
             Self::Completions => validate::completions(body, caps).map(|()| None),
         }
     }
@@ -68,7 +68,8 @@ impl Front {
     pub fn dialect(self) -> Dialect {
         match self {
             Self::Messages => Dialect::Anthropic,
-            _ => Dialect::OpenAi,
+            Self::Responses => Dialect::Responses,
+            Self::Chat | Self::Completions => Dialect::OpenAi,
         }
     }
 }
@@ -86,8 +87,6 @@ pub(super) fn caps(limits: &LimitSettings) -> Caps {
 pub(super) enum Bridge {
     /// Already in the client's dialect.
     Direct,
-    /// A chat answer to turn into a Responses object or events.
-    Responses(responses::Echo),
     /// A chat answer to turn into a text completion or its chunks.
     Completions,
 }
@@ -96,26 +95,15 @@ impl Bridge {
     /// The body the orchestrator gets, and the way back.
     pub fn inbound(front: Front, body: Bytes) -> Result<(Bytes, Self), ApiError> {
         Ok(match front {
-            Front::Chat | Front::Messages => (body, Self::Direct),
-            Front::Responses => {
-                let (chat, echo) = responses::request(&body)?;
-                (chat, Self::Responses(echo))
-            }
+            Front::Chat | Front::Messages | Front::Responses => (body, Self::Direct),
             Front::Completions => (completions::request(&body)?, Self::Completions),
         })
-    }
-
-    /// Whether the client must see the stream's usage chunk even when it did not ask for it
-    /// (the Responses events end with usage, built from that chunk).
-    pub fn needs_usage_chunk(&self) -> bool {
-        matches!(self, Self::Responses(_))
     }
 
     /// A complete answer in the front's shape, and its content type.
     pub fn reply(&self, body: Bytes, content_type: String) -> Result<(Bytes, String), ApiError> {
         let translated = match self {
             Self::Direct => return Ok((body, content_type)),
-            Self::Responses(echo) => responses::reply(&body, echo),
             Self::Completions => completions::reply(&body),
         };
         translated
@@ -127,7 +115,6 @@ impl Bridge {
     pub fn stream(self, body: BodyStream) -> BodyStream {
         match self {
             Self::Direct => body,
-            Self::Responses(echo) => Box::pin(translate::translate(body, responses::ToResponseEvents::new(echo))),
             Self::Completions => Box::pin(translate::translate(body, completions::ToCompletionChunks)),
         }
     }

@@ -68,6 +68,9 @@ pub enum Answer {
         attempts: usize,
         /// `hit` or `miss` when the response cache applied.
         cache: Option<crate::cache::CacheStatus>,
+        /// Hosted tool types a provider bridging `/v1/responses` left out
+        /// (`x-ai-gateway-dropped-tools`); empty otherwise.
+        dropped_tools: Vec<String>,
     },
     /// Server-sent events, relayed chunk by chunk.
     Stream {
@@ -76,5 +79,7 @@ pub enum Answer {
         provider: ProviderId,
         /// Upstream calls made.
         attempts: usize,
+        /// As for `Json`.
+        dropped_tools: Vec<String>,
     },
 }

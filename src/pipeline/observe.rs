@@ -290,6 +290,7 @@ impl StreamObserver for StreamRecorder {
         let inspected = match self.dialect {
             Dialect::OpenAi => wire::chunk(data),
             Dialect::Anthropic => wire::anthropic_event(data),
+            Dialect::Responses => wire::responses_event(data),
         };
         let Some(chunk) = inspected else { return true };
         if let Some(usage) = chunk.usage {

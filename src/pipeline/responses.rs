@@ -65,7 +65,14 @@ pub enum ResponseAsker<'a> {
 /// conversation; a native one is left for its provider, which is named. An unknown, expired or
 /// another caller's id is refused as OpenAI refuses it (400 `previous_response_not_found`).
 pub async fn expand(state: &AppState, caller: Option<&Caller>, body: Bytes) -> Result<Expanded, ApiError> {
-    let fields = responses_chain::chain_fields(&body)?;
+    // A body that is not a Responses request is left to validation, which names what is wrong.
+    let Ok(fields) = responses_chain::chain_fields(&body) else {
+        return Ok(Expanded {
+            body,
+            previous_response_id: None,
+            provider: None,
+        });
+    };
     let Some(previous) = fields.previous_response_id else {
         return Ok(Expanded {
             body,

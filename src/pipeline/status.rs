@@ -1,12 +1,14 @@
 //! `GET /provider/status` (seed 004): every catalogue and configured provider, whether it is
-//! enabled, whether it has a key, its breaker, last error and median latency.
+//! enabled, whether it has a key, its breaker, last error and median latency, and for the OpenAI
+//! protocol's kinds how `/v1/responses` reaches it.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::catalogue;
+use crate::config::{RESPONSES_KINDS, catalogue};
 use crate::domain::ProviderId;
+use crate::providers::ResponsesStatus;
 use crate::state::AppState;
 
 /// The body.
@@ -36,6 +38,9 @@ pub struct ProviderStatus {
     pub last_error: Option<String>,
     /// Median latency of its last 100 attempts.
     pub latency_ms_p50: Option<u64>,
+    /// `kind: openai` and `azure`: the `responses:` mode, whether `/v1/responses` is served
+    /// natively or bridged now, and what `auto` detected.
+    pub responses: Option<ResponsesStatus>,
 }
 
 /// The status of every provider the gateway knows.
@@ -64,6 +69,10 @@ pub fn provider_status(state: &AppState) -> StatusList {
                 },
                 last_error,
                 latency_ms_p50,
+                responses: RESPONSES_KINDS
+                    .contains(&p.config.kind.as_str())
+                    .then(|| p.adapter.responses_status())
+                    .flatten(),
             }
         })
         .collect();
@@ -81,6 +90,7 @@ pub fn provider_status(state: &AppState) -> StatusList {
             model_breakers: BTreeMap::new(),
             last_error: None,
             latency_ms_p50: None,
+            responses: None,
         });
     }
     StatusList { providers }

@@ -18,7 +18,9 @@ use futures_util::Stream;
 pub use error::{ErrorDetail, UpstreamError, UpstreamErrorKind};
 pub use registry::{Provider, Registry, RegistryError};
 
-use crate::config::ProviderConfig;
+pub use adapters::ResponsesProbe;
+
+use crate::config::{HostedTools, ProviderConfig};
 use crate::domain::{ClientHeaders, Dialect, RequestId, Usage};
 
 /// Which inference operation a unary call performs.
@@ -47,6 +49,60 @@ pub struct Call<'a> {
     /// The client's protocol headers (`anthropic-beta`, `anthropic-version`): an adapter sends them
     /// only when the call is in its own protocol's dialect.
     pub forward: &'a ClientHeaders,
+    /// What a Responses call bridged to chat does with hosted tools (`responses_bridge.hosted_tools`).
+    pub hosted_tools: HostedTools,
+}
+
+impl<'a> Call<'a> {
+    /// The same call with another body in another dialect (a Responses call bridged to chat).
+    pub fn with_body<'b>(&self, body: &'b Bytes, dialect: Dialect) -> Call<'b>
+    where
+        'a: 'b,
+    {
+        Call {
+            provider: self.provider,
+            body,
+            dialect,
+            request_id: self.request_id,
+            http: self.http,
+            max_response_bytes: self.max_response_bytes,
+            forward: self.forward,
+            hosted_tools: self.hosted_tools,
+        }
+    }
+}
+
+/// How a `/v1/responses` call was served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Served {
+    /// Not a Responses call: the body went as the client's dialect says.
+    #[default]
+    Direct,
+    /// Forwarded as it is to the upstream's own Responses endpoint.
+    Native,
+    /// Translated to chat completions and back.
+    Bridged {
+        /// The hosted tool types left out of the chat request (`x-ai-gateway-dropped-tools`).
+        dropped_tools: Vec<String>,
+    },
+}
+
+impl Served {
+    /// Whether a Responses call went through the chat bridge.
+    pub fn bridged(&self) -> bool {
+        matches!(self, Self::Bridged { .. })
+    }
+}
+
+/// What `/provider/status` says about how a provider serves `/v1/responses`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ResponsesStatus {
+    /// The configured mode: `auto`, `native` or `bridge`.
+    pub mode: &'static str,
+    /// How it is served now: `native` or `bridge`.
+    pub serving: &'static str,
+    /// In `auto`, why the provider was switched to the bridge (the upstream's answer), if it was.
+    pub detected: Option<String>,
 }
 
 /// A complete upstream answer, already in the client's dialect (translated by the adapter when the
@@ -88,6 +144,29 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
     /// Opens a chat stream; returns once upstream headers say 2xx. Items are SSE bytes in the
     /// call's dialect.
     async fn open_stream(&self, call: &Call<'_>) -> Result<ByteStream, UpstreamError>;
+
+    /// One non-streamed `/v1/responses` call (`call.dialect` is `Responses`): the reply is a
+    /// `response` object. By default bridged: the body becomes a chat request for `send`, and its
+    /// completion a `response` object.
+    async fn send_responses(&self, call: &Call<'_>) -> Result<(Reply, Served), UpstreamError> {
+        adapters::bridge_send(self, call).await
+    }
+
+    /// Opens a `/v1/responses` stream: items are Responses events. By default bridged: a chat
+    /// stream from `open_stream`, each chunk turned into its Responses events as it arrives.
+    async fn open_responses_stream(&self, call: &Call<'_>) -> Result<(ByteStream, Served), UpstreamError> {
+        adapters::bridge_stream(self, call).await
+    }
+
+    /// How `/v1/responses` is served here, for `/provider/status`; `None`: always bridged.
+    fn responses_status(&self) -> Option<ResponsesStatus> {
+        None
+    }
+
+    /// The `auto` detection state, handed to the adapter that replaces this one on a reload.
+    fn responses_probe(&self) -> Option<std::sync::Arc<ResponsesProbe>> {
+        None
+    }
 
     /// Model ids the upstream serves now (for `/v1/models` on `"*"` providers).
     async fn list_models(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::ProviderAdapter;
-use super::adapters::{Anthropic, Flavor, Gemini, OpenAiCompat};
+use super::adapters::{Anthropic, Flavor, Gemini, OpenAiCompat, ResponsesProbe};
 use crate::config::ProviderConfig;
 use crate::domain::ProviderId;
 
@@ -21,7 +21,12 @@ pub struct Provider {
 impl Provider {
     /// `config` paired with an adapter built for it; `None` when its kind has none in this build.
     pub fn new(config: ProviderConfig) -> Option<Self> {
-        let adapter = adapter_for(&config)?;
+        Self::keeping(config, None)
+    }
+
+    /// `Provider::new`, keeping what `responses: auto` learnt about the provider (`probe`).
+    fn keeping(config: ProviderConfig, probe: Option<Arc<ResponsesProbe>>) -> Option<Self> {
+        let adapter = adapter_for(&config, probe)?;
         Some(Self {
             config: Arc::new(config),
             adapter,
@@ -47,11 +52,11 @@ pub struct Registry {
 
 const AVAILABLE: &str = "openai, azure, anthropic, gemini, node_pool";
 
-fn adapter_for(config: &ProviderConfig) -> Option<Arc<dyn ProviderAdapter>> {
+fn adapter_for(config: &ProviderConfig, probe: Option<Arc<ResponsesProbe>>) -> Option<Arc<dyn ProviderAdapter>> {
     match config.kind.as_str() {
         // Every node of a pool speaks the OpenAI protocol; routing gives each its own base URL.
-        "openai" | "node_pool" => Some(Arc::new(OpenAiCompat::new(Flavor::Plain, config))),
-        "azure" => Some(Arc::new(OpenAiCompat::new(Flavor::Azure, config))),
+        "openai" | "node_pool" => Some(Arc::new(OpenAiCompat::with_probe(Flavor::Plain, config, probe))),
+        "azure" => Some(Arc::new(OpenAiCompat::with_probe(Flavor::Azure, config, probe))),
         "anthropic" => Some(Arc::new(Anthropic::new(config))),
         "gemini" => Some(Arc::new(Gemini::new(config))),
         _ => None,
@@ -62,10 +67,20 @@ impl Registry {
     /// Pairs each provider with its adapter. Providers whose kind has no adapter are left out and
     /// reported: `check-config` fails on them, `serve` warns and goes on.
     pub fn build(configs: &[ProviderConfig]) -> (Self, Vec<RegistryError>) {
+        Self::rebuild(configs, None)
+    }
+
+    /// `build`, keeping from `previous` what `responses: auto` learnt about each provider that
+    /// stays with the same kind and base URL (like breaker state, it outlives a reload).
+    pub fn rebuild(configs: &[ProviderConfig], previous: Option<&Registry>) -> (Self, Vec<RegistryError>) {
         let mut providers = Vec::with_capacity(configs.len());
         let mut errors = Vec::new();
         for config in configs {
-            match Provider::new(config.clone()) {
+            let probe = previous
+                .and_then(|r| r.get(&config.id))
+                .filter(|p| p.config.kind == config.kind && p.config.base_url == config.base_url)
+                .and_then(|p| p.adapter.responses_probe());
+            match Provider::keeping(config.clone(), probe) {
                 Some(provider) => providers.push(provider),
                 None => errors.push(RegistryError {
                     provider: config.id.clone(),

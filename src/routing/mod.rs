@@ -196,6 +196,7 @@ mod tests {
             confidence: 0.8,
             task_model: None,
             node_pool: None,
+            responses: Default::default(),
         }
     }
 

@@ -63,6 +63,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
+        if not self.path.endswith(("/chat/completions", "/embeddings")):
+            # A chat-only server, like vLLM before it served the Responses API: no such route.
+            self._json(404, {"detail": "Not Found"})
+            return
         with Handler.lock:
             Handler.calls += 1
         if self.fail:

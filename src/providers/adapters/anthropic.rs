@@ -42,7 +42,9 @@ impl Anthropic {
     fn body(call: &Call<'_>) -> Result<Bytes, UpstreamError> {
         match call.dialect {
             Dialect::Anthropic => Ok(call.body.clone()),
-            Dialect::OpenAi => anthropic::request(call.body).map_err(|e| http::untranslatable(&call.provider.id, e)),
+            Dialect::OpenAi | Dialect::Responses => {
+                anthropic::request(call.body).map_err(|e| http::untranslatable(&call.provider.id, e))
+            }
         }
     }
 
@@ -81,7 +83,7 @@ impl ProviderAdapter for Anthropic {
                     text: inspected.text,
                 })
             }
-            Dialect::OpenAi => {
+            Dialect::OpenAi | Dialect::Responses => {
                 let (completion, usage, text) = anthropic::reply(&body).ok_or_else(|| http::malformed(id))?;
                 Ok(Reply {
                     status,
@@ -103,7 +105,7 @@ impl ProviderAdapter for Anthropic {
         let stream = http::byte_stream(&call.provider.id, resp);
         Ok(match call.dialect {
             Dialect::Anthropic => stream,
-            Dialect::OpenAi => {
+            Dialect::OpenAi | Dialect::Responses => {
                 let include_usage = super::wants_usage(call.body);
                 Box::pin(translate::translate(
                     stream,

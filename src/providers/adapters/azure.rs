@@ -56,6 +56,7 @@ mod tests {
             confidence: 0.8,
             task_model: None,
             node_pool: None,
+            responses: Default::default(),
         };
         assert_eq!(
             url(&p, br#"{"model":"my gpt-4o","messages":[]}"#, "/chat/completions").unwrap(),

@@ -40,7 +40,7 @@ fn url(provider: &ProviderConfig, model: &str, method: &str) -> String {
 /// The chat body behind a call: the client's, or an Anthropic request translated.
 fn chat_body(call: &Call<'_>) -> Result<Bytes, UpstreamError> {
     match call.dialect {
-        Dialect::OpenAi => Ok(call.body.clone()),
+        Dialect::OpenAi | Dialect::Responses => Ok(call.body.clone()),
         Dialect::Anthropic => messages::request(call.body).map_err(|e| http::untranslatable(&call.provider.id, e)),
     }
 }
@@ -92,7 +92,7 @@ impl Gemini {
             gemini::ReplyError::Malformed => http::malformed(id),
         })?;
         let body = match call.dialect {
-            Dialect::OpenAi => completion,
+            Dialect::OpenAi | Dialect::Responses => completion,
             Dialect::Anthropic => messages::reply(&completion).ok_or_else(|| http::malformed(id))?.0,
         };
         Ok(Reply {
@@ -151,7 +151,7 @@ impl ProviderAdapter for Gemini {
         let resp = self.post(call, &url, body, http::EVENT_STREAM).await?;
         let stream = http::byte_stream(id, resp);
         Ok(match call.dialect {
-            Dialect::OpenAi => {
+            Dialect::OpenAi | Dialect::Responses => {
                 let include_usage = super::wants_usage(call.body);
                 Box::pin(translate::translate(
                     stream,

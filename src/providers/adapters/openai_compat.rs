@@ -4,20 +4,24 @@
 //!
 //! OpenAI-dialect bodies are forwarded as bytes; only error bodies and the shape of a successful
 //! reply are read. Anthropic-dialect calls (`/v1/messages`) are translated to chat completions and
-//! their answers back (`translate::messages`).
+//! their answers back (`translate::messages`). Responses calls go to the upstream's own
+//! `/responses` as they are, or through the chat bridge, as the provider's `responses:` mode and
+//! what `auto` learnt say (`openai_responses`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
 use serde::Deserialize;
 
-use super::{azure, http};
+use super::openai_responses::{Native, ResponsesProbe};
+use super::{azure, bridge_send, bridge_stream, http};
 use crate::config::ProviderConfig;
 use crate::dialects::translate::{self, messages};
 use crate::dialects::wire;
 use crate::domain::Dialect;
-use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, UpstreamError};
+use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, ResponsesStatus, Served, UpstreamError};
 
 const CHAT: &str = "/chat/completions";
 const EMBEDDINGS: &str = "/embeddings";
@@ -42,11 +46,19 @@ pub struct OpenAiCompat {
     chat: http::Endpoint,
     /// `{base_url}/embeddings` (Plain only).
     embeddings: http::Endpoint,
+    /// `/v1/responses`: the mode, what `auto` learnt, the upstream's Responses URL.
+    native: Native,
 }
 
 impl OpenAiCompat {
     /// The adapter for `flavor`, serving `provider`.
     pub fn new(flavor: Flavor, provider: &ProviderConfig) -> Self {
+        Self::with_probe(flavor, provider, None)
+    }
+
+    /// The adapter for `flavor`, serving `provider`, keeping what `auto` learnt before (`probe`,
+    /// from the adapter this one replaces).
+    pub fn with_probe(flavor: Flavor, provider: &ProviderConfig, probe: Option<Arc<ResponsesProbe>>) -> Self {
         let transport = http::Transport::new(provider, &[]);
         let chat = transport.endpoint(&format!("{}/chat/completions", provider.base_url));
         let embeddings = transport.endpoint(&format!("{}/embeddings", provider.base_url));
@@ -55,6 +67,7 @@ impl OpenAiCompat {
             transport,
             chat,
             embeddings,
+            native: Native::new(provider, flavor == Flavor::Azure, probe),
         }
     }
 
@@ -86,7 +99,7 @@ impl OpenAiCompat {
     /// The chat body to send: the client's bytes, or their translation.
     fn chat_body(call: &Call<'_>) -> Result<Bytes, UpstreamError> {
         match call.dialect {
-            Dialect::OpenAi => Ok(call.body.clone()),
+            Dialect::OpenAi | Dialect::Responses => Ok(call.body.clone()),
             Dialect::Anthropic => messages::request(call.body).map_err(|e| http::untranslatable(&call.provider.id, e)),
         }
     }
@@ -144,9 +157,40 @@ impl ProviderAdapter for OpenAiCompat {
         let resp = self.post(call, CHAT, body, http::EVENT_STREAM).await?;
         let stream = http::byte_stream(&call.provider.id, resp);
         Ok(match call.dialect {
-            Dialect::OpenAi => stream,
+            Dialect::OpenAi | Dialect::Responses => stream,
             Dialect::Anthropic => Box::pin(translate::translate(stream, messages::ToMessageEvents::new())),
         })
+    }
+
+    async fn send_responses(&self, call: &Call<'_>) -> Result<(Reply, Served), UpstreamError> {
+        if !self.native.tries() {
+            return bridge_send(self, call).await;
+        }
+        match self.native.send(&self.transport, call).await {
+            Ok(reply) => Ok((reply, Served::Native)),
+            // The same attempt goes on through the bridge: the upstream is not at fault.
+            Err(e) if self.native.learns(&call.provider.id, &e) => bridge_send(self, call).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn open_responses_stream(&self, call: &Call<'_>) -> Result<(ByteStream, Served), UpstreamError> {
+        if !self.native.tries() {
+            return bridge_stream(self, call).await;
+        }
+        match self.native.open_stream(&self.transport, call).await {
+            Ok(stream) => Ok((stream, Served::Native)),
+            Err(e) if self.native.learns(&call.provider.id, &e) => bridge_stream(self, call).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    fn responses_status(&self) -> Option<ResponsesStatus> {
+        Some(self.native.status())
+    }
+
+    fn responses_probe(&self) -> Option<Arc<ResponsesProbe>> {
+        Some(self.native.probe())
     }
 
     async fn list_models(

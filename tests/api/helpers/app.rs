@@ -129,6 +129,11 @@ impl ProviderSpec {
             "priority": self.priority.unwrap_or(default_priority),
             "model_aliases": aliases,
         });
+        // The chat mocks have no `/responses`: an OpenAI-protocol provider bridges `/v1/responses`
+        // unless a test says its mock speaks the Responses API (`.set("responses", ...)`).
+        if matches!(self.kind.as_str(), "openai" | "azure") {
+            entry["responses"] = json!("bridge");
+        }
         for (key, value) in &self.extra {
             entry[key] = value.clone();
         }
