@@ -13,7 +13,7 @@ use super::BodyStream;
 use crate::config::LimitSettings;
 use crate::dialects::translate::{self, completions, responses};
 use crate::dialects::validate::{self, Caps};
-use crate::dialects::{BodyError, Peek};
+use crate::dialects::{BodyError, BridgeOptions, HostedTools, Peek};
 use crate::domain::Dialect;
 use crate::error::ApiError;
 
@@ -98,7 +98,10 @@ impl Bridge {
         Ok(match front {
             Front::Chat | Front::Messages => (body, Self::Direct),
             Front::Responses => {
-                let (chat, echo) = responses::request(&body)?;
+                let options = BridgeOptions {
+                    hosted_tools: HostedTools::Drop,
+                };
+                let (chat, echo) = responses::request(&body, &options)?;
                 (chat, Self::Responses(echo))
             }
             Front::Completions => (completions::request(&body)?, Self::Completions),

@@ -11,7 +11,7 @@
 //! | `anthropic` | OpenAI chat request; Anthropic reply and events | Anthropic request; chat completion and chunks |
 //! | `messages` | Anthropic request; chat completion and chunks | OpenAI chat request; Anthropic message and events |
 //! | `gemini` | OpenAI chat and embeddings requests; Gemini replies and events | Gemini requests; chat completion and chunks; embeddings list |
-//! | `responses` | Responses API request; chat completion and chunks | chat request; Responses object and events |
+//! | `responses` (`responses_tools`, `responses_items`, `responses_stream`) | Responses API request; chat completion and chunks | chat request; Responses object and events |
 //! | `completions` | legacy completions request; chat completion and chunks | chat request; text completion and chunks |
 
 pub mod anthropic;
@@ -21,7 +21,9 @@ mod gemini_stream;
 pub mod messages;
 mod messages_stream;
 pub mod responses;
+mod responses_items;
 mod responses_stream;
+mod responses_tools;
 mod stream;
 
 pub use stream::{Chain, StreamTranslator, translate};
