@@ -189,7 +189,8 @@ pub(super) struct ReasoningSettings {
 /// A Responses `input`: a string or an array of item objects.
 pub(super) struct ResponsesInput;
 
-/// An input item: a message, a function call or its output, a reasoning item...
+/// An input item: a message, a function call or its output, a reasoning item... `output` is not
+/// checked: its shape depends on the item type (an object for a computer call's output).
 #[derive(Deserialize)]
 pub(super) struct ResponsesItem {
     #[serde(rename = "type")]
@@ -208,8 +209,6 @@ pub(super) struct ResponsesItem {
     pub(super) _namespace: Option<Name>,
     #[serde(rename = "arguments")]
     pub(super) _arguments: Option<Text>,
-    #[serde(rename = "output")]
-    pub(super) _output: Option<Content<true>>,
     #[serde(rename = "summary")]
     pub(super) _summary: Option<List<Obj<Part>>>,
     #[serde(rename = "encrypted_content")]
