@@ -34,8 +34,6 @@ const ECHOED: &[&str] = &[
     "top_p",
     "user",
     "reasoning",
-    "prompt_cache_key",
-    "safety_identifier",
 ];
 
 /// Request fields chat completions takes under the same name and meaning.
