@@ -1,6 +1,7 @@
 //! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
 //! every background task (history writer, virtual-key refresh, limiter housekeeping, node health,
-//! the webhook dispatcher, the admin API's change sync and the config file's hot reload).
+//! the webhook dispatcher, the admin API's change sync, the config file's hot reload and the
+//! stored responses' writer).
 //!
 //! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
 //! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
@@ -25,7 +26,9 @@ use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRecord, Nodes, PoolSpec};
 use crate::state::{AppState, Handles, Layers, Live};
-use crate::store::{HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, spawn_writer};
+use crate::store::{
+    HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, response_queue, spawn_writer,
+};
 use crate::webhooks::{self, DeliveryHook};
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
@@ -106,6 +109,7 @@ impl Application {
         // the writer queues (and reports `retrying`), and the pool migrates once it connects.
         let (store, unavailable) = HistoryStore::open(&settings.database_url).await?;
         let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
+        let (responses, response_writer) = response_queue(store.clone());
         let database_watch = unavailable.map(|e| {
             tracing::warn!(error = %e, "history database unreachable at start; serving, and retrying in the background");
             history.set_database_down(Some(e.to_string()));
@@ -134,6 +138,10 @@ impl Application {
         let refresh = Duration::try_from_secs_f64(settings.auth.refresh_seconds).unwrap_or(Duration::from_secs(2));
         let mut background = Background::start(&store, &auth, &limiter, refresh).await;
         background.tasks.extend(database_watch);
+        // Stored responses reach the database off the request path; drained at shutdown.
+        background
+            .tasks
+            .push(tokio::spawn(response_writer.run(background.cancel.clone())));
         let nodes = Arc::new(node_registry(&config));
         seed_nodes(&store, &config, &nodes).await;
         let health = NodeHealth {
@@ -189,6 +197,7 @@ impl Application {
             cache,
             webhooks,
             layers,
+            responses,
         };
         let state = web::Data::new(AppState::new(live, handles));
         background

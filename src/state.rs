@@ -20,7 +20,7 @@ use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
 use crate::routing::paths::PathTable;
 use crate::routing::stats::RouteStats;
-use crate::store::{HistorySink, HistoryStore};
+use crate::store::{HistorySink, HistoryStore, ResponseSink};
 use crate::webhooks::Webhooks;
 
 /// One consistent snapshot of everything configuration decides.
@@ -155,6 +155,9 @@ pub struct AppState {
     pub layers: Arc<tokio::sync::Mutex<Layers>>,
     /// Tells streams in flight when shutdown's grace period is over.
     pub shutdown: Shutdown,
+    /// Which provider made each `/v1/responses` answer, and the stored bridged ones (memory at
+    /// once, the database by a writer task; never awaited on the request path).
+    pub responses: ResponseSink,
 }
 
 /// Shutdown's word to the requests in flight: when the grace period is over, streams still
@@ -199,6 +202,8 @@ pub struct Handles {
     pub webhooks: Webhooks,
     /// What the first snapshot was built from.
     pub layers: Layers,
+    /// Response rows' queue.
+    pub responses: ResponseSink,
 }
 
 impl AppState {
@@ -220,6 +225,7 @@ impl AppState {
             route_stats: Arc::new(RouteStats::default()),
             layers: Arc::new(tokio::sync::Mutex::new(h.layers)),
             shutdown: Shutdown::default(),
+            responses: h.responses,
         }
     }
 

@@ -139,17 +139,80 @@ async function loadNodes() {
 }
 
 // --- History ---------------------------------------------------------------------------------
+// Sessions whose requests are shown (kept across refreshes).
+const openSessions = new Set();
+
+function tokens(r) {
+  if (r.total_tokens === null || r.total_tokens === undefined) return "–";
+  const parts = [];
+  if (r.cached_tokens) parts.push(`${r.cached_tokens} cached`);
+  if (r.reasoning_tokens) parts.push(`${r.reasoning_tokens} reasoning`);
+  return parts.length ? `${r.total_tokens} (${parts.join(", ")})` : String(r.total_tokens);
+}
+
+function historyRow(r, cls) {
+  return el("tr", cls ? { class: cls } : {},
+    el("td", {}, new Date(r.timestamp).toLocaleTimeString()), el("td", {}, r.task || "–"),
+    el("td", {}, r.endpoint), el("td", {}, r.provider || "–"),
+    el("td", {}, badge(r.status, r.status === "error" ? "error-status" : r.status)),
+    el("td", {}, r.latency_ms), el("td", {}, tokens(r)), el("td", {}, r.result_summary || r.error_message || ""));
+}
+
+// Rows (newest first) grouped by `session_id`, the most recently active session first.
+function bySession(rows) {
+  const groups = new Map();
+  for (const r of rows) {
+    const id = r.session_id || "";
+    if (!groups.has(id)) groups.set(id, []);
+    groups.get(id).push(r);
+  }
+  return [...groups.entries()].map(([id, items]) => ({
+    id,
+    items,
+    tokens: items.reduce((n, r) => n + (r.total_tokens || 0), 0),
+    cached: items.reduce((n, r) => n + (r.cached_tokens || 0), 0),
+    reasoning: items.reduce((n, r) => n + (r.reasoning_tokens || 0), 0),
+    first: items[items.length - 1].timestamp,
+    last: items[0].timestamp,
+  }));
+}
+
+function renderSessions(rows) {
+  const body = [];
+  for (const s of bySession(rows)) {
+    const open = openSessions.has(s.id);
+    const head = el("tr", { class: open ? "session-row open" : "session-row", "data-session": s.id },
+      el("td", {}, s.id || "(no session)"), el("td", { class: "count" }, s.items.length), el("td", {}, s.tokens),
+      el("td", {}, s.cached), el("td", {}, s.reasoning),
+      el("td", {}, new Date(s.first).toLocaleString()), el("td", {}, new Date(s.last).toLocaleString()));
+    head.addEventListener("click", () => {
+      if (openSessions.has(s.id)) openSessions.delete(s.id); else openSessions.add(s.id);
+      renderSessions(rows);
+    });
+    body.push(head);
+    if (open) {
+      for (const r of s.items) {
+        body.push(el("tr", { class: "session-request" },
+          el("td", {}, new Date(r.timestamp).toLocaleTimeString()),
+          el("td", { colspan: "6" }, `${r.endpoint} · ${r.model || "–"} → ${r.provider || "–"} · ${r.status} · ${r.latency_ms} ms · ${tokens(r)}`)));
+      }
+    }
+  }
+  $("#sessions tbody").replaceChildren(...body);
+}
+
 async function loadHistory() {
   const form = new FormData($("#history-filters"));
-  const params = new URLSearchParams({ limit: "25" });
+  const grouped = $("#group-session").checked;
+  // Grouping needs more than one page's worth of requests to show whole sessions.
+  const params = new URLSearchParams({ limit: grouped ? "500" : "25" });
   for (const [k, v] of form.entries()) if (v) params.set(k, v);
   try {
     const rows = await api(`/history?${params}`);
-    $("#history tbody").replaceChildren(...rows.map((r) => el("tr", {},
-      el("td", {}, new Date(r.timestamp).toLocaleTimeString()), el("td", {}, r.task || "–"),
-      el("td", {}, r.endpoint), el("td", {}, r.provider || "–"),
-      el("td", {}, badge(r.status, r.status === "error" ? "error-status" : r.status)),
-      el("td", {}, r.latency_ms), el("td", {}, r.result_summary || r.error_message || ""))));
+    $("#history").hidden = grouped;
+    $("#sessions").hidden = !grouped;
+    if (grouped) renderSessions(rows);
+    else $("#history tbody").replaceChildren(...rows.map((r) => historyRow(r)));
     setState("#history-state", rows.length ? "" : "No requests recorded yet.", false);
   } catch (err) {
     setState("#history-state", explain(err), true);
@@ -221,6 +284,7 @@ function refreshAll() { loadProviders(); loadNodes(); loadHistory(); }
 initKey();
 initTask();
 $("#history-filters").addEventListener("submit", (e) => { e.preventDefault(); loadHistory(); });
+$("#group-session").addEventListener("change", loadHistory);
 refreshAll();
 sampleMetrics();
 setInterval(sampleMetrics, 2000);

@@ -33,6 +33,6 @@ pub use routes::{
 };
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, JwtSettings, LimitSettings, LogFormat, LoggingSettings,
-    ObservabilitySettings, ProviderConfig, ProviderEntry, RateLimitSettings, RoutingSettings, Settings, TaskSettings,
-    TaskType,
+    ObservabilitySettings, ProviderConfig, ProviderEntry, RateLimitSettings, ResponsesBridgeSettings, RoutingSettings,
+    Settings, TaskSettings, TaskType,
 };

@@ -65,6 +65,8 @@ pub struct Settings {
     pub reload: ReloadSettings,
     /// Who may read `/metrics` and the detailed `/health`.
     pub observability: ObservabilitySettings,
+    /// `/v1/responses` answered through chat completions: what is stored for `previous_response_id`.
+    pub responses_bridge: ResponsesBridgeSettings,
 }
 
 impl Settings {
@@ -126,6 +128,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             reload: ReloadSettings::default(),
             observability: ObservabilitySettings::default(),
+            responses_bridge: ResponsesBridgeSettings::default(),
         }
     }
 }
@@ -381,6 +384,27 @@ impl LimitSettings {
     /// `keep_alive_seconds` as a Duration.
     pub fn keep_alive(&self) -> Duration {
         secs(self.keep_alive_seconds)
+    }
+}
+
+/// `responses_bridge:` — bridged `/v1/responses` answers kept by the gateway, so `GET
+/// /v1/responses/{id}` and `previous_response_id` work on every provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponsesBridgeSettings {
+    /// How long a stored bridged response is kept, in hours (fractions allowed); 0 stores none.
+    pub store_ttl_hours: f64,
+    /// Whether a request without `store` is stored (OpenAI stores by default; the gateway does
+    /// not, unless this is true).
+    pub store_by_default: bool,
+}
+
+impl Default for ResponsesBridgeSettings {
+    fn default() -> Self {
+        Self {
+            store_ttl_hours: 24.0,
+            store_by_default: false,
+        }
     }
 }
 

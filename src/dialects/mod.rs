@@ -15,5 +15,6 @@ pub mod wire;
 pub use translate::responses::{BridgeOptions, HostedTools};
 
 pub use peek::{
-    BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, request_stream_usage, splice_model,
+    BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, prompt_cache_key,
+    request_stream_usage, splice_model,
 };

@@ -112,6 +112,21 @@ impl EmbeddingsPeek {
     }
 }
 
+#[derive(Deserialize)]
+struct CacheKeyView<'a> {
+    #[serde(default, borrow)]
+    prompt_cache_key: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A Responses body's `prompt_cache_key` (Codex sends its session there), when it is a non-empty
+/// string; one pass that borrows it and skips every other field.
+pub fn prompt_cache_key(body: &[u8]) -> Option<String> {
+    let view: CacheKeyView<'_> = serde_json::from_slice(body).ok()?;
+    let key = view.prompt_cache_key?;
+    let key = key.trim();
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
 fn require_model(model: &str) -> Result<(), BodyError> {
     if model.trim().is_empty() {
         return Err(BodyError {
@@ -340,6 +355,17 @@ pub fn request_stream_usage(body: &Bytes, peek: &Peek) -> Result<Bytes, BodyErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prompt_cache_key_is_read_alone() {
+        let body = br#"{"model":"gpt-5","input":[{"role":"user","content":"hi"}],"prompt_cache_key":"019a-sess\u0031","stream":true}"#;
+        assert_eq!(prompt_cache_key(body).as_deref(), Some("019a-sess1"));
+        assert_eq!(prompt_cache_key(br#"{"model":"m","prompt_cache_key":"  "}"#), None);
+        assert_eq!(prompt_cache_key(br#"{"model":"m","prompt_cache_key":null}"#), None);
+        assert_eq!(prompt_cache_key(br#"{"model":"m","prompt_cache_key":7}"#), None);
+        assert_eq!(prompt_cache_key(br#"{"model":"m"}"#), None);
+        assert_eq!(prompt_cache_key(b"not json"), None);
+    }
 
     #[test]
     fn chat_peek_reads_model_and_stream() {

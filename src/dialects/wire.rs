@@ -2,8 +2,9 @@
 //! enough to validate a reply and pull out usage and the start of the answer for history, without
 //! building the whole object.
 
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Value, json};
 
 use crate::domain::Usage;
 
@@ -21,7 +22,7 @@ pub struct Inspection {
 #[derive(Deserialize)]
 struct Completion {
     choices: Vec<Choice>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "chat_usage_field")]
     usage: Option<Usage>,
 }
 
@@ -29,8 +30,86 @@ struct Completion {
 struct Chunk {
     #[serde(default)]
     choices: Vec<Choice>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "chat_usage_field")]
     usage: Option<Usage>,
+}
+
+/// OpenAI chat's `usage`, with the details that say which prompt tokens came from the cache and
+/// which completion tokens were reasoning. Every count may be absent or `null` (providers differ).
+#[derive(Deserialize, Default)]
+struct ChatUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    total_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
+    /// DeepSeek's name for cached prompt tokens.
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+    /// OpenRouter's (and the gateway's own translations') count of prompt tokens written to the cache.
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+impl ChatUsage {
+    fn usage(self) -> Usage {
+        let prompt = self.prompt_tokens_details.unwrap_or_default();
+        let completion = self.completion_tokens_details.unwrap_or_default();
+        Usage {
+            prompt_tokens: self.prompt_tokens.unwrap_or(0),
+            completion_tokens: self.completion_tokens.unwrap_or(0),
+            total_tokens: self.total_tokens.unwrap_or(0),
+            cached_tokens: prompt.cached_tokens.or(self.prompt_cache_hit_tokens).unwrap_or(0),
+            cache_write_tokens: prompt.cache_write_tokens.unwrap_or(0),
+            reasoning_tokens: completion.reasoning_tokens.unwrap_or(0),
+        }
+    }
+}
+
+fn chat_usage_field<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Usage>, D::Error> {
+    Ok(Option::<ChatUsage>::deserialize(d)?.map(ChatUsage::usage))
+}
+
+/// A chat `usage` value (already parsed) as `Usage`, details included; `None` when it is not one.
+pub fn chat_usage(value: &Value) -> Option<Usage> {
+    if value.is_null() {
+        return None;
+    }
+    ChatUsage::deserialize(value).ok().map(ChatUsage::usage)
+}
+
+/// `Usage` as OpenAI chat writes it: the cached prompt tokens in `prompt_tokens_details` (with
+/// OpenRouter's `cache_write_tokens` when some were written), reasoning in
+/// `completion_tokens_details`.
+pub fn chat_usage_json(u: &Usage) -> Value {
+    let mut prompt_details = json!({ "cached_tokens": u.cached_tokens });
+    if u.cache_write_tokens > 0 {
+        prompt_details["cache_write_tokens"] = json!(u.cache_write_tokens);
+    }
+    json!({
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": prompt_details,
+        "completion_tokens_details": { "reasoning_tokens": u.reasoning_tokens },
+    })
 }
 
 #[derive(Deserialize)]
@@ -57,7 +136,7 @@ enum Content {
 struct Embeddings {
     #[serde(rename = "data")]
     _data: Vec<IgnoredAny>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "chat_usage_field")]
     usage: Option<Usage>,
 }
 
@@ -259,6 +338,67 @@ mod tests {
         let i = chunk(br#"{"choices":[{"index":0,"delta":{"content":"He"}}],"usage":null}"#).unwrap();
         assert_eq!(i.text.as_deref(), Some("He"));
         assert!(i.usage.is_none());
+    }
+
+    #[test]
+    fn chat_usage_details_are_read_from_replies_and_chunks() {
+        let i = completion(
+            br#"{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":2006,"completion_tokens":300,"total_tokens":2306,
+                "prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":256,"audio_tokens":0}}}"#,
+        )
+        .unwrap();
+        let u = i.usage.unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.cached_tokens, u.reasoning_tokens),
+            (2006, 1920, 256)
+        );
+        let i = chunk(
+            br#"{"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,
+                "prompt_tokens_details":{"cached_tokens":8,"cache_write_tokens":2},"completion_tokens_details":{"reasoning_tokens":3}}}"#,
+        )
+        .unwrap();
+        let u = i.usage.unwrap();
+        assert_eq!((u.cached_tokens, u.cache_write_tokens, u.reasoning_tokens), (8, 2, 3));
+    }
+
+    #[test]
+    fn deepseek_cache_hits_and_null_details_are_read() {
+        let u = chunk(
+            br#"{"choices":[],"usage":{"prompt_tokens":64,"completion_tokens":8,"total_tokens":72,"prompt_cache_hit_tokens":48,"prompt_cache_miss_tokens":16}}"#,
+        )
+        .unwrap()
+        .usage
+        .unwrap();
+        assert_eq!(u.cached_tokens, 48);
+        let u = completion(
+            br#"{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":null,"total_tokens":3,"prompt_tokens_details":null}}"#,
+        )
+        .unwrap()
+        .usage
+        .unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens, u.cached_tokens), (3, 0, 0));
+    }
+
+    #[test]
+    fn chat_usage_json_round_trips() {
+        let u = Usage {
+            prompt_tokens: 30,
+            completion_tokens: 12,
+            total_tokens: 42,
+            cached_tokens: 20,
+            cache_write_tokens: 6,
+            reasoning_tokens: 9,
+        };
+        let v = chat_usage_json(&u);
+        assert_eq!(v["prompt_tokens_details"]["cached_tokens"], json!(20));
+        assert_eq!(v["completion_tokens_details"]["reasoning_tokens"], json!(9));
+        assert_eq!(chat_usage(&v), Some(u));
+        assert!(
+            chat_usage_json(&Usage::default())["prompt_tokens_details"]
+                .get("cache_write_tokens")
+                .is_none()
+        );
+        assert_eq!(chat_usage(&Value::Null), None);
     }
 
     #[test]

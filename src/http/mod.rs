@@ -58,6 +58,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Access::Client,
         web::post().to(responses::responses),
     );
+    // Responses the gateway answered: the caller that made them, or the admin token.
+    add_routes(
+        cfg,
+        "/v1/responses/{response_id}",
+        Access::ClientOrAdmin,
+        vec![
+            web::get().to(routes::responses_stored::retrieve),
+            web::delete().to(routes::responses_stored::delete),
+        ],
+    );
+    add(
+        cfg,
+        "/v1/responses/{response_id}/cancel",
+        Access::ClientOrAdmin,
+        web::post().to(routes::responses_stored::cancel),
+    );
+    add(
+        cfg,
+        "/v1/responses/{response_id}/input_items",
+        Access::ClientOrAdmin,
+        web::get().to(routes::responses_stored::input_items),
+    );
     add(
         cfg,
         "/v1/completions",

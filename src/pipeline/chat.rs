@@ -82,6 +82,18 @@ async fn infer_as(
         live.config.settings.logging.log_prompts,
         &body,
     );
+    trace.session.clone_from(&directives.session);
+    // Stored responses: `previous_response_id` is resolved before routing.
+    let (body, chain) = match front {
+        Front::Responses => match super::responses::expand(state, caller, body).await {
+            Ok(expanded) => (expanded.body.clone(), Some(expanded)),
+            Err(e) => {
+                trace.failed(&e);
+                return Err(e);
+            }
+        },
+        _ => (body, None),
+    };
     let scope = user.map_or(Ok(Scope::All), |u| Scope::of_user(&live, caller, u));
     let inner = match scope {
         Ok(scope) => {
@@ -97,7 +109,11 @@ async fn infer_as(
     };
     match inner {
         Ok((Done::Json(success, attempts, lookup), bridge)) => {
-            json(state, success, attempts, trace, &bridge, lookup).await
+            let answer = json(state, success, attempts, trace, &bridge, lookup).await;
+            if let (Some(chain), Ok(Answer::Json { body, provider, .. })) = (&chain, &answer) {
+                super::responses::remember(state, caller, provider, true, chain, body);
+            }
+            answer
         }
         Ok((Done::Cached(answer), _)) => Ok(cache::hit(answer, trace)),
         Ok((Done::Stream(success, attempts, strip_usage), bridge)) => {
@@ -112,8 +128,12 @@ async fn infer_as(
                 shutdown: Some(state.shutdown.grace_over()),
             };
             let relay = stream::relay(success.value, source, recorder);
+            let mut body = bridge.stream(Box::pin(relay));
+            if let Some(chain) = &chain {
+                body = super::responses::remember_stream(state, caller, &success.provider, true, chain, body);
+            }
             Ok(Answer::Stream {
-                body: bridge.stream(Box::pin(relay)),
+                body,
                 provider: success.provider,
                 attempts,
             })
@@ -151,6 +171,10 @@ async fn infer_inner(
     let original = body.clone();
     // A refused body never reaches the bridge, an upstream or a breaker; its row is still written.
     let validated = front.validate(&body, caps(&live.config.settings.limits))?;
+    if trace.session.is_none() && front == Front::Responses {
+        // Codex names its session in the body when no header does.
+        trace.session = crate::dialects::prompt_cache_key(&body);
+    }
     let (body, bridge) = Bridge::inbound(front, body)?;
     let dialect = front.dialect();
     let peek = match validated {
@@ -215,6 +239,7 @@ pub async fn embeddings(
         log_prompts,
         &body,
     );
+    trace.session.clone_from(&directives.session);
     let result = async {
         let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
         trace.model = Some(peek.model.clone());

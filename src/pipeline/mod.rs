@@ -14,6 +14,7 @@ mod nodes;
 mod observe;
 mod paths;
 mod resolve;
+mod responses;
 mod status;
 mod task;
 mod worker;
@@ -38,6 +39,10 @@ pub use nodes::{
 };
 pub use paths::{
     CanonicalPath, PathAnswer, PathCall, canonical_path, forward_path, is_path_route, path_route_label, upstream_url,
+};
+pub use responses::{
+    Expanded, ListQuery, ResponseAsker, ResponseCall, ResponseOp, expand as expand_response,
+    operate as operate_response, remember as remember_response, remember_stream as remember_response_stream,
 };
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};

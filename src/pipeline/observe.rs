@@ -50,6 +50,8 @@ pub(super) struct Trace {
     pub token_budget: Option<Arc<Limiter>>,
     /// `hit` or `miss` when the response cache applied.
     pub cache: Option<CacheStatus>,
+    /// The coding agent's session, for the history row.
+    pub session: Option<String>,
     /// The route named in the `callback` event (a named route, or a path route's path) and its
     /// URL (see `set_callback`).
     callback_route: Option<String>,
@@ -97,6 +99,7 @@ impl Trace {
             caller: caller.map(|c| c.id.clone()),
             token_budget,
             cache: None,
+            session: None,
             callback_route: None,
             callback: None,
             webhooks: state.webhooks.clone(),
@@ -212,6 +215,7 @@ impl Trace {
             result_summary,
             prompt: self.prompt,
             cache,
+            session_id: self.session,
         };
         self.sink.record(record);
     }

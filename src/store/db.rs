@@ -242,6 +242,9 @@ impl HistoryStore {
             if let Some(model) = &q.model {
                 query = query.filter(ai_requests::model.eq(model.clone()));
             }
+            if let Some(session) = &q.session {
+                query = query.filter(ai_requests::session_id.eq(session.clone()));
+            }
             if let Some(since) = q.since_ms {
                 query = query.filter(ai_requests::created_at.ge(since));
             }

@@ -5,7 +5,8 @@
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
 //! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
 //! the job → node map (`nodes.rs`) and the admin API's configuration changes (`overrides.rs`), which
-//! every replica shares, and the admin audit trail (`audit.rs`).
+//! every replica shares, the admin audit trail (`audit.rs`), and which provider made each
+//! `/v1/responses` answer, with the stored bridged ones (`responses.rs`).
 
 mod audit;
 mod db;
@@ -13,6 +14,7 @@ mod keys;
 mod nodes;
 mod overrides;
 mod query;
+mod responses;
 mod row;
 mod schema;
 mod writer;
@@ -26,6 +28,7 @@ pub use db::{HistoryError, HistoryStore};
 pub use keys::StoredKey;
 pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};
+pub use responses::{Remembered, ResponseSink, ResponseWriter, StoredResponse, response_queue};
 pub use writer::{HistorySink, WriterHandle, WriterSettings, WriterStatus, spawn_writer};
 
 use crate::domain::{AttemptSummary, Usage};
@@ -94,10 +97,12 @@ pub struct HistoryRecord {
     pub prompt: Option<String>,
     /// `hit` or `miss` when the response cache applied.
     pub cache: Option<&'static str>,
+    /// The coding agent's session (a session header, or Responses' `prompt_cache_key`).
+    pub session_id: Option<String>,
 }
 
-/// Longest model, provider, task or caller name kept in a row, in characters: these come from
-/// clients, and nothing legitimate is longer.
+/// Longest model, provider, task, caller name or session id kept in a row, in characters: these
+/// come from clients, and nothing legitimate is longer.
 pub const MAX_NAME_CHARS: usize = 256;
 /// Longest endpoint path or error message kept in a row, in characters.
 pub const MAX_TEXT_CHARS: usize = 2048;
@@ -119,6 +124,7 @@ impl HistoryRecord {
             &mut self.provider,
             &mut self.upstream_model,
             &mut self.caller,
+            &mut self.session_id,
         ]
         .into_iter()
         .flatten()
@@ -207,6 +213,7 @@ pub(crate) fn test_record(request_id: &str, model: &str) -> HistoryRecord {
         result_summary: None,
         prompt: None,
         cache: None,
+        session_id: None,
     }
 }
 

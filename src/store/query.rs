@@ -21,6 +21,8 @@ pub struct HistoryQuery {
     pub provider: Option<String>,
     /// Model as requested.
     pub model: Option<String>,
+    /// Only rows of this agent session (`session_id`).
+    pub session: Option<String>,
     /// RFC 3339 time: only rows created at or after it.
     pub since: Option<String>,
     /// `since` parsed (set by `validate`).
@@ -69,6 +71,7 @@ impl HistoryQuery {
             ("before", &self.before),
             ("provider", &self.provider),
             ("model", &self.model),
+            ("session", &self.session),
         ] {
             if let Some(v) = value
                 && (v.chars().any(char::is_control) || v.chars().count() > super::MAX_NAME_CHARS)
@@ -133,6 +136,15 @@ pub struct HistoryItem {
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub total_tokens: Option<i64>,
+    /// Of `prompt_tokens`, those read from the provider's prompt cache.
+    pub cached_tokens: Option<i64>,
+    /// Of `prompt_tokens`, those written to the provider's prompt cache.
+    pub cache_write_tokens: Option<i64>,
+    /// Of `completion_tokens`, those spent on reasoning.
+    pub reasoning_tokens: Option<i64>,
+    /// The coding agent's session (`x-claude-code-session-id`, `session_id`, `session-id`,
+    /// `x-session-id`, or Responses' `prompt_cache_key`), else null.
+    pub session_id: Option<String>,
     /// Every attempt: provider, model, outcome, status, latency_ms.
     pub attempts: serde_json::Value,
     /// Prompt text (only stored with `LOG_PROMPTS=true`).
@@ -170,6 +182,10 @@ impl From<Row> for HistoryItem {
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
             total_tokens: r.total_tokens,
+            cached_tokens: r.cached_tokens,
+            cache_write_tokens: r.cache_write_tokens,
+            reasoning_tokens: r.reasoning_tokens,
+            session_id: r.session_id,
             attempts: serde_json::from_str(&r.attempts).unwrap_or(serde_json::Value::Null),
             prompt: r.prompt,
             created_at_ms: r.created_at,

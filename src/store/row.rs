@@ -33,6 +33,10 @@ pub(super) struct Row {
     pub result_summary: Option<String>,
     pub prompt: Option<String>,
     pub cache: Option<String>,
+    pub cached_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub session_id: Option<String>,
 }
 
 fn signed(n: u64) -> i64 {
@@ -85,6 +89,10 @@ impl From<&HistoryRecord> for Row {
             result_summary: r.result_summary.clone(),
             prompt: r.prompt.clone(),
             cache: r.cache.map(str::to_owned),
+            cached_tokens: r.usage.map(|u| signed(u.cached_tokens)),
+            cache_write_tokens: r.usage.map(|u| signed(u.cache_write_tokens)),
+            reasoning_tokens: r.usage.map(|u| signed(u.reasoning_tokens)),
+            session_id: r.session_id.clone(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The tables (`ai_requests`, `api_keys`, `nodes`, `node_jobs`, `config_overrides`), in portable types so one schema
+//! The tables (`ai_requests`, `api_keys`, `nodes`, `node_jobs`, `config_overrides`, `responses`), in portable types so one schema
 //! serves PostgreSQL and SQLite.
 
 diesel::table! {
@@ -25,6 +25,10 @@ diesel::table! {
         result_summary -> Nullable<Text>,
         prompt -> Nullable<Text>,
         cache -> Nullable<Text>,
+        cached_tokens -> Nullable<BigInt>,
+        cache_write_tokens -> Nullable<BigInt>,
+        reasoning_tokens -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
     }
 }
 
@@ -70,5 +74,17 @@ diesel::table! {
         name -> Text,
         item -> Nullable<Text>,
         updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    responses (id) {
+        id -> Text,
+        provider -> Text,
+        caller -> Nullable<Text>,
+        bridged -> Bool,
+        created_at -> BigInt,
+        expires_at -> Nullable<BigInt>,
+        body -> Nullable<Text>,
     }
 }

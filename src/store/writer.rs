@@ -144,7 +144,8 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer (and, with `retention_days > 0`, an hourly purge).
+/// Starts the writer and the hourly purge (expired stored responses; with `retention_days > 0`,
+/// history older than that too).
 pub fn spawn_writer(store: HistoryStore, settings: WriterSettings) -> (HistorySink, WriterHandle) {
     let capacity = settings.queue_capacity.max(1);
     let (tx, rx) = mpsc::channel(capacity);
@@ -161,9 +162,8 @@ pub fn spawn_writer(store: HistoryStore, settings: WriterSettings) -> (HistorySi
         counters.clone(),
         cancel.clone(),
     ))];
-    if settings.retention_days > 0 {
-        tasks.push(tokio::spawn(purge_loop(store, settings.retention_days, cancel.clone())));
-    }
+    // Expired stored responses are purged whatever the history's retention.
+    tasks.push(tokio::spawn(purge_loop(store, settings.retention_days, cancel.clone())));
     let sink = HistorySink {
         tx,
         counters,
@@ -284,13 +284,17 @@ async fn write(
     }
 }
 
-/// One retention pass: request rows, the job → node map and the admin audit trail age out
+/// One retention pass: expired stored responses and, with `days > 0`, request rows, the job → node map and the admin audit trail age out
 /// together, so a job's mapping never outlives the history that names it.
 async fn purge(store: &HistoryStore, days: u64) -> Result<usize, super::HistoryError> {
+    let responses = store.purge_expired_responses().await?;
+    if days == 0 {
+        return Ok(responses);
+    }
     let rows = store.purge_older_than_days(days).await?;
     let jobs = store.purge_jobs_older_than_days(days).await?;
     let audit = store.purge_audit_older_than_days(days).await?;
-    Ok(rows + jobs + audit)
+    Ok(responses + rows + jobs + audit)
 }
 
 /// Inserts `batch` and empties it, returning how many rows were written. When the database refuses

@@ -114,7 +114,8 @@ async fn chat_via_anthropic_translates_the_request_and_the_tool_call_reply() {
     assert_eq!(args, json!({"location": "San Francisco, CA", "unit": "celsius"}));
     assert_eq!(
         completion["usage"],
-        json!({"prompt_tokens": 384, "completion_tokens": 68, "total_tokens": 452})
+        json!({"prompt_tokens": 384, "completion_tokens": 68, "total_tokens": 452,
+            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}})
     );
     let got = &received(&claude).await[0];
     assert_eq!(got.headers["x-api-key"], ProviderSpec::key_for("claude").as_str());
@@ -244,7 +245,8 @@ async fn chat_via_gemini_calls_generate_content_and_translates_the_answer() {
     assert_eq!(completion["choices"][0]["finish_reason"], "stop");
     assert_eq!(
         completion["usage"],
-        json!({"prompt_tokens": 8, "completion_tokens": 47, "total_tokens": 55})
+        json!({"prompt_tokens": 8, "completion_tokens": 47, "total_tokens": 55,
+            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 30}})
     );
     let sent: Value = received(&google).await[0].body_json().expect("Gemini body");
     assert_eq!(

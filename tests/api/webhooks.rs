@@ -124,7 +124,10 @@ async fn each_completed_request_sends_one_signed_event_with_its_outcome() {
     assert!(e["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{e}");
     assert_eq!(
         e["usage"],
-        json!({"prompt_tokens": 1117, "completion_tokens": 46, "total_tokens": 1163})
+        json!({
+            "prompt_tokens": 1117, "completion_tokens": 46, "total_tokens": 1163,
+            "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0
+        })
     );
     assert_eq!(e["cache"], Value::Null);
     // Outcome only: no prompt, no completion, no credential.

@@ -274,7 +274,7 @@ pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Usage, Option<String>)> {
         "created": now_secs(),
         "model": m.get("model").cloned().unwrap_or_default(),
         "choices": [{ "index": 0, "message": message, "logprobs": null, "finish_reason": finish_reason(stop) }],
-        "usage": usage,
+        "usage": crate::dialects::wire::chat_usage_json(&usage),
     });
     Some((to_bytes(&out), usage, (!text.is_empty()).then_some(text)))
 }
@@ -394,7 +394,7 @@ impl StreamTranslator for ToChatChunks {
                         "created": self.created,
                         "model": self.model,
                         "choices": [],
-                        "usage": self.usage,
+                        "usage": crate::dialects::wire::chat_usage_json(&self.usage),
                     });
                     sse::push_data_event(out, &to_bytes(&chunk));
                 }

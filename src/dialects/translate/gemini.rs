@@ -3,13 +3,15 @@
 //! and embeddings requests → `embedContent` / `batchEmbedContents` and back.
 //!
 //! References: <https://ai.google.dev/api/generate-content>,
-//! <https://ai.google.dev/gemini-api/docs/function-calling>, <https://ai.google.dev/api/embeddings>.
+//! <https://ai.google.dev/gemini-api/docs/function-calling>, <https://ai.google.dev/api/embeddings>,
+//! <https://ai.google.dev/gemini-api/docs/thinking>, <https://ai.google.dev/gemini-api/docs/thought-signatures>.
 
 use serde_json::{Value, json};
 
 use super::{Object, arguments_value, content_text, data_url, invalid, new_id, now_secs};
 use super::{parse_object, stop_list, to_bytes, unsupported};
 use crate::dialects::BodyError;
+use crate::dialects::wire::chat_usage_json;
 use crate::domain::Usage;
 
 pub use super::gemini_stream::ToChatChunks;
@@ -97,6 +99,9 @@ fn generation_config(chat: &Object) -> Result<Object, BodyError> {
     if let Some(stop) = stop_list(chat.get("stop")) {
         config.insert("stopSequences".into(), stop);
     }
+    if let Some(thinking) = thinking_config(chat.get("reasoning_effort"))? {
+        config.insert("thinkingConfig".into(), thinking);
+    }
     if chat.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
         return Err(unsupported(
             "the gateway asks Gemini for one candidate: `n` must be 1",
@@ -123,6 +128,77 @@ fn generation_config(chat: &Object) -> Result<Object, BodyError> {
         _ => {}
     }
     Ok(config)
+}
+
+/// Chat's `reasoning_effort` as a `thinkingConfig`: the token budgets Gemini's own OpenAI
+/// compatibility layer uses (low 1K, medium 8K, high 24K, `none` 0), which Gemini 3 models still
+/// accept beside their `thinkingLevel`. Thoughts are asked for whenever the model may think, so
+/// they reach the client as `reasoning_content`.
+fn thinking_config(effort: Option<&Value>) -> Result<Option<Value>, BodyError> {
+    let effort = match effort {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(invalid("`reasoning_effort` must be a string", Some("reasoning_effort"))),
+    };
+    let budget = match effort {
+        "none" => return Ok(Some(json!({ "thinkingBudget": 0 }))),
+        "minimal" => 512,
+        "low" => 1024,
+        "medium" => 8192,
+        "high" => 24576,
+        "xhigh" => 32768,
+        other => {
+            return Err(invalid(
+                format!("`reasoning_effort` must be none, minimal, low, medium, high or xhigh, got `{other}`"),
+                Some("reasoning_effort"),
+            ));
+        }
+    };
+    Ok(Some(json!({ "thinkingBudget": budget, "includeThoughts": true })))
+}
+
+/// Marks where a tool call's id ends and the Gemini thought signature of its call begins: clients
+/// echo ids untouched (through every bridge), and Gemini 3 refuses a function-call history without
+/// the signatures it gave. URL-safe base64 keeps the id within `[A-Za-z0-9_-]`.
+const SIGNATURE_MARK: &str = "__ts_";
+
+/// `id` carrying `signature` (standard base64, as Gemini sends it).
+fn id_with_signature(id: &str, signature: &str) -> String {
+    let safe: String = signature
+        .chars()
+        .filter(|c| *c != '=')
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    format!("{id}{SIGNATURE_MARK}{safe}")
+}
+
+/// The thought signature a chat tool call carries: Gemini's OpenAI-compatible
+/// `extra_content.google.thought_signature`, else the one kept in its id.
+fn signature_of(call: &Value) -> Option<String> {
+    if let Some(s) = call
+        .pointer("/extra_content/google/thought_signature")
+        .and_then(Value::as_str)
+    {
+        return Some(s.to_owned());
+    }
+    let id = call.get("id").and_then(Value::as_str)?;
+    let (_, safe) = id.split_once(SIGNATURE_MARK)?;
+    let mut signature: String = safe
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !signature.len().is_multiple_of(4) {
+        signature.push('=');
+    }
+    (!signature.is_empty()).then_some(signature)
 }
 
 fn user_parts(content: Option<&Value>, i: usize) -> Result<Vec<Value>, BodyError> {
@@ -168,10 +244,14 @@ fn model_parts(m: &Value) -> Vec<Value> {
         parts.push(json!({ "text": text }));
     }
     for call in m.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
-        parts.push(json!({ "functionCall": {
+        let mut part = json!({ "functionCall": {
             "name": call.pointer("/function/name").cloned().unwrap_or_default(),
             "args": arguments_value(call.pointer("/function/arguments")),
-        }}));
+        }});
+        if let Some(signature) = signature_of(call) {
+            part["thoughtSignature"] = Value::String(signature);
+        }
+        parts.push(part);
     }
     parts
 }
@@ -261,7 +341,8 @@ pub fn finish_reason(reason: &str, called: bool) -> &'static str {
     }
 }
 
-/// Gemini's `usageMetadata` as OpenAI's usage (thinking tokens are output).
+/// Gemini's `usageMetadata` as OpenAI's usage (thinking tokens are output, and its
+/// `reasoning_tokens`; cached content is part of the prompt, and its `cached_tokens`).
 pub fn usage(meta: Option<&Value>) -> Option<Usage> {
     let meta = meta?;
     let n = |k: &str| meta.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -305,38 +386,57 @@ pub(super) fn blocked(r: &Value) -> Option<String> {
     })
 }
 
-/// A candidate's text (thought parts skipped) and function calls, as chat `tool_calls`.
-pub(super) fn parts(candidate: &Value, first_call: usize) -> (String, Vec<Value>) {
-    let mut text = String::new();
-    let mut calls = Vec::new();
+/// What a candidate's parts say, in chat's terms.
+#[derive(Debug, Default)]
+pub(super) struct Parts {
+    /// The answer's text.
+    pub text: String,
+    /// The thought summaries (`thought: true` parts), chat's `reasoning_content`; never in `text`.
+    pub reasoning: String,
+    /// Function calls as chat `tool_calls`, each carrying its part's `thoughtSignature`.
+    pub calls: Vec<Value>,
+}
+
+/// A candidate's parts; tool calls without a Gemini id are numbered from `first_call`.
+pub(super) fn parts(candidate: &Value, first_call: usize) -> Parts {
+    let mut out = Parts::default();
     for p in candidate
         .pointer("/content/parts")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
-        if p.get("thought") == Some(&Value::Bool(true)) {
-            continue;
-        }
         if let Some(t) = p.get("text").and_then(Value::as_str) {
-            text.push_str(t);
+            if p.get("thought") == Some(&Value::Bool(true)) {
+                out.reasoning.push_str(t);
+            } else {
+                out.text.push_str(t);
+            }
         }
         if let Some(call) = p.get("functionCall") {
-            let id = call
+            let mut id = call
                 .get("id")
                 .and_then(Value::as_str)
-                .map_or_else(|| format!("call_{}", first_call + calls.len()), str::to_owned);
-            calls.push(json!({
+                .map_or_else(|| format!("call_{}", first_call + out.calls.len()), str::to_owned);
+            let signature = p.get("thoughtSignature").and_then(Value::as_str);
+            if let Some(s) = signature {
+                id = id_with_signature(&id, s);
+            }
+            let mut tool_call = json!({
                 "id": id,
                 "type": "function",
                 "function": {
                     "name": call.get("name").cloned().unwrap_or_default(),
                     "arguments": call.get("args").map_or_else(|| "{}".to_owned(), Value::to_string),
                 },
-            }));
+            });
+            if let Some(s) = signature {
+                tool_call["extra_content"] = json!({ "google": { "thought_signature": s } });
+            }
+            out.calls.push(tool_call);
         }
     }
-    (text, calls)
+    out
 }
 
 /// A `GenerateContentResponse` → a chat completion, its usage and text.
@@ -346,9 +446,12 @@ pub fn reply(body: &[u8], model: &str) -> Result<(bytes::Bytes, Option<Usage>, O
         return Err(ReplyError::Blocked(message));
     }
     let candidate = r.pointer("/candidates/0").ok_or(ReplyError::Malformed)?;
-    let (text, calls) = parts(candidate, 0);
+    let Parts { text, reasoning, calls } = parts(candidate, 0);
     let reason = candidate.get("finishReason").and_then(Value::as_str).unwrap_or("STOP");
     let mut message = json!({ "role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text.clone()) } });
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = Value::String(reasoning);
+    }
     let finish = finish_reason(reason, !calls.is_empty());
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
@@ -360,7 +463,7 @@ pub fn reply(body: &[u8], model: &str) -> Result<(bytes::Bytes, Option<Usage>, O
         "created": now_secs(),
         "model": r.get("modelVersion").and_then(Value::as_str).unwrap_or(model),
         "choices": [{ "index": 0, "message": message, "logprobs": null, "finish_reason": finish }],
-        "usage": usage,
+        "usage": usage.as_ref().map(chat_usage_json),
     });
     Ok((to_bytes(&out), usage, (!text.is_empty()).then_some(text)))
 }
@@ -567,6 +670,65 @@ mod tests {
         let contents = out["contents"].as_array().unwrap();
         assert_eq!(contents.len(), 1);
         assert_eq!(contents[0]["parts"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_a_thinking_config() {
+        let out = translate(
+            json!({"model": "g", "messages": [{"role": "user", "content": "Hi"}], "reasoning_effort": "low"}),
+        );
+        assert_eq!(
+            out["generationConfig"]["thinkingConfig"],
+            json!({"thinkingBudget": 1024, "includeThoughts": true})
+        );
+        let out = translate(json!({"model": "g", "messages": [], "reasoning_effort": "none"}));
+        assert_eq!(out["generationConfig"]["thinkingConfig"], json!({"thinkingBudget": 0}));
+        let e = request(br#"{"model":"g","messages":[],"reasoning_effort":"max"}"#).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("reasoning_effort"));
+    }
+
+    #[test]
+    fn thoughts_become_reasoning_content_and_usage_details() {
+        let (body, usage, text) = reply(br#"{"candidates":[{"content":{"parts":[{"text":"Weighing the options.","thought":true},{"text":"Paris."}],"role":"model"},"finishReason":"STOP","index":0}],
+            "usageMetadata":{"promptTokenCount":100,"candidatesTokenCount":3,"thoughtsTokenCount":40,"cachedContentTokenCount":64,"totalTokenCount":143}}"#, "g").unwrap();
+        let c: Value = serde_json::from_slice(&body).unwrap();
+        let message = &c["choices"][0]["message"];
+        assert_eq!(message["content"], json!("Paris."));
+        assert_eq!(message["reasoning_content"], json!("Weighing the options."));
+        assert_eq!(c["usage"]["prompt_tokens_details"]["cached_tokens"], json!(64));
+        assert_eq!(c["usage"]["completion_tokens_details"]["reasoning_tokens"], json!(40));
+        assert_eq!(c["usage"]["completion_tokens"], json!(43));
+        let u = usage.unwrap();
+        assert_eq!((u.cached_tokens, u.reasoning_tokens), (64, 40));
+        assert_eq!(text.as_deref(), Some("Paris."));
+    }
+
+    #[test]
+    fn thought_signatures_round_trip_through_tool_call_ids() {
+        let (body, ..) = reply(br#"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"ls","args":{}},"thoughtSignature":"Cs8B+/x9Yw=="}],"role":"model"},"finishReason":"STOP","index":0}]}"#, "g").unwrap();
+        let c: Value = serde_json::from_slice(&body).unwrap();
+        let call = c["choices"][0]["message"]["tool_calls"][0].clone();
+        let id = call["id"].as_str().unwrap().to_owned();
+        assert!(id.starts_with("call_0") && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        assert_eq!(
+            call["extra_content"]["google"]["thought_signature"],
+            json!("Cs8B+/x9Yw==")
+        );
+        // A client that keeps only the id still gets the signature back to Gemini.
+        let out = translate(json!({"model": "g", "messages": [
+            {"role": "user", "content": "ls"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": id, "content": "a.txt"}
+        ]}));
+        assert_eq!(
+            out["contents"][1]["parts"][0]["thoughtSignature"],
+            json!("Cs8B+/x9Yw==")
+        );
+        assert_eq!(out["contents"][2]["parts"][0]["functionResponse"]["name"], json!("ls"));
+        let out = translate(json!({"model": "g", "messages": [
+            {"role": "assistant", "tool_calls": [{"id": "x", "type": "function", "function": {"name": "ls", "arguments": "{}"}, "extra_content": {"google": {"thought_signature": "sig"}}}]}
+        ]}));
+        assert_eq!(out["contents"][0]["parts"][0]["thoughtSignature"], json!("sig"));
     }
 
     // Found by the translate_gemini fuzz target: token counts near u64::MAX overflowed.

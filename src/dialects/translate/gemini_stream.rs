@@ -6,9 +6,10 @@
 
 use serde_json::{Value, json};
 
-use super::gemini::{blocked, finish_reason, parts, usage};
+use super::gemini::{Parts, blocked, finish_reason, parts, usage};
 use super::{StreamTranslator, new_id, now_secs, to_bytes};
 use crate::dialects::sse;
+use crate::dialects::wire::chat_usage_json;
 use crate::domain::Usage;
 
 /// Gemini stream events → chat chunks, one event at a time.
@@ -77,7 +78,11 @@ impl StreamTranslator for ToChatChunks {
         let Some(candidate) = r.pointer("/candidates/0") else {
             return;
         };
-        let (text, calls) = parts(candidate, self.calls);
+        let Parts { text, reasoning, calls } = parts(candidate, self.calls);
+        // Thoughts come before the answer, and go out as they arrive, apart from its text.
+        if !reasoning.is_empty() {
+            self.chunk(json!({ "reasoning_content": reasoning }), None, out);
+        }
         if !text.is_empty() {
             self.chunk(json!({ "content": text }), None, out);
         }
@@ -104,7 +109,7 @@ impl StreamTranslator for ToChatChunks {
                 "created": self.created,
                 "model": self.model,
                 "choices": [],
-                "usage": self.usage,
+                "usage": self.usage.as_ref().map(chat_usage_json),
             });
             sse::push_data_event(out, &to_bytes(&chunk));
         }
@@ -145,6 +150,25 @@ mod tests {
         assert_eq!(call["function"]["arguments"], json!("{\"city\":\"Paris\"}"));
         assert_eq!(p[2]["choices"][0]["finish_reason"], json!("tool_calls"));
         assert_eq!(p[3], json!("[DONE]"));
+    }
+
+    #[test]
+    fn thoughts_stream_as_reasoning_content_apart_from_the_text() {
+        let upstream = concat!(
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Thinking\",\"thought\": true}],\"role\": \"model\"},\"index\": 0}]}\n\n",
+            "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}],\"role\": \"model\"},\"finishReason\": \"STOP\",\"index\": 0}],\"usageMetadata\": {\"promptTokenCount\": 8,\"candidatesTokenCount\": 1,\"thoughtsTokenCount\": 5,\"cachedContentTokenCount\": 4,\"totalTokenCount\": 14}}\n\n",
+        );
+        let items = run(ToChatChunks::new("g", true), upstream);
+        let p = payloads(&items[..1]);
+        assert_eq!(
+            p[1]["choices"][0]["delta"],
+            json!({"reasoning_content": "Thinking"}),
+            "as it arrives"
+        );
+        let p = payloads(&items);
+        assert_eq!(p[2]["choices"][0]["delta"], json!({"content": "Hi"}));
+        assert_eq!(p[4]["usage"]["completion_tokens_details"]["reasoning_tokens"], json!(5));
+        assert_eq!(p[4]["usage"]["prompt_tokens_details"]["cached_tokens"], json!(4));
     }
 
     #[test]

@@ -264,7 +264,7 @@ pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Option<Usage>, Option<String>
         }));
     }
     let finish = choice.get("finish_reason").and_then(Value::as_str).unwrap_or("stop");
-    let usage: Option<Usage> = c.get("usage").and_then(|u| serde_json::from_value(u.clone()).ok());
+    let usage: Option<Usage> = c.get("usage").and_then(crate::dialects::wire::chat_usage);
     let u = usage.unwrap_or_default();
     let out = json!({
         "id": message_id(c.get("id").and_then(Value::as_str)),

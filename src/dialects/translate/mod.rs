@@ -12,6 +12,7 @@
 //! | `messages` | Anthropic request; chat completion and chunks | OpenAI chat request; Anthropic message and events |
 //! | `gemini` | OpenAI chat and embeddings requests; Gemini replies and events | Gemini requests; chat completion and chunks; embeddings list |
 //! | `responses` (`responses_tools`, `responses_items`, `responses_stream`) | Responses API request; chat completion and chunks | chat request; Responses object and events |
+//! | `responses_chain` | stored bridged response; chained Responses request | chained request with the stored items; `input_items` list |
 //! | `completions` | legacy completions request; chat completion and chunks | chat request; text completion and chunks |
 
 pub mod anthropic;
@@ -21,6 +22,7 @@ mod gemini_stream;
 pub mod messages;
 mod messages_stream;
 pub mod responses;
+pub mod responses_chain;
 mod responses_items;
 mod responses_stream;
 mod responses_tools;
@@ -28,7 +30,6 @@ mod stream;
 
 pub use stream::{Chain, StreamTranslator, translate};
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::dialects::BodyError;
@@ -102,9 +103,7 @@ pub(crate) struct ChatDelta<'a> {
 impl<'a> ChatDelta<'a> {
     /// Reads `chunk` (a parsed `chat.completion.chunk`).
     pub(crate) fn read(chunk: &'a Value) -> Self {
-        let usage = chunk
-            .get("usage")
-            .and_then(|u| crate::domain::Usage::deserialize(u).ok());
+        let usage = chunk.get("usage").and_then(crate::dialects::wire::chat_usage);
         let choice = chunk.pointer("/choices/0");
         let delta = choice.and_then(|c| c.get("delta"));
         Self {

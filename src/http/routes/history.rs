@@ -13,7 +13,8 @@ use crate::pipeline::{self, Viewer};
 use crate::state::AppState;
 use crate::store::HistoryQuery;
 
-/// Recent requests, newest first; filters `limit`, `before`, `status`, `provider`, `model`, `since`.
+/// Recent requests, newest first; filters `limit`, `before`, `status`, `provider`, `model`,
+/// `session` (the agent session recorded as `session_id`), `since`.
 /// A client key or JWT sees its own requests; the admin token sees everyone's.
 #[utoipa::path(get, path = "/history", tag = "operations", params(crate::store::HistoryQuery), security(("bearer" = []), ("api_key" = []), ("admin_token" = [])), responses((status = 200, description = "Recent requests, newest first: the caller's own, or every caller's with the admin token", body = Vec<crate::store::HistoryItem>), (status = 400, description = "Bad parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong credentials", body = crate::error::ErrorBody)))]
 pub async fn list(

@@ -11,5 +11,6 @@ pub mod models;
 pub mod nodes;
 pub mod paths;
 pub mod responses;
+pub mod responses_stored;
 pub mod task;
 pub mod users;

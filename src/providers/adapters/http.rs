@@ -221,7 +221,7 @@ pub(super) fn model_of(id: &ProviderId, body: &[u8]) -> Result<String, UpstreamE
 }
 
 /// The provider's own credentials and static headers; the client's never pass through.
-fn provider_headers(p: &ProviderConfig) -> Result<HeaderMap, UpstreamError> {
+pub(super) fn provider_headers(p: &ProviderConfig) -> Result<HeaderMap, UpstreamError> {
     static_headers(p).map_err(|message| unsupported(&p.id, message))
 }
 

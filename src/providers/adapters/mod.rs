@@ -1,11 +1,13 @@
 //! One adapter per wire protocol: `openai_compat` (with Azure's deployment URLs in `azure`),
-//! `anthropic`, `gemini`. `http` is the transport they share.
+//! `anthropic`, `gemini`. `http` is the transport they share; `responses_ops` sends the Responses
+//! API's operations on a stored response to the provider that keeps it.
 
 mod anthropic;
 mod azure;
 mod gemini;
 mod http;
 mod openai_compat;
+pub mod responses_ops;
 
 pub use anthropic::Anthropic;
 pub use gemini::Gemini;
