@@ -119,8 +119,13 @@ fn chat_refusal(body: &Value) -> Option<String> {
     None
 }
 
-/// A chat upstream as strict as OpenAI's about the request, answering `answer`.
+/// A chat upstream as strict as OpenAI's about the request, answering `answer` once.
 async fn strict_chat(server: &MockServer, answer: ResponseTemplate) {
+    strict_chat_times(server, answer, 1).await;
+}
+
+/// `strict_chat`, expecting `calls` requests.
+async fn strict_chat_times(server: &MockServer, answer: ResponseTemplate, calls: u64) {
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .respond_with(move |req: &wiremock::Request| {
@@ -131,7 +136,7 @@ async fn strict_chat(server: &MockServer, answer: ResponseTemplate) {
                 None => answer.clone(),
             }
         })
-        .expect(1)
+        .expect(calls)
         .mount(server)
         .await;
 }
@@ -569,6 +574,38 @@ async fn a_malformed_codex_body_is_refused_with_its_param() {
     assert_eq!(response.status(), 400);
     let body = json(response).await;
     assert_eq!(assert_openai_error(&body)["param"], "tools[7].tools[1].type");
+}
+
+#[tokio::test]
+async fn a_stored_namespaced_call_goes_back_under_its_flat_name_when_the_conversation_continues() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    let completion = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1741476542, "model": "gpt-4.1",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_wait", "type": "function",
+                            "function": {"name": "multi_agent_v1__wait_agent", "arguments": "{}"}}]}}]});
+    strict_chat_times(&alpha, ResponseTemplate::new(200).set_body_json(completion), 2).await;
+    let app = app_with(upstream_url(&alpha)).await;
+    let mut first = codex_body(false);
+    first["store"] = json!(true);
+    let stored = json(app.post_json("/v1/responses", &first).await).await;
+    assert_eq!(stored["output"][0]["namespace"], "multi_agent_v1", "{stored}");
+    let next = json!({"model": TEST_MODEL, "previous_response_id": stored["id"], "tools": first["tools"],
+                      "input": [{"type": "function_call_output", "call_id": "call_wait", "output": "agent-1 finished"}]});
+
+    // Act
+    let response = app.post_json("/v1/responses", &next).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let sent: Value = received(&alpha).await[1].body_json().expect("chat body");
+    let messages = sent["messages"].as_array().expect("messages");
+    let call = &messages[messages.len() - 2];
+    assert_eq!(
+        call["tool_calls"][0]["function"]["name"], "multi_agent_v1__wait_agent",
+        "{sent}"
+    );
+    assert_eq!(messages[messages.len() - 1]["tool_call_id"], "call_wait");
 }
 
 #[test]
