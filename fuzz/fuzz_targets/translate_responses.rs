@@ -5,13 +5,13 @@
 //! 1: `<Responses request>\0<chat completion>` (or just the completion) → a `response` object
 //!    echoing the request, whose output holds the completion's text and tool calls;
 //! 2: chat chunks (second byte: chunk size) → Responses events: numbered in sequence, named by
-//!    their type, items added, filled and done in order, ending once with `response.completed`
+//!    their type, items (reasoning, message, function call) added, filled and done in order, ending once with `response.completed`
 //!    / `response.incomplete` (whose output repeats every delta) or `error` + `response.failed`.
 #![no_main]
 
 mod common;
 
-use ai_gateway::dialects::translate::responses::{self, Echo, ToResponseEvents};
+use ai_gateway::dialects::translate::responses::{self, BridgeOptions, Echo, ToResponseEvents};
 use common::*;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn request(body: &[u8]) {
-    let (out, _) = match responses::request(body) {
+    let (out, _) = match responses::request(body, &BridgeOptions::default()) {
         Ok(out) => out,
         Err(e) => return check_refusal(&e),
     };
@@ -51,7 +51,7 @@ fn request(body: &[u8]) {
 fn reply(body: &[u8]) {
     let (echo, completion) = match body.iter().position(|b| *b == 0) {
         Some(at) => {
-            let echo = responses::request(&body[..at])
+            let echo = responses::request(&body[..at], &BridgeOptions::default())
                 .map(|(_, echo)| echo)
                 .unwrap_or_default();
             (echo, &body[at + 1..])
@@ -88,7 +88,8 @@ fn reply(body: &[u8]) {
 fn stream(body: &[u8]) {
     let Some((step, body)) = split(body) else { return };
     let step = usize::from(step % 32) + 1;
-    let echo = responses::request(br#"{"model":"gpt-4.1","input":"Hi","instructions":"Be brief.","temperature":0.2}"#)
+    let hi = br#"{"model":"gpt-4.1","input":"Hi","instructions":"Be brief.","temperature":0.2}"#;
+    let echo = responses::request(hi, &BridgeOptions::default())
         .map(|(_, echo)| echo)
         .unwrap_or_default();
     let out = run(&mut ToResponseEvents::new(echo), body, step);
@@ -146,6 +147,7 @@ fn check_response_events(events: &[Out]) {
                 let kind = match item["type"].as_str() {
                     Some("message") => "message",
                     Some("function_call") => "function_call",
+                    Some("reasoning") => "reasoning",
                     other => panic!("item type {other:?}"),
                 };
                 assert_eq!(item["status"], "in_progress");
@@ -156,6 +158,21 @@ fn check_response_events(events: &[Out]) {
                     kind,
                     text: String::new(),
                 });
+            }
+            "response.reasoning_summary_part.added" | "response.reasoning_summary_part.done" => {
+                let o = open.as_ref().expect("a summary part belongs to the open item");
+                assert_eq!((o.kind, index), ("reasoning", Some(o.index)));
+                assert_eq!(v["item_id"], o.id.as_str());
+            }
+            "response.reasoning_summary_text.delta" => {
+                let o = open.as_mut().expect("a delta fills the open item");
+                assert_eq!((o.kind, index), ("reasoning", Some(o.index)));
+                o.text.push_str(v["delta"].as_str().expect("delta"));
+            }
+            "response.reasoning_summary_text.done" => {
+                let o = open.as_ref().expect("done for the open item");
+                assert_eq!((o.kind, index), ("reasoning", Some(o.index)));
+                assert_eq!(v["text"], o.text.as_str(), "done repeats the deltas");
             }
             "response.content_part.added" | "response.content_part.done" => {
                 let o = open.as_ref().expect("a part belongs to the open item");

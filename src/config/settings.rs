@@ -204,15 +204,7 @@ impl ResponsesMode {
 pub const RESPONSES_KINDS: [&str; 2] = ["openai", "azure"];
 
 /// `responses_bridge.hosted_tools`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum HostedTools {
-    /// Leave them out of the chat request.
-    #[default]
-    Drop,
-    /// Refuse the request (400) on a bridged provider.
-    Reject,
-}
+pub use crate::domain::HostedTools;
 
 /// How a provider expects its key.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]

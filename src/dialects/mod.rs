@@ -12,6 +12,8 @@ pub mod translate;
 pub mod validate;
 pub mod wire;
 
+pub use translate::responses::{BridgeOptions, HostedTools};
+
 pub use peek::{
     BodyError, EmbeddingsPeek, ModelSpan, Peek, StreamOptions, deserialize_body, prompt_cache_key,
     request_stream_usage, splice_model,

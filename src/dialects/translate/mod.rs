@@ -11,7 +11,7 @@
 //! | `anthropic` | OpenAI chat request; Anthropic reply and events | Anthropic request; chat completion and chunks |
 //! | `messages` | Anthropic request; chat completion and chunks | OpenAI chat request; Anthropic message and events |
 //! | `gemini` | OpenAI chat and embeddings requests; Gemini replies and events | Gemini requests; chat completion and chunks; embeddings list |
-//! | `responses` | Responses API request; chat completion and chunks | chat request; Responses object and events |
+//! | `responses` (`responses_tools`, `responses_items`, `responses_stream`) | Responses API request; chat completion and chunks | chat request; Responses object and events |
 //! | `responses_chain` | stored bridged response; chained Responses request | chained request with the stored items; `input_items` list |
 //! | `completions` | legacy completions request; chat completion and chunks | chat request; text completion and chunks |
 
@@ -23,7 +23,9 @@ pub mod messages;
 mod messages_stream;
 pub mod responses;
 pub mod responses_chain;
+mod responses_items;
 mod responses_stream;
+mod responses_tools;
 mod stream;
 
 pub use stream::{Chain, StreamTranslator, translate};

@@ -1,17 +1,25 @@
 //! The Responses API (`POST /v1/responses`) bridged to chat completions: request → chat request,
-//! chat completion → `response` object (the stream half is in `responses_stream`).
+//! chat completion → `response` object (the stream half is in `responses_stream`, tools in
+//! `responses_tools`, output items and usage in `responses_items`).
 //!
-//! The gateway keeps no state, so `previous_response_id` and stored items are refused; hosted
-//! tools (web search, file search...) have no chat equivalent and are refused too.
+//! The bridge keeps no state: `previous_response_id` is refused, and fields only the Responses API
+//! acts on (`store`, `include`, `client_metadata`, `prompt_cache_retention`, `truncation`...) are
+//! not sent, since chat upstreams refuse fields they do not know. `metadata` stays out too: the
+//! chat API takes it only with `store: true`, which would keep the completion upstream.
 //! Reference: <https://platform.openai.com/docs/api-reference/responses>.
 
 use serde_json::{Value, json};
 
+use super::responses_items::{
+    function_item, message_item, open_thinking, reasoning_item, reasoning_text, seal_thinking, status, thinking_fields,
+    usage,
+};
+use super::responses_tools::{ToolNames, Tools, call_name, tool_choice, tools};
 use super::{Object, content_text, invalid, new_id, now_secs, parse_object, to_bytes, unsupported};
 use crate::dialects::BodyError;
-use crate::domain::Usage;
 
 pub use super::responses_stream::ToResponseEvents;
+pub use super::responses_tools::{BridgeOptions, HostedTools};
 
 /// Request fields echoed in the `response` object.
 const ECHOED: &[&str] = &[
@@ -28,10 +36,29 @@ const ECHOED: &[&str] = &[
     "reasoning",
 ];
 
-/// What the reply needs from the request: the fields a `response` object repeats.
+/// Request fields chat completions takes under the same name and meaning.
+const SAME_IN_CHAT: &[&str] = &[
+    "temperature",
+    "top_p",
+    "user",
+    "safety_identifier",
+    "prompt_cache_key",
+    "stream",
+];
+
+/// The `include` value that asks for reasoning to come back as `encrypted_content`.
+const ENCRYPTED_REASONING: &str = "reasoning.encrypted_content";
+
+/// What the reply needs from the request: the fields a `response` object repeats, and how to
+/// name the model's calls and reasoning in Responses terms.
 #[derive(Debug, Clone, Default)]
 pub struct Echo {
     fields: Object,
+    /// The hosted tool types left out of the chat request (`HostedTools::Drop`), each once, in
+    /// request order: what the `x-ai-gateway-dropped-tools` response header lists.
+    pub dropped_tools: Vec<String>,
+    names: ToolNames,
+    encrypted_reasoning: bool,
 }
 
 impl Echo {
@@ -64,10 +91,23 @@ impl Echo {
             "metadata": get("metadata", json!({})),
         })
     }
+
+    /// The `name` (and `namespace`) of the function call item for a chat call of `chat_name`.
+    pub(super) fn call_name(&self, chat_name: &Value) -> Object {
+        call_name(&self.names, chat_name)
+    }
+
+    /// The `encrypted_content` of a reasoning item made from these thinking blocks, when the
+    /// client asked for it (`include`) and one of them is signed.
+    pub(super) fn seal(&self, thinking_blocks: &[Value]) -> Option<String> {
+        self.encrypted_reasoning
+            .then(|| seal_thinking(thinking_blocks))
+            .flatten()
+    }
 }
 
 /// A Responses request body → a chat completions request body, and what the reply must echo.
-pub fn request(body: &[u8]) -> Result<(bytes::Bytes, Echo), BodyError> {
+pub fn request(body: &[u8], options: &BridgeOptions) -> Result<(bytes::Bytes, Echo), BodyError> {
     let req = parse_object(body)?;
     if req.get("previous_response_id").is_some_and(|v| !v.is_null()) {
         return Err(unsupported(
@@ -75,15 +115,94 @@ pub fn request(body: &[u8]) -> Result<(bytes::Bytes, Echo), BodyError> {
             Some("previous_response_id"),
         ));
     }
-    let mut messages = Vec::new();
+    let tools = match req.get("tools") {
+        Some(Value::Array(list)) => tools(list, options.hosted_tools)?,
+        None | Some(Value::Null) => Tools::default(),
+        Some(_) => return Err(invalid("`tools` must be an array", Some("tools"))),
+    };
+    let mut out = Object::new();
+    out.insert("model".into(), req.get("model").cloned().unwrap_or(Value::Null));
+    out.insert("messages".into(), Value::Array(messages(&req, &tools.names)?));
+    if let Some(v) = req.get("max_output_tokens").filter(|v| !v.is_null()) {
+        out.insert("max_completion_tokens".into(), v.clone());
+    }
+    for k in SAME_IN_CHAT {
+        if let Some(v) = req.get(*k).filter(|v| !v.is_null()) {
+            out.insert((*k).into(), v.clone());
+        }
+    }
+    if let Some(effort) = req
+        .get("reasoning")
+        .and_then(|r| r.get("effort"))
+        .filter(|v| v.is_string())
+    {
+        out.insert("reasoning_effort".into(), effort.clone());
+    }
+    let choice = match req.get("tool_choice").filter(|v| !v.is_null()) {
+        Some(c) => tool_choice(c, &tools.names, options.hosted_tools)?,
+        None => None,
+    };
+    // Chat refuses `tool_choice` and `parallel_tool_calls` without tools, and an empty `tools`:
+    // when every tool was a dropped hosted one, the request goes without all three.
+    if !tools.chat.is_empty() {
+        out.insert("tools".into(), Value::Array(tools.chat));
+        if let Some(choice) = choice {
+            out.insert("tool_choice".into(), choice);
+        }
+        if let Some(v) = req.get("parallel_tool_calls").filter(|v| v.is_boolean()) {
+            out.insert("parallel_tool_calls".into(), v.clone());
+        }
+    }
+    if let Some(f) = req.get("text").and_then(|t| t.get("format")).and_then(response_format) {
+        out.insert("response_format".into(), f);
+    }
+    let echo = Echo {
+        fields: ECHOED
+            .iter()
+            .filter_map(|k| req.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+            .collect(),
+        dropped_tools: tools.dropped,
+        names: tools.names,
+        encrypted_reasoning: req
+            .get("include")
+            .and_then(Value::as_array)
+            .is_some_and(|i| i.iter().any(|v| v == ENCRYPTED_REASONING)),
+    };
+    Ok((to_bytes(&Value::Object(out)), echo))
+}
+
+/// `text.format` → chat `response_format` (`None` for plain text).
+fn response_format(format: &Value) -> Option<Value> {
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_schema") => {
+            let mut schema = Object::new();
+            for k in ["name", "schema", "strict", "description"] {
+                if let Some(v) = format.get(k) {
+                    schema.insert(k.into(), v.clone());
+                }
+            }
+            Some(json!({ "type": "json_schema", "json_schema": schema }))
+        }
+        Some("json_object") => Some(json!({ "type": "json_object" })),
+        _ => None,
+    }
+}
+
+/// `instructions` and `input` → chat messages.
+fn messages(req: &Object, names: &ToolNames) -> Result<Vec<Value>, BodyError> {
+    let mut c = Conversation {
+        messages: Vec::new(),
+        thinking: Vec::new(),
+        names,
+    };
     if let Some(instructions) = req.get("instructions").and_then(Value::as_str) {
-        messages.push(json!({ "role": "system", "content": instructions }));
+        c.messages.push(json!({ "role": "system", "content": instructions }));
     }
     match req.get("input") {
-        Some(Value::String(s)) => messages.push(json!({ "role": "user", "content": s })),
+        Some(Value::String(s)) => c.messages.push(json!({ "role": "user", "content": s })),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                input_item(item, i, &mut messages)?;
+                c.item(item, i)?;
             }
         }
         None => {
@@ -95,115 +214,123 @@ pub fn request(body: &[u8]) -> Result<(bytes::Bytes, Echo), BodyError> {
         }
         Some(_) => return Err(invalid("`input` must be a string or an array of items", Some("input"))),
     }
-    let mut out = Object::new();
-    out.insert("model".into(), req.get("model").cloned().unwrap_or(Value::Null));
-    out.insert("messages".into(), Value::Array(messages));
-    for (from, to) in [
-        ("max_output_tokens", "max_tokens"),
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("parallel_tool_calls", "parallel_tool_calls"),
-        ("user", "user"),
-        ("stream", "stream"),
-    ] {
-        if let Some(v) = req.get(from).filter(|v| !v.is_null()) {
-            out.insert(to.into(), v.clone());
-        }
-    }
-    if let Some(effort) = req
-        .get("reasoning")
-        .and_then(|r| r.get("effort"))
-        .filter(|v| v.is_string())
-    {
-        out.insert("reasoning_effort".into(), effort.clone());
-    }
-    if let Some(tools) = req.get("tools").and_then(Value::as_array) {
-        out.insert(
-            "tools".into(),
-            Value::Array(tools.iter().map(tool).collect::<Result<_, _>>()?),
-        );
-    }
-    if let Some(choice) = req.get("tool_choice").filter(|v| !v.is_null()) {
-        out.insert("tool_choice".into(), tool_choice(choice)?);
-    }
-    if let Some(format) = req.get("text").and_then(|t| t.get("format")) {
-        match format.get("type").and_then(Value::as_str) {
-            Some("json_schema") => {
-                let mut schema = Object::new();
-                for k in ["name", "schema", "strict", "description"] {
-                    if let Some(v) = format.get(k) {
-                        schema.insert(k.into(), v.clone());
-                    }
-                }
-                out.insert(
-                    "response_format".into(),
-                    json!({ "type": "json_schema", "json_schema": schema }),
-                );
-            }
-            Some("json_object") => {
-                out.insert("response_format".into(), json!({ "type": "json_object" }));
-            }
-            _ => {}
-        }
-    }
-    let fields = ECHOED
-        .iter()
-        .filter_map(|k| req.get(*k).map(|v| ((*k).to_owned(), v.clone())))
-        .collect();
-    Ok((to_bytes(&Value::Object(out)), Echo { fields }))
+    Ok(c.messages)
 }
 
-fn input_item(item: &Value, i: usize, out: &mut Vec<Value>) -> Result<(), BodyError> {
-    match item.get("type").and_then(Value::as_str) {
-        None | Some("message") => {
-            let role = item.get("role").and_then(Value::as_str).unwrap_or("user");
-            let role = if role == "developer" { "system" } else { role };
-            let content = match (role, item.get("content")) {
-                (_, Some(Value::String(s))) => Value::String(s.clone()),
-                ("user", Some(Value::Array(parts))) => {
-                    Value::Array(parts.iter().map(|p| user_part(p, i)).collect::<Result<_, _>>()?)
+/// Input items turned into chat messages, one at a time.
+struct Conversation<'a> {
+    messages: Vec<Value>,
+    /// Signed thinking from reasoning items, waiting for the assistant message it belongs to.
+    thinking: Vec<Value>,
+    names: &'a ToolNames,
+}
+
+impl Conversation<'_> {
+    fn item(&mut self, item: &Value, i: usize) -> Result<(), BodyError> {
+        match item.get("type").and_then(Value::as_str) {
+            None | Some("message") => self.message(item, i)?,
+            Some("function_call") => self.function_call(item),
+            Some("function_call_output") => {
+                let output = match item.get("output") {
+                    Some(Value::String(s)) => s.clone(),
+                    other => content_text(other),
+                };
+                let call_id = item.get("call_id").cloned().unwrap_or_default();
+                self.push(json!({ "role": "tool", "tool_call_id": call_id, "content": output }));
+            }
+            // Reasoning items carry the model's hidden state, which chat has no place for; only
+            // Anthropic's signed thinking, sealed by this bridge, goes back, on the next
+            // assistant message.
+            Some("reasoning") => {
+                if let Some(blocks) = item
+                    .get("encrypted_content")
+                    .and_then(Value::as_str)
+                    .and_then(open_thinking)
+                {
+                    self.thinking.extend(blocks);
                 }
-                (_, parts) => Value::String(content_text(parts)),
-            };
-            out.push(json!({ "role": role, "content": content }));
-        }
-        Some("function_call") => {
-            let call = json!({
-                "id": item.get("call_id").cloned().unwrap_or_default(),
-                "type": "function",
-                "function": {
-                    "name": item.get("name").cloned().unwrap_or_default(),
-                    "arguments": item.get("arguments").cloned().unwrap_or_else(|| json!("{}")),
-                },
-            });
-            match out.last_mut() {
-                Some(last) if last.get("role").and_then(Value::as_str) == Some("assistant") => {
-                    if let Some(calls) = last.get_mut("tool_calls").and_then(Value::as_array_mut) {
-                        calls.push(call);
-                    } else {
-                        last["tool_calls"] = json!([call]);
-                    }
-                }
-                _ => out.push(json!({ "role": "assistant", "content": null, "tool_calls": [call] })),
+            }
+            Some(other) => {
+                return Err(unsupported(
+                    format!("input[{i}]: item type `{other}` cannot be bridged to chat completions"),
+                    Some(&format!("input[{i}].type")),
+                ));
             }
         }
-        Some("function_call_output") => {
-            let output = match item.get("output") {
-                Some(Value::String(s)) => s.clone(),
-                other => content_text(other),
-            };
-            out.push(json!({ "role": "tool", "tool_call_id": item.get("call_id").cloned().unwrap_or_default(), "content": output }));
-        }
-        // Reasoning items carry the model's hidden state, which chat has no place for.
-        Some("reasoning") => {}
-        Some(other) => {
-            return Err(unsupported(
-                format!("input[{i}]: item type `{other}` cannot be bridged to chat completions"),
-                Some("input"),
-            ));
+        Ok(())
+    }
+
+    fn message(&mut self, item: &Value, i: usize) -> Result<(), BodyError> {
+        let role = item.get("role").and_then(Value::as_str).unwrap_or("user");
+        let role = if role == "developer" { "system" } else { role };
+        let content = match (role, item.get("content")) {
+            (_, Some(Value::String(s))) => Value::String(s.clone()),
+            ("user", Some(Value::Array(parts))) => {
+                Value::Array(parts.iter().map(|p| user_part(p, i)).collect::<Result<_, _>>()?)
+            }
+            (_, parts) => Value::String(content_text(parts)),
+        };
+        self.push(json!({ "role": role, "content": content }));
+        Ok(())
+    }
+
+    fn function_call(&mut self, item: &Value) {
+        let name = match (
+            item.get("namespace").and_then(Value::as_str),
+            item.get("name").and_then(Value::as_str),
+        ) {
+            (Some(ns), Some(name)) => json!(self.names.flat(ns, name)),
+            _ => item.get("name").cloned().unwrap_or_default(),
+        };
+        let call = json!({
+            "id": item.get("call_id").cloned().unwrap_or_default(),
+            "type": "function",
+            "function": {
+                "name": name,
+                "arguments": item.get("arguments").cloned().unwrap_or_else(|| json!("{}")),
+            },
+        });
+        // Parallel calls arrive as one item each; chat wants them on one assistant message.
+        match self.messages.last_mut() {
+            Some(last) if last.get("role").and_then(Value::as_str) == Some("assistant") => {
+                if let Some(calls) = last.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                    calls.push(call);
+                } else {
+                    last["tool_calls"] = json!([call]);
+                }
+                self.attach_thinking();
+            }
+            _ => self.push(json!({ "role": "assistant", "content": null, "tool_calls": [call] })),
         }
     }
-    Ok(())
+
+    /// Appends a message; waiting thinking goes on it when it is the assistant's, and is
+    /// forgotten at any other turn (it belonged to an answer the client did not send back).
+    fn push(&mut self, message: Value) {
+        let assistant = message.get("role").and_then(Value::as_str) == Some("assistant");
+        self.messages.push(message);
+        if assistant {
+            self.attach_thinking();
+        } else {
+            self.thinking.clear();
+        }
+    }
+
+    fn attach_thinking(&mut self) {
+        if self.thinking.is_empty() {
+            return;
+        }
+        let Some(last) = self.messages.last_mut() else { return };
+        let mut blocks = last
+            .get("thinking_blocks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        blocks.append(&mut self.thinking);
+        for (k, v) in thinking_fields(blocks) {
+            last[k.as_str()] = v;
+        }
+    }
 }
 
 fn user_part(p: &Value, i: usize) -> Result<Value, BodyError> {
@@ -232,81 +359,26 @@ fn user_part(p: &Value, i: usize) -> Result<Value, BodyError> {
     }
 }
 
-fn tool(t: &Value) -> Result<Value, BodyError> {
-    if t.get("type").and_then(Value::as_str) != Some("function") {
-        return Err(unsupported(
-            format!(
-                "tool type `{}` is hosted by OpenAI and cannot be bridged; only function tools are",
-                t.get("type").and_then(Value::as_str).unwrap_or("?")
-            ),
-            Some("tools"),
-        ));
-    }
-    let mut f = Object::new();
-    for k in ["name", "description", "parameters", "strict"] {
-        if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
-            f.insert(k.into(), v.clone());
-        }
-    }
-    Ok(json!({ "type": "function", "function": f }))
-}
-
-fn tool_choice(choice: &Value) -> Result<Value, BodyError> {
-    match choice {
-        Value::String(_) => Ok(choice.clone()),
-        v if v.get("type").and_then(Value::as_str) == Some("function") => {
-            Ok(json!({ "type": "function", "function": { "name": v.get("name").cloned().unwrap_or_default() } }))
-        }
-        _ => Err(unsupported(
-            "tool_choice may be auto, none, required or a function",
-            Some("tool_choice"),
-        )),
-    }
-}
-
-/// Responses' `usage` for chat usage.
-pub(super) fn usage(u: Option<Usage>) -> Value {
-    let u = u.unwrap_or_default();
-    json!({
-        "input_tokens": u.prompt_tokens,
-        "input_tokens_details": { "cached_tokens": 0 },
-        "output_tokens": u.completion_tokens,
-        "output_tokens_details": { "reasoning_tokens": 0 },
-        "total_tokens": u.total_tokens,
-    })
-}
-
-/// A finish reason's `status` and `incomplete_details`.
-pub(super) fn status(finish_reason: Option<&str>) -> (&'static str, Value) {
-    match finish_reason {
-        Some("length") => ("incomplete", json!({ "reason": "max_output_tokens" })),
-        Some("content_filter") => ("incomplete", json!({ "reason": "content_filter" })),
-        _ => ("completed", Value::Null),
-    }
-}
-
-/// A message output item holding `text`.
-pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
-    json!({
-        "type": "message",
-        "id": id,
-        "status": status,
-        "role": "assistant",
-        "content": [{ "type": "output_text", "text": text, "annotations": [] }],
-    })
-}
-
-/// A function call output item.
-pub(super) fn function_item(id: &str, call_id: &Value, name: &Value, arguments: &str, status: &str) -> Value {
-    json!({ "type": "function_call", "id": id, "call_id": call_id, "name": name, "arguments": arguments, "status": status })
-}
-
 /// A chat completion → a `response` object. `None` when the body is not a chat completion.
 pub fn reply(body: &[u8], echo: &Echo) -> Option<bytes::Bytes> {
     let c: Value = serde_json::from_slice(body).ok()?;
     let choice = c.get("choices")?.as_array()?.first()?;
     let message = choice.get("message").unwrap_or(&Value::Null);
     let mut output = Vec::new();
+    let blocks = message
+        .get("thinking_blocks")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let reasoning = reasoning_text(message).unwrap_or_default();
+    let sealed = echo.seal(blocks);
+    if !reasoning.is_empty() || sealed.is_some() {
+        output.push(reasoning_item(
+            &new_id("rs_"),
+            reasoning,
+            sealed.as_deref(),
+            "completed",
+        ));
+    }
     let text = content_text(message.get("content"));
     if !text.is_empty() {
         output.push(message_item(&new_id("msg_"), &text, "completed"));
@@ -321,7 +393,7 @@ pub fn reply(body: &[u8], echo: &Echo) -> Option<bytes::Bytes> {
             .pointer("/function/arguments")
             .and_then(Value::as_str)
             .unwrap_or("{}");
-        let name = call.pointer("/function/name").cloned().unwrap_or_default();
+        let name = echo.call_name(call.pointer("/function/name").unwrap_or(&Value::Null));
         output.push(function_item(
             &new_id("fc_"),
             call.get("id").unwrap_or(&Value::Null),
@@ -340,8 +412,7 @@ pub fn reply(body: &[u8], echo: &Echo) -> Option<bytes::Bytes> {
     );
     r["incomplete_details"] = incomplete;
     r["output"] = Value::Array(output);
-    let u: Option<Usage> = c.get("usage").and_then(|u| serde_json::from_value(u.clone()).ok());
-    r["usage"] = usage(u);
+    r["usage"] = usage(c.get("usage"));
     Some(to_bytes(&r))
 }
 
@@ -349,9 +420,21 @@ pub fn reply(body: &[u8], echo: &Echo) -> Option<bytes::Bytes> {
 mod tests {
     use super::*;
 
+    const CODEX: &str = include_str!("../../../tests/fixtures/responses/codex_request.json");
+
+    fn translate_with(req: &Value, hosted_tools: HostedTools) -> Result<(Value, Echo), BodyError> {
+        let (body, echo) = request(&to_bytes(req), &BridgeOptions { hosted_tools })?;
+        Ok((serde_json::from_slice(&body).unwrap(), echo))
+    }
+
     fn translate(req: Value) -> (Value, Echo) {
-        let (body, echo) = request(&to_bytes(&req)).unwrap();
-        (serde_json::from_slice(&body).unwrap(), echo)
+        translate_with(&req, HostedTools::Drop).unwrap()
+    }
+
+    fn answer(echo: &Echo, message: Value, usage: Value) -> Value {
+        let completion = json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1741476542, "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}], "usage": usage});
+        serde_json::from_slice(&reply(&to_bytes(&completion), echo).unwrap()).unwrap()
     }
 
     #[test]
@@ -363,7 +446,7 @@ mod tests {
             out["messages"],
             json!([{"role": "system", "content": "Talk like a pirate."}, {"role": "user", "content": "Are semicolons optional?"}])
         );
-        assert_eq!(out["max_tokens"], json!(50));
+        assert_eq!(out["max_completion_tokens"], json!(50));
     }
 
     #[test]
@@ -402,17 +485,93 @@ mod tests {
     }
 
     #[test]
-    fn stateful_and_hosted_features_are_refused() {
+    fn a_codex_request_becomes_a_chat_request_any_chat_api_takes() {
+        let codex: Value = serde_json::from_str(CODEX).unwrap();
+        let (out, echo) = translate(codex);
+        let mut keys: Vec<&str> = out.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "messages",
+                "model",
+                "parallel_tool_calls",
+                "prompt_cache_key",
+                "reasoning_effort",
+                "stream",
+                "tool_choice",
+                "tools"
+            ],
+            "nothing only the Responses API knows (store, include, client_metadata, reasoning, text)"
+        );
+        assert_eq!(out["reasoning_effort"], "medium");
+        assert_eq!(out["parallel_tool_calls"], false);
+        assert_eq!(echo.dropped_tools, ["web_search"]);
+        let tools = out["tools"].as_array().unwrap();
+        assert_eq!(tools.len(), 12, "7 functions and the namespace's 5; web_search dropped");
+        assert!(tools.iter().all(|t| t["type"] == "function"));
+        assert_eq!(tools[7]["function"]["name"], "multi_agent_v1__spawn_agent");
+        assert_eq!(tools[7]["function"]["parameters"]["required"], json!(["message"]));
+        let m = out["messages"].as_array().unwrap();
+        let roles: Vec<&str> = m.iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(
+            roles,
+            [
+                "system",
+                "system",
+                "user",
+                "user",
+                "assistant",
+                "tool",
+                "assistant",
+                "tool",
+                "assistant",
+                "user"
+            ],
+            "OpenAI's own encrypted reasoning is not sent"
+        );
+        assert_eq!(m[4]["tool_calls"][0]["function"]["name"], "exec_command");
+        assert!(m[4].get("thinking_blocks").is_none());
+        assert_eq!(m[6]["tool_calls"][0]["function"]["name"], "multi_agent_v1__spawn_agent");
+        assert_eq!(m[6]["tool_calls"][0]["id"], "call_spawn");
+        assert_eq!(m[8]["content"], "A sub-agent is on it.");
+    }
+
+    #[test]
+    fn hosted_tools_are_refused_when_the_bridge_is_told_to() {
+        let codex: Value = serde_json::from_str(CODEX).unwrap();
+        let e = translate_with(&codex, HostedTools::Reject).unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tools[8].type"));
+        assert_eq!(e.code, "unsupported_value");
+    }
+
+    #[test]
+    fn with_only_hosted_tools_the_chat_request_has_no_tool_fields() {
+        let (out, echo) = translate(
+            json!({"model": "m", "input": "x", "tools": [{"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}],
+                                           "tool_choice": {"type": "web_search"}, "parallel_tool_calls": true}),
+        );
+        assert_eq!(echo.dropped_tools, ["web_search", "file_search"]);
+        for k in ["tools", "tool_choice", "parallel_tool_calls"] {
+            assert!(out.get(k).is_none(), "{k} without tools is refused by chat");
+        }
+    }
+
+    #[test]
+    fn stateful_and_unknown_features_are_refused() {
         let prev = json!({"model": "m", "input": "x", "previous_response_id": "resp_1"});
         assert_eq!(
-            request(&to_bytes(&prev)).unwrap_err().param.as_deref(),
+            translate_with(&prev, HostedTools::Drop).unwrap_err().param.as_deref(),
             Some("previous_response_id")
         );
-        let web = json!({"model": "m", "input": "x", "tools": [{"type": "web_search_preview"}]});
-        assert_eq!(request(&to_bytes(&web)).unwrap_err().code, "unsupported_value");
+        let item = json!({"model": "m", "input": [{"type": "item_reference", "id": "msg_1"}]});
+        assert_eq!(
+            translate_with(&item, HostedTools::Drop).unwrap_err().param.as_deref(),
+            Some("input[0].type")
+        );
         let missing = json!({"model": "m"});
         assert_eq!(
-            request(&to_bytes(&missing)).unwrap_err().code,
+            translate_with(&missing, HostedTools::Drop).unwrap_err().code,
             "missing_required_parameter"
         );
     }
@@ -432,6 +591,7 @@ mod tests {
             json!({"type": "output_text", "text": "Arr", "annotations": []})
         );
         assert_eq!(r["output"][1]["call_id"], json!("call_9"));
+        assert!(r["output"][1].get("namespace").is_none());
         assert_eq!(r["usage"]["total_tokens"], json!(123));
         let cut = reply(
             br#"{"model":"m","choices":[{"index":0,"message":{"content":"a"},"finish_reason":"length"}]}"#,
@@ -442,6 +602,90 @@ mod tests {
         assert_eq!(
             (r["status"].clone(), r["incomplete_details"]["reason"].clone()),
             (json!("incomplete"), json!("max_output_tokens"))
+        );
+    }
+
+    #[test]
+    fn calls_of_flattened_tools_come_back_namespaced() {
+        let (_, echo) = translate(serde_json::from_str(CODEX).unwrap());
+        let r = answer(
+            &echo,
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_w", "type": "function", "function": {"name": "multi_agent_v1__wait_agent", "arguments": "{\"ids\":[\"agent-1\"]}"}}]}),
+            json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+        );
+        let call = &r["output"][0];
+        assert_eq!(
+            (&call["type"], &call["namespace"], &call["name"], &call["call_id"]),
+            (
+                &json!("function_call"),
+                &json!("multi_agent_v1"),
+                &json!("wait_agent"),
+                &json!("call_w")
+            )
+        );
+    }
+
+    #[test]
+    fn reasoning_and_usage_details_reach_the_response() {
+        let (_, echo) = translate(json!({"model": "m", "input": "x"}));
+        let r = answer(
+            &echo,
+            json!({"role": "assistant", "content": "42", "reasoning_content": "Six times seven."}),
+            json!({"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
+                   "prompt_tokens_details": {"cached_tokens": 100}, "completion_tokens_details": {"reasoning_tokens": 12}}),
+        );
+        assert_eq!(r["output"][0]["type"], "reasoning");
+        assert!(r["output"][0]["id"].as_str().unwrap().starts_with("rs_"));
+        assert_eq!(
+            r["output"][0]["summary"],
+            json!([{"type": "summary_text", "text": "Six times seven."}])
+        );
+        assert!(r["output"][0].get("encrypted_content").is_none());
+        assert_eq!(r["output"][1]["content"][0]["text"], "42");
+        assert_eq!(r["usage"]["input_tokens_details"]["cached_tokens"], 100);
+        assert_eq!(r["usage"]["output_tokens_details"]["reasoning_tokens"], 12);
+        let r = answer(
+            &echo,
+            json!({"role": "assistant", "content": "42", "reasoning": "Ollama's name."}),
+            Value::Null,
+        );
+        assert_eq!(r["output"][0]["summary"][0]["text"], "Ollama's name.");
+    }
+
+    #[test]
+    fn signed_thinking_goes_out_encrypted_and_comes_back_on_the_assistant_message() {
+        let mut codex: Value = serde_json::from_str(CODEX).unwrap();
+        let (_, echo) = translate(codex.clone());
+        let blocks = json!([{"type": "thinking", "thinking": "List first.", "signature": "EqQBCgIYAhIM"}]);
+        let r = answer(
+            &echo,
+            json!({"role": "assistant", "content": null, "reasoning_content": "List first.", "thinking_blocks": blocks,
+                   "tool_calls": [{"id": "call_2", "type": "function", "function": {"name": "exec_command", "arguments": "{\"cmd\":\"ls\"}"}}]}),
+            Value::Null,
+        );
+        let reasoning = r["output"][0].clone();
+        assert!(reasoning["encrypted_content"].is_string(), "{reasoning}");
+        // The next turn: Codex sends the output items back as input.
+        let input = codex["input"].as_array_mut().unwrap();
+        input.push(json!({"type": "reasoning", "summary": reasoning["summary"], "encrypted_content": reasoning["encrypted_content"]}));
+        input.push(json!({"type": "function_call", "name": "exec_command", "arguments": "{\"cmd\":\"ls\"}", "call_id": "call_2"}));
+        input.push(json!({"type": "function_call_output", "call_id": "call_2", "output": "a.txt"}));
+        let (out, _) = translate(codex);
+        let m = out["messages"].as_array().unwrap();
+        let carrier = &m[m.len() - 2];
+        assert_eq!(carrier["tool_calls"][0]["id"], "call_2");
+        assert_eq!(carrier["reasoning_content"], "List first.");
+        assert_eq!(carrier["thinking_blocks"], blocks);
+        let (_, plain) = translate(json!({"model": "m", "input": "x"}));
+        let r = answer(
+            &plain,
+            json!({"role": "assistant", "content": "a", "reasoning_content": "t", "thinking_blocks": blocks}),
+            Value::Null,
+        );
+        assert!(
+            r["output"][0].get("encrypted_content").is_none(),
+            "not asked for in `include`"
         );
     }
 }

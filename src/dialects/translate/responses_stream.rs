@@ -1,17 +1,31 @@
 //! `chat.completion.chunk` events → Responses API stream events.
 //!
-//! The first chunk opens the response (`response.created`, `response.in_progress`); text opens a
-//! message item and flows as `response.output_text.delta`; each tool call opens a `function_call`
-//! item and flows as `response.function_call_arguments.delta`; `[DONE]` closes what is open and
-//! ends with `response.completed` (or `response.incomplete`) carrying the whole response. Deltas go
-//! out as they arrive; the text is kept only to repeat it in the closing events, as the API does.
+//! The first chunk opens the response (`response.created`, `response.in_progress`); reasoning
+//! (`reasoning_content` or `reasoning` deltas) opens a reasoning item and flows as
+//! `response.reasoning_summary_text.delta`; text opens a message item and flows as
+//! `response.output_text.delta`; each tool call opens a `function_call` item (named back into its
+//! namespace when the bridge flattened it) and flows as `response.function_call_arguments.delta`;
+//! `[DONE]` closes what is open and ends with `response.completed` (or `response.incomplete`)
+//! carrying the whole response. Deltas go out as they arrive; the text is kept only to repeat it
+//! in the closing events, as the API does.
 
 use serde_json::{Value, json};
 
-use super::responses::{Echo, function_item, message_item, status, usage};
+use super::responses::Echo;
+use super::responses_items::{
+    function_item, merge_thinking, message_item, reasoning_item, reasoning_text, status, usage,
+};
 use super::{ChatDelta, StreamTranslator, new_id, now_secs, to_bytes};
 use crate::dialects::sse;
-use crate::domain::Usage;
+
+#[derive(Debug)]
+struct ReasoningItem {
+    output_index: usize,
+    id: String,
+    text: String,
+    /// Anthropic's thinking blocks, as the chat deltas carry them (for `encrypted_content`).
+    thinking: Vec<Value>,
+}
 
 #[derive(Debug)]
 struct TextItem {
@@ -27,7 +41,8 @@ struct CallItem {
     chat_index: u64,
     id: String,
     call_id: Value,
-    name: Value,
+    /// `name`, and `namespace` for a flattened tool.
+    name: serde_json::Map<String, Value>,
     arguments: String,
 }
 
@@ -40,11 +55,13 @@ pub struct ToResponseEvents {
     model: Value,
     seq: u64,
     started: bool,
+    reasoning: Option<ReasoningItem>,
     text: Option<TextItem>,
     call: Option<CallItem>,
     output: Vec<Value>,
     finish: Option<String>,
-    usage: Option<Usage>,
+    /// The chat `usage` object of the usage chunk.
+    usage: Option<Value>,
     ended: bool,
 }
 
@@ -58,6 +75,7 @@ impl ToResponseEvents {
             model: Value::Null,
             seq: 0,
             started: false,
+            reasoning: None,
             text: None,
             call: None,
             output: Vec::new(),
@@ -89,7 +107,66 @@ impl ToResponseEvents {
         self.emit("response.in_progress", json!({ "response": r }), out);
     }
 
+    fn reasoning(&mut self, delta: Option<&str>, thinking: &[Value], out: &mut Vec<u8>) {
+        if self.reasoning.is_none() {
+            self.close_text(out);
+            self.close_call(out);
+            let item = ReasoningItem {
+                output_index: self.output.len(),
+                id: new_id("rs_"),
+                text: String::new(),
+                thinking: Vec::new(),
+            };
+            self.emit(
+                "response.output_item.added",
+                json!({ "output_index": item.output_index, "item": reasoning_item(&item.id, "", None, "in_progress") }),
+                out,
+            );
+            self.output.push(Value::Null);
+            self.reasoning = Some(item);
+        }
+        let Some(item) = self.reasoning.as_mut() else { return };
+        merge_thinking(&mut item.thinking, thinking);
+        let Some(delta) = delta else { return };
+        let (id, index, first) = (item.id.clone(), item.output_index, item.text.is_empty());
+        item.text.push_str(delta);
+        if first {
+            let part = json!({ "item_id": id, "output_index": index, "summary_index": 0,
+                               "part": { "type": "summary_text", "text": "" } });
+            self.emit("response.reasoning_summary_part.added", part, out);
+        }
+        let event = json!({ "item_id": id, "output_index": index, "summary_index": 0, "delta": delta });
+        self.emit("response.reasoning_summary_text.delta", event, out);
+    }
+
+    fn close_reasoning(&mut self, out: &mut Vec<u8>) {
+        let Some(item) = self.reasoning.take() else { return };
+        let (id, index, text) = (item.id, item.output_index, item.text);
+        if !text.is_empty() {
+            self.emit(
+                "response.reasoning_summary_text.done",
+                json!({ "item_id": id, "output_index": index, "summary_index": 0, "text": text }),
+                out,
+            );
+            let part = json!({ "type": "summary_text", "text": text });
+            self.emit(
+                "response.reasoning_summary_part.done",
+                json!({ "item_id": id, "output_index": index, "summary_index": 0, "part": part }),
+                out,
+            );
+        }
+        let sealed = self.echo.seal(&item.thinking);
+        let done = reasoning_item(&id, &text, sealed.as_deref(), "completed");
+        self.output[index] = done.clone();
+        self.emit(
+            "response.output_item.done",
+            json!({ "output_index": index, "item": done }),
+            out,
+        );
+    }
+
     fn text(&mut self, delta: &str, out: &mut Vec<u8>) {
+        self.close_reasoning(out);
         self.close_call(out);
         if self.text.is_none() {
             let item = TextItem {
@@ -142,6 +219,7 @@ impl ToResponseEvents {
     fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
         let chat_index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
         if self.call.as_ref().is_none_or(|c| c.chat_index != chat_index) {
+            self.close_reasoning(out);
             self.close_text(out);
             self.close_call(out);
             let item = CallItem {
@@ -149,7 +227,9 @@ impl ToResponseEvents {
                 chat_index,
                 id: new_id("fc_"),
                 call_id: call.get("id").cloned().unwrap_or_else(|| json!(new_id("call_"))),
-                name: call.pointer("/function/name").cloned().unwrap_or_default(),
+                name: self
+                    .echo
+                    .call_name(call.pointer("/function/name").unwrap_or(&Value::Null)),
                 arguments: String::new(),
             };
             let added = function_item(&item.id, &item.call_id, &item.name, "", "in_progress");
@@ -193,13 +273,14 @@ impl ToResponseEvents {
         }
         self.ended = true;
         self.start(&Value::Null, out);
+        self.close_reasoning(out);
         self.close_text(out);
         self.close_call(out);
         let (status, incomplete) = status(self.finish.as_deref());
         let mut r = self.response(status);
         r["incomplete_details"] = incomplete;
         r["output"] = Value::Array(self.output.clone());
-        r["usage"] = usage(self.usage);
+        r["usage"] = usage(self.usage.as_ref());
         let kind = if status == "completed" {
             "response.completed"
         } else {
@@ -246,10 +327,19 @@ impl StreamTranslator for ToResponseEvents {
             return;
         }
         self.start(&chunk, out);
-        let delta = ChatDelta::read(&chunk);
-        if delta.usage.is_some() {
-            self.usage = delta.usage;
+        if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+            self.usage = Some(u.clone());
         }
+        let chat = chunk.pointer("/choices/0/delta").unwrap_or(&Value::Null);
+        let thinking = chat
+            .get("thinking_blocks")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        let reasoning = reasoning_text(chat);
+        if reasoning.is_some() || !thinking.is_empty() {
+            self.reasoning(reasoning, thinking, out);
+        }
+        let delta = ChatDelta::read(&chunk);
         if let Some(text) = delta.text {
             self.text(text, out);
         }
@@ -338,6 +428,91 @@ mod tests {
         let done = p.last().unwrap();
         assert_eq!(done["response"]["output"][0]["name"], json!("get_weather"));
         assert_eq!(done["response"]["output"][0]["status"], json!("completed"));
+    }
+
+    fn codex_echo() -> Echo {
+        let codex = include_str!("../../../tests/fixtures/responses/codex_request.json");
+        let options = super::super::responses::BridgeOptions::default();
+        super::super::responses::request(codex.as_bytes(), &options).unwrap().1
+    }
+
+    #[test]
+    fn reasoning_deltas_stream_as_a_reasoning_item_before_the_message() {
+        let upstream = [
+            chunk(json!({"role": "assistant", "content": null, "reasoning_content": "Six"}), Value::Null),
+            chunk(json!({"reasoning_content": " times seven."}), Value::Null),
+            chunk(json!({"content": "42"}), Value::Null),
+            chunk(json!({}), json!("stop")),
+            "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":30,\"total_tokens\":150,\"prompt_tokens_details\":{\"cached_tokens\":100},\"completion_tokens_details\":{\"reasoning_tokens\":12}}}\n\n".into(),
+            "data: [DONE]\n\n".into(),
+        ]
+        .concat();
+        let items = run(ToResponseEvents::new(Echo::default()), &upstream);
+        assert_eq!(
+            names(&items[..1]),
+            [
+                "response.created",
+                "response.in_progress",
+                "response.output_item.added",
+                "response.reasoning_summary_part.added",
+                "response.reasoning_summary_text.delta"
+            ]
+        );
+        assert_eq!(names(&items[1..2]), ["response.reasoning_summary_text.delta"]);
+        assert_eq!(
+            names(&items[2..3]),
+            [
+                "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done",
+                "response.output_item.done",
+                "response.output_item.added",
+                "response.content_part.added",
+                "response.output_text.delta"
+            ]
+        );
+        let p = payloads(&items);
+        assert_eq!(
+            p[2]["item"],
+            json!({"type": "reasoning", "id": p[2]["item"]["id"], "summary": [], "status": "in_progress"})
+        );
+        assert_eq!(p[4]["summary_index"], 0);
+        let done = p
+            .iter()
+            .find(|e| e["type"] == "response.reasoning_summary_text.done")
+            .unwrap();
+        assert_eq!(done["text"], "Six times seven.");
+        let completed = &p.last().unwrap()["response"];
+        assert_eq!(completed["output"][0]["type"], "reasoning");
+        assert_eq!(completed["output"][0]["summary"][0]["text"], "Six times seven.");
+        assert_eq!(completed["output"][1]["content"][0]["text"], "42");
+        assert_eq!(completed["usage"]["input_tokens_details"]["cached_tokens"], 100);
+        assert_eq!(completed["usage"]["output_tokens_details"]["reasoning_tokens"], 12);
+    }
+
+    #[test]
+    fn streamed_calls_of_flattened_tools_come_back_namespaced_and_signed_thinking_sealed() {
+        let upstream = [
+            chunk(json!({"reasoning": "Wait.", "thinking_blocks": [{"type": "thinking", "thinking": "Wait."}]}), Value::Null),
+            chunk(json!({"thinking_blocks": [{"type": "thinking", "signature": "EqQB"}]}), Value::Null),
+            chunk(json!({"tool_calls": [{"index": 0, "id": "call_w", "type": "function", "function": {"name": "multi_agent_v1__wait_agent", "arguments": ""}}]}), Value::Null),
+            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}), Value::Null),
+            chunk(json!({}), json!("tool_calls")),
+            "data: [DONE]\n\n".into(),
+        ]
+        .concat();
+        let p = payloads(&run(ToResponseEvents::new(codex_echo()), &upstream));
+        let added: Vec<&Value> = p.iter().filter(|e| e["type"] == "response.output_item.added").collect();
+        assert_eq!(added[1]["item"]["namespace"], "multi_agent_v1");
+        assert_eq!(added[1]["item"]["name"], "wait_agent");
+        let output = &p.last().unwrap()["response"]["output"];
+        assert_eq!(output[1]["name"], "wait_agent");
+        assert_eq!(output[1]["namespace"], "multi_agent_v1");
+        let sealed = output[0]["encrypted_content"].as_str().unwrap();
+        let opened = super::super::responses_items::open_thinking(sealed).unwrap();
+        assert_eq!(
+            opened,
+            [json!({"type": "thinking", "thinking": "Wait.", "signature": "EqQB"})]
+        );
     }
 
     #[test]

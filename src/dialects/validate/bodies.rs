@@ -135,11 +135,13 @@ pub(super) struct ResponsesBody<'a> {
     pub(super) model: Model<'a>,
     #[serde(rename = "input")]
     pub(super) _input: ResponsesInput,
-    pub(super) tools: Option<List<Obj<Tool>>>,
+    pub(super) tools: Option<List<Obj<ResponsesTool>>>,
     #[serde(rename = "instructions")]
     pub(super) _instructions: Option<Text>,
     #[serde(rename = "stream")]
     pub(super) _stream: Option<Flag>,
+    #[serde(rename = "store")]
+    pub(super) _store: Option<Flag>,
     #[serde(rename = "max_output_tokens")]
     pub(super) _max_output_tokens: Option<Tokens>,
     #[serde(rename = "temperature")]
@@ -150,11 +152,45 @@ pub(super) struct ResponsesBody<'a> {
     pub(super) _parallel_tool_calls: Option<Flag>,
     #[serde(rename = "user")]
     pub(super) _user: Option<Name>,
+    #[serde(rename = "safety_identifier")]
+    pub(super) _safety_identifier: Option<Name>,
+    #[serde(rename = "previous_response_id")]
+    pub(super) _previous_response_id: Option<Name>,
+    // A cache key is the client's own string (Codex sends its conversation id), not a name.
+    #[serde(rename = "prompt_cache_key")]
+    pub(super) _prompt_cache_key: Option<Text>,
+    #[serde(rename = "include")]
+    pub(super) _include: Option<List<Text>>,
+    #[serde(rename = "reasoning")]
+    pub(super) _reasoning: Option<Obj<ReasoningSettings>>,
+}
+
+/// A Responses tool: function and hosted tools have a `type`; a `namespace` tool also holds a
+/// `tools` array of its own.
+#[derive(Deserialize)]
+pub(super) struct ResponsesTool {
+    #[serde(rename = "type")]
+    pub(super) _type: Name,
+    #[serde(rename = "name")]
+    pub(super) _name: Option<Name>,
+    #[serde(rename = "tools")]
+    pub(super) _tools: Option<List<Obj<Tool>>>,
+}
+
+/// The Responses `reasoning` object.
+#[derive(Deserialize)]
+pub(super) struct ReasoningSettings {
+    #[serde(rename = "effort")]
+    pub(super) _effort: Option<Name>,
+    #[serde(rename = "summary")]
+    pub(super) _summary: Option<Name>,
 }
 
 /// A Responses `input`: a string or an array of item objects.
 pub(super) struct ResponsesInput;
 
+/// An input item: a message, a function call or its output, a reasoning item... `output` is not
+/// checked: its shape depends on the item type (an object for a computer call's output).
 #[derive(Deserialize)]
 pub(super) struct ResponsesItem {
     #[serde(rename = "type")]
@@ -169,6 +205,14 @@ pub(super) struct ResponsesItem {
     pub(super) _call_id: Option<Name>,
     #[serde(rename = "name")]
     pub(super) _name: Option<Name>,
+    #[serde(rename = "namespace")]
+    pub(super) _namespace: Option<Name>,
+    #[serde(rename = "arguments")]
+    pub(super) _arguments: Option<Text>,
+    #[serde(rename = "summary")]
+    pub(super) _summary: Option<List<Obj<Part>>>,
+    #[serde(rename = "encrypted_content")]
+    pub(super) _encrypted_content: Option<Text>,
 }
 
 impl<'de> Deserialize<'de> for ResponsesInput {

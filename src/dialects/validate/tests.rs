@@ -288,3 +288,36 @@ fn completions_prompts_and_embeddings_inputs_take_strings_or_tokens() {
     let e = completions(br#"{"model":"m","prompt":"a","n":1000000}"#, CAPS).unwrap_err();
     assert_eq!(param(&e), "n");
 }
+
+#[test]
+fn what_codex_sends_passes_and_a_malformed_codex_body_names_its_param() {
+    let codex = include_str!("../../../tests/fixtures/responses/codex_request.json");
+    assert!(responses(codex.as_bytes(), CAPS).is_ok());
+    let mut body: serde_json::Value = serde_json::from_str(codex).unwrap();
+    let cases = [
+        ("/tools/7/tools", serde_json::json!("spawn_agent"), "tools[7].tools"),
+        ("/tools/7/tools/0", serde_json::json!(["function"]), "tools[7].tools[0]"),
+        ("/include", serde_json::json!("reasoning.encrypted_content"), "include"),
+        ("/reasoning/effort", serde_json::json!(3), "reasoning.effort"),
+        ("/input/3/summary", serde_json::json!("**Listing**"), "input[3].summary"),
+        (
+            "/input/3/encrypted_content",
+            serde_json::json!(7),
+            "input[3].encrypted_content",
+        ),
+        ("/input/6/namespace", serde_json::json!({}), "input[6].namespace"),
+        (
+            "/input/6/arguments",
+            serde_json::json!({"message": "x"}),
+            "input[6].arguments",
+        ),
+        ("/store", serde_json::json!("no"), "store"),
+    ];
+    for (pointer, value, expected) in cases {
+        let original = body.pointer(pointer).cloned();
+        *body.pointer_mut(pointer).unwrap() = value;
+        let e = responses(&serde_json::to_vec(&body).unwrap(), CAPS).unwrap_err();
+        assert_eq!(param(&e), expected, "{pointer}: {}", e.message);
+        *body.pointer_mut(pointer).unwrap() = original.unwrap();
+    }
+}

@@ -8,17 +8,19 @@ use bytes::Bytes;
 
 use super::http;
 use crate::dialects::translate::{self, StreamTranslator, responses};
-use crate::dialects::{Peek, request_stream_usage, sse};
+use crate::dialects::{BridgeOptions, Peek, request_stream_usage, sse};
 use crate::domain::Dialect;
 use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, Served, UpstreamError};
 
 /// The chat request behind a Responses call, and what its answer must repeat.
 fn chat_request(call: &Call<'_>) -> Result<(Bytes, responses::Echo, Served), UpstreamError> {
-    // `responses::request` will take the hosted-tools policy (`call.hosted_tools`) and name the
-    // tools it dropped in its `Echo`; until then it refuses hosted tools, so none are dropped.
-    let (chat, echo) = responses::request(call.body).map_err(|e| http::untranslatable(&call.provider.id, e))?;
+    let options = BridgeOptions {
+        hosted_tools: call.hosted_tools,
+    };
+    let (chat, echo) =
+        responses::request(call.body, &options).map_err(|e| http::untranslatable(&call.provider.id, e))?;
     let served = Served::Bridged {
-        dropped_tools: Vec::new(),
+        dropped_tools: echo.dropped_tools.clone(),
     };
     Ok((chat, echo, served))
 }
@@ -118,7 +120,9 @@ mod tests {
 
     #[test]
     fn a_whole_chat_answer_without_done_completes_the_response() {
-        let echo = responses::request(br#"{"model":"m","input":"hi"}"#).unwrap().1;
+        let echo = responses::request(br#"{"model":"m","input":"hi"}"#, &BridgeOptions::default())
+            .unwrap()
+            .1;
         let mut t = WholeAnswer::new(responses::ToResponseEvents::new(echo));
         let mut out = Vec::new();
         t.event(
@@ -139,7 +143,9 @@ mod tests {
 
     #[test]
     fn a_cut_chat_answer_is_not_completed() {
-        let echo = responses::request(br#"{"model":"m","input":"hi"}"#).unwrap().1;
+        let echo = responses::request(br#"{"model":"m","input":"hi"}"#, &BridgeOptions::default())
+            .unwrap()
+            .1;
         let mut t = WholeAnswer::new(responses::ToResponseEvents::new(echo));
         let mut out = Vec::new();
         t.event(
