@@ -39,7 +39,7 @@ CLI_TIMEOUT = 240
 # The model names the agents ask for: Claude Code's default and small models, and the name Codex is
 # configured with (one Codex has no metadata for, so it sends plain function tools; its own newest
 # models use a Responses variant with tools inside the input, which only OpenAI serves).
-CLAUDE_MODELS = ["claude-opus-5-5", "claude-haiku-4-5", "claude-haiku-4-5-20251001"]
+CLAUDE_MODELS = ["claude-opus-5-5", "claude-haiku-5-5", "claude-haiku-4-5", "claude-haiku-4-5-20251001"]
 CODEX_MODEL = "gpt-5"
 # What each provider kind calls the model the agents' names are mapped to.
 UPSTREAM_MODEL = {"anthropic": "claude-sonnet-4-5", "chat": "qwen3-coder", "responses": "gpt-5",
