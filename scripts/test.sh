@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: unit + integration (cargo test), the ops-file checks, end-to-end checks of the
-# real binary with the official `openai` and `anthropic` Python SDKs, schemathesis against
+# real binary with the official `openai` and `anthropic` Python SDKs, the real Claude Code and Codex
+# CLIs through the gateway (scripts/agents.sh, from npm), schemathesis against
 # /openapi.json, the node-pool check, the routes/admin/CLI check on two replicas, a short fuzz run and the dashboard in headless Chromium.
-# Installs what it needs (a Python venv, promtool, cargo-fuzz, chromium, playwright-core)
+# Installs what it needs (a Python venv, the coding-agent CLIs, promtool, cargo-fuzz, chromium, playwright-core)
 # idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
 # must be running for the suites that use them; those suites fail loudly when they are not.
 set -euo pipefail
@@ -33,6 +34,9 @@ echo "== end-to-end: official openai SDK through the gateway =="
 echo "== end-to-end: official anthropic and openai SDKs across dialects and native upstreams =="
 "$VENV/bin/python" tests/e2e/anthropic_sdk_check.py target/debug/ai-gateway
 
+echo "== end-to-end: Claude Code and Codex CLIs (from npm) through the gateway to four upstream kinds =="
+./scripts/agents.sh target/debug/ai-gateway "$VENV/bin/python"
+
 echo "== contract: schemathesis against /openapi.json =="
 "$VENV/bin/python" tests/e2e/contract_check.py target/debug/ai-gateway
 
@@ -48,7 +52,7 @@ echo "== fuzz: a short bounded run of every target =="
 echo "== browser: the dashboard in headless Chromium =="
 ./scripts/browser-test.sh target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the eight script checks above (any
+# One closing line for the whole run: cargo's counts plus the nine script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 8}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 9}')
 echo "all tests: ${passed} passed, 0 failed"
