@@ -116,6 +116,21 @@ pub fn chat_usage_json(u: &Usage) -> Value {
     })
 }
 
+/// `Usage` as Anthropic writes it: `input_tokens` without the prompt tokens read from or written
+/// to the cache, which go in `cache_read_input_tokens` and `cache_creation_input_tokens`.
+pub fn anthropic_usage_json(u: &Usage) -> Value {
+    let input = u
+        .prompt_tokens
+        .saturating_sub(u.cached_tokens)
+        .saturating_sub(u.cache_write_tokens);
+    json!({
+        "input_tokens": input,
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cached_tokens,
+        "output_tokens": u.completion_tokens,
+    })
+}
+
 #[derive(Deserialize)]
 struct Choice {
     #[serde(default, alias = "delta")]
@@ -212,6 +227,15 @@ struct AnthropicUsage {
     cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
     cache_read_input_tokens: Option<u64>,
+    /// Reported when the client asks for it (`thinking-token-count` beta).
+    #[serde(default)]
+    output_tokens_details: Option<AnthropicOutputDetails>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+struct AnthropicOutputDetails {
+    #[serde(default)]
+    thinking_tokens: Option<u64>,
 }
 
 impl AnthropicUsage {
@@ -229,7 +253,7 @@ impl AnthropicUsage {
             total_tokens: prompt_tokens.saturating_add(completion_tokens),
             cached_tokens: self.cache_read_input_tokens.unwrap_or(0),
             cache_write_tokens: self.cache_creation_input_tokens.unwrap_or(0),
-            reasoning_tokens: 0,
+            reasoning_tokens: self.output_tokens_details.and_then(|d| d.thinking_tokens).unwrap_or(0),
         }
     }
 }

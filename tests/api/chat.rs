@@ -255,3 +255,60 @@ async fn alias_sends_the_upstream_model_name_and_leaves_other_bytes_unchanged() 
         r#"{"model" : "meta-llama/Llama-3.1-8B-Instruct", "messages":[{"role":"user","content":"Hi"}], "top_k":5}"#;
     assert_eq!(String::from_utf8_lossy(&requests[0].body), expected);
 }
+
+#[tokio::test]
+async fn chat_via_anthropic_carries_cache_breakpoints_and_effort_and_answers_with_thinking() {
+    // Arrange: an Anthropic upstream that answers with thinking and cache reads (Anthropic's
+    // extended-thinking and prompt-caching examples).
+    let claude = MockServer::start().await;
+    let message = serde_json::json!({"id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "thinking", "thinking": "Six times seven.", "signature": "EqQBCgIYAhIMsig"},
+                    {"type": "text", "text": "42"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1800, "output_tokens": 90}});
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v1/messages"))
+        .and(wiremock::matchers::header("anthropic-version", "2023-06-01"))
+        .and(wiremock::matchers::header_exists("x-api-key"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(&message))
+        .expect(1)
+        .mount(&claude)
+        .await;
+    let app = TestApp::builder()
+        .provider(
+            ProviderSpec::new("claude", claude.uri())
+                .kind("anthropic")
+                .models(&["claude-sonnet-4-5"]),
+        )
+        .spawn()
+        .await;
+    let mark = serde_json::json!({"type": "ephemeral"});
+    let body = serde_json::json!({"model": "claude-sonnet-4-5", "reasoning_effort": "low", "max_tokens": 512,
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "A long manual.", "cache_control": mark}]},
+            {"role": "user", "content": [{"type": "text", "text": "Six times seven?", "cache_control": mark}]}
+        ],
+        "tools": [{"type": "function", "function": {"name": "calc", "parameters": {"type": "object"}}, "cache_control": mark}]});
+
+    // Act
+    let response = app.post_chat(&body).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let completion = json(response).await;
+    let reply = &completion["choices"][0]["message"];
+    assert_eq!(reply["content"], "42");
+    assert_eq!(reply["reasoning_content"], "Six times seven.");
+    assert_eq!(reply["thinking_blocks"][0]["signature"], "EqQBCgIYAhIMsig");
+    assert_eq!(completion["usage"]["prompt_tokens"], 1812);
+    assert_eq!(completion["usage"]["prompt_tokens_details"]["cached_tokens"], 1800);
+    let sent: serde_json::Value = received(&claude).await[0].body_json().expect("Messages body");
+    assert_eq!(sent["system"][0]["cache_control"], mark);
+    assert_eq!(sent["messages"][0]["content"][0]["cache_control"], mark);
+    assert_eq!(sent["tools"][0]["cache_control"], mark);
+    assert_eq!(
+        sent["thinking"],
+        serde_json::json!({"type": "enabled", "budget_tokens": 1024})
+    );
+    assert_eq!(sent["max_tokens"], 1536, "raised above the thinking budget");
+}

@@ -458,3 +458,126 @@ async fn a_chat_stream_falls_back_from_an_anthropic_provider_to_an_openai_one_be
     let rest = SseReader::new(response).rest().await;
     assert_eq!(rest.last().map(String::as_str), Some("[DONE]"));
 }
+
+/// A chat chunk as an OpenAI-compatible reasoning server (vLLM, DeepSeek) streams it.
+fn reasoning_chunk(delta: Value, finish: Option<&str>) -> String {
+    json!({"id": "chatcmpl-r1", "object": "chat.completion.chunk", "created": 1, "model": CLAUDE,
+           "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn reasoning_from_an_openai_upstream_streams_as_a_signed_thinking_block_before_the_text() {
+    // Arrange: Claude Code's shape: beta-only context management, budgeted thinking.
+    let alpha = SseMock::start().await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", alpha.base_url()).models(&[CLAUDE]))
+        .spawn()
+        .await;
+    let mut body = stream_request();
+    body["thinking"] = json!({"type": "enabled", "budget_tokens": 8000});
+    body["context_management"] = json!({"edits": [{"type": "clear_thinking_20251015"}]});
+    body["max_tokens"] = json!(16000);
+    let pending = tokio::spawn(app.post_messages(&body));
+    let upstream = alpha.next_connection().await;
+    let sent: Value = serde_json::from_slice(&upstream.request.body).expect("chat body");
+    assert_eq!(sent["reasoning_effort"], "medium");
+    assert!(
+        sent.get("thinking").is_none() && sent.get("context_management").is_none(),
+        "{sent}"
+    );
+
+    // Act + Assert: each piece reaches the client before the next is released.
+    upstream.send_event(&reasoning_chunk(
+        json!({"role": "assistant", "reasoning_content": "Greet back."}),
+        None,
+    ));
+    let response = pending.await.expect("request task");
+    assert_eq!(response.status(), 200);
+    let mut reader = SseReader::new(response);
+    assert_eq!(reader.next_json().await["type"], "message_start");
+    let start = reader.next_json().await;
+    assert_eq!(
+        start["content_block"],
+        json!({"type": "thinking", "thinking": "", "signature": ""})
+    );
+    assert_eq!(
+        reader.next_json().await["delta"],
+        json!({"type": "thinking_delta", "thinking": "Greet back."})
+    );
+    upstream.send_event(&reasoning_chunk(json!({"content": "Hello!"}), None));
+    let signature = reader.next_json().await;
+    assert_eq!(signature["delta"]["type"], "signature_delta");
+    assert!(
+        signature["delta"]["signature"]
+            .as_str()
+            .expect("signature")
+            .starts_with("ai-gateway.reasoning.v1:")
+    );
+    assert_eq!(reader.next_json().await["type"], "content_block_stop");
+    assert_eq!(reader.next_json().await["content_block"]["type"], "text");
+    assert_eq!(reader.next_json().await["delta"]["text"], "Hello!");
+    upstream.send_event(&reasoning_chunk(json!({}), Some("stop")));
+    upstream.send_event(
+        &json!({"id": "chatcmpl-r1", "object": "chat.completion.chunk", "created": 1, "model": CLAUDE, "choices": [],
+                "usage": {"prompt_tokens": 120, "completion_tokens": 9, "total_tokens": 129,
+                          "prompt_tokens_details": {"cached_tokens": 100}}})
+        .to_string(),
+    );
+    upstream.send_done();
+    let rest: Vec<Value> = reader
+        .rest()
+        .await
+        .iter()
+        .map(|d| serde_json::from_str(d).expect("event JSON"))
+        .collect();
+    let types: Vec<&str> = rest.iter().map(|e| e["type"].as_str().expect("type")).collect();
+    assert_eq!(types, ["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(
+        rest[1]["usage"],
+        json!({"input_tokens": 20, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 0, "output_tokens": 9})
+    );
+}
+
+#[tokio::test]
+async fn thinking_anthropic_did_not_sign_never_reaches_an_anthropic_upstream() {
+    // Arrange: a conversation one turn of which an OpenAI-kind provider answered (failover), so
+    // its thinking carries the gateway's signature.
+    let claude = MockServer::start().await;
+    mount_messages(&claude, anthropic::MESSAGE).await;
+    let app = TestApp::builder()
+        .provider(
+            ProviderSpec::new("claude", claude.uri())
+                .kind("anthropic")
+                .models(&[CLAUDE]),
+        )
+        .spawn()
+        .await;
+    let signed = json!({"type": "thinking", "thinking": "Plan.", "signature": "EqQBCgIYAhIMsig"});
+    let body = json!({"model": CLAUDE, "max_tokens": 4096, "thinking": {"type": "enabled", "budget_tokens": 2048},
+    "messages": [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": [signed, {"type": "text", "text": "Hi."}]},
+        {"role": "user", "content": "And?"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "Elsewhere.", "signature": "ai-gateway.reasoning.v1:0190"},
+            {"type": "text", "text": "More."}]},
+        {"role": "user", "content": "Go on."}
+    ]});
+
+    // Act
+    let response = app.post_messages(&body).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let sent: Value = received(&claude).await[0].body_json().expect("Messages body");
+    let messages = sent["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 5);
+    assert_eq!(messages[1]["content"][0], signed, "Anthropic's own thinking goes back");
+    assert_eq!(
+        messages[3]["content"],
+        json!([{"type": "text", "text": "More."}]),
+        "the foreign block is gone"
+    );
+    assert_eq!(sent["thinking"], body["thinking"]);
+}

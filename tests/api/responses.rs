@@ -663,3 +663,52 @@ async fn hosted_tools_reject_refuses_a_codex_request_on_a_bridged_provider() {
         "a refused request never reaches the upstream"
     );
 }
+
+#[tokio::test]
+async fn responses_served_by_anthropic_report_cached_and_reasoning_tokens() {
+    // Arrange: an Anthropic upstream that thinks, reads the cache and counts its thinking tokens.
+    let claude = MockServer::start().await;
+    let message = json!({"id": "msg_01", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+        "content": [{"type": "thinking", "thinking": "Six times seven.", "signature": "EqQBCgIYAhIMsig"},
+                    {"type": "text", "text": "42"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 20, "cache_creation_input_tokens": 30, "cache_read_input_tokens": 100,
+                  "output_tokens": 60, "output_tokens_details": {"thinking_tokens": 45}}});
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&message))
+        .expect(1)
+        .mount(&claude)
+        .await;
+    let app = TestApp::builder()
+        .provider(
+            ProviderSpec::new("claude", claude.uri())
+                .kind("anthropic")
+                .models(&["claude-sonnet-4-5"]),
+        )
+        .spawn()
+        .await;
+
+    // Act
+    let response = app
+        .post_json(
+            "/v1/responses",
+            &json!({"model": "claude-sonnet-4-5", "input": "Six times seven?", "reasoning": {"effort": "low"},
+                    "include": ["reasoning.encrypted_content"], "store": false}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    let r = json(response).await;
+    assert_eq!(
+        r["usage"],
+        json!({"input_tokens": 150, "input_tokens_details": {"cached_tokens": 100},
+               "output_tokens": 60, "output_tokens_details": {"reasoning_tokens": 45}, "total_tokens": 210})
+    );
+    assert_eq!(r["output"][0]["type"], "reasoning");
+    assert_eq!(r["output"][0]["summary"][0]["text"], "Six times seven.");
+    assert!(r["output"][0]["encrypted_content"].is_string());
+    let sent: Value = received(&claude).await[0].body_json().expect("Messages body");
+    assert_eq!(sent["thinking"], json!({"type": "enabled", "budget_tokens": 1024}));
+}

@@ -1,5 +1,5 @@
 //! An OpenAI-dialect client in front of an Anthropic upstream: chat request → Messages request,
-//! and the Message reply or its events → chat completion or chunks.
+//! and the Message reply → chat completion (its events → chunks in `anthropic_stream`).
 //!
 //! Reference: Anthropic's Messages API (`POST /v1/messages`) and its streaming events
 //! (`message_start`, `content_block_start|delta|stop`, `message_delta`, `message_stop`, `ping`,
@@ -7,11 +7,12 @@
 
 use serde_json::{Value, json};
 
-use super::{Object, StreamTranslator, arguments_value, content_text, data_url, invalid, new_id, now_secs};
-use super::{parse_object, stop_list, to_bytes, unsupported};
+use super::{Object, arguments_value, content_text, data_url, invalid, new_id, now_secs};
+use super::{parse_object, stop_list, thinking, to_bytes, unsupported};
 use crate::dialects::BodyError;
-use crate::dialects::sse;
 use crate::domain::Usage;
+
+pub use super::anthropic_stream::ToChatChunks;
 
 /// Anthropic requires `max_tokens`; OpenAI clients often omit it.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -22,10 +23,9 @@ pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
     let mut out = Object::new();
     out.insert("model".into(), chat.get("model").cloned().unwrap_or(Value::Null));
     let (system, messages) = messages(chat.get("messages"))?;
-    if !system.is_empty() {
-        out.insert("system".into(), Value::String(system));
+    if let Some(system) = system {
+        out.insert("system".into(), system);
     }
-    out.insert("messages".into(), Value::Array(messages));
     let max_tokens = chat
         .get("max_completion_tokens")
         .or_else(|| chat.get("max_tokens"))
@@ -62,12 +62,45 @@ pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
     if let Some(choice) = tool_choice(chat.get("tool_choice"), chat.get("parallel_tool_calls"))? {
         out.insert("tool_choice".into(), choice);
     }
+    if let Some(budget) = chat
+        .get("reasoning_effort")
+        .and_then(Value::as_str)
+        .and_then(thinking::budget_for)
+        && thinking::final_tool_turn_thinks(&messages)
+    {
+        think(&mut out, budget, max_tokens);
+    }
+    out.insert("messages".into(), Value::Array(messages));
     Ok(to_bytes(&Value::Object(out)))
+}
+
+/// Turns extended thinking on with `budget` tokens, within what Anthropic allows with it: no
+/// forced tool choice (then thinking stays off), no `temperature` or `top_k`, `top_p` at least
+/// 0.95, and `max_tokens` above the budget (raised by the budget when it is not, so the answer
+/// keeps the room the client asked for).
+fn think(out: &mut Object, budget: u64, max_tokens: u64) {
+    let forced = out
+        .get("tool_choice")
+        .and_then(|c| c.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == "any" || t == "tool");
+    if forced {
+        return;
+    }
+    out.insert("thinking".into(), json!({ "type": "enabled", "budget_tokens": budget }));
+    if max_tokens <= budget {
+        out.insert("max_tokens".into(), json!(max_tokens.saturating_add(budget)));
+    }
+    out.remove("temperature");
+    out.remove("top_k");
+    if out.get("top_p").and_then(Value::as_f64).is_some_and(|p| p < 0.95) {
+        out.remove("top_p");
+    }
 }
 
 /// System and developer messages become `system`; the rest become alternating turns (same-role
 /// neighbours merged, tool results carried in user turns).
-fn messages(messages: Option<&Value>) -> Result<(String, Vec<Value>), BodyError> {
+fn messages(messages: Option<&Value>) -> Result<(Option<Value>, Vec<Value>), BodyError> {
     let list = messages
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("`messages` must be an array", Some("messages")))?;
@@ -77,7 +110,7 @@ fn messages(messages: Option<&Value>) -> Result<(String, Vec<Value>), BodyError>
         let role = m.get("role").and_then(Value::as_str).unwrap_or_default();
         let (role, blocks) = match role {
             "system" | "developer" => {
-                system.push(content_text(m.get("content")));
+                system.extend(text_blocks(m.get("content")));
                 continue;
             }
             "user" => ("user", user_blocks(m.get("content"), i)?),
@@ -104,7 +137,44 @@ fn messages(messages: Option<&Value>) -> Result<(String, Vec<Value>), BodyError>
         .into_iter()
         .map(|(role, content)| json!({ "role": role, "content": content }))
         .collect();
-    Ok((system.join("\n\n"), turns))
+    Ok((system_value(system), turns))
+}
+
+/// The system prompt: one string, or its text blocks when one marks a cache breakpoint.
+fn system_value(blocks: Vec<Value>) -> Option<Value> {
+    if blocks.iter().any(|b| b.get("cache_control").is_some()) {
+        return Some(Value::Array(blocks));
+    }
+    let texts: Vec<&str> = blocks
+        .iter()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!texts.is_empty()).then(|| Value::String(texts.join("\n\n")))
+}
+
+/// Message content as Anthropic text blocks: a string is one, text parts one each with their
+/// `cache_control`; empty text is left out (Anthropic refuses empty text blocks).
+fn text_blocks(content: Option<&Value>) -> Vec<Value> {
+    match content {
+        Some(Value::String(s)) if !s.is_empty() => vec![json!({ "type": "text", "text": s })],
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| {
+                let text = p.get("text").and_then(Value::as_str).filter(|t| !t.is_empty())?;
+                Some(cached(json!({ "type": "text", "text": text }), p))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `block` with the `cache_control` of the chat part (or tool) it came from, if any.
+fn cached(mut block: Value, part: &Value) -> Value {
+    if let Some(mark) = part.get("cache_control").filter(|m| !m.is_null()) {
+        block["cache_control"] = mark.clone();
+    }
+    block
 }
 
 fn user_blocks(content: Option<&Value>, i: usize) -> Result<Vec<Value>, BodyError> {
@@ -116,7 +186,10 @@ fn user_blocks(content: Option<&Value>, i: usize) -> Result<Vec<Value>, BodyErro
     parts
         .iter()
         .map(|p| match p.get("type").and_then(Value::as_str) {
-            Some("text") => Ok(json!({ "type": "text", "text": p.get("text").cloned().unwrap_or_default() })),
+            Some("text") => Ok(cached(
+                json!({ "type": "text", "text": p.get("text").cloned().unwrap_or_default() }),
+                p,
+            )),
             Some("image_url") => {
                 let url = p
                     .pointer("/image_url/url")
@@ -126,7 +199,7 @@ fn user_blocks(content: Option<&Value>, i: usize) -> Result<Vec<Value>, BodyErro
                     Some((mime, data)) => json!({ "type": "base64", "media_type": mime, "data": data }),
                     None => json!({ "type": "url", "url": url }),
                 };
-                Ok(json!({ "type": "image", "source": source }))
+                Ok(cached(json!({ "type": "image", "source": source }), p))
             }
             other => Err(unsupported(
                 format!(
@@ -139,11 +212,18 @@ fn user_blocks(content: Option<&Value>, i: usize) -> Result<Vec<Value>, BodyErro
         .collect()
 }
 
+/// An assistant turn: Anthropic's own thinking first (`thinking_blocks`, as it must come back),
+/// then the text, then the tool calls.
 fn assistant_blocks(m: &Value) -> Vec<Value> {
-    let mut blocks = Vec::new();
-    let text = content_text(m.get("content"));
-    if !text.is_empty() {
-        blocks.push(json!({ "type": "text", "text": text }));
+    let mut blocks = thinking::chat_blocks_for_anthropic(m);
+    let parts = text_blocks(m.get("content"));
+    if parts.iter().any(|b| b.get("cache_control").is_some()) {
+        blocks.extend(parts);
+    } else {
+        let text = content_text(m.get("content"));
+        if !text.is_empty() {
+            blocks.push(json!({ "type": "text", "text": text }));
+        }
     }
     for call in m.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
         blocks.push(json!({
@@ -156,12 +236,17 @@ fn assistant_blocks(m: &Value) -> Vec<Value> {
     blocks
 }
 
+/// A tool message as a `tool_result` block; a breakpoint on its last part marks the block.
 fn tool_result(m: &Value) -> Value {
-    json!({
+    let result = json!({
         "type": "tool_result",
         "tool_use_id": m.get("tool_call_id").cloned().unwrap_or_default(),
         "content": content_text(m.get("content")),
-    })
+    });
+    match m.get("content").and_then(Value::as_array).and_then(|p| p.last()) {
+        Some(last) => cached(result, last),
+        None => result,
+    }
 }
 
 fn tool(t: &Value) -> Result<Value, BodyError> {
@@ -182,6 +267,14 @@ fn tool(t: &Value) -> Result<Value, BodyError> {
         .cloned()
         .unwrap_or_else(|| json!({ "type": "object", "properties": {} }));
     out.insert("input_schema".into(), schema);
+    // LiteLLM puts a tool's breakpoint beside `function`; some clients put it inside.
+    if let Some(mark) = t
+        .get("cache_control")
+        .or_else(|| f.get("cache_control"))
+        .filter(|m| !m.is_null())
+    {
+        out.insert("cache_control".into(), mark.clone());
+    }
     Ok(Value::Object(out))
 }
 
@@ -220,7 +313,8 @@ pub fn finish_reason(stop_reason: &str) -> &'static str {
     }
 }
 
-/// Anthropic's `usage` as OpenAI's (cache reads and writes count as prompt tokens).
+/// Anthropic's `usage` as OpenAI's (cache reads and writes count as prompt tokens, cache reads are
+/// also `cached_tokens`; `thinking_tokens`, when the client's beta asks for them, are reasoning).
 pub fn usage(u: Option<&Value>) -> Usage {
     let n = |k: &str| u.and_then(|u| u.get(k)).and_then(Value::as_u64).unwrap_or(0);
     // Saturating: counts come from the upstream, and a hostile one must not overflow them.
@@ -234,12 +328,16 @@ pub fn usage(u: Option<&Value>) -> Usage {
         total_tokens: prompt_tokens.saturating_add(completion_tokens),
         cached_tokens: n("cache_read_input_tokens"),
         cache_write_tokens: n("cache_creation_input_tokens"),
-        reasoning_tokens: 0,
+        reasoning_tokens: u
+            .and_then(|u| u.pointer("/output_tokens_details/thinking_tokens"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
     }
 }
 
 /// A Message reply → a chat completion, with its usage and text for history. `None` when the
-/// body is not a Message.
+/// body is not a Message. Thinking becomes the message's `reasoning_content`, and its blocks, as
+/// Anthropic signed them, its `thinking_blocks` (LiteLLM's names), so they can go back.
 pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Usage, Option<String>)> {
     let m: Value = serde_json::from_slice(body).ok()?;
     if m.get("type").and_then(Value::as_str) != Some("message") {
@@ -248,9 +346,16 @@ pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Usage, Option<String>)> {
     let blocks = m.get("content")?.as_array()?;
     let mut text = String::new();
     let mut calls = Vec::new();
+    let mut reasoning = String::new();
+    let mut thinking_blocks = Vec::new();
     for b in blocks {
         match b.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+            Some("thinking") => {
+                reasoning.push_str(b.get("thinking").and_then(Value::as_str).unwrap_or_default());
+                thinking_blocks.push(b.clone());
+            }
+            Some("redacted_thinking") => thinking_blocks.push(b.clone()),
             Some("tool_use") => calls.push(json!({
                 "id": b.get("id").cloned().unwrap_or_default(),
                 "type": "function",
@@ -266,6 +371,10 @@ pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Usage, Option<String>)> {
     if !calls.is_empty() {
         message["tool_calls"] = Value::Array(calls);
     }
+    if !thinking_blocks.is_empty() {
+        message["reasoning_content"] = Value::String(reasoning);
+        message["thinking_blocks"] = Value::Array(thinking_blocks);
+    }
     let stop = m.get("stop_reason").and_then(Value::as_str).unwrap_or("end_turn");
     let usage = usage(m.get("usage"));
     let out = json!({
@@ -279,148 +388,9 @@ pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Usage, Option<String>)> {
     Some((to_bytes(&out), usage, (!text.is_empty()).then_some(text)))
 }
 
-/// Anthropic stream events → `chat.completion.chunk` events, one event at a time.
-#[derive(Debug)]
-pub struct ToChatChunks {
-    id: String,
-    model: Value,
-    created: u64,
-    include_usage: bool,
-    /// Anthropic block index → OpenAI tool call index.
-    tool_blocks: Vec<(u64, u64)>,
-    input_tokens: Usage,
-    usage: Usage,
-    /// `message_stop` was translated into `[DONE]`: nothing may follow it.
-    done: bool,
-}
-
-impl ToChatChunks {
-    /// `include_usage`: the request asked for the final usage chunk (`stream_options`).
-    pub fn new(include_usage: bool) -> Self {
-        Self {
-            id: new_id("chatcmpl-"),
-            model: Value::Null,
-            created: now_secs(),
-            include_usage,
-            tool_blocks: Vec::new(),
-            input_tokens: Usage::default(),
-            usage: Usage::default(),
-            done: false,
-        }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
-        super::push_chat_chunk(out, &self.id, self.created, &self.model, delta, finish);
-    }
-
-    fn tool_index(&self, block: u64) -> Option<u64> {
-        self.tool_blocks.iter().find(|(b, _)| *b == block).map(|(_, t)| *t)
-    }
-}
-
-impl StreamTranslator for ToChatChunks {
-    fn event(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        if self.done {
-            return;
-        }
-        let Ok(e) = serde_json::from_slice::<Value>(data) else {
-            return;
-        };
-        let index = e.get("index").and_then(Value::as_u64).unwrap_or(0);
-        match e.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "message_start" => {
-                let m = e.get("message").unwrap_or(&Value::Null);
-                if let Some(id) = m.get("id").and_then(Value::as_str) {
-                    id.clone_into(&mut self.id);
-                }
-                self.model = m.get("model").cloned().unwrap_or_default();
-                self.input_tokens = usage(m.get("usage"));
-                self.chunk(json!({ "role": "assistant", "content": "" }), None, out);
-            }
-            "content_block_start" => {
-                let block = e.get("content_block").unwrap_or(&Value::Null);
-                match block.get("type").and_then(Value::as_str) {
-                    Some("tool_use") => {
-                        let n = self.tool_blocks.len() as u64;
-                        self.tool_blocks.push((index, n));
-                        let call = json!({
-                            "index": n,
-                            "id": block.get("id").cloned().unwrap_or_default(),
-                            "type": "function",
-                            "function": { "name": block.get("name").cloned().unwrap_or_default(), "arguments": "" },
-                        });
-                        self.chunk(json!({ "tool_calls": [call] }), None, out);
-                    }
-                    Some("text") => {
-                        if let Some(t) = block.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
-                            self.chunk(json!({ "content": t }), None, out);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            "content_block_delta" => {
-                let delta = e.get("delta").unwrap_or(&Value::Null);
-                match delta.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => {
-                        let text = delta.get("text").cloned().unwrap_or_default();
-                        self.chunk(json!({ "content": text }), None, out);
-                    }
-                    Some("input_json_delta") => {
-                        let Some(n) = self.tool_index(index) else { return };
-                        let part = delta.get("partial_json").cloned().unwrap_or_default();
-                        self.chunk(
-                            json!({ "tool_calls": [{ "index": n, "function": { "arguments": part } }] }),
-                            None,
-                            out,
-                        );
-                    }
-                    _ => {}
-                }
-            }
-            "message_delta" => {
-                self.usage = self.input_tokens.merge(usage(e.get("usage")));
-                let stop = e
-                    .pointer("/delta/stop_reason")
-                    .and_then(Value::as_str)
-                    .unwrap_or("end_turn");
-                self.chunk(json!({}), Some(finish_reason(stop)), out);
-            }
-            "message_stop" => {
-                if self.include_usage {
-                    let chunk = json!({
-                        "id": self.id,
-                        "object": "chat.completion.chunk",
-                        "created": self.created,
-                        "model": self.model,
-                        "choices": [],
-                        "usage": crate::dialects::wire::chat_usage_json(&self.usage),
-                    });
-                    sse::push_data_event(out, &to_bytes(&chunk));
-                }
-                sse::push_data_event(out, b"[DONE]");
-                self.done = true;
-            }
-            "error" => {
-                let err = e.get("error").unwrap_or(&Value::Null);
-                let body = json!({ "error": {
-                    "message": err.get("message").cloned().unwrap_or_else(|| "upstream stream error".into()),
-                    "type": err.get("type").cloned().unwrap_or_else(|| "api_error".into()),
-                    "param": null,
-                    "code": null,
-                }});
-                sse::push_data_event(out, &to_bytes(&body));
-            }
-            // `ping`, `content_block_stop`, thinking deltas: nothing to say in chat chunks.
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialects::translate::stream::tests::{payloads, run};
 
     fn translate(chat: Value) -> Value {
         serde_json::from_slice(&request(&to_bytes(&chat)).unwrap()).unwrap()
@@ -518,59 +488,6 @@ mod tests {
         assert_eq!(text.as_deref(), Some("Let me check."));
     }
 
-    #[test]
-    fn stream_events_become_chunks_one_for_one() {
-        let upstream = concat!(
-            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude\",\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\n",
-            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
-            "event: ping\ndata: {\"type\":\"ping\"}\n\n",
-            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
-            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
-            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
-            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \"}}\n\n",
-            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\"Paris\\\"}\"}}\n\n",
-            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
-            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n\n",
-            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-        );
-        let items = run(ToChatChunks::new(true), upstream);
-        // One output item per upstream event: role, nothing, nothing, text, nothing, tool start,
-        // two argument pieces, nothing, finish, usage + [DONE], and nothing at the close.
-        let sizes: Vec<usize> = items.iter().map(|i| payloads(std::slice::from_ref(i)).len()).collect();
-        assert_eq!(sizes, [1, 0, 0, 1, 0, 1, 1, 1, 0, 1, 2, 0]);
-        let p = payloads(&items);
-        assert_eq!(p[0]["choices"][0]["delta"]["role"], json!("assistant"));
-        assert_eq!(p[0]["id"], json!("msg_1"));
-        assert_eq!(p[1]["choices"][0]["delta"]["content"], json!("Hi"));
-        assert_eq!(
-            p[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
-            json!("get_weather")
-        );
-        let args: String = p[3..5]
-            .iter()
-            .map(|c| {
-                c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
-                    .as_str()
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"city": "Paris"}));
-        assert_eq!(p[5]["choices"][0]["finish_reason"], json!("tool_calls"));
-        assert_eq!(p[6]["usage"]["total_tokens"], json!(40));
-        assert_eq!(p[7], json!("[DONE]"));
-    }
-
-    #[test]
-    fn stream_error_event_becomes_an_openai_error_event() {
-        let items = run(
-            ToChatChunks::new(false),
-            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
-        );
-        let p = payloads(&items);
-        assert_eq!(p[0]["error"]["type"], json!("overloaded_error"));
-        assert!(sse::first_event_is_error(items[0].as_bytes()));
-    }
-
     // Found by the translate_anthropic fuzz target: an empty assistant message between two user
     // messages left two user turns in a row.
     #[test]
@@ -594,18 +511,135 @@ mod tests {
         assert_eq!((u.prompt_tokens, u.total_tokens), (u64::MAX, u64::MAX));
     }
 
-    // Found by the translate_anthropic fuzz target: events after `message_stop` (a second one,
-    // say) were translated after `[DONE]`.
     #[test]
-    fn nothing_follows_done() {
-        let upstream = concat!(
-            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"claude\"}}\n\n",
-            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
-            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"late\"}}\n\n",
-            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    fn cache_breakpoints_reach_their_blocks_and_tools() {
+        let mark = json!({"type": "ephemeral"});
+        let out = translate(json!({
+            "model": "m",
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Long rules.", "cache_control": mark}]},
+                {"role": "system", "content": "More."},
+                {"role": "user", "content": [{"type": "text", "text": "Hi", "cache_control": mark}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "Calling.", "cache_control": mark}],
+                 "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "ok", "cache_control": mark}]}
+            ],
+            "tools": [
+                {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}, "cache_control": mark},
+                {"type": "function", "function": {"name": "g", "cache_control": mark}},
+                {"type": "function", "function": {"name": "h"}}
+            ]
+        }));
+        assert_eq!(
+            out["system"],
+            json!([{"type": "text", "text": "Long rules.", "cache_control": mark}, {"type": "text", "text": "More."}])
         );
-        let p = payloads(&run(ToChatChunks::new(false), upstream));
-        assert_eq!(p.len(), 2);
-        assert_eq!(p[1], json!("[DONE]"));
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([{"type": "text", "text": "Hi", "cache_control": mark}])
+        );
+        assert_eq!(
+            out["messages"][1]["content"][0],
+            json!({"type": "text", "text": "Calling.", "cache_control": mark})
+        );
+        assert_eq!(
+            out["messages"][2]["content"][0],
+            json!({"type": "tool_result", "tool_use_id": "call_1", "content": "ok", "cache_control": mark})
+        );
+        assert_eq!(out["tools"][0]["cache_control"], mark);
+        assert_eq!(out["tools"][1]["cache_control"], mark, "inside `function` too");
+        assert!(out["tools"][2].get("cache_control").is_none());
+    }
+
+    #[test]
+    fn signed_thinking_goes_back_first_and_foreign_thinking_does_not() {
+        let signed = json!({"type": "thinking", "thinking": "Check the weather.", "signature": "EqQBCgIYAhIM"});
+        let redacted = json!({"type": "redacted_thinking", "data": "EmwKAhgB"});
+        let ours = json!({"type": "thinking", "thinking": "x", "signature": format!("{}1", thinking::GATEWAY_SIGNATURE_PREFIX)});
+        let out = translate(json!({"model": "m", "reasoning_effort": "low", "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": "Earlier.", "reasoning_content": "x", "thinking_blocks": [ours, {"type": "thinking", "thinking": "unsigned"}]},
+            {"role": "user", "content": "And now?"},
+            {"role": "assistant", "content": null, "reasoning_content": "Check the weather.",
+             "thinking_blocks": [signed, redacted],
+             "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"}
+        ]}));
+        assert_eq!(
+            out["messages"][1]["content"],
+            json!([{"type": "text", "text": "Earlier."}])
+        );
+        let turn = out["messages"][3]["content"].as_array().unwrap();
+        assert_eq!(turn[0], signed);
+        assert_eq!(turn[1], redacted);
+        assert_eq!(turn[2]["type"], "tool_use");
+        assert_eq!(out["thinking"], json!({"type": "enabled", "budget_tokens": 1024}));
+    }
+
+    #[test]
+    fn reasoning_effort_turns_thinking_on_within_anthropics_rules() {
+        let out = translate(json!({"model": "m", "reasoning_effort": "high", "max_tokens": 1000,
+            "temperature": 0.2, "top_p": 0.5, "messages": [{"role": "user", "content": "hi"}]}));
+        assert_eq!(out["thinking"], json!({"type": "enabled", "budget_tokens": 16384}));
+        assert_eq!(out["max_tokens"], json!(17384), "raised above the budget");
+        assert!(out.get("temperature").is_none() && out.get("top_p").is_none());
+        let roomy = translate(json!({"model": "m", "reasoning_effort": "medium", "max_tokens": 8000,
+            "messages": [{"role": "user", "content": "hi"}]}));
+        assert_eq!(
+            (
+                roomy["thinking"]["budget_tokens"].as_u64(),
+                roomy["max_tokens"].as_u64()
+            ),
+            (Some(4096), Some(8000))
+        );
+        let none = translate(
+            json!({"model": "m", "reasoning_effort": "none", "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert!(none.get("thinking").is_none());
+        let forced = translate(
+            json!({"model": "m", "reasoning_effort": "low", "tool_choice": "required",
+            "tools": [{"type": "function", "function": {"name": "f"}}], "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert!(
+            forced.get("thinking").is_none(),
+            "Anthropic refuses thinking with a forced tool"
+        );
+        // The last tool turn's thinking came from another provider: thinking stays off.
+        let lost = translate(json!({"model": "m", "reasoning_effort": "low", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": null, "reasoning_content": "elsewhere",
+             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]}));
+        assert!(lost.get("thinking").is_none(), "{lost}");
+    }
+
+    #[test]
+    fn thinking_and_cache_usage_reach_the_chat_completion() {
+        let (body, usage, text) = reply(
+            br#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+            "content":[{"type":"thinking","thinking":"Six times seven.","signature":"EqQBCgIYAhIM"},
+                       {"type":"redacted_thinking","data":"EmwKAhgB"},{"type":"text","text":"42"}],
+            "stop_reason":"end_turn","stop_sequence":null,
+            "usage":{"input_tokens":10,"cache_creation_input_tokens":30,"cache_read_input_tokens":60,"output_tokens":50,
+                     "output_tokens_details":{"thinking_tokens":40}}}"#,
+        )
+        .unwrap();
+        let c: Value = serde_json::from_slice(&body).unwrap();
+        let message = &c["choices"][0]["message"];
+        assert_eq!(message["content"], "42");
+        assert_eq!(message["reasoning_content"], "Six times seven.");
+        assert_eq!(
+            message["thinking_blocks"],
+            json!([{"type": "thinking", "thinking": "Six times seven.", "signature": "EqQBCgIYAhIM"},
+                   {"type": "redacted_thinking", "data": "EmwKAhgB"}])
+        );
+        assert_eq!(c["usage"]["prompt_tokens"], 100);
+        assert_eq!(c["usage"]["prompt_tokens_details"]["cached_tokens"], 60);
+        assert_eq!(c["usage"]["completion_tokens_details"]["reasoning_tokens"], 40);
+        assert_eq!(
+            (usage.cached_tokens, usage.cache_write_tokens, usage.reasoning_tokens),
+            (60, 30, 40)
+        );
+        assert_eq!(text.as_deref(), Some("42"));
     }
 }

@@ -7,27 +7,28 @@
 
 use serde_json::{Value, json};
 
-use super::{Object, arguments_value, content_text, invalid, new_id, parse_object, to_bytes, unsupported};
+use super::responses_items::reasoning_text;
+use super::{Object, arguments_value, content_text, invalid, new_id, parse_object, thinking, to_bytes, unsupported};
 use crate::dialects::BodyError;
+use crate::dialects::wire::anthropic_usage_json;
 use crate::domain::Usage;
 
 pub use super::messages_stream::ToMessageEvents;
 
 /// A Messages request body → a chat completions request body. Streams ask for the usage chunk,
 /// which the Anthropic events need for `message_delta`.
+///
+/// Only the fields chat has an equivalent for are read, so what an `anthropic-beta` enables
+/// (`context_management`, `container`, `mcp_servers`, …) is never sent on. `thinking` becomes
+/// `reasoning_effort` (`thinking::effort_for`); `cache_control` rides on the chat parts and tools
+/// (as LiteLLM carries it), so a later hop to Anthropic keeps the cache breakpoints.
 pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
     let req = parse_object(body)?;
     let mut out = Object::new();
     out.insert("model".into(), req.get("model").cloned().unwrap_or(Value::Null));
     let mut messages = Vec::new();
-    match req.get("system") {
-        None | Some(Value::Null) => {}
-        Some(system) => {
-            let text = content_text(Some(system));
-            if !text.is_empty() {
-                messages.push(json!({ "role": "system", "content": text }));
-            }
-        }
+    if let Some(system) = system(req.get("system")) {
+        messages.push(system);
     }
     let list = req
         .get("messages")
@@ -60,6 +61,9 @@ pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
     if req.get("stream").and_then(Value::as_bool) == Some(true) {
         out.insert("stream".into(), Value::Bool(true));
         out.insert("stream_options".into(), json!({ "include_usage": true }));
+    }
+    if let Some(effort) = thinking::effort_for(req.get("thinking"), req.get("output_config")) {
+        out.insert("reasoning_effort".into(), json!(effort));
     }
     if let Some(user) = req
         .get("metadata")
@@ -121,14 +125,25 @@ fn user(content: Option<&Value>, i: usize, out: &mut Vec<Value>) -> Result<(), B
     let mut parts = Vec::new();
     for b in blocks {
         match b.get("type").and_then(Value::as_str) {
-            Some("text") => parts.push(json!({ "type": "text", "text": b.get("text").cloned().unwrap_or_default() })),
-            Some("image") => parts.push(image(b.get("source"), i)?),
+            Some("text") => parts.push(text_part(b)),
+            Some("image") => parts.push(cached(image(b.get("source"), i)?, b)),
             Some("tool_result") => {
                 let mut text = content_text(b.get("content"));
                 if b.get("is_error") == Some(&Value::Bool(true)) {
                     text = format!("Error: {text}");
                 }
-                out.push(json!({ "role": "tool", "tool_call_id": b.get("tool_use_id").cloned().unwrap_or_default(), "content": text }));
+                // A breakpoint on the result (or on its last block) needs parts to sit on.
+                let mark = b.get("cache_control").or_else(|| {
+                    b.get("content")
+                        .and_then(Value::as_array)
+                        .and_then(|c| c.last())
+                        .and_then(|l| l.get("cache_control"))
+                });
+                let content = match mark {
+                    Some(mark) => json!([{ "type": "text", "text": text, "cache_control": mark }]),
+                    None => Value::String(text),
+                };
+                out.push(json!({ "role": "tool", "tool_call_id": b.get("tool_use_id").cloned().unwrap_or_default(), "content": content }));
             }
             other => {
                 return Err(unsupported(
@@ -166,16 +181,21 @@ fn image(source: Option<&Value>, i: usize) -> Result<Value, BodyError> {
     Ok(json!({ "type": "image_url", "image_url": { "url": url } }))
 }
 
-/// An assistant turn: text blocks joined, `tool_use` blocks as `tool_calls`; thinking dropped.
+/// An assistant turn: text blocks joined (kept as parts when one marks a cache breakpoint),
+/// `tool_use` blocks as `tool_calls`; thinking is not sent (no chat upstream takes it back).
 fn assistant(content: Option<&Value>) -> Value {
     let mut text = String::new();
+    let mut parts = Vec::new();
     let mut calls = Vec::new();
     match content {
         Some(Value::String(s)) => text.push_str(s),
         Some(Value::Array(blocks)) => {
             for b in blocks {
                 match b.get("type").and_then(Value::as_str) {
-                    Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+                    Some("text") => {
+                        text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default());
+                        parts.push(text_part(b));
+                    }
                     Some("tool_use") => calls.push(json!({
                         "id": b.get("id").cloned().unwrap_or_default(),
                         "type": "function",
@@ -190,7 +210,14 @@ fn assistant(content: Option<&Value>) -> Value {
         }
         _ => {}
     }
-    let mut m = json!({ "role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { Value::String(text) } });
+    let content = if parts.iter().any(|p| p.get("cache_control").is_some()) {
+        Value::Array(parts)
+    } else if text.is_empty() && !calls.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text)
+    };
+    let mut m = json!({ "role": "assistant", "content": content });
     if !calls.is_empty() {
         m["tool_calls"] = Value::Array(calls);
     }
@@ -217,7 +244,36 @@ fn tool(t: &Value) -> Result<Value, BodyError> {
             .cloned()
             .unwrap_or_else(|| json!({ "type": "object" })),
     );
-    Ok(json!({ "type": "function", "function": f }))
+    Ok(cached(json!({ "type": "function", "function": f }), t))
+}
+
+/// The system prompt as a chat system message: one string, or text parts when a block marks a
+/// cache breakpoint.
+fn system(system: Option<&Value>) -> Option<Value> {
+    if let Some(Value::Array(blocks)) = system
+        && blocks.iter().any(|b| b.get("cache_control").is_some())
+    {
+        let parts: Vec<Value> = blocks.iter().map(text_part).collect();
+        return Some(json!({ "role": "system", "content": parts }));
+    }
+    let text = content_text(system);
+    (!text.is_empty()).then(|| json!({ "role": "system", "content": text }))
+}
+
+/// A text block as a chat text part, its `cache_control` kept.
+fn text_part(b: &Value) -> Value {
+    cached(
+        json!({ "type": "text", "text": b.get("text").cloned().unwrap_or_default() }),
+        b,
+    )
+}
+
+/// `part` with the `cache_control` of the Anthropic `block` it came from, if any.
+fn cached(mut part: Value, block: &Value) -> Value {
+    if let Some(mark) = block.get("cache_control").filter(|m| !m.is_null()) {
+        part["cache_control"] = mark.clone();
+    }
+    part
 }
 
 /// An OpenAI `finish_reason` as Anthropic's `stop_reason`.
@@ -240,13 +296,17 @@ pub(super) fn message_id(openai_id: Option<&str>) -> String {
 }
 
 /// A chat completion → a Message, with its usage and text for history. `None` when the body is
-/// not a chat completion.
+/// not a chat completion. The upstream's reasoning (`reasoning_content` or `reasoning`) comes
+/// first, as a `thinking` block with the gateway's signature.
 pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Option<Usage>, Option<String>)> {
     let c: Value = serde_json::from_slice(body).ok()?;
     let choice = c.get("choices")?.as_array()?.first()?;
     let message = choice.get("message").unwrap_or(&Value::Null);
     let text = content_text(message.get("content"));
     let mut content = Vec::new();
+    if let Some(reasoning) = reasoning_text(message) {
+        content.push(json!({ "type": "thinking", "thinking": reasoning, "signature": thinking::gateway_signature() }));
+    }
     if !text.is_empty() {
         content.push(json!({ "type": "text", "text": text }));
     }
@@ -274,7 +334,7 @@ pub fn reply(body: &[u8]) -> Option<(bytes::Bytes, Option<Usage>, Option<String>
         "content": content,
         "stop_reason": stop_reason(finish),
         "stop_sequence": null,
-        "usage": { "input_tokens": u.prompt_tokens, "output_tokens": u.completion_tokens },
+        "usage": anthropic_usage_json(&u),
     });
     Some((to_bytes(&out), usage, (!text.is_empty()).then_some(text)))
 }
@@ -358,7 +418,10 @@ mod tests {
             m["content"][0],
             json!({"type": "tool_use", "id": "call_1", "name": "f", "input": {"x": 1}})
         );
-        assert_eq!(m["usage"], json!({"input_tokens": 9, "output_tokens": 3}));
+        assert_eq!(
+            m["usage"],
+            json!({"input_tokens": 9, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 3})
+        );
         assert_eq!(usage.unwrap().total_tokens, 12);
         assert!(text.is_none());
     }
@@ -375,5 +438,97 @@ mod tests {
             translate(ok)["tool_choice"],
             json!({"type": "function", "function": {"name": "f"}})
         );
+    }
+
+    // What Claude Code sends: beta-only fields, adaptive or budgeted thinking, cache breakpoints
+    // on the system prompt, the last block and a tool, and signed thinking in its history.
+    #[test]
+    fn claude_code_requests_keep_effort_user_and_cache_breakpoints() {
+        let mark = json!({"type": "ephemeral"});
+        let out = translate(json!({
+            "model": "claude-sonnet-4-5", "max_tokens": 32000, "stream": true,
+            "context_management": {"edits": [{"type": "clear_thinking_20251015"}]},
+            "container": "c", "mcp_servers": [],
+            "thinking": {"type": "enabled", "budget_tokens": 31999},
+            "metadata": {"user_id": "user_abc_session_1"},
+            "system": [{"type": "text", "text": "You are Claude Code."},
+                       {"type": "text", "text": "Be careful.", "cache_control": mark}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "list files", "cache_control": mark}]},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "ls it", "signature": "EqQBCgIYAhIM"},
+                    {"type": "redacted_thinking", "data": "EmwKAhgB"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                    "content": [{"type": "text", "text": "a.txt"}], "cache_control": mark}]}
+            ],
+            "tools": [{"name": "Bash", "input_schema": {"type": "object"}, "cache_control": mark}]
+        }));
+        for beta in ["context_management", "container", "mcp_servers", "thinking", "metadata"] {
+            assert!(out.get(beta).is_none(), "{beta} is not sent: {out}");
+        }
+        assert_eq!(out["reasoning_effort"], "high");
+        assert_eq!(out["user"], "user_abc_session_1");
+        assert_eq!(
+            out["messages"][0]["content"],
+            json!([{"type": "text", "text": "You are Claude Code."},
+                   {"type": "text", "text": "Be careful.", "cache_control": mark}])
+        );
+        assert_eq!(out["messages"][1]["content"][0]["cache_control"], mark);
+        let assistant = &out["messages"][2];
+        assert_eq!(
+            assistant["content"],
+            Value::Null,
+            "no thinking reaches a chat upstream: {assistant}"
+        );
+        assert!(assistant.get("thinking_blocks").is_none() && assistant.get("reasoning_content").is_none());
+        assert_eq!(
+            out["messages"][3]["content"],
+            json!([{"type": "text", "text": "a.txt", "cache_control": mark}])
+        );
+        assert_eq!(out["tools"][0]["cache_control"], mark);
+    }
+
+    #[test]
+    fn thinking_settings_become_reasoning_effort() {
+        let effort = |thinking: Value| {
+            let out = translate(json!({"model": "m", "max_tokens": 1, "messages": [], "thinking": thinking}));
+            out.get("reasoning_effort").cloned()
+        };
+        assert_eq!(
+            effort(json!({"type": "enabled", "budget_tokens": 2048})),
+            Some(json!("low"))
+        );
+        assert_eq!(
+            effort(json!({"type": "enabled", "budget_tokens": 8192})),
+            Some(json!("medium"))
+        );
+        assert_eq!(effort(json!({"type": "adaptive"})), Some(json!("medium")));
+        assert_eq!(effort(json!({"type": "disabled"})), None);
+        let plain = translate(json!({"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}));
+        assert!(plain.get("reasoning_effort").is_none());
+        assert_eq!(plain["messages"][0], json!({"role": "user", "content": "hi"}));
+    }
+
+    #[test]
+    fn reasoning_becomes_a_signed_thinking_block_before_the_text() {
+        for field in ["reasoning_content", "reasoning"] {
+            let completion = json!({"id": "c", "model": "deepseek-reasoner", "choices": [{"index": 0,
+                "message": {"role": "assistant", "content": "42", field: "Six times seven."}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                          "prompt_tokens_details": {"cached_tokens": 64, "cache_write_tokens": 30}}});
+            let (body, _, text) = reply(&to_bytes(&completion)).unwrap();
+            let m: Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(m["content"][0]["type"], "thinking");
+            assert_eq!(m["content"][0]["thinking"], "Six times seven.");
+            let signature = m["content"][0]["signature"].as_str().unwrap();
+            assert!(signature.starts_with(thinking::GATEWAY_SIGNATURE_PREFIX), "{signature}");
+            assert_eq!(m["content"][1], json!({"type": "text", "text": "42"}));
+            assert_eq!(
+                m["usage"],
+                json!({"input_tokens": 6, "cache_read_input_tokens": 64, "cache_creation_input_tokens": 30, "output_tokens": 20})
+            );
+            assert_eq!(text.as_deref(), Some("42"));
+        }
     }
 }

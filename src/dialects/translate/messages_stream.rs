@@ -1,20 +1,26 @@
 //! `chat.completion.chunk` events → Anthropic stream events, for an Anthropic-dialect client
 //! served by a chat-completions upstream.
 //!
-//! Each chunk becomes its events at once: the first opens the message (`message_start`), text
-//! and tool-call pieces open, fill and close content blocks, and `[DONE]` ends the message with
-//! `message_delta` (stop reason and usage, which OpenAI sends only at the end) and `message_stop`.
+//! Each chunk becomes its events at once: the first opens the message (`message_start`),
+//! reasoning (`reasoning_content` or `reasoning`), text and tool-call pieces open, fill and close
+//! content blocks, and `[DONE]` ends the message with `message_delta` (stop reason and usage,
+//! which OpenAI sends only at the end) and `message_stop`. A thinking block closes with a
+//! `signature_delta` holding the gateway's own signature, so it can be told from Anthropic's later.
 
 use serde_json::{Value, json};
 
 use super::messages::{message_id, stop_reason};
-use super::to_bytes;
+use super::responses_items::reasoning_text;
 use super::{ChatDelta, StreamTranslator};
+use super::{thinking, to_bytes};
 use crate::dialects::sse;
+use crate::dialects::wire::anthropic_usage_json;
 use crate::domain::Usage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Block {
+    /// The upstream's reasoning, signed by the gateway when it closes.
+    Thinking,
     Text,
     /// An OpenAI tool-call index.
     Tool(u64),
@@ -64,6 +70,11 @@ impl ToMessageEvents {
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
+        if let Some((index, Block::Thinking)) = self.open {
+            let signature = thinking::gateway_signature();
+            let delta = json!({ "type": "content_block_delta", "index": index, "delta": { "type": "signature_delta", "signature": signature } });
+            Self::emit(out, "content_block_delta", &delta);
+        }
         if let Some((index, _)) = self.open.take() {
             Self::emit(
                 out,
@@ -90,6 +101,13 @@ impl ToMessageEvents {
             &json!({ "type": "content_block_start", "index": index, "content_block": content_block }),
         );
         index
+    }
+
+    fn thinking(&mut self, text: &str, out: &mut Vec<u8>) {
+        let start = json!({ "type": "thinking", "thinking": "", "signature": "" });
+        let index = self.open(Block::Thinking, start, out);
+        let delta = json!({ "type": "content_block_delta", "index": index, "delta": { "type": "thinking_delta", "thinking": text } });
+        Self::emit(out, "content_block_delta", &delta);
     }
 
     fn text(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -129,7 +147,7 @@ impl ToMessageEvents {
         let delta = json!({
             "type": "message_delta",
             "delta": { "stop_reason": self.stop_reason.unwrap_or("end_turn"), "stop_sequence": null },
-            "usage": { "input_tokens": u.prompt_tokens, "output_tokens": u.completion_tokens },
+            "usage": anthropic_usage_json(&u),
         });
         Self::emit(out, "message_delta", &delta);
         Self::emit(out, "message_stop", &json!({ "type": "message_stop" }));
@@ -162,6 +180,9 @@ impl StreamTranslator for ToMessageEvents {
         let delta = ChatDelta::read(&chunk);
         if delta.usage.is_some() {
             self.usage = delta.usage;
+        }
+        if let Some(reasoning) = chunk.pointer("/choices/0/delta").and_then(reasoning_text) {
+            self.thinking(reasoning, out);
         }
         if let Some(text) = delta.text {
             self.text(text, out);
@@ -254,5 +275,58 @@ mod tests {
         let items = run(ToMessageEvents::new(), upstream);
         assert_eq!(names(&items).last().map(String::as_str), Some("message_stop"));
         assert!(items[2].is_empty() && items[3].is_empty());
+    }
+
+    #[test]
+    fn streamed_reasoning_becomes_a_thinking_block_signed_before_it_closes() {
+        let upstream = concat!(
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"reasoning_content\":\"Six \"},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"times seven.\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"42\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":20,\"total_tokens\":120,\"prompt_tokens_details\":{\"cached_tokens\":64}}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let items = run(ToMessageEvents::new(), upstream);
+        assert_eq!(
+            names(&items[..1]),
+            ["message_start", "content_block_start", "content_block_delta"],
+            "the first reasoning piece goes out with the first chunk"
+        );
+        assert_eq!(names(&items[1..2]), ["content_block_delta"]);
+        assert_eq!(
+            names(&items[2..3]),
+            [
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta"
+            ]
+        );
+        let p = payloads(&items);
+        assert_eq!(
+            p[1]["content_block"],
+            json!({"type": "thinking", "thinking": "", "signature": ""})
+        );
+        assert_eq!(p[2]["delta"], json!({"type": "thinking_delta", "thinking": "Six "}));
+        assert_eq!(p[3]["delta"]["thinking"], "times seven.");
+        assert_eq!(p[4]["delta"]["type"], "signature_delta");
+        assert!(
+            p[4]["delta"]["signature"]
+                .as_str()
+                .unwrap()
+                .starts_with(thinking::GATEWAY_SIGNATURE_PREFIX)
+        );
+        assert_eq!(
+            (p[5]["type"].as_str(), p[5]["index"].as_u64()),
+            (Some("content_block_stop"), Some(0))
+        );
+        assert_eq!(p[6]["index"], 1);
+        assert_eq!(p[7]["delta"]["text"], "42");
+        let delta = p.iter().find(|e| e["type"] == "message_delta").unwrap();
+        assert_eq!(
+            delta["usage"],
+            json!({"input_tokens": 36, "cache_read_input_tokens": 64, "cache_creation_input_tokens": 0, "output_tokens": 20})
+        );
     }
 }

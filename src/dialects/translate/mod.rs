@@ -14,8 +14,10 @@
 //! | `responses` (`responses_tools`, `responses_items`, `responses_stream`) | Responses API request; chat completion and chunks | chat request; Responses object and events |
 //! | `responses_chain` | stored bridged response; chained Responses request | chained request with the stored items; `input_items` list |
 //! | `completions` | legacy completions request; chat completion and chunks | chat request; text completion and chunks |
+//! | `thinking` | thinking blocks and settings of either dialect | what Anthropic will take back; efforts and budgets |
 
 pub mod anthropic;
+mod anthropic_stream;
 pub mod completions;
 pub mod gemini;
 mod gemini_stream;
@@ -27,6 +29,7 @@ mod responses_items;
 mod responses_stream;
 mod responses_tools;
 mod stream;
+pub mod thinking;
 
 pub use stream::{Chain, StreamTranslator, translate};
 

@@ -122,7 +122,10 @@ pub fn request(body: &[u8], options: &BridgeOptions) -> Result<(bytes::Bytes, Ec
     };
     let mut out = Object::new();
     out.insert("model".into(), req.get("model").cloned().unwrap_or(Value::Null));
-    out.insert("messages".into(), Value::Array(messages(&req, &tools.names)?));
+    out.insert(
+        "messages".into(),
+        Value::Array(messages(&req, &tools.names, options.anthropic_thinking)?),
+    );
     if let Some(v) = req.get("max_output_tokens").filter(|v| !v.is_null()) {
         out.insert("max_completion_tokens".into(), v.clone());
     }
@@ -189,10 +192,11 @@ fn response_format(format: &Value) -> Option<Value> {
 }
 
 /// `instructions` and `input` → chat messages.
-fn messages(req: &Object, names: &ToolNames) -> Result<Vec<Value>, BodyError> {
+fn messages(req: &Object, names: &ToolNames, keep_thinking: bool) -> Result<Vec<Value>, BodyError> {
     let mut c = Conversation {
         messages: Vec::new(),
         thinking: Vec::new(),
+        keep_thinking,
         names,
     };
     if let Some(instructions) = req.get("instructions").and_then(Value::as_str) {
@@ -222,6 +226,8 @@ struct Conversation<'a> {
     messages: Vec<Value>,
     /// Signed thinking from reasoning items, waiting for the assistant message it belongs to.
     thinking: Vec<Value>,
+    /// The upstream takes thinking back (`BridgeOptions::anthropic_thinking`).
+    keep_thinking: bool,
     names: &'a ToolNames,
 }
 
@@ -240,8 +246,11 @@ impl Conversation<'_> {
             }
             // Reasoning items carry the model's hidden state, which chat has no place for; only
             // Anthropic's signed thinking, sealed by this bridge, goes back, on the next
-            // assistant message.
+            // assistant message, and only to Anthropic.
             Some("reasoning") => {
+                if !self.keep_thinking {
+                    return Ok(());
+                }
                 if let Some(blocks) = item
                     .get("encrypted_content")
                     .and_then(Value::as_str)
@@ -423,12 +432,25 @@ mod tests {
     const CODEX: &str = include_str!("../../../tests/fixtures/responses/codex_request.json");
 
     fn translate_with(req: &Value, hosted_tools: HostedTools) -> Result<(Value, Echo), BodyError> {
-        let (body, echo) = request(&to_bytes(req), &BridgeOptions { hosted_tools })?;
+        let options = BridgeOptions {
+            hosted_tools,
+            ..BridgeOptions::default()
+        };
+        let (body, echo) = request(&to_bytes(req), &options)?;
         Ok((serde_json::from_slice(&body).unwrap(), echo))
     }
 
     fn translate(req: Value) -> (Value, Echo) {
         translate_with(&req, HostedTools::Drop).unwrap()
+    }
+
+    /// As the bridge translates for an Anthropic upstream.
+    fn translate_for_anthropic(req: &Value) -> Value {
+        let options = BridgeOptions {
+            anthropic_thinking: true,
+            ..BridgeOptions::default()
+        };
+        serde_json::from_slice(&request(&to_bytes(req), &options).unwrap().0).unwrap()
     }
 
     fn answer(echo: &Echo, message: Value, usage: Value) -> Value {
@@ -671,12 +693,18 @@ mod tests {
         input.push(json!({"type": "reasoning", "summary": reasoning["summary"], "encrypted_content": reasoning["encrypted_content"]}));
         input.push(json!({"type": "function_call", "name": "exec_command", "arguments": "{\"cmd\":\"ls\"}", "call_id": "call_2"}));
         input.push(json!({"type": "function_call_output", "call_id": "call_2", "output": "a.txt"}));
-        let (out, _) = translate(codex);
+        let out = translate_for_anthropic(&codex);
         let m = out["messages"].as_array().unwrap();
         let carrier = &m[m.len() - 2];
         assert_eq!(carrier["tool_calls"][0]["id"], "call_2");
         assert_eq!(carrier["reasoning_content"], "List first.");
         assert_eq!(carrier["thinking_blocks"], blocks);
+        // After a failover to another kind of upstream, the same input carries no thinking.
+        let (other, _) = translate(codex);
+        let m = other["messages"].as_array().unwrap();
+        let carrier = &m[m.len() - 2];
+        assert_eq!(carrier["tool_calls"][0]["id"], "call_2");
+        assert!(carrier.get("thinking_blocks").is_none() && carrier.get("reasoning_content").is_none());
         let (_, plain) = translate(json!({"model": "m", "input": "x"}));
         let r = answer(
             &plain,

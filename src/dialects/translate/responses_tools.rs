@@ -23,6 +23,9 @@ pub use crate::domain::HostedTools;
 pub struct BridgeOptions {
     /// What to do with hosted tools.
     pub hosted_tools: HostedTools,
+    /// The chat upstream is Anthropic's (through the gateway's translation), which takes its own
+    /// signed thinking back as `thinking_blocks`; any other would refuse or ignore them.
+    pub anthropic_thinking: bool,
 }
 
 /// The separator of a flattened namespace tool's name.

@@ -41,7 +41,7 @@ impl Anthropic {
 
     fn body(call: &Call<'_>) -> Result<Bytes, UpstreamError> {
         match call.dialect {
-            Dialect::Anthropic => Ok(call.body.clone()),
+            Dialect::Anthropic => Ok(translate::thinking::keep_signed(call.body)),
             Dialect::OpenAi | Dialect::Responses => {
                 anthropic::request(call.body).map_err(|e| http::untranslatable(&call.provider.id, e))
             }

@@ -12,10 +12,12 @@ use crate::dialects::{BridgeOptions, Peek, request_stream_usage, sse};
 use crate::domain::Dialect;
 use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, Served, UpstreamError};
 
-/// The chat request behind a Responses call, and what its answer must repeat.
-fn chat_request(call: &Call<'_>) -> Result<(Bytes, responses::Echo, Served), UpstreamError> {
+/// The chat request behind a Responses call, and what its answer must repeat. Anthropic's signed
+/// thinking goes back only through the Anthropic adapter (`protocol` is the adapter's).
+fn chat_request(call: &Call<'_>, protocol: &str) -> Result<(Bytes, responses::Echo, Served), UpstreamError> {
     let options = BridgeOptions {
         hosted_tools: call.hosted_tools,
+        anthropic_thinking: protocol == "anthropic",
     };
     let (chat, echo) =
         responses::request(call.body, &options).map_err(|e| http::untranslatable(&call.provider.id, e))?;
@@ -30,7 +32,7 @@ pub(in crate::providers) async fn bridge_send<A: ProviderAdapter + ?Sized>(
     adapter: &A,
     call: &Call<'_>,
 ) -> Result<(Reply, Served), UpstreamError> {
-    let (chat, echo, served) = chat_request(call)?;
+    let (chat, echo, served) = chat_request(call, adapter.protocol())?;
     let reply = adapter
         .send(&call.with_body(&chat, Dialect::OpenAi), Operation::Chat)
         .await?;
@@ -49,7 +51,7 @@ pub(in crate::providers) async fn bridge_stream<A: ProviderAdapter + ?Sized>(
     adapter: &A,
     call: &Call<'_>,
 ) -> Result<(ByteStream, Served), UpstreamError> {
-    let (chat, echo, served) = chat_request(call)?;
+    let (chat, echo, served) = chat_request(call, adapter.protocol())?;
     let untranslatable = |e| http::untranslatable(&call.provider.id, e);
     let peek = Peek::chat(&chat).map_err(untranslatable)?;
     let chat = if peek.client_wants_stream_usage() {
