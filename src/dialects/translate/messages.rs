@@ -38,9 +38,11 @@ pub fn request(body: &[u8]) -> Result<bytes::Bytes, BodyError> {
         match m.get("role").and_then(Value::as_str) {
             Some("user") => user(m.get("content"), i, &mut messages)?,
             Some("assistant") => messages.push(assistant(m.get("content"))),
+            // Claude Code puts its environment notes in a `system` turn between user turns.
+            Some("system") => messages.extend(system(m.get("content"))),
             _ => {
                 return Err(invalid(
-                    format!("messages[{i}].role must be `user` or `assistant`"),
+                    format!("messages[{i}].role must be `user`, `assistant` or `system`"),
                     Some("messages"),
                 ));
             }
@@ -487,6 +489,27 @@ mod tests {
             json!([{"type": "text", "text": "a.txt", "cache_control": mark}])
         );
         assert_eq!(out["tools"][0]["cache_control"], mark);
+    }
+
+    // Claude Code 2.1's second message is a `system` turn with its environment notes.
+    #[test]
+    fn a_system_turn_between_user_turns_stays_a_system_message_in_place() {
+        let out = translate(json!({
+            "model": "m", "max_tokens": 1, "system": "You are Claude Code.",
+            "messages": [
+                {"role": "user", "content": "read notes.txt"},
+                {"role": "system", "content": [{"type": "text", "text": "# Environment\ncwd: /tmp"}]},
+                {"role": "user", "content": "go on"}
+            ]
+        }));
+        let roles: Vec<&str> = out["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["role"].as_str())
+            .collect();
+        assert_eq!(roles, ["system", "user", "system", "user"]);
+        assert_eq!(out["messages"][2]["content"], "# Environment\ncwd: /tmp");
     }
 
     #[test]
