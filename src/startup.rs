@@ -35,6 +35,7 @@ use crate::webhooks::{self, DeliveryHook};
 const TASKS: &[&str] = &[
     "chat",
     "messages",
+    "count_tokens",
     "responses",
     "completions",
     "embeddings",

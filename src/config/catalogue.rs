@@ -135,6 +135,7 @@ pub(super) fn resolve(
             task_model: entry.task_model.clone(),
             node_pool: None,
             responses: entry.responses.unwrap_or_default(),
+            anthropic_beta: Vec::new(),
         };
         out.push(match named {
             Some(over) => overlay(base, over),
@@ -180,6 +181,7 @@ pub(super) fn resolve(
                 }),
             }),
             responses: Default::default(),
+            anthropic_beta: Vec::new(),
         };
         out.push(overlay(base, entry));
     }
@@ -188,6 +190,7 @@ pub(super) fn resolve(
             p.base_url.pop();
         }
         responses_mode(p, user, problems);
+        anthropic_beta(p, user, problems);
     }
     out.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id)));
     out
@@ -215,6 +218,34 @@ fn responses_mode(p: &mut ProviderConfig, user: &[ProviderEntry], problems: &mut
         ));
     }
     p.responses = super::settings::ResponsesMode::Bridge;
+}
+
+/// `anthropic_beta:` names betas of Anthropic's own API: set on another kind it is a config error,
+/// and each name must be one comma-free header token.
+fn anthropic_beta(p: &ProviderConfig, user: &[ProviderEntry], problems: &mut Vec<String>) {
+    let Some((i, entry)) = user
+        .iter()
+        .enumerate()
+        .find(|(_, e)| ProviderId::new(&e.id) == p.id && e.anthropic_beta.is_some())
+    else {
+        return;
+    };
+    if p.kind != "anthropic" {
+        problems.push(format!(
+            "providers[{i}] (`{}`): `anthropic_beta` is only for kind anthropic (kind `{}`)",
+            entry.id, p.kind
+        ));
+        return;
+    }
+    for name in entry.anthropic_beta.iter().flatten() {
+        let token = !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b',');
+        if !token {
+            problems.push(format!(
+                "providers[{i}] (`{}`): `anthropic_beta` entry {name:?} is not a beta name (no spaces or commas)",
+                entry.id
+            ));
+        }
+    }
 }
 
 fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
@@ -250,6 +281,9 @@ fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
     }
     if let Some(m) = &over.task_model {
         base.task_model = Some(m.clone());
+    }
+    if let Some(betas) = &over.anthropic_beta {
+        base.anthropic_beta = betas.clone();
     }
     if let Some(aliases) = &over.model_aliases {
         base.model_aliases

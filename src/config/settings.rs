@@ -173,6 +173,8 @@ pub struct ProviderEntry {
     pub worker_paths: Option<Vec<String>>,
     /// `kind: openai` or `azure`: how `/v1/responses` reaches it (`auto`, `native`, `bridge`).
     pub responses: Option<ResponsesMode>,
+    /// `kind: anthropic`: beta names sent in `anthropic-beta` on every call, after the client's.
+    pub anthropic_beta: Option<Vec<String>>,
 }
 
 /// How an OpenAI-protocol provider serves `/v1/responses`.
@@ -248,6 +250,8 @@ pub struct ProviderConfig {
     pub node_pool: Option<NodePoolConfig>,
     /// How `/v1/responses` reaches it (`kind: openai` and `azure`; others always bridge).
     pub responses: ResponsesMode,
+    /// `kind: anthropic`: beta names merged after the client's into `anthropic-beta`.
+    pub anthropic_beta: Vec<String>,
 }
 
 impl AuthScheme {

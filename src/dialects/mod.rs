@@ -1,6 +1,7 @@
 //! The wire formats clients and upstreams speak, as pure code: the few fields routing reads from a
 //! request (`peek`), request validation (`validate`), SSE framing (`sse`), the usage and error
-//! shapes read from answers (`wire`), and the translations between dialects (`translate`).
+//! shapes read from answers (`wire`), Anthropic's token counts and the gateway's estimate
+//! (`tokens`), and the translations between dialects (`translate`).
 //!
 //! Depends on `domain` only. It does no I/O: `providers/` (the adapters) and `pipeline/` (the
 //! bridges that answer a Responses or legacy completions client from a chat upstream) both call it,
@@ -8,6 +9,7 @@
 
 mod peek;
 pub mod sse;
+pub mod tokens;
 pub mod translate;
 pub mod validate;
 pub mod wire;

@@ -1,4 +1,5 @@
-//! Client request headers that reach an upstream of the client's own protocol, by name.
+//! Client request headers that reach an upstream, by name: Anthropic's protocol headers, sent to
+//! every anthropic-kind provider whatever API the client spoke.
 
 /// The client's Anthropic protocol headers. Every other upstream header comes from the provider's
 /// config; these two are the client's because they select the request shape it sent (a beta

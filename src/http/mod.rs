@@ -54,6 +54,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     add(
         cfg,
+        "/v1/messages/count_tokens",
+        Access::AnthropicClient,
+        web::post().to(messages::count_tokens),
+    );
+    // Other paths under `/v1/messages/` (batches, ...) are not served: 404 in Anthropic's shape.
+    cfg.service(web::resource("/v1/messages/{tail:.*}").to(messages::not_found));
+    add(
+        cfg,
         "/v1/responses",
         Access::Client,
         web::post().to(responses::responses),

@@ -47,6 +47,7 @@ impl Modify for Security {
         routes::chat::chat_completions,
         routes::chat::embeddings,
         routes::messages::messages,
+        routes::messages::count_tokens,
         routes::responses::responses,
         routes::responses::completions,
         routes::responses_stored::retrieve,

@@ -10,6 +10,7 @@ use crate::domain::{AttemptOutcome, ProviderId};
 pub const KNOWN_ROUTES: &[&str] = &[
     "/v1/chat/completions",
     "/v1/messages",
+    "/v1/messages/count_tokens",
     "/v1/responses",
     "/v1/completions",
     "/v1/embeddings",

@@ -42,7 +42,7 @@ pub struct Orchestrator<'a> {
     /// Who asks (`auth::Caller::id`: a key id, or the client address when auth is off); breakers
     /// with `min_callers` > 1 count distinct callers. `None`: unknown.
     pub caller: Option<&'a str>,
-    /// The client's protocol headers, for an upstream of the client's protocol.
+    /// The client's Anthropic protocol headers, for anthropic-kind upstreams.
     pub forward: &'a ClientHeaders,
 }
 

@@ -12,7 +12,7 @@ use crate::domain::ClientHeaders;
 use crate::state::{AppState, Live};
 
 /// What the request's headers tell the gateway: the client's `x-ai-gateway-*` directives, the
-/// protocol headers forwarded to an upstream of the client's own protocol, and the agent session.
+/// Anthropic protocol headers forwarded to anthropic-kind providers, and the agent session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Directives {
     /// `x-ai-gateway-cache: on | off`.

@@ -337,7 +337,7 @@ fn dropped_tools(served: Served) -> Vec<String> {
 
 /// The plan for `model`, with the named route (if any) noted on the trace for metrics and its
 /// `callback`.
-fn resolved(
+pub(super) fn resolved(
     state: &AppState,
     live: &Live,
     caller: Option<&Caller>,
@@ -352,7 +352,7 @@ fn resolved(
     Ok(resolved)
 }
 
-fn orchestrator<'a>(
+pub(super) fn orchestrator<'a>(
     state: &'a AppState,
     live: &'a Live,
     request_id: &'a RequestId,

@@ -5,6 +5,7 @@
 mod admit;
 mod cache;
 mod chat;
+mod count_tokens;
 mod front;
 mod health;
 mod history;
@@ -28,6 +29,7 @@ use futures_util::Stream;
 pub use admit::{admit, tokens_per_minute};
 pub use cache::Directives;
 pub use chat::{chat, embeddings, infer, user_chat};
+pub use count_tokens::{TokenCount, count_tokens};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{Viewer, cleanup, history, user_history};

@@ -30,6 +30,8 @@ pub enum Operation {
     Chat,
     /// `/embeddings`.
     Embeddings,
+    /// Anthropic's `/v1/messages/count_tokens`: only the Anthropic protocol counts upstream.
+    CountTokens,
 }
 
 /// What one attempt needs, borrowed from the orchestrator.
@@ -46,8 +48,8 @@ pub struct Call<'a> {
     pub http: &'a reqwest::Client,
     /// Largest non-streamed 2xx body read (`limits.max_response_bytes`); a stream is never buffered.
     pub max_response_bytes: usize,
-    /// The client's protocol headers (`anthropic-beta`, `anthropic-version`): an adapter sends them
-    /// only when the call is in its own protocol's dialect.
+    /// The client's protocol headers (`anthropic-beta`, `anthropic-version`): the Anthropic adapter
+    /// sends them, whichever dialect the call is in; other protocols have no use for them.
     pub forward: &'a ClientHeaders,
     /// What a Responses call bridged to chat does with hosted tools (`responses_bridge.hosted_tools`).
     pub hosted_tools: HostedTools,
@@ -134,8 +136,7 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
     /// Whether the protocol can do `op` at all. The orchestrator skips a provider that cannot
     /// before it asks its breaker, so such a call never counts for (or against) the provider.
     fn supports(&self, op: Operation) -> bool {
-        let _ = op;
-        true
+        op != Operation::CountTokens
     }
 
     /// One non-streamed call. A 2xx whose body is not what the protocol promises is `Malformed`.

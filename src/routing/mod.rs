@@ -197,6 +197,7 @@ mod tests {
             task_model: None,
             node_pool: None,
             responses: Default::default(),
+            anthropic_beta: Vec::new(),
         }
     }
 

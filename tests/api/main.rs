@@ -16,6 +16,7 @@ mod cache;
 mod catalogue;
 mod chat;
 mod circuit_breaker;
+mod claude_code;
 mod cli;
 mod embeddings;
 mod errors;

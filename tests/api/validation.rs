@@ -216,8 +216,9 @@ async fn hostile_messages_bodies_get_400_in_anthropic_shape_and_never_reach_the_
                 "messages[3].role",
             ),
             (
-                "system role in messages",
-                with("messages", json!([{"role": "system", "content": "Hi"}])),
+                // `system` is a role there (a mid-conversation system message); `developer` is not.
+                "developer role in messages",
+                with("messages", json!([{"role": "developer", "content": "Hi"}])),
                 "messages[0].role",
             ),
             (

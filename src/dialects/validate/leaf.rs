@@ -294,10 +294,12 @@ impl Choices for ResponsesRoles {
     const ALL: &'static [&'static str] = &["system", "developer", "user", "assistant"];
 }
 
-/// Anthropic message roles (the system prompt is the top-level `system`).
+/// Anthropic message roles. The system prompt is the top-level `system`, but a `system` message
+/// may also sit mid-conversation: Claude Code sends one (the environment, the date) for models it
+/// does not know, and Anthropic's API takes it. Whether an upstream can is the adapter's concern.
 pub(super) struct AnthropicRoles;
 impl Choices for AnthropicRoles {
-    const ALL: &'static [&'static str] = &["user", "assistant"];
+    const ALL: &'static [&'static str] = &["user", "assistant", "system"];
 }
 
 pub(super) struct EncodingFormats;

@@ -216,12 +216,21 @@ fn a_ten_megabyte_number_names_its_field_and_is_not_quoted() {
 }
 
 #[test]
-fn anthropic_messages_take_user_and_assistant_and_no_null_content() {
+fn anthropic_messages_take_user_assistant_and_system_and_no_null_content() {
     let ok = r#"{"model":"c","max_tokens":10,"system":[{"type":"text","text":"s"}],
         "messages":[{"role":"user","content":[{"type":"text","text":"hi"}]},{"role":"assistant","content":"yo"}],
         "tools":[{"name":"get","input_schema":{}}],"metadata":{"user_id":"u"}}"#;
     assert!(messages(ok.as_bytes(), CAPS).unwrap().tools);
-    let e = messages(br#"{"model":"c","messages":[{"role":"system","content":"a"}]}"#, CAPS).unwrap_err();
+    // Claude Code's mid-conversation system message, as a string and as blocks.
+    let mid = r#"{"model":"c","messages":[{"role":"user","content":"a"},
+        {"role":"system","content":[{"type":"text","text":"env","cache_control":{"type":"ephemeral"}}]},
+        {"role":"system","content":"date"}]}"#;
+    assert!(messages(mid.as_bytes(), CAPS).is_ok());
+    let e = messages(
+        br#"{"model":"c","messages":[{"role":"developer","content":"a"}]}"#,
+        CAPS,
+    )
+    .unwrap_err();
     assert_eq!(param(&e), "messages[0].role");
     let e = messages(br#"{"model":"c","messages":[{"role":"user","content":null}]}"#, CAPS).unwrap_err();
     assert_eq!(param(&e), "messages[0].content");

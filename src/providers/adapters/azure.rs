@@ -57,6 +57,7 @@ mod tests {
             task_model: None,
             node_pool: None,
             responses: Default::default(),
+            anthropic_beta: Vec::new(),
         };
         assert_eq!(
             url(&p, br#"{"model":"my gpt-4o","messages":[]}"#, "/chat/completions").unwrap(),

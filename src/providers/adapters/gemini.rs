@@ -139,6 +139,7 @@ impl ProviderAdapter for Gemini {
         match op {
             Operation::Chat => self.chat(call).await,
             Operation::Embeddings => self.embeddings(call).await,
+            Operation::CountTokens => Err(UpstreamError::new(&call.provider.id, UpstreamErrorKind::Unsupported)),
         }
     }
 

@@ -82,9 +82,25 @@ impl Transport {
         body: Bytes,
         accept: &'static str,
     ) -> Result<reqwest::Response, UpstreamError> {
+        self.post_with(call, url, body, accept, HeaderMap::new()).await
+    }
+
+    /// `post`, with `per_call` headers set over the prepared ones (the protocol headers a client
+    /// chose, which differ from call to call).
+    pub(super) async fn post_with(
+        &self,
+        call: &Call<'_>,
+        url: &Endpoint,
+        body: Bytes,
+        accept: &'static str,
+        per_call: HeaderMap,
+    ) -> Result<reqwest::Response, UpstreamError> {
         let id = &call.provider.id;
         let mut headers = self.headers.clone().map_err(|e| unsupported(id, e))?;
         let url = url.clone().map_err(|e| unsupported(id, e))?;
+        for (name, value) in &per_call {
+            headers.insert(name.clone(), value.clone());
+        }
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
         if let Ok(v) = HeaderValue::from_str(call.request_id.as_str()) {
             headers.insert(HeaderName::from_static("x-request-id"), v);

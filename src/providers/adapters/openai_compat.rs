@@ -21,7 +21,9 @@ use crate::config::ProviderConfig;
 use crate::dialects::translate::{self, messages};
 use crate::dialects::wire;
 use crate::domain::Dialect;
-use crate::providers::{ByteStream, Call, Operation, ProviderAdapter, Reply, ResponsesStatus, Served, UpstreamError};
+use crate::providers::{
+    ByteStream, Call, Operation, ProviderAdapter, Reply, ResponsesStatus, Served, UpstreamError, UpstreamErrorKind,
+};
 
 const CHAT: &str = "/chat/completions";
 const EMBEDDINGS: &str = "/embeddings";
@@ -119,6 +121,7 @@ impl ProviderAdapter for OpenAiCompat {
         let (path, body) = match op {
             Operation::Chat => (CHAT, Self::chat_body(call)?),
             Operation::Embeddings => (EMBEDDINGS, call.body.clone()),
+            Operation::CountTokens => return Err(UpstreamError::new(id, UpstreamErrorKind::Unsupported)),
         };
         let resp = self.post(call, path, body, http::JSON).await?;
         let status = resp.status().as_u16();
@@ -129,6 +132,7 @@ impl ProviderAdapter for OpenAiCompat {
         let inspected = match op {
             Operation::Chat => wire::completion(&body),
             Operation::Embeddings => wire::embeddings(&body),
+            Operation::CountTokens => None,
         };
         let Some(inspected) = inspected else {
             return Err(http::malformed(id));

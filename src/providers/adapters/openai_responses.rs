@@ -182,6 +182,7 @@ mod tests {
             task_model: None,
             node_pool: None,
             responses: mode,
+            anthropic_beta: Vec::new(),
         }
     }
 
