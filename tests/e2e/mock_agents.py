@@ -18,8 +18,8 @@ refused and assert on what reached it.
   is a 404 `{"detail": "Not Found"}`. Refuses unknown top-level and message fields (`thinking_blocks`),
   tool types other than `function`, function names outside `^[a-zA-Z0-9_-]{1,64}$`, and tool messages
   that answer no call.
-- `serve_responses`: OpenAI with native Responses (https://platform.openai.com/docs/api-reference/responses)
-  streaming its semantic events. Refuses unknown parameters and tool types, function outputs with no
+- `serve_responses`: OpenAI itself, with native Responses (https://platform.openai.com/docs/api-reference/responses)
+  streaming its semantic events, and chat completions as strict as `serve_chat`'s. Refuses unknown parameters and tool types, function outputs with no
   call, and reasoning `encrypted_content` it did not issue; with `include: ["reasoning.encrypted_content"]`
   it answers an encrypted reasoning item first, as OpenAI does.
 - `serve_gemini`: `models/{model}:generateContent` and `:streamGenerateContent?alt=sse`
@@ -560,6 +560,21 @@ SCHEMA_FIELDS = {"type", "format", "title", "description", "nullable", "enum", "
 GEMINI_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$")
 
 
+class OpenAI(_Base):
+    """OpenAI itself: chat completions and native Responses on one server, as api.openai.com serves them."""
+
+    def invalid_json(self):
+        return Chat.invalid_json(self)
+
+    def handle_request(self, body):
+        api = Chat if self.path == "/v1/chat/completions" else Responses
+        # One request seen through the other handler class: same socket, same state.
+        view = api.__new__(api)
+        view.__dict__ = self.__dict__
+        view.state = self.state
+        api.handle_request(view, body)
+
+
 def gem_error(status, message, code="INVALID_ARGUMENT"):
     return Refused(status, {"error": {"code": status, "message": message, "status": code}})
 
@@ -708,7 +723,7 @@ def serve_chat(api_key, secret_path=""):
 
 
 def serve_responses(api_key, secret_path=""):
-    return _serve(Responses, api_key, secret_path)
+    return _serve(OpenAI, api_key, secret_path)
 
 
 def serve_gemini(api_key, secret_path=""):
