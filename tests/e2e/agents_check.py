@@ -7,10 +7,10 @@ finds out and bridges), an `openai` provider with native Responses, and a `gemin
 mock asks the agent to read a file, the agent runs its tool and sends the result, the mock quotes
 it, and the check finds the file's secret in what the CLI printed. Codex also runs with its default
 model (no `model` in its config), whose tools arrive in an `additional_tools` input item and whose
-file read goes through its JavaScript `exec` custom tool, to the chat-only and the native upstream. Then the official SDKs:
-`openai` Responses with `store: true` and `previous_response_id` on a bridged provider (created and
-streamed), and `anthropic` `messages.count_tokens` on an anthropic provider (passed through) and on an
-openai one (estimated by the gateway).
+file read goes through its JavaScript `exec` custom tool, to the chat-only and the native upstream.
+Then the official SDKs: `openai` Responses with `store: true` and `previous_response_id` on a
+bridged provider (created and streamed), and `anthropic` `messages.count_tokens` on an anthropic
+provider (passed through) and on an openai one (estimated by the gateway).
 
 Each run gets its own gateway and upstream; one line per run says what the CLI printed, or which
 run failed and why (the upstream's refusal, the gateway's log, the CLI's output). Exits 1 if any
