@@ -1,9 +1,11 @@
 //! The Responses API bridged to chat (`translate::responses`). The first byte picks the
 //! direction:
 //! 0: a Responses request → a chat request: a clean refusal, or JSON that keeps the model, with
-//!    one tool message per `function_call_output` and one tool call per `function_call`;
+//!    one tool message per `function_call_output` or `custom_tool_call_output` and one tool call per
+//!    `function_call` or `custom_tool_call`;
 //! 1: `<Responses request>\0<chat completion>` (or just the completion) → a `response` object
-//!    echoing the request, whose output holds the completion's text and tool calls;
+//!    echoing the request, whose output holds the completion's text and tool calls (function or
+//!    custom tool calls);
 //! 2: chat chunks (second byte: chunk size) → Responses events: numbered in sequence, named by
 //!    their type, items (reasoning, message, function call) added, filled and done in order, ending once with `response.completed`
 //!    / `response.incomplete` (whose output repeats every delta) or `error` + `response.failed`.
@@ -35,8 +37,14 @@ fn request(body: &[u8]) {
     assert_eq!(chat["model"], req.get("model").cloned().unwrap_or(Value::Null));
     let list = chat["messages"].as_array().expect("messages");
     let items: &[Value] = req["input"].as_array().map_or(&[], Vec::as_slice);
-    let outputs = items.iter().filter(|i| i["type"] == "function_call_output").count();
-    let calls = items.iter().filter(|i| i["type"] == "function_call").count();
+    let outputs = items
+        .iter()
+        .filter(|i| i["type"] == "function_call_output" || i["type"] == "custom_tool_call_output")
+        .count();
+    let calls = items
+        .iter()
+        .filter(|i| i["type"] == "function_call" || i["type"] == "custom_tool_call")
+        .count();
     assert_eq!(list.iter().filter(|m| m["role"] == "tool").count(), outputs);
     let chat_calls: usize = list
         .iter()
@@ -78,10 +86,16 @@ fn reply(body: &[u8]) {
         .filter_map(|p| p["text"].as_str())
         .collect();
     assert_eq!(text, content_text(message.get("content")));
-    let calls = output.iter().filter(|o| o["type"] == "function_call").count();
+    let calls = output
+        .iter()
+        .filter(|o| o["type"] == "function_call" || o["type"] == "custom_tool_call")
+        .count();
     assert_eq!(calls, message["tool_calls"].as_array().map_or(0, Vec::len));
     for o in output.iter().filter(|o| o["type"] == "function_call") {
         assert!(o["arguments"].is_string());
+    }
+    for o in output.iter().filter(|o| o["type"] == "custom_tool_call") {
+        assert!(o["input"].is_string());
     }
 }
 

@@ -48,6 +48,7 @@ mod paths_attacks;
 mod providers;
 mod rate_limit;
 mod responses;
+mod responses_custom;
 mod responses_native;
 mod responses_store;
 mod routes;

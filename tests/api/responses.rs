@@ -120,12 +120,12 @@ fn chat_refusal(body: &Value) -> Option<String> {
 }
 
 /// A chat upstream as strict as OpenAI's about the request, answering `answer` once.
-async fn strict_chat(server: &MockServer, answer: ResponseTemplate) {
+pub(crate) async fn strict_chat(server: &MockServer, answer: ResponseTemplate) {
     strict_chat_times(server, answer, 1).await;
 }
 
 /// `strict_chat`, expecting `calls` requests.
-async fn strict_chat_times(server: &MockServer, answer: ResponseTemplate, calls: u64) {
+pub(crate) async fn strict_chat_times(server: &MockServer, answer: ResponseTemplate, calls: u64) {
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .respond_with(move |req: &wiremock::Request| {
@@ -152,7 +152,7 @@ fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object().expect("object").keys().cloned().collect()
 }
 
-async fn app_with(mock_base: String) -> TestApp {
+pub(crate) async fn app_with(mock_base: String) -> TestApp {
     TestApp::builder()
         .provider(ProviderSpec::new("alpha", mock_base))
         .spawn()
@@ -160,7 +160,7 @@ async fn app_with(mock_base: String) -> TestApp {
 }
 
 /// A streamed answer's events: (event name, data).
-async fn named_events(response: reqwest::Response) -> Vec<(String, Value)> {
+pub(crate) async fn named_events(response: reqwest::Response) -> Vec<(String, Value)> {
     let text = response.text().await.expect("body");
     text.split("\n\n")
         .filter(|e| !e.trim().is_empty())

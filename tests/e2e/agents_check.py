@@ -5,10 +5,12 @@ run one tool-using turn through the gateway to four strict mock upstreams (`mock
 `anthropic` provider, an `openai` provider that only speaks chat completions (`responses: auto`
 finds out and bridges), an `openai` provider with native Responses, and a `gemini` provider. The
 mock asks the agent to read a file, the agent runs its tool and sends the result, the mock quotes
-it, and the check finds the file's secret in what the CLI printed. Then the official SDKs:
-`openai` Responses with `store: true` and `previous_response_id` on a bridged provider (created and
-streamed), and `anthropic` `messages.count_tokens` on an anthropic provider (passed through) and on an
-openai one (estimated by the gateway).
+it, and the check finds the file's secret in what the CLI printed. Codex also runs with its default
+model (no `model` in its config), whose tools arrive in an `additional_tools` input item and whose
+file read goes through its JavaScript `exec` custom tool, to the chat-only and the native upstream.
+Then the official SDKs: `openai` Responses with `store: true` and `previous_response_id` on a
+bridged provider (created and streamed), and `anthropic` `messages.count_tokens` on an anthropic
+provider (passed through) and on an openai one (estimated by the gateway).
 
 Each run gets its own gateway and upstream; one line per run says what the CLI printed, or which
 run failed and why (the upstream's refusal, the gateway's log, the CLI's output). Exits 1 if any
@@ -36,11 +38,12 @@ CLIENT_KEY = "sk-gw-agents-client"
 UPSTREAM_KEYS = {"anthropic": "sk-ant-upstream", "chat": "sk-chat-upstream", "responses": "sk-oai-upstream",
                  "gemini": "gemini-upstream-key"}
 CLI_TIMEOUT = 240
-# The model names the agents ask for: Claude Code's default and small models, and the name Codex is
-# configured with (one Codex has no metadata for, so it sends plain function tools; its own newest
-# models use a Responses variant with tools inside the input, which only OpenAI serves).
+# The model names the agents ask for: Claude Code's default and small models, the name Codex is
+# configured with (one Codex has no metadata for, so it sends plain top-level tools), and Codex's
+# default model (tools inside the input, file reads through its JavaScript `exec` custom tool).
 CLAUDE_MODELS = ["claude-opus-5-5", "claude-haiku-5-5", "claude-haiku-4-5", "claude-haiku-4-5-20251001"]
 CODEX_MODEL = "gpt-5"
+CODEX_DEFAULT_MODEL = "gpt-6.2-sol"
 # What each provider kind calls the model the agents' names are mapped to.
 UPSTREAM_MODEL = {"anthropic": "claude-sonnet-4-5", "chat": "qwen3-coder", "responses": "gpt-5",
                   "gemini": "gemini-3-pro-preview"}
@@ -51,7 +54,7 @@ SERVE = {"anthropic": mock_agents.serve_anthropic, "chat": mock_agents.serve_cha
 def provider_yaml(target, upstream_port):
     base = {"anthropic": f"http://127.0.0.1:{upstream_port}", "gemini": f"http://127.0.0.1:{upstream_port}/v1beta"}
     kind = {"chat": "openai", "responses": "openai"}.get(target, target)
-    names = CLAUDE_MODELS + [CODEX_MODEL]
+    names = CLAUDE_MODELS + [CODEX_MODEL, CODEX_DEFAULT_MODEL]
     aliases = {name: UPSTREAM_MODEL[target] for name in names if name != UPSTREAM_MODEL[target]}
     lines = [f"  - id: {target}-up", f"    kind: {kind}",
              f"    base_url: {base.get(target, f'http://127.0.0.1:{upstream_port}/v1')}",
@@ -126,10 +129,11 @@ def run_claude(agents, gateway, home, workdir):
     return subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT)
 
 
-def run_codex(agents, gateway, home, workdir):
+def run_codex(agents, gateway, home, workdir, model=CODEX_MODEL):
+    """`codex exec` asking for `model`, or, with `model=None`, for its own default model."""
     os.makedirs(os.path.join(home, ".codex"), exist_ok=True)
     with open(os.path.join(home, ".codex", "config.toml"), "w") as f:
-        f.write(f"""model = "{CODEX_MODEL}"
+        f.write(f"""{f'model = "{model}"' if model else ""}
 model_provider = "gateway"
 
 [model_providers.gateway]
@@ -166,6 +170,8 @@ def upstream_checks(agent, target, requests):
         betas = [r["headers"].get("anthropic-beta", "") for r in ok]
         if not any(mock_agents.CONTEXT_BETA in b for b in betas):
             problems.append("anthropic-beta with context-management never reached the upstream")
+    if agent == "codex-default":
+        return problems + default_model_checks(target, ok)
     if target == "chat" and agent == "codex":
         tools = [t["function"]["name"] for r in ok for t in r["body"].get("tools") or []]
         if not any(name.startswith("multi_agent_v1__") for name in tools):
@@ -176,6 +182,27 @@ def upstream_checks(agent, target, requests):
         kinds = [t.get("type") for r in ok for t in r["body"].get("tools") or []]
         if "namespace" not in kinds or "web_search" not in kinds:
             problems.append(f"native Responses did not get Codex's tools as sent: {sorted(set(kinds))}")
+    return problems
+
+
+def default_model_checks(target, ok):
+    """Codex's default model: its `additional_tools` item, and the `exec` custom tool round trip."""
+    problems = []
+    models = {r["body"].get("model") for r in ok}
+    if models != {UPSTREAM_MODEL[target]}:
+        problems.append(f"the upstream was asked for {sorted(models)}, not the routed {UPSTREAM_MODEL[target]}")
+    if target == "chat":
+        tools = [t["function"]["name"] for r in ok for t in r["body"].get("tools") or []]
+        if "functions__exec" not in tools:
+            problems.append(f"the exec custom tool did not reach chat as functions__exec: {sorted(set(tools))}")
+        answered = [m for r in ok for m in r["body"]["messages"] if m.get("role") == "tool"]
+        if not answered:
+            problems.append("no tool message (the exec call's output) reached chat")
+    if target == "responses":
+        items = [i.get("type") for r in ok for i in r["body"].get("input") or [] if isinstance(i, dict)]
+        for kind in ("additional_tools", "custom_tool_call", "custom_tool_call_output"):
+            if kind not in items:
+                problems.append(f"native Responses never got a `{kind}` input item: {sorted(set(items))}")
     return problems
 
 
@@ -192,7 +219,11 @@ def cli_run(binary, agents, agent, target):
     started = time.time()
     try:
         try:
-            done = (run_claude if agent == "claude" else run_codex)(agents, gateway, home, workdir)
+            if agent == "claude":
+                done = run_claude(agents, gateway, home, workdir)
+            else:
+                model = None if agent == "codex-default" else CODEX_MODEL
+                done = run_codex(agents, gateway, home, workdir, model)
             out, err, code = done.stdout, done.stderr, done.returncode
         except subprocess.TimeoutExpired as timeout:
             out = timeout.stdout.decode() if isinstance(timeout.stdout, bytes) else timeout.stdout or ""
@@ -204,7 +235,8 @@ def cli_run(binary, agents, agent, target):
             problems.append(f"the file's secret is not in the CLI's stdout (exit {code})")
         problems += upstream_checks(agent, target, requests)
         summary = " ".join(out.split())[-160:] or "(no stdout)"
-        label = f"{'claude -p' if agent == 'claude' else 'codex exec'} -> {target}"
+        label = {"claude": "claude -p", "codex": "codex exec",
+                 "codex-default": f"codex exec ({CODEX_DEFAULT_MODEL}, its default)"}[agent] + f" -> {target}"
         seconds = time.time() - started
         if not problems:
             print(f"PASS {label} ({seconds:.0f}s, {len(requests)} upstream calls): {summary}", flush=True)
@@ -319,6 +351,7 @@ def main():
     args = parser.parse_args()
     binary, agents = os.path.abspath(args.binary), os.path.abspath(args.agents)
     runs = [(agent, target) for agent in ("claude", "codex") for target in ("anthropic", "chat", "responses", "gemini")]
+    runs += [("codex-default", target) for target in ("chat", "responses")]
     sdk = [("chat", "openai SDK responses.create store + previous_response_id (bridged)", responses_chain_created),
            ("chat", "openai SDK responses.stream store + previous_response_id (bridged)", responses_chain_streamed),
            ("anthropic", "anthropic SDK messages.count_tokens (anthropic provider)", count_tokens_passthrough),

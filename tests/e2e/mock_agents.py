@@ -2,7 +2,10 @@
 
 Four servers, each as strict as the API it plays, each scripting one tool round trip: while the
 conversation holds no tool result, the answer calls the agent's file tool on `secret_path`
-(Claude Code's `Read` with `file_path`, else `Bash`; Codex's `exec_command` with `cat <path>`); once a
+(Claude Code's `Read` with `file_path`, else `Bash`; Codex's `exec_command` with `cat <path>`, or,
+with Codex's default model, whose tools arrive in an `additional_tools` input item, its JavaScript
+`exec` custom tool running `tools.exec_command`: a `custom_tool_call` from the Responses server, a
+call of the flattened `functions__exec` with `{"input": <JavaScript>}` from the chat server); once a
 tool result arrives, the answer quotes it ("The file says: ..."). Every request is recorded in
 `.requests` (path, headers, body, status answered, error body), so a check can say what an upstream
 refused and assert on what reached it.
@@ -45,12 +48,19 @@ class Refused(Exception):
         self.status, self.body = status, body
 
 
+def exec_script(path):
+    """JavaScript for Codex's `exec` tool: read `path` through the nested `exec_command` tool."""
+    return f"const r = await tools.exec_command({{cmd: {json.dumps('cat ' + path)}}});\ntext(r.output);\n"
+
+
 def tool_call_for(names, path):
     """The call that makes an agent read `path`, given the tool names it offers."""
     if "Read" in names:
         return "Read", {"file_path": path}
     if "exec_command" in names:
         return "exec_command", {"cmd": f"cat {path}"}
+    if "functions__exec" in names:
+        return "functions__exec", {"input": exec_script(path)}
     if "Bash" in names:
         return "Bash", {"command": f"cat {path}", "description": "Print the file"}
     return None
@@ -447,33 +457,48 @@ class Responses(_Base):
         names = self.check_tools(body.get("tools") or [])
         items = body.get("input")
         items = [{"type": "message", "role": "user", "content": items}] if isinstance(items, str) else items or []
+        for i, item in enumerate(items):
+            if item.get("type") == "additional_tools":
+                if item.get("role") != "developer":
+                    raise oai_error(400, f"Invalid value: '{item.get('role')}'. Supported values are: 'developer'.",
+                                    f"input[{i}].role", "invalid_value")
+                names += self.check_tools(item.get("tools") or [], f"input[{i}].tools")
         output = self.check_input(items)
-        call = tool_call_for(names, self.state.secret_path) if output is None else None
+        call = None
+        if output is None and "functions.exec" in names:
+            call = ("exec", exec_script(self.state.secret_path))
+        elif output is None:
+            call = tool_call_for(names, self.state.secret_path)
         self.reply(body, call, quote(output) if output is not None else "ok")
 
-    def check_tools(self, tools, where="tools"):
+    def check_tools(self, tools, where="tools", namespace=None):
+        """Function names, and `<namespace>.<name>` for a namespace's custom tools."""
         names = []
         for i, tool in enumerate(tools):
             kind = tool.get("type")
-            if kind not in RESPONSES_TOOLS or (where != "tools" and kind not in ("function", "custom")):
+            if kind not in RESPONSES_TOOLS or (namespace and kind not in ("function", "custom")):
                 supported = ", ".join(f"'{t}'" for t in RESPONSES_TOOLS)
                 raise oai_error(400, f"Invalid value: '{kind}'. Supported values are: {supported}.",
                                 f"{where}[{i}].type", "invalid_value")
             if kind == "namespace":
-                self.check_tools(tool.get("tools") or [], f"{where}[{i}].tools")
+                names += self.check_tools(tool.get("tools") or [], f"{where}[{i}].tools", tool.get("name"))
             if kind == "function":
                 names.append(tool.get("name"))
+            if kind == "custom" and namespace:
+                names.append(f"{namespace}.{tool.get('name')}")
         return names
 
     def check_input(self, items):
         calls, output = set(), None
         for i, item in enumerate(items):
             kind = item.get("type", "message")
-            if kind == "function_call":
-                calls.add(item.get("call_id"))
-            elif kind == "function_call_output":
-                if item.get("call_id") not in calls:
-                    raise oai_error(400, f"No tool call found for function call output with call_id "
+            if kind in ("function_call", "custom_tool_call"):
+                calls.add((kind, item.get("call_id")))
+            elif kind in ("function_call_output", "custom_tool_call_output"):
+                call_kind = kind.removesuffix("_output")
+                if (call_kind, item.get("call_id")) not in calls:
+                    what = "function call" if call_kind == "function_call" else "custom tool call"
+                    raise oai_error(400, f"No tool call found for {what} output with call_id "
                                     f"{item.get('call_id')}.", f"input[{i}]")
                 output = item.get("output")
                 if isinstance(output, list):
@@ -490,7 +515,11 @@ class Responses(_Base):
         if call and "reasoning.encrypted_content" in (body.get("include") or []):
             items.append({"id": "rs_" + secrets.token_hex(8), "type": "reasoning", "summary": [],
                           "encrypted_content": self.issue(b"\x80", urlsafe=True)})
-        if call:
+        if call and isinstance(call[1], str):
+            items.append({"id": "ctc_" + secrets.token_hex(8), "type": "custom_tool_call", "status": "completed",
+                          "call_id": "call_" + secrets.token_hex(8), "namespace": "functions", "name": call[0],
+                          "input": call[1]})
+        elif call:
             items.append({"id": "fc_" + secrets.token_hex(8), "type": "function_call", "status": "completed",
                           "call_id": "call_" + secrets.token_hex(8), "name": call[0],
                           "arguments": json.dumps(call[1])})
@@ -525,6 +554,13 @@ class Responses(_Base):
         at = {"output_index": index, "item_id": item["id"]}
         if item["type"] == "reasoning":
             return [{"type": "response.output_item.added", "output_index": index, "item": item},
+                    {"type": "response.output_item.done", "output_index": index, "item": item}]
+        if item["type"] == "custom_tool_call":
+            text = item["input"]
+            return [{"type": "response.output_item.added", "output_index": index,
+                     "item": dict(item, input="", status="in_progress")},
+                    *[dict(at, type="response.custom_tool_call_input.delta", delta=p) for p in (text[:9], text[9:])],
+                    dict(at, type="response.custom_tool_call_input.done", input=text),
                     {"type": "response.output_item.done", "output_index": index, "item": item}]
         if item["type"] == "function_call":
             args = item["arguments"]

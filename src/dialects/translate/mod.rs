@@ -25,6 +25,7 @@ pub mod messages;
 mod messages_stream;
 pub mod responses;
 pub mod responses_chain;
+mod responses_custom;
 mod responses_items;
 mod responses_stream;
 mod responses_tools;

@@ -11,10 +11,9 @@
 use serde_json::{Value, json};
 
 use super::responses_items::{
-    function_item, message_item, open_thinking, reasoning_item, reasoning_text, seal_thinking, status, thinking_fields,
-    usage,
+    message_item, open_thinking, reasoning_item, reasoning_text, seal_thinking, status, thinking_fields, usage,
 };
-use super::responses_tools::{ToolNames, Tools, call_name, tool_choice, tools};
+use super::responses_tools::{CallName, ToolNames, call_name, chat_call, tool_choice, tools};
 use super::{Object, content_text, invalid, new_id, now_secs, parse_object, to_bytes, unsupported};
 use crate::dialects::BodyError;
 
@@ -92,8 +91,8 @@ impl Echo {
         })
     }
 
-    /// The `name` (and `namespace`) of the function call item for a chat call of `chat_name`.
-    pub(super) fn call_name(&self, chat_name: &Value) -> Object {
+    /// How the call item for a chat call of `chat_name` is named, and which kind it is.
+    pub(super) fn call_name(&self, chat_name: &Value) -> CallName {
         call_name(&self.names, chat_name)
     }
 
@@ -115,11 +114,7 @@ pub fn request(body: &[u8], options: &BridgeOptions) -> Result<(bytes::Bytes, Ec
             Some("previous_response_id"),
         ));
     }
-    let tools = match req.get("tools") {
-        Some(Value::Array(list)) => tools(list, options.hosted_tools)?,
-        None | Some(Value::Null) => Tools::default(),
-        Some(_) => return Err(invalid("`tools` must be an array", Some("tools"))),
-    };
+    let tools = tools(&req, options.hosted_tools)?;
     let mut out = Object::new();
     out.insert("model".into(), req.get("model").cloned().unwrap_or(Value::Null));
     out.insert(
@@ -235,8 +230,8 @@ impl Conversation<'_> {
     fn item(&mut self, item: &Value, i: usize) -> Result<(), BodyError> {
         match item.get("type").and_then(Value::as_str) {
             None | Some("message") => self.message(item, i)?,
-            Some("function_call") => self.function_call(item),
-            Some("function_call_output") => {
+            Some("function_call" | "custom_tool_call") => self.function_call(item),
+            Some("function_call_output" | "custom_tool_call_output") => {
                 let output = match item.get("output") {
                     Some(Value::String(s)) => s.clone(),
                     other => content_text(other),
@@ -259,6 +254,8 @@ impl Conversation<'_> {
                     self.thinking.extend(blocks);
                 }
             }
+            // Its tools joined the request's tools (`responses_tools::tools`).
+            Some("additional_tools") => {}
             Some(other) => {
                 return Err(unsupported(
                     format!("input[{i}]: item type `{other}` cannot be bridged to chat completions"),
@@ -284,21 +281,7 @@ impl Conversation<'_> {
     }
 
     fn function_call(&mut self, item: &Value) {
-        let name = match (
-            item.get("namespace").and_then(Value::as_str),
-            item.get("name").and_then(Value::as_str),
-        ) {
-            (Some(ns), Some(name)) => json!(self.names.flat(ns, name)),
-            _ => item.get("name").cloned().unwrap_or_default(),
-        };
-        let call = json!({
-            "id": item.get("call_id").cloned().unwrap_or_default(),
-            "type": "function",
-            "function": {
-                "name": name,
-                "arguments": item.get("arguments").cloned().unwrap_or_else(|| json!("{}")),
-            },
-        });
+        let call = chat_call(item, self.names);
         // Parallel calls arrive as one item each; chat wants them on one assistant message.
         match self.messages.last_mut() {
             Some(last) if last.get("role").and_then(Value::as_str) == Some("assistant") => {
@@ -403,10 +386,9 @@ pub fn reply(body: &[u8], echo: &Echo) -> Option<bytes::Bytes> {
             .and_then(Value::as_str)
             .unwrap_or("{}");
         let name = echo.call_name(call.pointer("/function/name").unwrap_or(&Value::Null));
-        output.push(function_item(
-            &new_id("fc_"),
+        output.push(name.item(
+            &name.item_id(),
             call.get("id").unwrap_or(&Value::Null),
-            &name,
             arguments,
             "completed",
         ));

@@ -4,7 +4,9 @@
 //! (`reasoning_content` or `reasoning` deltas) opens a reasoning item and flows as
 //! `response.reasoning_summary_text.delta`; text opens a message item and flows as
 //! `response.output_text.delta`; each tool call opens a `function_call` item (named back into its
-//! namespace when the bridge flattened it) and flows as `response.function_call_arguments.delta`;
+//! namespace when the bridge flattened it) and flows as `response.function_call_arguments.delta`,
+//! or, for a custom tool, opens a `custom_tool_call` item whose decoded input flows as
+//! `response.custom_tool_call_input.delta`;
 //! `[DONE]` closes what is open and ends with `response.completed` (or `response.incomplete`)
 //! carrying the whole response. Deltas go out as they arrive; the text is kept only to repeat it
 //! in the closing events, as the API does.
@@ -12,9 +14,9 @@
 use serde_json::{Value, json};
 
 use super::responses::Echo;
-use super::responses_items::{
-    function_item, merge_thinking, message_item, reasoning_item, reasoning_text, status, usage,
-};
+use super::responses_custom::{InputDecoder, input};
+use super::responses_items::{merge_thinking, message_item, reasoning_item, reasoning_text, status, usage};
+use super::responses_tools::CallName;
 use super::{ChatDelta, StreamTranslator, new_id, now_secs, to_bytes};
 use crate::dialects::sse;
 
@@ -41,9 +43,11 @@ struct CallItem {
     chat_index: u64,
     id: String,
     call_id: Value,
-    /// `name`, and `namespace` for a flattened tool.
-    name: serde_json::Map<String, Value>,
+    /// `name`, and `namespace` for a flattened tool; whether it is a custom tool's call.
+    name: CallName,
     arguments: String,
+    /// A custom tool's input, decoded from the arguments as they arrive.
+    input: InputDecoder,
 }
 
 /// Chat chunks → Responses events, one chunk at a time.
@@ -222,17 +226,19 @@ impl ToResponseEvents {
             self.close_reasoning(out);
             self.close_text(out);
             self.close_call(out);
+            let name = self
+                .echo
+                .call_name(call.pointer("/function/name").unwrap_or(&Value::Null));
             let item = CallItem {
                 output_index: self.output.len(),
                 chat_index,
-                id: new_id("fc_"),
+                id: name.item_id(),
                 call_id: call.get("id").cloned().unwrap_or_else(|| json!(new_id("call_"))),
-                name: self
-                    .echo
-                    .call_name(call.pointer("/function/name").unwrap_or(&Value::Null)),
+                name,
                 arguments: String::new(),
+                input: InputDecoder::default(),
             };
-            let added = function_item(&item.id, &item.call_id, &item.name, "", "in_progress");
+            let added = item.name.item(&item.id, &item.call_id, "", "in_progress");
             self.emit(
                 "response.output_item.added",
                 json!({ "output_index": item.output_index, "item": added }),
@@ -250,15 +256,37 @@ impl ToResponseEvents {
         };
         let Some(item) = self.call.as_mut() else { return };
         item.arguments.push_str(piece);
-        let event = json!({ "item_id": item.id, "output_index": item.output_index, "delta": piece });
-        self.emit("response.function_call_arguments.delta", event, out);
+        if !item.name.custom {
+            let event = json!({ "item_id": item.id, "output_index": item.output_index, "delta": piece });
+            self.emit("response.function_call_arguments.delta", event, out);
+            return;
+        }
+        let text = item.input.push(piece);
+        if !text.is_empty() {
+            let event = json!({ "item_id": item.id, "output_index": item.output_index, "delta": text });
+            self.emit("response.custom_tool_call_input.delta", event, out);
+        }
     }
 
     fn close_call(&mut self, out: &mut Vec<u8>) {
         let Some(item) = self.call.take() else { return };
-        let event = json!({ "item_id": item.id, "output_index": item.output_index, "arguments": item.arguments });
-        self.emit("response.function_call_arguments.done", event, out);
-        let done = function_item(&item.id, &item.call_id, &item.name, &item.arguments, "completed");
+        let at = json!({ "item_id": item.id, "output_index": item.output_index });
+        if item.name.custom {
+            let rest = item.input.finish(&item.arguments);
+            if !rest.is_empty() {
+                let mut event = at.clone();
+                event["delta"] = json!(rest);
+                self.emit("response.custom_tool_call_input.delta", event, out);
+            }
+            let mut event = at;
+            event["input"] = json!(input(&item.arguments));
+            self.emit("response.custom_tool_call_input.done", event, out);
+        } else {
+            let mut event = at;
+            event["arguments"] = json!(item.arguments);
+            self.emit("response.function_call_arguments.done", event, out);
+        }
+        let done = item.name.item(&item.id, &item.call_id, &item.arguments, "completed");
         self.output[item.output_index] = done.clone();
         self.emit(
             "response.output_item.done",
@@ -513,6 +541,68 @@ mod tests {
             opened,
             [json!({"type": "thinking", "thinking": "Wait.", "signature": "EqQB"})]
         );
+    }
+
+    #[test]
+    fn a_streamed_call_of_a_namespaced_custom_tool_streams_its_decoded_input() {
+        let codex = include_str!("../../../tests/fixtures/responses/codex_default_request.json");
+        let options = super::super::responses::BridgeOptions::default();
+        let echo = super::super::responses::request(codex.as_bytes(), &options).unwrap().1;
+        let args = [
+            "{\"input\": \"text(await ",
+            "tools.exec_command({cmd: \\\"cat",
+            " x.txt\\\"}));\"}",
+        ];
+        let upstream = [
+            chunk(json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_x", "type": "function",
+                          "function": {"name": "functions__exec", "arguments": ""}}]}), Value::Null),
+            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": args[0]}}]}), Value::Null),
+            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": args[1]}}]}), Value::Null),
+            chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": args[2]}}]}), Value::Null),
+            chunk(json!({}), json!("tool_calls")),
+            "data: [DONE]\n\n".into(),
+        ]
+        .concat();
+        let items = run(ToResponseEvents::new(echo), &upstream);
+        assert_eq!(
+            names(&items[1..4]),
+            [
+                "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.delta"
+            ]
+        );
+        assert_eq!(
+            names(&items[5..6]),
+            [
+                "response.custom_tool_call_input.done",
+                "response.output_item.done",
+                "response.completed"
+            ]
+        );
+        let p = payloads(&items);
+        let added = &p[2]["item"];
+        assert_eq!(
+            added,
+            &json!({"type": "custom_tool_call", "id": added["id"], "call_id": "call_x", "input": "",
+                    "status": "in_progress", "name": "exec", "namespace": "functions"})
+        );
+        let js = "text(await tools.exec_command({cmd: \"cat x.txt\"}));";
+        let deltas: String = p
+            .iter()
+            .filter(|e| e["type"] == "response.custom_tool_call_input.delta")
+            .map(|e| e["delta"].as_str().unwrap())
+            .collect();
+        assert_eq!(deltas, js);
+        let done = p
+            .iter()
+            .find(|e| e["type"] == "response.custom_tool_call_input.done")
+            .unwrap();
+        assert_eq!((&done["input"], &done["item_id"]), (&json!(js), &added["id"]));
+        let output = &p.last().unwrap()["response"]["output"][0];
+        assert_eq!(output["type"], "custom_tool_call");
+        assert_eq!(output["input"], js);
+        assert_eq!(output["status"], "completed");
     }
 
     #[test]

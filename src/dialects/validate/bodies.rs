@@ -189,8 +189,9 @@ pub(super) struct ReasoningSettings {
 /// A Responses `input`: a string or an array of item objects.
 pub(super) struct ResponsesInput;
 
-/// An input item: a message, a function call or its output, a reasoning item... `output` is not
-/// checked: its shape depends on the item type (an object for a computer call's output).
+/// An input item: a message, a function or custom tool call or its output, a reasoning item, an
+/// `additional_tools` item (tools offered from that point on)... `output` is not checked: its shape
+/// depends on the item type (an object for a computer call's output).
 #[derive(Deserialize)]
 pub(super) struct ResponsesItem {
     #[serde(rename = "type")]
@@ -209,6 +210,11 @@ pub(super) struct ResponsesItem {
     pub(super) _namespace: Option<Name>,
     #[serde(rename = "arguments")]
     pub(super) _arguments: Option<Text>,
+    /// A custom tool call's raw input.
+    #[serde(rename = "input")]
+    pub(super) _input: Option<Text>,
+    #[serde(rename = "tools")]
+    pub(super) _tools: Option<List<Obj<ResponsesTool>>>,
     #[serde(rename = "summary")]
     pub(super) _summary: Option<List<Obj<Part>>>,
     #[serde(rename = "encrypted_content")]

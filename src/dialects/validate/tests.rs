@@ -265,6 +265,27 @@ fn responses_input_items_are_checked_in_their_own_terms() {
 }
 
 #[test]
+fn responses_take_additional_tools_and_custom_tool_calls_with_their_outputs() {
+    let codex = include_str!("../../../tests/fixtures/responses/codex_default_request.json");
+    assert!(responses(codex.as_bytes(), CAPS).is_ok());
+    let turn = br#"{"model":"m","input":[{"type":"custom_tool_call","call_id":"c","namespace":"functions","name":"exec","input":"text(1)"},
+        {"type":"custom_tool_call_output","call_id":"c","output":[{"type":"input_text","text":"1"}]}]}"#;
+    assert!(responses(turn, CAPS).is_ok());
+    let e = responses(
+        br#"{"model":"m","input":[{"type":"custom_tool_call","call_id":"c","name":"exec","input":7}]}"#,
+        CAPS,
+    )
+    .unwrap_err();
+    assert_eq!(param(&e), "input[0].input");
+    let e = responses(
+        br#"{"model":"m","input":[{"type":"additional_tools","role":"developer","tools":[{"name":"x"}]}]}"#,
+        CAPS,
+    )
+    .unwrap_err();
+    assert_eq!(param(&e), "input[0].tools[0].type");
+}
+
+#[test]
 fn completions_prompts_and_embeddings_inputs_take_strings_or_tokens() {
     for input in [r#""a""#, r#"["a","b"]"#, "[1,2,3]", "[[1,2],[3]]"] {
         assert!(
