@@ -7,7 +7,9 @@ finds out and bridges), an `openai` provider with native Responses, and a `gemin
 mock asks the agent to read a file, the agent runs its tool and sends the result, the mock quotes
 it, and the check finds the file's secret in what the CLI printed. Codex also runs with its default
 model (no `model` in its config), whose tools arrive in an `additional_tools` input item and whose
-file read goes through its JavaScript `exec` custom tool, to the chat-only and the native upstream.
+file read goes through its JavaScript `exec` custom tool, to the chat-only and the native upstream,
+and with `gpt-5.5` (a `custom` apply_patch and OpenAI's `tool_search` beside its functions) to the
+chat-only one.
 Then the official SDKs: `openai` Responses with `store: true` and `previous_response_id` on a
 bridged provider (created and streamed), and `anthropic` `messages.count_tokens` on an anthropic
 provider (passed through) and on an openai one (estimated by the gateway).
@@ -44,6 +46,8 @@ CLI_TIMEOUT = 240
 CLAUDE_MODELS = ["claude-opus-5-5", "claude-haiku-5-5", "claude-haiku-4-5", "claude-haiku-4-5-20251001"]
 CODEX_MODEL = "gpt-5"
 CODEX_DEFAULT_MODEL = "gpt-6.2-sol"
+# A Codex catalogue model that sends a `custom` apply_patch and OpenAI's `tool_search` beside its functions.
+CODEX_PATCH_MODEL = "gpt-5.5"
 # What each provider kind calls the model the agents' names are mapped to.
 UPSTREAM_MODEL = {"anthropic": "claude-sonnet-4-5", "chat": "qwen3-coder", "responses": "gpt-5",
                   "gemini": "gemini-3-pro-preview"}
@@ -54,7 +58,7 @@ SERVE = {"anthropic": mock_agents.serve_anthropic, "chat": mock_agents.serve_cha
 def provider_yaml(target, upstream_port):
     base = {"anthropic": f"http://127.0.0.1:{upstream_port}", "gemini": f"http://127.0.0.1:{upstream_port}/v1beta"}
     kind = {"chat": "openai", "responses": "openai"}.get(target, target)
-    names = CLAUDE_MODELS + [CODEX_MODEL, CODEX_DEFAULT_MODEL]
+    names = CLAUDE_MODELS + [CODEX_MODEL, CODEX_DEFAULT_MODEL, CODEX_PATCH_MODEL]
     aliases = {name: UPSTREAM_MODEL[target] for name in names if name != UPSTREAM_MODEL[target]}
     lines = [f"  - id: {target}-up", f"    kind: {kind}",
              f"    base_url: {base.get(target, f'http://127.0.0.1:{upstream_port}/v1')}",
@@ -172,6 +176,10 @@ def upstream_checks(agent, target, requests):
             problems.append("anthropic-beta with context-management never reached the upstream")
     if agent == "codex-default":
         return problems + default_model_checks(target, ok)
+    if agent == "codex-patch":
+        tools = {t["function"]["name"] for r in ok for t in r["body"].get("tools") or []}
+        if not {"exec_command", "apply_patch"} <= tools:
+            problems.append(f"exec_command and the apply_patch custom tool did not reach chat: {sorted(tools)}")
     if target == "chat" and agent == "codex":
         tools = [t["function"]["name"] for r in ok for t in r["body"].get("tools") or []]
         if not any(name.startswith("multi_agent_v1__") for name in tools):
@@ -222,7 +230,7 @@ def cli_run(binary, agents, agent, target):
             if agent == "claude":
                 done = run_claude(agents, gateway, home, workdir)
             else:
-                model = None if agent == "codex-default" else CODEX_MODEL
+                model = {"codex-default": None, "codex-patch": CODEX_PATCH_MODEL}.get(agent, CODEX_MODEL)
                 done = run_codex(agents, gateway, home, workdir, model)
             out, err, code = done.stdout, done.stderr, done.returncode
         except subprocess.TimeoutExpired as timeout:
@@ -236,7 +244,8 @@ def cli_run(binary, agents, agent, target):
         problems += upstream_checks(agent, target, requests)
         summary = " ".join(out.split())[-160:] or "(no stdout)"
         label = {"claude": "claude -p", "codex": "codex exec",
-                 "codex-default": f"codex exec ({CODEX_DEFAULT_MODEL}, its default)"}[agent] + f" -> {target}"
+                 "codex-default": f"codex exec ({CODEX_DEFAULT_MODEL}, its default)",
+                 "codex-patch": f"codex exec ({CODEX_PATCH_MODEL})"}[agent] + f" -> {target}"
         seconds = time.time() - started
         if not problems:
             print(f"PASS {label} ({seconds:.0f}s, {len(requests)} upstream calls): {summary}", flush=True)
@@ -352,6 +361,7 @@ def main():
     binary, agents = os.path.abspath(args.binary), os.path.abspath(args.agents)
     runs = [(agent, target) for agent in ("claude", "codex") for target in ("anthropic", "chat", "responses", "gemini")]
     runs += [("codex-default", target) for target in ("chat", "responses")]
+    runs.append(("codex-patch", "chat"))
     sdk = [("chat", "openai SDK responses.create store + previous_response_id (bridged)", responses_chain_created),
            ("chat", "openai SDK responses.stream store + previous_response_id (bridged)", responses_chain_streamed),
            ("anthropic", "anthropic SDK messages.count_tokens (anthropic provider)", count_tokens_passthrough),

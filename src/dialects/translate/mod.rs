@@ -20,6 +20,7 @@ pub mod anthropic;
 mod anthropic_stream;
 pub mod completions;
 pub mod gemini;
+mod gemini_schema;
 mod gemini_stream;
 pub mod messages;
 mod messages_stream;

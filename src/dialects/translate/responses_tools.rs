@@ -39,19 +39,25 @@ const SEPARATOR: &str = "__";
 /// The longest function name chat upstreams accept.
 const MAX_NAME: usize = 64;
 
-/// Hosted tool types with a fixed name.
+/// Hosted tool types with a fixed name. `shell` and `apply_patch` are OpenAI's built-in tool
+/// types (their calls are items of their own), and `tool_search` searches deferred tools: chat has
+/// no equivalent for any of them, so a bridge treats them as hosted (Codex sends `apply_patch`
+/// and `tool_search` with `gpt-5.5` beside plain function tools that still work).
 const HOSTED: &[&str] = &[
     "file_search",
     "code_interpreter",
     "image_generation",
     "mcp",
     "local_shell",
+    "shell",
+    "apply_patch",
+    "tool_search",
 ];
 
 /// Hosted tool types that come in dated versions (`web_search_preview_2025_03_11`).
 const HOSTED_PREFIXES: &[&str] = &["web_search", "computer_use"];
 
-/// Whether `kind` is a tool type OpenAI runs itself.
+/// Whether `kind` is a tool type OpenAI runs itself, or one chat has no equivalent for.
 pub(super) fn is_hosted(kind: &str) -> bool {
     HOSTED.contains(&kind) || HOSTED_PREFIXES.iter().any(|p| kind.starts_with(p))
 }
@@ -462,7 +468,7 @@ mod tests {
         let e = of(&codex_tools(), HostedTools::Reject).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("tools[5].type"));
         assert!(e.message.contains("web_search"), "{}", e.message);
-        let e = of(&[json!({"type": "tool_search"})], HostedTools::Drop).unwrap_err();
+        let e = of(&[json!({"type": "holographic_display"})], HostedTools::Drop).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("tools[0].type"));
         let nested = json!({"type": "namespace", "name": "n", "tools": [{"type": "web_search"}]});
         let e = of(&[nested], HostedTools::Drop).unwrap_err();
@@ -472,6 +478,9 @@ mod tests {
             "computer_use_preview",
             "mcp",
             "local_shell",
+            "shell",
+            "apply_patch",
+            "tool_search",
         ] {
             let t = of(&[json!({"type": hosted})], HostedTools::Drop).unwrap();
             assert_eq!(t.dropped, [hosted]);
