@@ -16,7 +16,7 @@ use crate::domain::{AttemptSummary, AuthError, Decision, ProviderId};
 use crate::nodes::NodeError;
 use crate::providers::UpstreamError;
 use crate::routing::NoRoute;
-use crate::store::HistoryError;
+use crate::store::{HistoryError, KeyError};
 
 /// Which budget a 429 is about (OpenAI's `type` for rate limits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +269,20 @@ impl From<HistoryError> for ApiError {
         tracing::warn!(error = %e, "database unavailable");
         Self::Unavailable {
             message: "the database is unavailable; try again later".into(),
+        }
+    }
+}
+
+/// A key that cannot be created or revoked: 400 naming what is wrong, or the database's 503.
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Invalid(message) => Self::InvalidRequest(BodyError {
+                message,
+                param: None,
+                code: "invalid_value",
+            }),
+            KeyError::Store(e) => e.into(),
         }
     }
 }

@@ -7,7 +7,6 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey, digest, generate_key, key_prefix};
-use crate::dialects::BodyError;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{HistoryStore, StoredKey, now_ms};
@@ -81,16 +80,7 @@ pub struct CreatedKey {
     pub key: String,
 }
 
-/// Why a key could not be created or revoked.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// The request is wrong (an empty name, a bad expiry).
-    #[error("{0}")]
-    Invalid(String),
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] crate::store::HistoryError),
-}
+pub use crate::store::KeyError;
 
 /// Creates and stores a key.
 pub async fn create_key(store: &HistoryStore, spec: NewKey) -> Result<CreatedKey, KeyError> {
@@ -135,8 +125,9 @@ pub async fn revoke_key(store: &HistoryStore, id_or_name: &str) -> Result<usize,
 
 /// `POST /api/v1/keys`.
 pub async fn api_create_key(state: &AppState, body: &[u8]) -> Result<CreatedKey, ApiError> {
-    let spec: NewKey = serde_json::from_slice(body).map_err(|e| invalid(format!("invalid key request: {e}")))?;
-    let created = create_key(&state.store, spec).await.map_err(api_error)?;
+    let spec: NewKey =
+        serde_json::from_slice(body).map_err(|e| KeyError::Invalid(format!("invalid key request: {e}")))?;
+    let created = create_key(&state.store, spec).await?;
     // This replica accepts it at once; the others at their next refresh.
     refresh_keys(&state.store, &state.auth).await;
     Ok(created)
@@ -145,13 +136,13 @@ pub async fn api_create_key(state: &AppState, body: &[u8]) -> Result<CreatedKey,
 /// `GET /api/v1/keys`.
 pub async fn api_list_keys(state: &AppState) -> Result<KeyList, ApiError> {
     Ok(KeyList {
-        data: list_keys(&state.store).await.map_err(api_error)?,
+        data: list_keys(&state.store).await?,
     })
 }
 
 /// `DELETE /api/v1/keys/{id}` (an id or a name).
 pub async fn api_revoke_key(state: &AppState, id_or_name: &str) -> Result<usize, ApiError> {
-    match revoke_key(&state.store, id_or_name).await.map_err(api_error)? {
+    match revoke_key(&state.store, id_or_name).await? {
         0 => Err(ApiError::NotFound {
             message: format!("no active key with id or name `{id_or_name}`"),
         }),
@@ -167,21 +158,6 @@ pub async fn api_revoke_key(state: &AppState, id_or_name: &str) -> Result<usize,
 pub struct KeyList {
     /// Every key, newest first (revoked and expired included).
     pub data: Vec<KeyView>,
-}
-
-fn invalid(message: String) -> ApiError {
-    ApiError::InvalidRequest(BodyError {
-        message,
-        param: None,
-        code: "invalid_value",
-    })
-}
-
-fn api_error(e: KeyError) -> ApiError {
-    match e {
-        KeyError::Invalid(m) => invalid(m),
-        KeyError::Store(e) => e.into(),
-    }
 }
 
 /// Reloads virtual keys; on a database error the previous set stays in force (each key still

@@ -9,7 +9,7 @@
 //! first, then the database, bounded by `READ_TIMEOUT`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -22,10 +22,11 @@ use crate::dialects::BodyError;
 use crate::dialects::sse::{self, EventFramer};
 use crate::dialects::translate::responses_chain;
 pub use crate::dialects::translate::responses_chain::ListQuery;
-use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId, RequestId};
+use crate::domain::{AttemptOutcome, ClientHeaders, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
-use crate::providers::UpstreamError;
-use crate::providers::adapters::responses_ops::{self, OpCall};
+use crate::orchestrator::{Answered, Failed, Gate, Orchestrator, Target, Upstream};
+use crate::providers::adapters::responses_ops::{self, OpAnswer, OpCall};
+use crate::providers::{UpstreamError, UpstreamErrorKind};
 use crate::state::AppState;
 use crate::store::{Remembered, ResponseSink, StoredResponse, now_ms};
 
@@ -299,7 +300,11 @@ pub async fn operate(
     };
     let provider = ProviderId::new(&row.provider);
     if !row.bridged {
-        return native(state, request_id, &row, op, query).await;
+        let caller = match asker {
+            ResponseAsker::Client(c) => Some(c.id.as_str()),
+            ResponseAsker::Admin => None,
+        };
+        return native(state, request_id, caller, &row, op, query).await;
     }
     let Some(stored) = &row.body else {
         return Err(not_found());
@@ -338,6 +343,7 @@ fn json_relay(answer: &Value, provider: ProviderId) -> Relay {
 async fn native(
     state: &AppState,
     request_id: &RequestId,
+    caller: Option<&str>,
     row: &StoredResponse,
     op: ResponseOp,
     query: Option<&str>,
@@ -349,17 +355,33 @@ async fn native(
             message: format!("provider `{id}`, which made this response, is not enabled"),
         });
     };
-    let started = Instant::now();
-    let call = OpCall {
-        provider: &provider.config,
+    let routing = &live.config.settings.routing;
+    let maker = Maker {
+        call: OpCall {
+            provider: &provider.config,
+            http: &state.http,
+            request_id,
+            op,
+            id: &row.id,
+            query,
+            timeout: routing.timeout(),
+        },
+    };
+    // The one walk, over the one provider that keeps the response: its breaker, retries and
+    // backoff apply as to any other call to it.
+    let orchestrator = Orchestrator {
+        forward: ClientHeaders::NONE,
+        routing,
+        breakers: &live.breakers,
         http: &state.http,
         request_id,
-        op,
-        id: &row.id,
-        query,
-        timeout: live.config.settings.routing.timeout(),
+        dialect: Dialect::Responses,
+        max_response_bytes: live.config.settings.limits.max_response_bytes,
+        caller,
     };
-    let answer = responses_ops::forward(&call).await.map_err(|e| failed(&e, started))?;
+    let outcome = orchestrator.failover(&maker, std::slice::from_ref(&id)).await;
+    let attempts = outcome.calls_made();
+    let answer = outcome.result?.value;
     if op == ResponseOp::Delete && (answer.status < 300 || answer.status == 404) {
         state.responses.forget(&row.id);
         state.store.delete_response(&row.id).await?;
@@ -373,25 +395,50 @@ async fn native(
         headers,
         body: RelayBody::Stream(Box::pin(answer.body.map(|r| r.map_err(std::io::Error::other)))),
         node: id,
-        attempts: 1,
+        attempts,
     })
 }
 
-/// A provider that could not be reached: 502 naming it.
-fn failed(e: &UpstreamError, started: Instant) -> ApiError {
-    tracing::warn!(error = %e, "stored response operation failed");
-    let outcome = match e.kind {
-        crate::providers::UpstreamErrorKind::Timeout => AttemptOutcome::Timeout,
-        crate::providers::UpstreamErrorKind::Unsupported => AttemptOutcome::Unsupported,
-        _ => AttemptOutcome::Connect,
-    };
-    ApiError::AllProvidersFailed {
-        attempts: vec![AttemptSummary {
-            provider: e.provider.clone(),
-            upstream_model: String::new(),
+/// The provider that made a response, as the walk's one candidate: its answer relayed as sent
+/// unless it is one worth a retry (5xx, 408, 429).
+struct Maker<'a> {
+    call: OpCall<'a>,
+}
+
+impl Upstream for Maker<'_> {
+    type Candidate = ProviderId;
+    type Ready = ();
+    type Answer = OpAnswer;
+
+    fn target<'a>(&'a self, id: &'a ProviderId) -> Target<'a> {
+        Target {
+            id,
+            model: "",
+            provider: None,
+        }
+    }
+
+    async fn gate(&self, _: &ProviderId) -> Gate<()> {
+        Gate::Go(())
+    }
+
+    async fn attempt(&self, id: &ProviderId, (): &()) -> Result<Answered<OpAnswer>, Failed<OpAnswer>> {
+        let answer = responses_ops::forward(&self.call).await?;
+        let status = answer.status;
+        if status >= 500 || status == 408 || status == 429 {
+            let mut e = UpstreamError::new(id, UpstreamErrorKind::Status);
+            e.status = Some(status);
+            return Err(e.into());
+        }
+        let outcome = if status < 400 {
+            AttemptOutcome::Success
+        } else {
+            AttemptOutcome::Rejected
+        };
+        Ok(Answered {
+            value: answer,
             outcome,
-            status: e.status,
-            latency: started.elapsed(),
-        }],
+            status: Some(status),
+        })
     }
 }

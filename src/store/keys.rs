@@ -6,6 +6,17 @@ use serde::Serialize;
 
 use super::db::{HistoryError, HistoryStore, with_conn};
 use super::now_ms;
+
+/// Why a key could not be created or revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The request is wrong (an empty name, a bad expiry).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] HistoryError),
+}
 use super::schema::api_keys;
 
 /// A stored virtual key (never the key itself: its SHA-256 and a short display prefix).

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 pub use audit::{AuditFilter, AuditRow};
 pub use db::{HistoryError, HistoryStore};
-pub use keys::StoredKey;
+pub use keys::{KeyError, StoredKey};
 pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};
 pub use responses::{Remembered, ResponseSink, ResponseWriter, StoredResponse, response_queue};

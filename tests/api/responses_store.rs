@@ -486,6 +486,44 @@ async fn operations_on_a_native_response_reach_the_provider_that_made_it() {
 }
 
 #[tokio::test]
+async fn an_operation_on_a_native_response_is_retried_through_the_one_walk() {
+    // Arrange: the provider that keeps the response is briefly overloaded.
+    let alpha = MockServer::start().await;
+    let object = json!({"id": "resp_busy", "object": "response", "status": "completed", "output": []});
+    Mock::given(method("GET"))
+        .and(path("/v1/responses/resp_busy"))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": {"message": "overloaded"}})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&alpha)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/responses/resp_busy"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(object.clone()))
+        .mount(&alpha)
+        .await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .settings("routing: {max_retries: 1, backoff_base_ms: 1, backoff_max_ms: 5}")
+        .spawn()
+        .await;
+    app.state.responses.record(native_row("resp_busy"));
+
+    // Act
+    let got = app.get("/v1/responses/resp_busy").await;
+
+    // Assert
+    assert_eq!(got.status(), 200);
+    assert_eq!(
+        got.headers()["x-ai-gateway-attempts"],
+        "2",
+        "a 503 is retried like any upstream call"
+    );
+    assert_eq!(json(got).await, object);
+    assert_eq!(received(&alpha).await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_provider_answer_for_a_native_response_is_relayed_as_sent() {
     // Arrange
     let alpha = MockServer::start().await;
