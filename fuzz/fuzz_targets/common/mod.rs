@@ -212,7 +212,7 @@ pub fn check_anthropic_events(events: &[Out]) -> String {
                 assert_eq!(index, Some(next), "blocks open in index order");
                 next += 1;
                 let kind = v["content_block"]["type"].as_str().expect("block type");
-                assert!(matches!(kind, "text" | "tool_use"), "{kind}");
+                assert!(matches!(kind, "text" | "tool_use" | "thinking" | "redacted_thinking"), "{kind}");
                 open = Some((next - 1, kind.to_owned()));
             }
             "content_block_delta" => {
@@ -221,6 +221,8 @@ pub fn check_anthropic_events(events: &[Out]) -> String {
                 match (kind.as_str(), v["delta"]["type"].as_str()) {
                     ("text", Some("text_delta")) => text.push_str(v["delta"]["text"].as_str().expect("delta text")),
                     ("tool_use", Some("input_json_delta")) => assert!(v["delta"]["partial_json"].is_string()),
+                    ("thinking", Some("thinking_delta")) => assert!(v["delta"]["thinking"].is_string()),
+                    ("thinking", Some("signature_delta")) => assert!(v["delta"]["signature"].is_string()),
                     other => panic!("delta {other:?} in a block of its kind"),
                 }
             }
