@@ -256,3 +256,51 @@ async fn the_trail_is_append_only_on_postgres() {
     let error = rewrite.expect_err("an UPDATE is refused");
     assert!(error.to_string().contains("append-only"), "{error}");
 }
+
+/// The trail's only deletion is retention: rows older than `history.retention_days` go, the rest stay.
+async fn trail_ages_out_with_retention(db: crate::helpers::Database) {
+    use ai_gateway::store::{AuditRow, now_ms};
+
+    // Arrange
+    let app = admin_app().database(db).spawn().await;
+    let (status, _) = admin(&app, Method::PUT, "/api/v1/users/eve", Some(json!({"routes": []}))).await;
+    assert!((200..300).contains(&status));
+    let old = AuditRow {
+        id: "01000000-0000-7000-8000-000000000000".into(),
+        at: now_ms() - 40 * 86_400_000,
+        actor: "admin:old".into(),
+        action: "update".into(),
+        kind: "user".into(),
+        name: "mallory".into(),
+        before: None,
+        after: Some("{}".into()),
+    };
+    app.store.insert_audit(&old).await.expect("insert");
+
+    // Act
+    let purged = app.store.purge_audit_older_than_days(30).await.expect("purge");
+
+    // Assert
+    assert_eq!(purged, 1, "only the 40-day-old row is past a 30-day retention");
+    let left = app
+        .store
+        .list_audit(&AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("list");
+    let names: Vec<&str> = left.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["eve"]);
+}
+
+mod the_trail_ages_out_with_retention {
+    #[tokio::test]
+    async fn on_sqlite() {
+        super::trail_ages_out_with_retention(crate::helpers::Database::Sqlite).await;
+    }
+    #[tokio::test]
+    async fn on_postgres() {
+        super::trail_ages_out_with_retention(crate::helpers::Database::Postgres).await;
+    }
+}

@@ -181,6 +181,41 @@ async fn a_429_storm_on_one_model_leaves_another_model_of_the_same_provider_serv
 }
 
 #[tokio::test]
+async fn an_any_model_provider_breaks_as_a_whole() {
+    // Arrange: alpha serves any model (`"*"`): it has no declared models, so no model breakers.
+    let alpha = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"model": "busy-model"})))
+        .respond_with(failure(429))
+        .mount(&alpha)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(json!({"model": "calm-model"})))
+        .respond_with(completion())
+        .expect(0)
+        .mount(&alpha)
+        .await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)).models(&["*"]))
+        .settings("routing: {max_retries: 0, circuit_breaker: {failure_threshold: 2, reset_timeout_seconds: 60}}")
+        .spawn()
+        .await;
+
+    // Act
+    for _ in 0..2 {
+        app.post_chat(&chat_body("busy-model")).await;
+    }
+    let calm = app.post_chat(&chat_body("calm-model")).await;
+
+    // Assert: the provider's own breaker opened, so every model waits.
+    assert_eq!(calm.status(), 503);
+    assert_eq!(app.breaker("alpha").await, "open");
+    alpha.verify().await;
+}
+
+#[tokio::test]
 async fn a_stream_that_ends_with_a_finish_reason_but_no_done_reaches_the_client_complete() {
     // Arrange: the upstream sends the whole answer, finish_reason included, and closes without
     // `[DONE]`.
