@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::env::Env;
 use super::nodes::{NODE_POOL_KIND, NodePoolConfig};
+use super::prices::Price;
 use super::settings::{AuthScheme, ProviderConfig, ProviderEntry};
 use crate::domain::ProviderId;
 
@@ -54,6 +55,9 @@ pub struct CatalogueEntry {
     /// How `/v1/responses` reaches it (`kind: openai` and `azure`).
     #[serde(default)]
     pub responses: Option<super::settings::ResponsesMode>,
+    /// Model → the vendor's published price; a model not here has no known cost.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
 }
 
 /// `/ai/task` confidence when neither catalogue nor config sets one.
@@ -90,7 +94,14 @@ pub fn catalogue() -> Result<Vec<CatalogueEntry>, Vec<String>> {
             .map_err(|e| e.to_string())
             .and_then(|tree| serde_path_to_error::deserialize::<_, CatalogueEntry>(tree).map_err(|e| e.to_string()));
         match parsed {
-            Ok(entry) => entries.push(entry),
+            Ok(entry) => {
+                problems.extend(
+                    price_problems(&entry)
+                        .into_iter()
+                        .map(|p| format!("providers/{name}: {p}")),
+                );
+                entries.push(entry);
+            }
             Err(e) => problems.push(format!("providers/{name}: {e}")),
         }
     }
@@ -99,6 +110,19 @@ pub fn catalogue() -> Result<Vec<CatalogueEntry>, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+/// Every price must be sound and name a model the provider lists, so a renamed model cannot keep
+/// a stale price under its old name.
+fn price_problems(entry: &CatalogueEntry) -> Vec<String> {
+    let mut out = Vec::new();
+    for (model, price) in &entry.prices {
+        if !entry.models.iter().any(|m| m == model) {
+            out.push(format!("prices.{model}: `{model}` is not among the provider's models"));
+        }
+        out.extend(price.problems(&format!("prices.{model}")));
+    }
+    out
 }
 
 /// Merges catalogue, user entries and environment into the enabled providers, by priority.
@@ -329,6 +353,44 @@ mod tests {
         ] {
             assert!(entries.iter().any(|e| e.id == id), "catalogue lacks {id}");
         }
+    }
+
+    #[test]
+    fn catalogue_prices_are_sound_and_name_listed_models() {
+        // `catalogue()` refuses a bad price, so parsing is the check; the rest pins who has prices.
+        let entries = catalogue().unwrap();
+        let prices = |id: &str| &entries.iter().find(|e| e.id == id).unwrap().prices;
+        for id in ["openai", "anthropic"] {
+            assert!(!prices(id).is_empty(), "{id} publishes prices");
+        }
+        for id in ["vllm", "ollama", "llamacpp", "tgi", "sglang", "localai"] {
+            assert!(
+                prices(id).is_empty(),
+                "{id} is self-hosted: its prices are the operator's"
+            );
+        }
+        for e in &entries {
+            for model in e.prices.keys() {
+                assert!(e.models.contains(model), "{}: {model} is priced but not listed", e.id);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_or_stray_price_is_reported() {
+        let mut entry = catalogue().unwrap().into_iter().find(|e| e.id == "openai").unwrap();
+        let bad: Price = serde_json::from_value(serde_json::json!({"input": -1, "output": 2})).unwrap();
+        entry.prices.insert("gpt-4o".into(), bad.clone());
+        entry.prices.insert("no-such-model".into(), bad);
+        let problems = price_problems(&entry);
+        assert!(
+            problems.iter().any(|p| p.contains("prices.gpt-4o: `input`")),
+            "{problems:#?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("`no-such-model` is not among")),
+            "{problems:#?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod load;
 mod nodes;
 mod overrides;
 mod paths;
+mod prices;
 mod remote;
 mod routes;
 mod settings;
@@ -26,6 +27,7 @@ pub use paths::{
     PATH_METHODS, RESERVED_PATHS, path_is_under, path_route as path_route_problems,
     security_rule as security_rule_problems,
 };
+pub use prices::{Price, Tier, cost};
 pub use remote::{DEFAULT_GATEWAY_URL, Remote};
 pub use routes::{
     CacheScope, CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
