@@ -305,7 +305,7 @@ pub fn upstream_url(base: &str, path: &CanonicalPath, query: Option<&str>) -> Op
 }
 
 /// 5xx, 408 and 429 are worth another target; any other status is the service's answer.
-fn retryable_status(status: u16) -> bool {
+pub(super) fn retryable_status(status: u16) -> bool {
     status >= 500 || status == 408 || status == 429
 }
 

@@ -425,7 +425,7 @@ impl Upstream for Maker<'_> {
     async fn attempt(&self, id: &ProviderId, (): &()) -> Result<Answered<OpAnswer>, Failed<OpAnswer>> {
         let answer = responses_ops::forward(&self.call).await?;
         let status = answer.status;
-        if status >= 500 || status == 408 || status == 429 {
+        if super::paths::retryable_status(status) {
             let mut e = UpstreamError::new(id, UpstreamErrorKind::Status);
             e.status = Some(status);
             return Err(e.into());
