@@ -82,16 +82,6 @@ pub(super) fn input(arguments: &str) -> String {
     }
 }
 
-/// A `custom_tool_call` output item; `name` holds `name` and, for a namespaced tool, `namespace`.
-pub(super) fn custom_item(id: &str, call_id: &Value, name: &Object, input: &str, status: &str) -> Value {
-    let mut item =
-        json!({ "type": "custom_tool_call", "id": id, "call_id": call_id, "input": input, "status": status });
-    for (k, v) in name {
-        item[k.as_str()] = v.clone();
-    }
-    item
-}
-
 /// Where the decoder of streamed arguments is.
 #[derive(Debug, Default)]
 enum Scan {
@@ -288,7 +278,14 @@ mod tests {
         assert_eq!(d.push("{\"code\": \"1+"), "");
         assert_eq!(d.push("1\"}"), "");
         assert_eq!(d.finish("{\"code\": \"1+1\"}"), "1+1");
-        let item = custom_item("ctc_1", &json!("call_1"), &Object::new(), "1+1", "completed");
+        let item = super::super::responses_items::call_item(
+            true,
+            "ctc_1",
+            &json!("call_1"),
+            &Object::new(),
+            "1+1",
+            "completed",
+        );
         assert_eq!(
             item,
             json!({"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_1", "input": "1+1", "status": "completed"})

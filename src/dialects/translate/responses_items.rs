@@ -26,10 +26,16 @@ pub(super) fn message_item(id: &str, text: &str, status: &str) -> Value {
     })
 }
 
-/// A function call output item; `name` holds `name` and, for a namespaced tool, `namespace`.
-pub(super) fn function_item(id: &str, call_id: &Value, name: &Object, arguments: &str, status: &str) -> Value {
-    let mut item =
-        json!({ "type": "function_call", "id": id, "call_id": call_id, "arguments": arguments, "status": status });
+/// A tool call output item: a function's (`function_call`, its `arguments`) or a custom tool's
+/// (`custom_tool_call`, its raw `input`); `name` holds `name` and, for a namespaced tool,
+/// `namespace`.
+pub(super) fn call_item(custom: bool, id: &str, call_id: &Value, name: &Object, payload: &str, status: &str) -> Value {
+    let (kind, key) = if custom {
+        ("custom_tool_call", "input")
+    } else {
+        ("function_call", "arguments")
+    };
+    let mut item = json!({ "type": kind, "id": id, "call_id": call_id, key: payload, "status": status });
     for (k, v) in name {
         item[k.as_str()] = v.clone();
     }

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Value, json};
 
 use super::responses_custom as custom;
-use super::responses_items::function_item;
+use super::responses_items::call_item;
 use super::{Object, invalid, new_id, unsupported};
 use crate::dialects::BodyError;
 
@@ -392,9 +392,9 @@ impl CallName {
     /// The completed (or `status`) output item for chat `arguments`.
     pub(super) fn item(&self, id: &str, call_id: &Value, arguments: &str, status: &str) -> Value {
         if self.custom {
-            custom::custom_item(id, call_id, &self.fields, &custom::input(arguments), status)
+            call_item(true, id, call_id, &self.fields, &custom::input(arguments), status)
         } else {
-            function_item(id, call_id, &self.fields, arguments, status)
+            call_item(false, id, call_id, &self.fields, arguments, status)
         }
     }
 }
