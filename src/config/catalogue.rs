@@ -160,6 +160,7 @@ pub(super) fn resolve(
             node_pool: None,
             responses: entry.responses.unwrap_or_default(),
             anthropic_beta: Vec::new(),
+            prices: entry.prices.clone(),
         };
         out.push(match named {
             Some(over) => overlay(base, over),
@@ -206,6 +207,7 @@ pub(super) fn resolve(
             }),
             responses: Default::default(),
             anthropic_beta: Vec::new(),
+            prices: BTreeMap::new(),
         };
         out.push(overlay(base, entry));
     }

@@ -105,6 +105,12 @@ pub(super) fn finish(
 ) -> Result<Config, ConfigError> {
     let env = &sources.env;
     problems.extend(validate::settings(&settings));
+    problems.extend(super::spend::problems(
+        &settings.pricing,
+        &settings.teams,
+        &settings.tags,
+        &settings.budgets,
+    ));
     let cat = catalogue().unwrap_or_else(|errs| {
         problems.extend(errs);
         Vec::new()

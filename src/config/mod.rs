@@ -13,6 +13,7 @@ mod prices;
 mod remote;
 mod routes;
 mod settings;
+mod spend;
 mod validate;
 
 pub use catalogue::{CatalogueEntry, catalogue};
@@ -37,4 +38,7 @@ pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, HostedTools, JwtSettings, LimitSettings, LogFormat,
     LoggingSettings, ObservabilitySettings, ProviderConfig, ProviderEntry, RESPONSES_KINDS, RateLimitSettings,
     ResponsesBridgeSettings, ResponsesMode, RoutingSettings, Settings, TaskSettings, TaskType,
+};
+pub use spend::{
+    BudgetConfig, BudgetPeriod, BudgetScope, PriceEntry, PricingSettings, TeamConfig, Unpriced, glob_match, valid_tag,
 };

@@ -447,6 +447,8 @@ pub struct WebhookSettings {
     pub max_retries: u32,
     /// Events waiting for delivery before new ones are dropped (and counted).
     pub queue_capacity: usize,
+    /// Where `budget.threshold` events go (`alert_at` of a budget); unset = none are sent.
+    pub budget_url: Option<String>,
 }
 
 impl Default for WebhookSettings {
@@ -456,6 +458,7 @@ impl Default for WebhookSettings {
             timeout_seconds: 5.0,
             max_retries: 5,
             queue_capacity: 1_000,
+            budget_url: None,
         }
     }
 }

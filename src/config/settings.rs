@@ -11,6 +11,7 @@ use super::routes::{
     CacheSettings, PathRouteConfig, ReloadSettings, RouteConfig, SecurityRule, UserGrant, WebhookSettings,
     split_route_model,
 };
+use super::spend::{BudgetConfig, PricingSettings, TeamConfig};
 use crate::domain::ProviderId;
 
 /// Everything a gateway process is configured with, as written in YAML.
@@ -67,6 +68,14 @@ pub struct Settings {
     pub observability: ObservabilitySettings,
     /// How `/v1/responses` is served by providers that take it bridged to chat completions.
     pub responses_bridge: ResponsesBridgeSettings,
+    /// Prices over the catalogue's, and what an unpriced model does under a budget.
+    pub pricing: PricingSettings,
+    /// Teams virtual keys belong to.
+    pub teams: Vec<TeamConfig>,
+    /// Tags clients may send in `x-ai-gateway-tags` that count toward budgets.
+    pub tags: Vec<String>,
+    /// Spend limits per key, team, user, tag, session, provider or the whole gateway.
+    pub budgets: Vec<BudgetConfig>,
 }
 
 impl Settings {
@@ -129,6 +138,10 @@ impl Default for Settings {
             reload: ReloadSettings::default(),
             observability: ObservabilitySettings::default(),
             responses_bridge: ResponsesBridgeSettings::default(),
+            pricing: PricingSettings::default(),
+            teams: Vec::new(),
+            tags: Vec::new(),
+            budgets: Vec::new(),
         }
     }
 }
@@ -252,6 +265,8 @@ pub struct ProviderConfig {
     pub responses: ResponsesMode,
     /// `kind: anthropic`: beta names merged after the client's into `anthropic-beta`.
     pub anthropic_beta: Vec<String>,
+    /// The catalogue's published prices per model (USD per million tokens); `pricing:` overrides them.
+    pub prices: BTreeMap<String, super::prices::Price>,
 }
 
 impl AuthScheme {

@@ -11,6 +11,7 @@ mod forward;
 mod hosted_tools;
 mod ids;
 mod inflight;
+mod priority;
 mod usage;
 
 pub use attempt::{AttemptOutcome, AttemptSummary};
@@ -21,4 +22,5 @@ pub use forward::ClientHeaders;
 pub use hosted_tools::HostedTools;
 pub use ids::{ProviderId, RequestId};
 pub use inflight::{InFlight, InFlightGuard};
+pub use priority::Priority;
 pub use usage::Usage;

@@ -216,6 +216,12 @@ impl Trace {
             prompt: self.prompt,
             cache,
             session_id: self.session,
+            cost_usd: None,
+            cost_estimated: false,
+            team: None,
+            user: None,
+            tags: Vec::new(),
+            charges: Vec::new(),
         };
         self.sink.record(record);
     }

@@ -418,6 +418,7 @@ mod tests {
             node_pool: None,
             responses: Default::default(),
             anthropic_beta: Vec::new(),
+            prices: Default::default(),
         }
     }
 

@@ -99,6 +99,31 @@ pub struct HistoryRecord {
     pub cache: Option<&'static str>,
     /// The coding agent's session (a session header, or Responses' `prompt_cache_key`).
     pub session_id: Option<String>,
+    /// What the request cost in USD; `None` when its model has no price (or nothing was used).
+    pub cost_usd: Option<f64>,
+    /// The cost was estimated from relayed text: the stream ended before its usage came.
+    pub cost_estimated: bool,
+    /// The caller's team.
+    pub team: Option<String>,
+    /// The user the request is spent by (a JWT `sub`, or a virtual key's `user`).
+    pub user: Option<String>,
+    /// The client's `x-ai-gateway-tags`, as sent (declared or not).
+    pub tags: Vec<String>,
+    /// The budgets this request's cost counts toward, for the spend ledger.
+    pub charges: Vec<Charge>,
+}
+
+/// One budget a request's cost is charged to: written to the spend ledger with the history row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge {
+    /// `key`, `team`, `user`, `tag`, `session`, `provider` or `gateway`.
+    pub scope: &'static str,
+    /// The subject within the scope (the key's name, the session id, ...; empty for `gateway`).
+    pub name: String,
+    /// `daily`, `weekly`, `monthly` or `total`.
+    pub period: &'static str,
+    /// The period's start, epoch milliseconds.
+    pub period_start: i64,
 }
 
 /// Longest model, provider, task, caller name or session id kept in a row, in characters: these
@@ -125,11 +150,16 @@ impl HistoryRecord {
             &mut self.upstream_model,
             &mut self.caller,
             &mut self.session_id,
+            &mut self.team,
+            &mut self.user,
         ]
         .into_iter()
         .flatten()
         {
             cap(name, MAX_NAME_CHARS);
+        }
+        for charge in &mut self.charges {
+            cap(&mut charge.name, MAX_NAME_CHARS);
         }
         for text in [&mut self.error_message, &mut self.result_summary]
             .into_iter()
@@ -214,6 +244,12 @@ pub(crate) fn test_record(request_id: &str, model: &str) -> HistoryRecord {
         prompt: None,
         cache: None,
         session_id: None,
+        cost_usd: None,
+        cost_estimated: false,
+        team: None,
+        user: None,
+        tags: Vec::new(),
+        charges: Vec::new(),
     }
 }
 

@@ -154,6 +154,16 @@ pub struct HistoryItem {
     /// `hit` or `miss` when the response cache applied, else null. A hit names the provider that
     /// first produced the answer and its own (cache) latency.
     pub cache: Option<String>,
+    /// What the request cost in USD; null when its model has no price.
+    pub cost_usd: Option<f64>,
+    /// The cost was estimated from the relayed text (a stream cut before its usage came).
+    pub cost_estimated: bool,
+    /// The caller's team.
+    pub team: Option<String>,
+    /// The user the request was spent by.
+    pub user: Option<String>,
+    /// The tags the client sent in `x-ai-gateway-tags`.
+    pub tags: Vec<String>,
 }
 
 impl From<Row> for HistoryItem {
@@ -190,6 +200,14 @@ impl From<Row> for HistoryItem {
             prompt: r.prompt,
             created_at_ms: r.created_at,
             cache: r.cache,
+            cost_usd: r.cost_usd,
+            cost_estimated: r.cost_estimated,
+            team: r.team,
+            user: r.user_name,
+            tags: r
+                .tags
+                .map(|t| t.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
         }
     }
 }

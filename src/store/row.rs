@@ -37,6 +37,11 @@ pub(super) struct Row {
     pub cache_write_tokens: Option<i64>,
     pub reasoning_tokens: Option<i64>,
     pub session_id: Option<String>,
+    pub cost_usd: Option<f64>,
+    pub cost_estimated: bool,
+    pub team: Option<String>,
+    pub user_name: Option<String>,
+    pub tags: Option<String>,
 }
 
 fn signed(n: u64) -> i64 {
@@ -93,6 +98,11 @@ impl From<&HistoryRecord> for Row {
             cache_write_tokens: r.usage.map(|u| signed(u.cache_write_tokens)),
             reasoning_tokens: r.usage.map(|u| signed(u.reasoning_tokens)),
             session_id: r.session_id.clone(),
+            cost_usd: r.cost_usd,
+            cost_estimated: r.cost_estimated,
+            team: r.team.clone(),
+            user_name: r.user.clone(),
+            tags: (!r.tags.is_empty()).then(|| r.tags.join(",")),
         }
     }
 }

@@ -29,6 +29,11 @@ diesel::table! {
         cache_write_tokens -> Nullable<BigInt>,
         reasoning_tokens -> Nullable<BigInt>,
         session_id -> Nullable<Text>,
+        cost_usd -> Nullable<Double>,
+        cost_estimated -> Bool,
+        team -> Nullable<Text>,
+        user_name -> Nullable<Text>,
+        tags -> Nullable<Text>,
     }
 }
 
@@ -44,6 +49,21 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        team -> Nullable<Text>,
+        priority -> Nullable<Text>,
+        user_name -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    spend_ledger (scope, name, period, period_start) {
+        scope -> Text,
+        name -> Text,
+        period -> Text,
+        period_start -> BigInt,
+        amount_usd -> Double,
+        requests -> BigInt,
+        updated_at -> BigInt,
     }
 }
 

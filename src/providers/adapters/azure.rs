@@ -58,6 +58,7 @@ mod tests {
             node_pool: None,
             responses: Default::default(),
             anthropic_beta: Vec::new(),
+            prices: Default::default(),
         };
         assert_eq!(
             url(&p, br#"{"model":"my gpt-4o","messages":[]}"#, "/chat/completions").unwrap(),

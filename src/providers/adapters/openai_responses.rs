@@ -183,6 +183,7 @@ mod tests {
             node_pool: None,
             responses: mode,
             anthropic_beta: Vec::new(),
+            prices: Default::default(),
         }
     }
 

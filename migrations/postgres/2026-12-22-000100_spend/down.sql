@@ -1,0 +1,10 @@
+DROP TABLE spend_ledger;
+ALTER TABLE api_keys DROP COLUMN user_name;
+ALTER TABLE api_keys DROP COLUMN priority;
+ALTER TABLE api_keys DROP COLUMN team;
+DROP INDEX ai_requests_team;
+ALTER TABLE ai_requests DROP COLUMN tags;
+ALTER TABLE ai_requests DROP COLUMN user_name;
+ALTER TABLE ai_requests DROP COLUMN team;
+ALTER TABLE ai_requests DROP COLUMN cost_estimated;
+ALTER TABLE ai_requests DROP COLUMN cost_usd;
