@@ -357,24 +357,182 @@ mod tests {
         }
     }
 
+    /// Runtimes the operator runs: their cost is the operator's, set in the configuration.
+    const SELF_HOSTED: &[&str] = &["vllm", "ollama", "llamacpp", "tgi", "sglang", "localai"];
+
+    /// The hosted models without a catalogue price, by provider, with the reason the provider file
+    /// gives. A model leaves this list when its price is read; a new model joins it only with a reason.
+    const UNPRICED: &[(&str, &[&str], &str)] = &[
+        (
+            "openai",
+            &["gpt-5.6-sol"],
+            "its pages show only a promotional price, promised until 2026-11-21",
+        ),
+        (
+            "openai",
+            &[
+                "gpt-6.2-astra",
+                "gpt-6-astra",
+                "gpt-6.1-sol",
+                "gpt-5.5",
+                "gpt-4o",
+                "gpt-4o-mini",
+                "gpt-4.1",
+                "gpt-4.1-mini",
+            ],
+            "no copy of the model's page was read",
+        ),
+        (
+            "anthropic",
+            &["claude-haiku-5-5"],
+            "the copies of its page stop before the cache-read rate",
+        ),
+        (
+            "anthropic",
+            &["claude-sonnet-5-5"],
+            "the copy with its cache rates predates the 2026-10-07 cache-read cut",
+        ),
+        (
+            "anthropic",
+            &["claude-sonnet-4-6", "claude-haiku-4-5"],
+            "the copies read stop before the cache rates",
+        ),
+        ("anthropic", &["claude-fable-5-2"], "no copy of its page was read"),
+        (
+            "azure",
+            &[
+                "gpt-5.5",
+                "gpt-5.4",
+                "gpt-5.4-mini",
+                "gpt-5.4-nano",
+                "gpt-4o",
+                "gpt-4o-mini",
+                "gpt-4.1",
+                "gpt-4.1-mini",
+                "text-embedding-3-small",
+                "text-embedding-3-large",
+            ],
+            "no copy of the Global Standard price list with its numbers was read",
+        ),
+        (
+            "gemini",
+            &[
+                "gemini-3.8-flash",
+                "gemini-3.7-flash",
+                "gemini-3.6-flash",
+                "gemini-3.5-flash",
+                "gemini-3.5-flash-lite",
+                "gemini-3.1-flash-lite",
+                "gemini-3.1-pro-preview",
+                "gemini-embedding-2",
+                "gemini-embedding-001",
+            ],
+            "no copy of the Gemini API pricing page was read",
+        ),
+        (
+            "mistral",
+            &[
+                "mistral-large-latest",
+                "mistral-medium-latest",
+                "mistral-medium-3.5",
+                "mistral-small-latest",
+                "open-mistral-nemo",
+                "codestral-latest",
+                "mistral-embed",
+            ],
+            "no copy of the pricing page or of a model card with its price was read",
+        ),
+        (
+            "deepseek",
+            &["deepseek-v4-flash", "deepseek-v4-pro"],
+            "every rate has a peak and an off-peak value, and a price has no time of day",
+        ),
+        (
+            "groq",
+            &[
+                "llama-3.1-8b-instant",
+                "llama-3.3-70b-versatile",
+                "openai/gpt-oss-20b",
+                "openai/gpt-oss-120b",
+            ],
+            "no copy of the price table was read",
+        ),
+        (
+            "together",
+            &[
+                "moonshotai/Kimi-K2.5",
+                "meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                "meta-llama/Meta-Llama-3.1-8B-Instruct-Turbo",
+                "Qwen/Qwen2.5-72B-Instruct-Turbo",
+            ],
+            "the copies read show no model's rate",
+        ),
+        ("openrouter", &["*"], "it serves any model, each at its own price"),
+        (
+            "huggingface",
+            &[
+                "meta-llama/Llama-3.1-8B-Instruct",
+                "meta-llama/Llama-3.3-70B-Instruct",
+                "Qwen/Qwen2.5-72B-Instruct",
+                "mistralai/Mistral-7B-Instruct-v0.3",
+            ],
+            "a request costs what the inference provider serving it charges",
+        ),
+        (
+            "nvidia",
+            &[
+                "meta/llama-3.1-8b-instruct",
+                "meta/llama-3.1-70b-instruct",
+                "meta/llama-3.3-70b-instruct",
+                "mistralai/mistral-large-2-instruct",
+                "nvidia/nv-embedqa-e5-v5",
+            ],
+            "the hosted API Catalog publishes no per-token price",
+        ),
+    ];
+
+    fn unpriced_reason(id: &str, model: &str) -> Option<&'static str> {
+        UNPRICED
+            .iter()
+            .find(|(p, models, _)| *p == id && models.contains(&model))
+            .map(|(_, _, why)| *why)
+    }
+
     #[test]
     fn catalogue_prices_are_sound_and_name_listed_models() {
-        // `catalogue()` refuses a bad price, so parsing is the check; the rest pins who has prices.
+        // `catalogue()` refuses a bad price or one for an unlisted model, so parsing is that check.
         let entries = catalogue().unwrap();
-        let prices = |id: &str| &entries.iter().find(|e| e.id == id).unwrap().prices;
-        for id in ["openai", "anthropic"] {
-            assert!(!prices(id).is_empty(), "{id} publishes prices");
-        }
-        for id in ["vllm", "ollama", "llamacpp", "tgi", "sglang", "localai"] {
-            assert!(
-                prices(id).is_empty(),
-                "{id} is self-hosted: its prices are the operator's"
-            );
-        }
         for e in &entries {
-            for model in e.prices.keys() {
-                assert!(e.models.contains(model), "{}: {model} is priced but not listed", e.id);
+            if SELF_HOSTED.contains(&e.id.as_str()) {
+                assert!(
+                    e.prices.is_empty(),
+                    "{} is self-hosted: its prices are the operator's",
+                    e.id
+                );
+                continue;
             }
+            for model in &e.models {
+                match (e.prices.contains_key(model), unpriced_reason(&e.id, model)) {
+                    (true, Some(why)) => panic!("{}: {model} is priced, so UNPRICED must drop it ({why})", e.id),
+                    (false, None) => panic!("{}: {model} has no price and no reason in UNPRICED", e.id),
+                    _ => {}
+                }
+            }
+        }
+        // An exemption for a model the catalogue no longer lists would hide nothing and mislead.
+        for (id, models, _) in UNPRICED {
+            let entry = entries.iter().find(|e| e.id == *id);
+            let entry = entry.unwrap_or_else(|| panic!("UNPRICED names {id}, which the catalogue lacks"));
+            for model in *models {
+                assert!(
+                    entry.models.iter().any(|m| m == model),
+                    "UNPRICED names {id}/{model}, which it does not list"
+                );
+            }
+        }
+        for id in ["openai", "anthropic"] {
+            let entry = entries.iter().find(|e| e.id == id).unwrap();
+            assert!(!entry.prices.is_empty(), "{id} publishes prices");
         }
     }
 
