@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey, digest, generate_key, key_prefix};
+use crate::domain::Priority;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{HistoryStore, StoredKey, now_ms};
@@ -105,6 +106,9 @@ pub async fn create_key(store: &HistoryStore, spec: NewKey) -> Result<CreatedKey
         created_at: now_ms(),
         expires_at,
         revoked_at: None,
+        team: None,
+        priority: None,
+        user_name: None,
     };
     store.insert_key(&stored).await?;
     Ok(CreatedKey {
@@ -196,7 +200,10 @@ fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
             rpm: k.rpm.and_then(|r| u32::try_from(r).ok()),
             tpm: k.tpm.and_then(|t| u64::try_from(t).ok()),
             models,
-            user: Some(k.name),
+            user: Some(k.user_name.unwrap_or_else(|| k.name.clone())),
+            key_name: Some(k.name),
+            team: k.team,
+            priority: k.priority.as_deref().and_then(Priority::parse),
         },
     })
 }

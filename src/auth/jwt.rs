@@ -178,6 +178,9 @@ impl JwtVerifier {
                         tpm: None,
                         models: None,
                         user: Some(sub),
+                        key_name: None,
+                        team: None,
+                        priority: None,
                     });
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => verdict = AuthError::Expired,

@@ -25,6 +25,7 @@ pub use keys::{KeyDigest, digest, equal, generate_key, key_prefix};
 pub use throttle::{FAILURE_BURST, FailureThrottle};
 
 use crate::config::{AuthSettings, EndpointAuth};
+use crate::domain::Priority;
 
 /// Operator tokens shorter than this are warned about at start and at each reload.
 const MIN_TOKEN_BYTES: usize = 32;
@@ -72,6 +73,12 @@ pub struct Caller {
     /// The user `/api/u/{user}/...` must name: a virtual key's name or a JWT `sub`; `None` for
     /// static keys, operators and anonymous callers.
     pub user: Option<String>,
+    /// A virtual key's unique name (what a `key` budget names).
+    pub key_name: Option<String>,
+    /// A virtual key's team.
+    pub team: Option<String>,
+    /// A virtual key's own priority; `None` = its team's, else `normal`.
+    pub priority: Option<Priority>,
 }
 
 impl Caller {
@@ -324,6 +331,9 @@ impl Authenticator {
                 tpm: None,
                 models: None,
                 user: None,
+                key_name: None,
+                team: None,
+                priority: None,
             });
         }
         let keys = self.virtual_keys.load();
@@ -431,6 +441,9 @@ fn anonymous(peer: Option<IpAddr>) -> Caller {
         tpm: None,
         models: None,
         user: None,
+        key_name: None,
+        team: None,
+        priority: None,
     }
 }
 
@@ -514,6 +527,9 @@ mod tests {
             tpm: None,
             models: None,
             user: Some("alice".into()),
+            key_name: None,
+            team: None,
+            priority: None,
         };
         a.note_key_history(false);
         assert!(!a.enabled());

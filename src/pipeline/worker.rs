@@ -652,6 +652,9 @@ mod tests {
             tpm: None,
             models: Some(vec!["ok".to_owned()].into()),
             user: None,
+            key_name: None,
+            team: None,
+            priority: None,
         };
         assert!(allowed_models(&caller, br#"{"model":"ok"}"#).is_ok());
         for body in [

@@ -44,6 +44,13 @@ pub struct StoredKey {
     pub expires_at: Option<i64>,
     /// Revocation time, epoch ms.
     pub revoked_at: Option<i64>,
+    /// The team it belongs to.
+    pub team: Option<String>,
+    /// `high`, `normal` or `low`; null = its team's, else `normal`.
+    pub priority: Option<String>,
+    /// The user it spends as; null = its name.
+    #[serde(rename = "user")]
+    pub user_name: Option<String>,
 }
 
 impl HistoryStore {

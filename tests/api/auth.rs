@@ -122,6 +122,9 @@ fn stored_key(key: &str, name: &str, expires_at: Option<i64>, models: Option<&st
         created_at: now_ms(),
         expires_at,
         revoked_at: None,
+        team: None,
+        priority: None,
+        user_name: None,
     }
 }
 

@@ -127,6 +127,9 @@ async fn the_user_namespace_matches_the_decoded_name_only() {
             created_at: now_ms(),
             expires_at: None,
             revoked_at: None,
+            team: None,
+            priority: None,
+            user_name: None,
         })
         .await
         .unwrap();

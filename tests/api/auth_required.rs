@@ -23,6 +23,9 @@ fn stored_key(key: &str, name: &str, expires_at: Option<i64>) -> StoredKey {
         created_at: now_ms(),
         expires_at,
         revoked_at: None,
+        team: None,
+        priority: None,
+        user_name: None,
     }
 }
 

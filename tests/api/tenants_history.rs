@@ -72,6 +72,9 @@ fn virtual_key(key: &str, name: &str) -> StoredKey {
         created_at: now_ms(),
         expires_at: None,
         revoked_at: None,
+        team: None,
+        priority: None,
+        user_name: None,
     }
 }
 

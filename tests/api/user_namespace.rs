@@ -193,6 +193,9 @@ async fn a_virtual_key_is_its_own_user_by_name_and_a_static_key_is_nobody() {
             created_at: now_ms(),
             expires_at: None,
             revoked_at: None,
+            team: None,
+            priority: None,
+            user_name: None,
         })
         .await
         .unwrap();

@@ -134,6 +134,9 @@ async fn a_key_limited_to_some_models_must_name_one() {
             created_at: now_ms(),
             expires_at: None,
             revoked_at: None,
+            team: None,
+            priority: None,
+            user_name: None,
         })
         .await
         .unwrap();

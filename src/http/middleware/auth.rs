@@ -228,5 +228,8 @@ fn operator(id: &str) -> Caller {
         tpm: None,
         models: None,
         user: None,
+        key_name: None,
+        team: None,
+        priority: None,
     }
 }
