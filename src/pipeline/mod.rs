@@ -16,6 +16,7 @@ mod observe;
 mod paths;
 mod resolve;
 mod responses;
+mod spend;
 mod status;
 mod task;
 mod worker;
@@ -46,6 +47,7 @@ pub use responses::{
     Expanded, ListQuery, ResponseAsker, ResponseCall, ResponseOp, expand as expand_response,
     operate as operate_response, remember as remember_response, remember_stream as remember_response_stream,
 };
+pub use spend::{parse_tags, refresh_ledger, threshold_event};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
 pub use worker::{
@@ -73,6 +75,8 @@ pub enum Answer {
         /// Hosted tool types a provider bridging `/v1/responses` left out
         /// (`x-ai-gateway-dropped-tools`); empty otherwise.
         dropped_tools: Vec<String>,
+        /// What the request cost (`x-ai-gateway-cost-usd`), when its model has a price.
+        cost_usd: Option<f64>,
     },
     /// Server-sent events, relayed chunk by chunk.
     Stream {

@@ -11,6 +11,7 @@
 mod audit;
 mod db;
 mod keys;
+mod ledger;
 mod nodes;
 mod overrides;
 mod query;
@@ -26,6 +27,7 @@ use serde::Serialize;
 pub use audit::{AuditFilter, AuditRow};
 pub use db::{HistoryError, HistoryStore};
 pub use keys::{KeyError, StoredKey};
+pub use ledger::LedgerRow;
 pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};
 pub use responses::{Remembered, ResponseSink, ResponseWriter, StoredResponse, response_queue};
