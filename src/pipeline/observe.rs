@@ -48,6 +48,8 @@ pub(super) struct Trace {
     pub caller: Option<String>,
     /// Set when the caller has a tokens-per-minute budget: usage is counted against it.
     pub token_budget: Option<Arc<Limiter>>,
+    /// Set when the caller's team has a tokens-per-minute budget: the key it is counted under.
+    team_tokens: Option<(Arc<Limiter>, String)>,
     /// `hit` or `miss` when the response cache applied.
     pub cache: Option<CacheStatus>,
     /// The coding agent's session, for the history row.
@@ -76,6 +78,9 @@ impl Trace {
         let token_budget = caller
             .and_then(|c| super::tokens_per_minute(state, c))
             .map(|_| state.limiter.clone());
+        let team_tokens = caller
+            .and_then(|c| super::admit::team_tokens_per_minute(state, c))
+            .map(|(key, _)| (state.limiter.clone(), key));
         let prompt = log_prompts.then(|| {
             let text = String::from_utf8_lossy(&body[..body.len().min(MAX_PROMPT_BYTES)]).into_owned();
             tracing::info!(request_id = %request_id, prompt = %text, "prompt");
@@ -101,6 +106,7 @@ impl Trace {
             route: None,
             caller: caller.map(|c| c.id.clone()),
             token_budget,
+            team_tokens,
             cache: None,
             session: None,
             callback_route: None,
@@ -190,6 +196,9 @@ impl Trace {
         }
         if let (Some(limiter), Some(caller), Some(u)) = (&self.token_budget, &self.caller, usage) {
             limiter.record_tokens(caller, u.total_tokens);
+        }
+        if let (Some((limiter, key)), Some(u)) = (&self.team_tokens, usage) {
+            limiter.record_tokens(key, u.total_tokens);
         }
         let provider = self.provider.map(|p| self.nodes.pool_of(&p).unwrap_or(p));
         self.metrics.observe_request(&RequestObservation {

@@ -89,6 +89,11 @@ impl BudgetBook {
         }
     }
 
+    /// `budget` applied to `name` now.
+    pub fn one(budget: &BudgetConfig, name: &str, now_ms: i64) -> Applied {
+        Applied::new(&Arc::new(budget.clone()), name, now_ms)
+    }
+
     /// Whether any budget is declared at all (nothing is reserved otherwise).
     pub fn is_empty(&self) -> bool {
         self.budgets.is_empty()

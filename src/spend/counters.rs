@@ -81,6 +81,8 @@ type LocalLock = std::sync::Mutex<HashMap<String, Local>>;
 struct Local {
     spent: i64,
     holds: HashMap<u64, i64>,
+    /// Settled since the last ledger refresh: kept until the ledger has had time to take it.
+    fresh: bool,
 }
 
 /// Why a reservation was refused.
@@ -150,8 +152,13 @@ impl Counters {
         format!("{}budget:{}", self.prefix, a.counter())
     }
 
+    /// What a counter Redis lost is rebuilt from: the ledger's total, or this process's own count
+    /// when it is higher (its latest settlements may not have reached the ledger yet).
     fn seed(&self, a: &Applied) -> i64 {
-        self.seeds.load().get(&a.counter()).copied().unwrap_or(0)
+        let key = a.counter();
+        let ledger = self.seeds.load().get(&key).copied().unwrap_or(0);
+        let here = self.local.lock().ok().and_then(|l| l.get(&key).map(|c| c.spent));
+        here.map_or(ledger, |h| h.max(ledger))
     }
 
     fn expiry(a: &Applied, now_ms: i64) -> i64 {
@@ -160,10 +167,16 @@ impl Counters {
 
     /// Replaces the ledger totals the counters are rebuilt from; a local counter never goes below
     /// what the ledger says was spent.
+    ///
+    /// A counter with nothing held that was not settled since the previous refresh is dropped:
+    /// the ledger has its spend now, so memory stays bounded by the counters in use (one per
+    /// session under a session budget, for instance).
     pub fn set_seeds(&self, seeds: HashMap<String, i64>) {
         if let Ok(mut local) = self.local.lock() {
-            for (k, v) in &seeds {
-                if let Some(c) = local.get_mut(k) {
+            local.retain(|_, c| c.fresh || !c.holds.is_empty());
+            for (k, c) in local.iter_mut() {
+                c.fresh = false;
+                if let Some(v) = seeds.get(k) {
                     c.spent = c.spent.max(*v);
                 }
             }
@@ -221,6 +234,7 @@ impl Counters {
             let c = local.entry(key.clone()).or_insert_with(|| Local {
                 spent: seeds.get(&key).copied().unwrap_or(0),
                 holds: HashMap::new(),
+                fresh: true,
             });
             let held: i64 = c.holds.values().sum();
             if c.spent + held + amount > a.limit {
@@ -244,16 +258,20 @@ impl Counters {
 
     /// Replaces `hold` by `cost` nano-USD on `applied` (a hold of `None` charges without a
     /// reservation: a provider's budget), returning each counter's spent before and after.
+    /// This process's counters always take the cost too, so while Redis is down it knows its own
+    /// spend exactly and only other replicas' since the last ledger refresh is missing.
     pub async fn settle(&self, applied: &[Applied], hold: Option<&Hold>, cost: i64, now_ms: i64) -> Vec<(i64, i64)> {
+        let local_hold = hold.filter(|h| !h.shared);
+        let here = self.settle_local(applied, local_hold, cost);
         if let Some(link) = &self.redis
             && hold.is_none_or(|h| h.shared)
         {
             let mut inv = self.settle.prepare_invoke();
             let member = hold.map_or_else(String::new, |h| format!("{}|{}", h.id, h.amount));
             inv.arg(member).arg(cost);
-            for a in applied {
+            for (a, (before, _)) in applied.iter().zip(&here) {
                 inv.key(self.key(a));
-                inv.arg(self.seed(a)).arg(Self::expiry(a, now_ms));
+                inv.arg(*before).arg(Self::expiry(a, now_ms));
             }
             let result: Result<Vec<i64>, String> = link
                 .run(CALL_TIMEOUT, async |mut c| inv.invoke_async(&mut c).await)
@@ -266,7 +284,7 @@ impl Counters {
                 }
             }
         }
-        self.settle_local(applied, hold, cost)
+        here
     }
 
     /// `settle` in this process alone, at once.
@@ -286,7 +304,9 @@ impl Counters {
                 let c = local.entry(key.clone()).or_insert_with(|| Local {
                     spent: seeds.get(&key).copied().unwrap_or(0),
                     holds: HashMap::new(),
+                    fresh: true,
                 });
+                c.fresh = true;
                 if let Some(h) = hold {
                     c.holds.remove(&h.id);
                 }
@@ -324,10 +344,11 @@ impl Counters {
                 return (spent.unwrap_or_else(|| self.seed(a)), held);
             }
         }
-        let local = self.local.lock().ok();
-        match local.as_ref().and_then(|l| l.get(&a.counter())) {
-            Some(c) => (c.spent, c.holds.values().sum()),
-            None => (self.seed(a), 0),
-        }
+        let here = self
+            .local
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&a.counter()).map(|c| c.holds.values().sum::<i64>()));
+        (self.seed(a), here.unwrap_or(0))
     }
 }

@@ -81,6 +81,20 @@ macro_rules! upsert {
 pub(super) use upsert;
 
 impl HistoryStore {
+    /// USD the caller `caller` (a history row's caller id) spent since `since_ms`.
+    pub async fn spent_by(&self, caller: &str, since_ms: i64) -> Result<f64, HistoryError> {
+        use super::schema::ai_requests;
+        let sum: Option<f64> = with_conn!(self, |conn| {
+            ai_requests::table
+                .filter(ai_requests::caller.eq(caller))
+                .filter(ai_requests::created_at.ge(since_ms))
+                .select(diesel::dsl::sum(ai_requests::cost_usd))
+                .first(&mut conn)
+                .await?
+        });
+        Ok(sum.unwrap_or(0.0))
+    }
+
     /// Ledger lines of periods that started at or after `since_ms`, and every `total` line.
     pub async fn ledger_since(&self, since_ms: i64) -> Result<Vec<LedgerRow>, HistoryError> {
         Ok(with_conn!(self, |conn| {

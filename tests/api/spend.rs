@@ -85,6 +85,29 @@ async fn a_daily_key_budget_admits_five_requests_refuses_the_sixth_and_resets_th
     assert!(message.contains("key ci-bot"), "names the budget: {message}");
     assert!(!message.contains(&key), "never the key itself");
 
+    // The key sees its own spend and what remains.
+    let mut me = Value::Null;
+    for _ in 0..100 {
+        let response = app
+            .client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        me = json(response).await;
+        if me["spend_usd"]["today"].as_f64() == Some(0.05) && me["budgets"][0]["spent_usd"].as_f64() == Some(0.05) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(me["key"], "ci-bot", "{me}");
+    assert_eq!(me["budgets"][0]["id"], "key:ci-bot:daily", "{me}");
+    assert_eq!(me["budgets"][0]["spent_usd"].as_f64(), Some(0.05), "{me}");
+    assert_eq!(me["budgets"][0]["remaining_usd"].as_f64(), Some(0.0), "{me}");
+    assert!((me["spend_usd"]["today"].as_f64().unwrap() - 0.05).abs() < 1e-9, "{me}");
+
     // The next day the budget is whole again.
     app.state.spend.shift_clock(86_400_000);
     assert_eq!(ask(&app, &key).await.status(), 200);
@@ -95,6 +118,45 @@ async fn a_daily_key_budget_admits_five_requests_refuses_the_sixth_and_resets_th
     assert_eq!(costs.iter().filter(|c| **c == Some(0.01)).count(), 6, "{costs:?}");
     assert_eq!(costs.iter().filter(|c| c.is_none()).count(), 1, "{costs:?}");
     assert!(rows.iter().all(|r| r["user"] == "ci-bot"));
+}
+
+#[tokio::test]
+async fn a_team_limits_its_keys_models_and_requests_per_minute() {
+    // Arrange: team research may use gpt-4o* models only, three requests a minute (a refused one counts too, as for a key).
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, priced_completion(), 1).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)).models(&["gpt-4o-mini", "other-model"]))
+        .settings(&format!(
+            "auth: {{admin_token: {ADMIN}}}\nteams: [{{name: research, rpm: 3, models: [\"gpt-4o*\"], priority: high}}]"
+        ))
+        .spawn()
+        .await;
+    let key = crate::spend_budgets::team_key(&[&app], "r-bot", "research").await;
+    let chat = |model: &'static str| {
+        app.client
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "Hi"}]}))
+            .send()
+    };
+
+    // Act + Assert: every request counts toward the team's rate, this one included.
+    let me = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let me = json(me).await;
+    let who = (me["team"].as_str(), me["priority"].as_str());
+    assert_eq!(who, (Some("research"), Some("high")), "{me}");
+    let outside = chat("other-model").await.unwrap();
+    assert_eq!(outside.status(), 403, "outside the team's models");
+    assert_eq!(chat("gpt-4o-mini").await.unwrap().status(), 200);
+    let fourth = chat("gpt-4o-mini").await.unwrap();
+    assert_eq!(fourth.status(), 429, "the team's three requests a minute are used");
 }
 
 #[tokio::test]
