@@ -1,12 +1,11 @@
-//! `GET /api/v1/me`: a client's own spend and the budgets that apply to it, with what remains;
-//! and the status of a configured budget for the admin API.
+//! `GET /api/v1/me`: a client's own spend and the budgets that apply to it, with what remains.
 
 use serde::Serialize;
 
 use crate::auth::Caller;
-use crate::config::{BudgetConfig, BudgetPeriod};
+use crate::config::BudgetPeriod;
 use crate::error::ApiError;
-use crate::spend::{Applied, BudgetBook, NANOS, Subject, window};
+use crate::spend::{BudgetStatus, Subject, window};
 use crate::state::AppState;
 
 /// What `/api/v1/me` answers.
@@ -24,7 +23,7 @@ pub struct Me {
     pub spend_usd: SpendToDate,
     /// Every budget that applies to this caller's requests (session and tag budgets apply per
     /// request, so they are not listed).
-    pub budgets: Vec<BudgetStatus>,
+    pub budgets: Vec<MyBudget>,
 }
 
 /// USD spent so far.
@@ -36,41 +35,22 @@ pub struct SpendToDate {
     pub month: f64,
 }
 
-/// One budget now.
+/// One budget that applies to the caller, now.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct BudgetStatus {
+pub struct MyBudget {
     /// `scope:name:period`.
     pub id: String,
+    /// `key`, `team`, `user` or `gateway`.
     pub scope: &'static str,
     /// The subject (empty for `gateway`).
     pub name: String,
+    /// USD per period.
     pub limit_usd: f64,
+    /// `daily`, `weekly`, `monthly` or `total`.
     pub period: &'static str,
-    /// Spent in this period.
-    pub spent_usd: f64,
-    /// Held by requests in flight.
-    pub reserved_usd: f64,
-    /// What is left: limit − spent − reserved, never below 0.
-    pub remaining_usd: f64,
-    /// The period's start and end (null for `total`), epoch ms.
-    pub period_start: i64,
-    pub period_end: Option<i64>,
-}
-
-async fn status(state: &AppState, a: &Applied, now: i64) -> BudgetStatus {
-    let (spent, held) = state.spend.counters.status(a, now).await;
-    BudgetStatus {
-        id: a.budget.id(),
-        scope: a.budget.scope.as_str(),
-        name: a.name.clone(),
-        limit_usd: a.budget.limit_usd,
-        period: a.budget.period.as_str(),
-        spent_usd: spent as f64 / NANOS,
-        reserved_usd: held as f64 / NANOS,
-        remaining_usd: ((a.limit - spent - held).max(0)) as f64 / NANOS,
-        period_start: a.window.start_ms,
-        period_end: a.window.end_ms,
-    }
+    /// Spent, held and remaining in the current period.
+    #[serde(flatten)]
+    pub status: BudgetStatus,
 }
 
 /// `GET /api/v1/me`.
@@ -86,7 +66,14 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
     };
     let mut budgets = Vec::new();
     for a in live.budgets.applying(&subject, now) {
-        budgets.push(status(state, &a, now).await);
+        budgets.push(MyBudget {
+            id: a.budget.id(),
+            scope: a.budget.scope.as_str(),
+            name: a.name.clone(),
+            limit_usd: a.budget.limit_usd,
+            period: a.budget.period.as_str(),
+            status: state.spend.status(&a).await,
+        });
     }
     let day = window(BudgetPeriod::Daily, None, now).start_ms;
     let month = window(BudgetPeriod::Monthly, None, now).start_ms;
@@ -102,17 +89,4 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
         spend_usd,
         budgets,
     })
-}
-
-/// A configured budget's state now, for the admin API: `None` for a budget kept per subject (no
-/// `name`, other than `gateway`), which has one counter per key, session, ...
-pub async fn budget_status(state: &AppState, budget: &BudgetConfig) -> Option<BudgetStatus> {
-    let now = state.spend.now_ms();
-    let name = match (&budget.name, budget.scope) {
-        (Some(n), _) => n.clone(),
-        (None, crate::config::BudgetScope::Gateway) => String::new(),
-        (None, _) => return None,
-    };
-    let applied = BudgetBook::one(budget, &name, now);
-    Some(status(state, &applied, now).await)
 }

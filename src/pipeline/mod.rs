@@ -35,7 +35,7 @@ pub use count_tokens::{TokenCount, count_tokens};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{Viewer, cleanup, history, user_history};
-pub use me::{BudgetStatus, Me, SpendToDate, budget_status, me};
+pub use me::{Me, MyBudget, SpendToDate, me};
 pub use metrics::{metrics_summary, metrics_text};
 pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{

@@ -70,6 +70,25 @@ pub struct Spend {
     settle_rx: ReceiverSlot,
 }
 
+/// A budget's current period, as the admin API and `/api/v1/me` show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BudgetStatus {
+    /// Spent so far this period, USD.
+    pub spent_usd: f64,
+    /// Held for requests still running, USD.
+    pub reserved_usd: f64,
+    /// What is left, USD (never below zero).
+    pub remaining_usd: f64,
+    /// When the period began, RFC 3339.
+    pub period_start: String,
+    /// When it ends, RFC 3339; null for a `total` budget.
+    pub period_end: Option<String>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
+}
+
 /// The state of `pricing.url`.
 #[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct FetchStatus {
@@ -103,6 +122,29 @@ impl Spend {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         wall.saturating_add(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// `a`'s state now (Redis when it answers, else this replica's counters).
+    pub async fn status(&self, a: &Applied) -> BudgetStatus {
+        let (spent, held) = self.counters.status(a, self.now_ms()).await;
+        BudgetStatus {
+            spent_usd: spent as f64 / NANOS,
+            reserved_usd: held as f64 / NANOS,
+            remaining_usd: (a.limit - spent - held).max(0) as f64 / NANOS,
+            period_start: rfc3339(a.window.start_ms),
+            period_end: a.window.end_ms.map(rfc3339),
+        }
+    }
+
+    /// A configured budget's state now; `None` for a budget kept per subject (no `name`, other
+    /// than `gateway`), which has one counter per key, session, ...
+    pub async fn budget_status(&self, budget: &crate::config::BudgetConfig) -> Option<BudgetStatus> {
+        let name = match (&budget.name, budget.scope) {
+            (Some(n), _) => n.clone(),
+            (None, crate::config::BudgetScope::Gateway) => String::new(),
+            (None, _) => return None,
+        };
+        Some(self.status(&BudgetBook::one(budget, &name, self.now_ms())).await)
     }
 
     /// Moves the budgets' clock (tests: "the next day").

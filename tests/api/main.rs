@@ -57,6 +57,7 @@ mod secrets;
 mod security_rules;
 mod sessions;
 mod spend;
+mod spend_admin;
 mod spend_budgets;
 mod streaming;
 mod task;
