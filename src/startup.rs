@@ -1,7 +1,7 @@
 //! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
 //! every background task (history writer, virtual-key refresh, limiter housekeeping, node health,
-//! the webhook dispatcher, the admin API's change sync, the config file's hot reload and the
-//! stored responses' writer).
+//! the webhook dispatcher, the admin API's change sync, the config file's hot reload, the stored
+//! responses' writer, the spend tasks and the `pricing.url` refresh).
 //!
 //! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
 //! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
@@ -215,6 +215,9 @@ impl Application {
             .tasks
             .push(spawn_shutdown_cut(&state, background.cancel.clone()));
         background.tasks.extend(spawn_spend(&state, background.cancel.clone()));
+        background
+            .tasks
+            .extend(spawn_pricing(&state, background.cancel.clone()));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             // Building a client cannot fail once the first one was built; if it ever did, the
@@ -326,13 +329,41 @@ fn spawn_spend(state: &web::Data<AppState>, cancel: CancellationToken) -> Vec<Jo
     vec![settle, refresh]
 }
 
+/// With `pricing.url` set at start: installs the copy saved by an earlier run, then fetches the
+/// document now and every `pricing.refresh_hours` (both read from the live configuration each
+/// round, so a reload changes them from the next round). A fetch in flight is abandoned at
+/// shutdown.
+fn spawn_pricing(state: &web::Data<AppState>, cancel: CancellationToken) -> Option<JoinHandle<()>> {
+    state.live().config.settings.pricing.url.as_ref()?;
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        tokio::select! {
+            _ = crate::pipeline::load_saved_prices(&state) => {}
+            () = cancel.cancelled() => return,
+        }
+        loop {
+            // Failures are logged and shown in `/health` inside; the prices in use stay.
+            tokio::select! {
+                _ = crate::pipeline::refresh_prices(&state) => {}
+                () = cancel.cancelled() => return,
+            }
+            let every = secs(state.live().config.settings.pricing.refresh_hours * 3600.0, 86_400.0);
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = cancel.cancelled() => return,
+            }
+        }
+    }))
+}
+
 /// The pooled upstream client: connect timeout only (attempt and stream timeouts are the
 /// orchestrator's), TCP_NODELAY so SSE chunks are not held back.
 ///
 /// Redirects are never followed: reqwest would resend the body (the prompt) and every header but
 /// `Authorization` (so `x-api-key`, `x-goog-api-key`, `api-key` and custom auth headers) to
 /// whatever host a 3xx names, past the path routes' SSRF check of the first hop. Providers,
-/// nodes, path routes and webhooks all use this client; a 3xx is an answer their callers judge.
+/// nodes, path routes, webhooks and the `pricing.url` fetch all use this client; a 3xx is an
+/// answer their callers judge.
 fn upstream_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -15,6 +15,7 @@ mod models;
 mod nodes;
 mod observe;
 mod paths;
+mod pricing;
 mod resolve;
 mod responses;
 mod spend;
@@ -45,6 +46,7 @@ pub use nodes::{
 pub use paths::{
     CanonicalPath, PathAnswer, PathCall, canonical_path, forward_path, is_path_route, path_route_label, upstream_url,
 };
+pub use pricing::{FETCH_TIMEOUT, MAX_DOCUMENT_BYTES, PricingError, load_saved_prices, refresh_prices};
 pub use responses::{
     Expanded, ListQuery, ResponseAsker, ResponseCall, ResponseOp, expand as expand_response,
     operate as operate_response, remember as remember_response, remember_stream as remember_response_stream,

@@ -1,20 +1,23 @@
 //! Spend: the price of every request and budgets that hold across replicas.
 //!
 //! `book` finds a provider's model's price (configuration, then `pricing.url`, then the
-//! catalogue); `budgets` says which budgets a request counts toward and the most it may cost;
-//! `period` turns a budget's period into its calendar window; `counters` reserves and settles in
-//! Redis with one script per call, or in this process while Redis cannot be reached.
+//! catalogue); `models_dev` parses what `pricing.url` serves into those fetched prices; `budgets`
+//! says which budgets a request counts toward and the most it may cost; `period` turns a budget's
+//! period into its calendar window; `counters` reserves and settles in Redis with one script per
+//! call, or in this process while Redis cannot be reached.
 //! Depends on `config`, `domain` and `limits` (the Redis link). The request path awaits one
 //! bounded Redis call to reserve; settling goes through a queue the settle task drains.
 
 mod book;
 mod budgets;
 mod counters;
+mod models_dev;
 mod period;
 
 pub use book::{Fetched, FetchedPrices, PriceBook};
 pub use budgets::{Applied, BudgetBook, NANOS, Subject, max_cost, to_nanos};
 pub use counters::{Counters, Hold, Refused};
+pub use models_dev::{DocumentError, PROVIDER_IDS, Parsed, parse as parse_models_dev};
 pub use period::{Window, window};
 
 use std::sync::Arc;

@@ -45,6 +45,7 @@ mod outbound_redis;
 mod outbound_webhooks;
 mod path_routes;
 mod paths_attacks;
+mod pricing_url;
 mod providers;
 mod rate_limit;
 mod responses;
