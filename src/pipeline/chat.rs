@@ -83,7 +83,7 @@ async fn infer_as(
         &body,
     );
     trace.session.clone_from(&directives.session);
-    trace.spend = super::spend::SpendTrace::of(&live, caller, &directives.tags);
+    trace.spend.tags.clone_from(&directives.tags);
     // Stored responses: `previous_response_id` is resolved before routing.
     let (body, chain) = match front {
         Front::Responses => match super::responses::expand(state, caller, body).await {
@@ -268,7 +268,7 @@ pub async fn embeddings(
         &body,
     );
     trace.session.clone_from(&directives.session);
-    trace.spend = super::spend::SpendTrace::of(&live, caller, &directives.tags);
+    trace.spend.tags.clone_from(&directives.tags);
     let result = async {
         let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
         trace.model = Some(peek.model.clone());

@@ -112,7 +112,7 @@ impl Trace {
             callback_route: None,
             callback: None,
             webhooks: state.webhooks.clone(),
-            spend: super::spend::SpendTrace::default(),
+            spend: super::spend::SpendTrace::of(&state.live(), caller, &[]),
             shared_spend: state.spend.clone(),
         }
     }
