@@ -53,12 +53,24 @@ pub fn request(addr: SocketAddr, path: &str, key: Option<&str>, body: &[u8]) -> 
 
 /// As `request`, naming the request id.
 pub fn request_with_id(addr: SocketAddr, path: &str, key: Option<&str>, id: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let id = id.map(|id| ("x-request-id", id));
+    request_with_headers(addr, path, key, id.as_slice(), body)
+}
+
+/// As `request`, with more headers.
+pub fn request_with_headers(
+    addr: SocketAddr,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\n");
     if let Some(key) = key {
         head.push_str(&format!("authorization: Bearer {key}\r\n"));
     }
-    if let Some(id) = id {
-        head.push_str(&format!("x-request-id: {id}\r\n"));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
     let mut out = head.into_bytes();

@@ -101,7 +101,26 @@ pub struct Setup {
     pub queue_capacity: usize,
     /// Where the config and the log go.
     pub dir: PathBuf,
+    /// Prices for the mock's models and budgets that apply to every request (`BUDGET_TAG`, its
+    /// session, the gateway), never refusing: what budgets cost per request.
+    pub spend: bool,
+    /// `REDIS_URL` for limits and budget counters; none keeps them in-process.
+    pub redis: Option<String>,
+    /// A command the gateway runs under (`valgrind --tool=callgrind ...`); empty: none.
+    pub wrapper: Vec<String>,
 }
+
+/// The tag the instruction count's requests send, which its budgets count.
+pub const BUDGET_TAG: &str = "bench";
+
+/// The spend block `Setup::spend` adds: every budget so large it never refuses.
+const SPEND_YAML: &str = "pricing: { models: [ { provider: \"mock*\", model: \"*\", input: 0.15, output: 0.6, cached_input: 0.075 } ] }
+tags: [bench]
+budgets:
+  - { scope: gateway, limit_usd: 1000000000, period: monthly }
+  - { scope: tag, name: bench, limit_usd: 1000000000, period: daily }
+  - { scope: session, limit_usd: 1000000000, period: total }
+";
 
 /// The generated YAML.
 pub fn yaml(setup: &Setup, listen: SocketAddr) -> String {
@@ -137,7 +156,12 @@ logging: {{ format: json, filter: warn }}
         m_slow = models::SLOW,
         m_fallback = models::FALLBACK,
         cap = setup.queue_capacity,
-    )
+    ) + if setup.spend { SPEND_YAML } else { "" }
+        + &setup
+            .redis
+            .as_ref()
+            .map(|url| format!("redis_url: {url}\nredis_prefix: 'bench-{}:'\n", setup.mock_port))
+            .unwrap_or_default()
 }
 
 /// A running gateway.
@@ -160,7 +184,15 @@ impl Gateway {
         std::fs::write(&config, yaml(setup, addr)).map_err(|e| format!("{}: {e}", config.display()))?;
         let log = setup.dir.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let child = Command::new(bin)
+        let mut command = match setup.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(&config)
@@ -181,12 +213,14 @@ impl Gateway {
             proc: Proc::new(pid),
             log,
         };
-        gateway.wait_ready().await?;
+        // Under valgrind the gateway starts some fifty times slower.
+        let patience = if setup.wrapper.is_empty() { 30 } else { 300 };
+        gateway.wait_ready(Duration::from_secs(patience)).await?;
         Ok(gateway)
     }
 
-    async fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    async fn wait_ready(&mut self, patience: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + patience;
         let req = get(self.addr, "/readyz");
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -198,7 +232,11 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(format!("the gateway was not ready within 30 s; log: {}", self.tail()))
+        Err(format!(
+            "the gateway was not ready within {} s; log: {}",
+            patience.as_secs(),
+            self.tail()
+        ))
     }
 
     /// The last lines of its log.
@@ -253,6 +291,9 @@ mod tests {
             database_url: "postgres://postgres@127.0.0.1:5432/x".into(),
             queue_capacity: 50_000,
             dir: dir.path().to_owned(),
+            spend: true,
+            redis: Some("redis://127.0.0.1:6379".into()),
+            wrapper: Vec::new(),
         };
         let file = dir.path().join("gateway.yaml");
         std::fs::write(&file, yaml(&setup, SocketAddr::from(([127, 0, 0, 1], 8)))).unwrap();

@@ -5,7 +5,8 @@
 //! (`gateway`) and watched through `/proc` (`procfs`). Each load scenario (`scenarios`) runs
 //! straight against the mock, then through the gateway; `report` prints the table and the targets.
 //! `--scenario open-streams` (`streams`) and `--scenario soak` (`soak`) are the memory scenarios;
-//! `history-check` (`history_check`, with `proxy` for `--outage`) verifies the request history.
+//! `history-check` (`history_check`, with `proxy` for `--outage`) verifies the request history;
+//! `instructions` counts the gateway's instructions per request under callgrind, budgets off and on.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ mod client;
 mod db;
 mod gateway;
 mod history_check;
+mod instructions;
 mod load;
 mod mock;
 mod procfs;
@@ -120,6 +122,18 @@ enum Command {
         #[arg(long, default_value_t = 120.0)]
         flush_timeout_seconds: f64,
     },
+    /// Instructions per request under callgrind (valgrind), with budgets off and on.
+    Instructions {
+        /// Unmeasured requests first (connections, caches, lazy statics).
+        #[arg(long, default_value_t = 300)]
+        warmup: usize,
+        /// Measured requests, one after another on one connection.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Share limits and budget counters through this Redis (e.g. redis://127.0.0.1:6379).
+        #[arg(long)]
+        redis: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -178,6 +192,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         database_url: fresh.url.clone(),
         queue_capacity: 100_000,
         dir: std::env::temp_dir().join("ai-gateway-bench").join(&fresh.name),
+        spend: false,
+        redis: None,
+        wrapper: Vec::new(),
     };
     progress(&format!(
         "gateway {}, mock on 127.0.0.1:{}, history in {}, files in {}, RLIMIT_NOFILE {nofile}",
@@ -212,6 +229,25 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     print(&report);
                     if pass { ExitCode::SUCCESS } else { ExitCode::FAILURE }
                 })
+        }
+        Some(Command::Instructions {
+            warmup,
+            requests,
+            redis,
+        }) => {
+            let setup = gateway::Setup {
+                redis: redis.clone(),
+                ..setup
+            };
+            instructions::run(&bin, &setup, *warmup, *requests).await.map(|counts| {
+                for c in &counts {
+                    print(&format!("{:<12} {:>12.0} instructions per request", c.name, c.per_request));
+                }
+                if let [off, on] = counts.as_slice() {
+                    print(&format!("budgets on / off: {:.3}", on.per_request / off.per_request));
+                }
+                ExitCode::SUCCESS
+            })
         }
         None => benchmark(&cli, &mock, &bin, &setup).await.map(|()| ExitCode::SUCCESS),
     };

@@ -34,6 +34,11 @@ impl Proc {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// utime + stime so far.
     pub fn cpu(&self) -> Result<Duration, String> {
         let text = read(&format!("/proc/{}/stat", self.pid))?;
