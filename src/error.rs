@@ -282,6 +282,11 @@ impl From<KeyError> for ApiError {
                 param: None,
                 code: "invalid_value",
             }),
+            KeyError::Field { param, message } => Self::InvalidRequest(BodyError {
+                message: format!("{param}: {message}"),
+                param: Some(param.to_owned()),
+                code: "invalid_value",
+            }),
             KeyError::Store(e) => e.into(),
         }
     }

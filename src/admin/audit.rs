@@ -44,7 +44,7 @@ impl Actor {
 pub struct Change<'a> {
     /// `create`, `update`, `delete`, `revoke`, `register`, `remove`, `provision`.
     pub action: &'a str,
-    /// `route`, `path_route`, `security`, `user`, `provider`, `key`, `node`...
+    /// `route`, `path_route`, `security`, `user`, `provider`, `team`, `budget`, `tag`, `key`, `node`...
     pub kind: &'a str,
     /// The item's key.
     pub name: &'a str,
@@ -128,7 +128,8 @@ pub fn scrub(value: &mut Value) {
 pub struct AuditQuery {
     /// RFC 3339 time: only changes at or after it.
     pub since: Option<String>,
-    /// Only this kind: `route`, `path_route`, `security`, `user`, `provider`, `key` or `node`.
+    /// Only this kind: `route`, `path_route`, `security`, `user`, `provider`, `team`, `budget`, `tag`,
+    /// `key` or `node`.
     pub kind: Option<String>,
     /// Only this actor (`admin:<digest prefix>`).
     pub actor: Option<String>,

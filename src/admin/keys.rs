@@ -7,10 +7,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::auth::{Authenticator, Caller, CallerKind, VirtualKey, digest, generate_key, key_prefix};
+use crate::config::TeamConfig;
 use crate::domain::Priority;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{HistoryStore, StoredKey, now_ms};
+use crate::store::{HistoryStore, MAX_NAME_CHARS, StoredKey, now_ms};
 
 /// What a new key is created with (`POST /api/v1/keys` body, `keys create` flags).
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -26,6 +27,12 @@ pub struct NewKey {
     pub models: Option<String>,
     /// Expiry: an RFC 3339 time, or a duration from now such as 30d, 12h, 90m.
     pub expires: Option<String>,
+    /// The team it belongs to; must be declared in `teams:`.
+    pub team: Option<String>,
+    /// `high`, `normal` or `low`; unset = its team's, else `normal`.
+    pub priority: Option<String>,
+    /// The user it spends as (budgets and `/api/u/{user}`); unset = the key's name.
+    pub user: Option<String>,
 }
 
 /// A key as listed: never the key itself.
@@ -42,6 +49,12 @@ pub struct KeyView {
     pub tpm: Option<i64>,
     /// Comma-separated models; null = any.
     pub models: Option<String>,
+    /// The team it belongs to.
+    pub team: Option<String>,
+    /// Its own priority; null = its team's, else `normal`.
+    pub priority: Option<String>,
+    /// The user it spends as (its name unless set).
+    pub user: String,
     /// Creation time, epoch ms.
     pub created_at: i64,
     /// Expiry, epoch ms.
@@ -58,12 +71,15 @@ impl From<StoredKey> for KeyView {
             _ => "active",
         };
         Self {
+            user: k.user_name.unwrap_or_else(|| k.name.clone()),
             id: k.id,
             name: k.name,
             prefix: k.key_prefix,
             rpm: k.rpm,
             tpm: k.tpm,
             models: k.models,
+            team: k.team,
+            priority: k.priority,
             created_at: k.created_at,
             expires_at: k.expires_at,
             state: state.to_owned(),
@@ -83,10 +99,43 @@ pub struct CreatedKey {
 
 pub use crate::store::KeyError;
 
-/// Creates and stores a key.
-pub async fn create_key(store: &HistoryStore, spec: NewKey) -> Result<CreatedKey, KeyError> {
+/// Creates and stores a key; its team must be one of `teams` (the live configuration's, or for
+/// the CLI without a gateway the config file's with the stored admin changes over it).
+pub async fn create_key(store: &HistoryStore, spec: NewKey, teams: &[TeamConfig]) -> Result<CreatedKey, KeyError> {
+    let field = |param: &'static str, message: String| KeyError::Field { param, message };
     if spec.name.trim().is_empty() {
-        return Err(KeyError::Invalid("name: a key needs a name".into()));
+        return Err(field("name", "a key needs a name".into()));
+    }
+    let team = spec.team.filter(|t| !t.is_empty());
+    if let Some(team) = &team
+        && !teams.iter().any(|t| &t.name == team)
+    {
+        let known: Vec<&str> = teams.iter().map(|t| t.name.as_str()).collect();
+        let known = if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        };
+        return Err(field(
+            "team",
+            format!("team `{team}` is not declared in `teams:` (declared: {known})"),
+        ));
+    }
+    let priority = spec
+        .priority
+        .map(|p| {
+            Priority::parse(&p)
+                .map(|p| p.as_str().to_owned())
+                .ok_or_else(|| field("priority", format!("must be high, normal or low, not `{p}`")))
+        })
+        .transpose()?;
+    if let Some(user) = &spec.user
+        && (user.trim().is_empty() || user.chars().any(char::is_control) || user.chars().count() > MAX_NAME_CHARS)
+    {
+        return Err(field(
+            "user",
+            format!("must be 1 to {MAX_NAME_CHARS} characters without control characters"),
+        ));
     }
     let key = generate_key().map_err(KeyError::Invalid)?;
     let expires_at = spec
@@ -94,7 +143,7 @@ pub async fn create_key(store: &HistoryStore, spec: NewKey) -> Result<CreatedKey
         .as_deref()
         .map(parse_expiry)
         .transpose()
-        .map_err(KeyError::Invalid)?;
+        .map_err(|e| field("expires", e))?;
     let stored = StoredKey {
         id: uuid::Uuid::now_v7().to_string(),
         name: spec.name,
@@ -106,9 +155,9 @@ pub async fn create_key(store: &HistoryStore, spec: NewKey) -> Result<CreatedKey
         created_at: now_ms(),
         expires_at,
         revoked_at: None,
-        team: None,
-        priority: None,
-        user_name: None,
+        team,
+        priority,
+        user_name: spec.user,
     };
     store.insert_key(&stored).await?;
     Ok(CreatedKey {
@@ -131,7 +180,7 @@ pub async fn revoke_key(store: &HistoryStore, id_or_name: &str) -> Result<usize,
 pub async fn api_create_key(state: &AppState, body: &[u8]) -> Result<CreatedKey, ApiError> {
     let spec: NewKey =
         serde_json::from_slice(body).map_err(|e| KeyError::Invalid(format!("invalid key request: {e}")))?;
-    let created = create_key(&state.store, spec).await?;
+    let created = create_key(&state.store, spec, &state.live().config.settings.teams).await?;
     // This replica accepts it at once; the others at their next refresh.
     refresh_keys(&state.store, &state.auth).await;
     Ok(created)
@@ -222,7 +271,7 @@ pub fn parse_expiry(text: &str) -> Result<i64, String> {
         return Ok(now_ms().saturating_add(n.saturating_mul(unit)));
     }
     let at = OffsetDateTime::parse(text, &Rfc3339)
-        .map_err(|e| format!("expires: `{text}` is neither an RFC 3339 time nor a duration like 30d: {e}"))?;
+        .map_err(|e| format!("`{text}` is neither an RFC 3339 time nor a duration like 30d: {e}"))?;
     Ok(i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
 }
 

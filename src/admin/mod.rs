@@ -1,5 +1,6 @@
-//! The admin API's use cases (`/api/v1/routes`, `/security`, `/users`, `/providers`): list what
-//! runs, and change it for every replica.
+//! The admin API's use cases (`/api/v1/routes`, `/security`, `/users`, `/providers`; teams,
+//! budgets, tags and the spend report in `spend.rs`): list what runs, and change it for every
+//! replica.
 //!
 //! A change is validated over the file's configuration exactly as the file itself is
 //! (`Config::with_overrides`), written to the database (`config_overrides`), then applied to this
@@ -8,6 +9,7 @@
 pub mod audit;
 pub mod keys;
 pub mod reload;
+pub mod spend;
 
 pub use audit::{Actor, AuditEntry, AuditList, AuditQuery, Change};
 pub use keys::{
@@ -15,6 +17,10 @@ pub use keys::{
     list_keys, parse_expiry, refresh_keys, revoke_key,
 };
 pub use reload::{ReloadCause, file_changed, file_stamp, reload_file, sync_overrides};
+pub use spend::{
+    BudgetList, BudgetStatus, BudgetView, SpendParams, SpendReport, create_budget, delete_budget, delete_tag,
+    delete_team, list_budgets, list_tags, list_teams, put_budget, put_tag, put_team, spend_report,
+};
 
 use std::collections::BTreeMap;
 
@@ -33,16 +39,17 @@ use crate::state::{AppState, Layers};
 /// One configured item and where it comes from.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
-    /// `route`, `path_route`, `security` or `user`.
+    /// `route`, `path_route`, `security`, `user`, `team`, `budget` or `tag`.
     pub kind: &'static str,
-    /// Its key: the route's name, the path, the endpoint or the user's name.
+    /// Its key: the route's name, the path, the endpoint, the user's or team's name, the budget's
+    /// id or the tag.
     pub name: String,
     /// `config` (the file) or `api` (changed through this API; stored in the database).
     pub source: &'static str,
     /// When the API last changed it, epoch ms.
     pub updated_at: Option<i64>,
-    /// The item, in the config file's schema.
-    #[schema(value_type = Object)]
+    /// The item, in the config file's schema (an object; a tag's is the tag, a string).
+    #[schema(value_type = Value)]
     pub item: Value,
 }
 
@@ -293,7 +300,7 @@ async fn change(
     expect: Expect,
 ) -> Result<Written, ApiError> {
     let mut layers = state.layers.lock().await;
-    let existed = kind == OverrideKind::Provider || exists(&state.live().config.settings, kind, name);
+    let existed = exists(&state.live().config.settings, kind, name);
     let before = existed.then(|| current(state, kind, name)).flatten();
     let removing = item.is_none();
     match (expect, existed) {
@@ -350,41 +357,41 @@ async fn change(
 /// The item as it runs now, for the audit trail (a provider: whether it is enabled).
 fn current(state: &AppState, kind: OverrideKind, name: &str) -> Option<Value> {
     let live = state.live();
-    let s = &live.config.settings;
-    match kind {
-        OverrideKind::Route => s.routes.iter().find(|r| r.name == name).map(json),
-        OverrideKind::PathRoute => s.path_routes.iter().find(|r| r.path == name).map(json),
-        OverrideKind::Security => s.security.iter().find(|r| r.endpoint == name).map(json),
-        OverrideKind::User => s.users.iter().find(|u| u.name == name).map(json),
-        OverrideKind::Provider => Some(serde_json::json!({
+    if kind == OverrideKind::Provider {
+        return Some(serde_json::json!({
             "enabled": live.registry.get(&ProviderId::new(name)).is_some()
-        })),
+        }));
     }
+    items(&live.config.settings, kind)
+        .into_iter()
+        .find_map(|(n, item)| (n == name).then_some(item))
 }
 
 fn exists(s: &Settings, kind: OverrideKind, name: &str) -> bool {
+    kind == OverrideKind::Provider || items(s, kind).iter().any(|(n, _)| n == name)
+}
+
+/// Every item of `kind` in `s`, by its key, in the config file's schema (none for providers,
+/// which `providers` lists with their run-time state).
+fn items(s: &Settings, kind: OverrideKind) -> Vec<(String, Value)> {
     match kind {
-        OverrideKind::Route => s.routes.iter().any(|r| r.name == name),
-        OverrideKind::PathRoute => s.path_routes.iter().any(|r| r.path == name),
-        OverrideKind::Security => s.security.iter().any(|r| r.endpoint == name),
-        OverrideKind::User => s.users.iter().any(|u| u.name == name),
-        OverrideKind::Provider => true,
+        OverrideKind::Route => s.routes.iter().map(|r| (r.name.clone(), json(r))).collect(),
+        OverrideKind::PathRoute => s.path_routes.iter().map(|r| (r.path.clone(), json(r))).collect(),
+        OverrideKind::Security => s.security.iter().map(|r| (r.endpoint.clone(), json(r))).collect(),
+        OverrideKind::User => s.users.iter().map(|u| (u.name.clone(), json(u))).collect(),
+        OverrideKind::Team => s.teams.iter().map(|t| (t.name.clone(), json(t))).collect(),
+        OverrideKind::Budget => s.budgets.iter().map(|b| (b.id(), json(b))).collect(),
+        OverrideKind::Tag => s.tags.iter().map(|t| (t.clone(), json(t))).collect(),
+        OverrideKind::Provider => Vec::new(),
     }
 }
 
 async fn list(state: &AppState, kinds: &[OverrideKind]) -> ItemList {
     let layers = state.layers.lock().await;
     let live = state.live();
-    let s = &live.config.settings;
     let mut data = Vec::new();
     for kind in kinds {
-        let items: Vec<(String, Value)> = match kind {
-            OverrideKind::Route => s.routes.iter().map(|r| (r.name.clone(), json(r))).collect(),
-            OverrideKind::PathRoute => s.path_routes.iter().map(|r| (r.path.clone(), json(r))).collect(),
-            OverrideKind::Security => s.security.iter().map(|r| (r.endpoint.clone(), json(r))).collect(),
-            OverrideKind::User => s.users.iter().map(|u| (u.name.clone(), json(u))).collect(),
-            OverrideKind::Provider => Vec::new(),
-        };
+        let items = items(&live.config.settings, *kind);
         data.extend(items.into_iter().map(|(name, item)| view(&layers, *kind, name, item)));
     }
     ItemList { data }
@@ -504,6 +511,9 @@ fn label(kind: OverrideKind) -> &'static str {
         OverrideKind::Security => "security rule for",
         OverrideKind::User => "user",
         OverrideKind::Provider => "provider",
+        OverrideKind::Team => "team",
+        OverrideKind::Budget => "budget",
+        OverrideKind::Tag => "tag",
     }
 }
 

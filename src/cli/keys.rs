@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use ai_gateway::admin;
 use ai_gateway::admin::{CreatedKey, KeyList, KeyView, NewKey};
-use ai_gateway::config::{Sources, load};
+use ai_gateway::config::{Config, Overrides, Sources, TeamConfig, load};
 use ai_gateway::store::HistoryStore;
 use clap::Subcommand;
 use serde_json::json;
@@ -34,6 +34,15 @@ pub enum KeysAction {
         /// Expiry: an RFC 3339 time, or a duration from now such as 30d, 12h, 90m.
         #[arg(long)]
         expires: Option<String>,
+        /// The team it belongs to (declared in `teams:` or through `ai-gateway teams set`).
+        #[arg(long)]
+        team: Option<String>,
+        /// Its priority: high, normal or low (default: its team's, else normal).
+        #[arg(long)]
+        priority: Option<String>,
+        /// The user it spends as (default: its name).
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List keys (never the keys themselves).
     List,
@@ -60,8 +69,14 @@ async fn through_api(gw: &Gateway, action: KeysAction) -> Result<(), String> {
             tpm,
             models,
             expires,
+            team,
+            priority,
+            user,
         } => {
-            let body = json!({"name": name, "rpm": rpm, "tpm": tpm, "models": models, "expires": expires});
+            let body = json!({
+                "name": name, "rpm": rpm, "tpm": tpm, "models": models, "expires": expires,
+                "team": team, "priority": priority, "user": user,
+            });
             let created: CreatedKey = gw.send_json(reqwest::Method::POST, "/api/v1/keys", Some(&body)).await?;
             print_created(&created);
         }
@@ -90,6 +105,9 @@ async fn direct(config: Option<PathBuf>, action: KeysAction) -> Result<(), Strin
             tpm,
             models,
             expires,
+            team,
+            priority,
+            user,
         } => {
             let spec = NewKey {
                 name,
@@ -97,8 +115,14 @@ async fn direct(config: Option<PathBuf>, action: KeysAction) -> Result<(), Strin
                 tpm,
                 models,
                 expires,
+                team,
+                priority,
+                user,
             };
-            let created = admin::create_key(&store, spec).await.map_err(|e| e.to_string())?;
+            let teams = declared_teams(config, &store).await;
+            let created = admin::create_key(&store, spec, &teams)
+                .await
+                .map_err(|e| e.to_string())?;
             print_created(&created);
         }
         KeysAction::List => print_keys(&admin::list_keys(&store).await.map_err(|e| e.to_string())?),
@@ -117,6 +141,34 @@ async fn direct(config: Option<PathBuf>, action: KeysAction) -> Result<(), Strin
     Ok(())
 }
 
+/// The teams a gateway on this database would run with: the file's, with the admin API's stored
+/// changes over it (a team made with `teams set` lives only in the database). When those changes
+/// cannot be read or do not apply to this file, the file's teams alone.
+async fn declared_teams(config: Config, store: &HistoryStore) -> Vec<TeamConfig> {
+    let note = |why: String| {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "note: {why}; the team is checked against the config file's teams only"
+        );
+    };
+    let overrides = match store.list_overrides().await {
+        Ok(rows) => Overrides::from_rows(rows),
+        Err(e) => {
+            note(format!("the admin API's stored changes cannot be read ({e})"));
+            return config.settings.teams;
+        }
+    };
+    match config.with_overrides(&overrides) {
+        Ok(live) => live.settings.teams,
+        Err(e) => {
+            note(format!(
+                "the admin API's stored changes do not apply to this config file ({e})"
+            ));
+            config.settings.teams
+        }
+    }
+}
+
 fn print_created(created: &CreatedKey) {
     println_out(&format!("created key `{}` (id {})", created.view.name, created.view.id));
     println_out(&created.key);
@@ -127,20 +179,23 @@ fn print_keys(keys: &[KeyView]) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "{:<36}  {:<20}  {:<12}  {:>6}  {:>8}  {:<20}  state",
-        "id", "name", "prefix", "rpm", "tpm", "models"
+        "{:<36}  {:<20}  {:<12}  {:>6}  {:>8}  {:<20}  {:<16}  {:<8}  {:<20}  state",
+        "id", "name", "prefix", "rpm", "tpm", "models", "team", "priority", "user"
     );
     for k in keys {
         let opt = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
         let _ = writeln!(
             out,
-            "{:<36}  {:<20}  {:<12}  {:>6}  {:>8}  {:<20}  {}",
+            "{:<36}  {:<20}  {:<12}  {:>6}  {:>8}  {:<20}  {:<16}  {:<8}  {:<20}  {}",
             k.id,
             k.name,
             k.prefix,
             opt(k.rpm),
             opt(k.tpm),
             k.models.as_deref().unwrap_or("any"),
+            k.team.as_deref().unwrap_or("-"),
+            k.priority.as_deref().unwrap_or("-"),
+            k.user,
             k.state
         );
     }

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use super::load::{Config, ConfigError};
 use super::routes::{PathRouteConfig, RouteConfig, SecurityRule, UserGrant};
 use super::settings::{ProviderEntry, Settings};
+use super::spend::{BudgetConfig, TeamConfig};
 use crate::domain::ProviderId;
 
 /// What an override row replaces, and by which key.
@@ -32,11 +33,26 @@ pub enum OverrideKind {
     User,
     /// A provider's run-time `enabled` toggle, by provider id.
     Provider,
+    /// A team (`teams:`), by `name`.
+    Team,
+    /// A budget (`budgets:`), by its id (`scope:name:period` or `scope:period`).
+    Budget,
+    /// A declared tag (`tags:`), by the tag itself.
+    Tag,
 }
 
 impl OverrideKind {
     /// Every kind.
-    pub const ALL: [OverrideKind; 5] = [Self::Route, Self::PathRoute, Self::Security, Self::User, Self::Provider];
+    pub const ALL: [OverrideKind; 8] = [
+        Self::Route,
+        Self::PathRoute,
+        Self::Security,
+        Self::User,
+        Self::Provider,
+        Self::Team,
+        Self::Budget,
+        Self::Tag,
+    ];
 
     /// The stored text.
     pub fn as_str(self) -> &'static str {
@@ -46,6 +62,9 @@ impl OverrideKind {
             Self::Security => "security",
             Self::User => "user",
             Self::Provider => "provider",
+            Self::Team => "team",
+            Self::Budget => "budget",
+            Self::Tag => "tag",
         }
     }
 }
@@ -71,7 +90,8 @@ impl FromStr for OverrideKind {
 pub struct Override {
     /// What it replaces.
     pub kind: OverrideKind,
-    /// The item's key: route name, path, endpoint, user name or provider id.
+    /// The item's key: route name, path, endpoint, user name, provider id, team name, budget id
+    /// or tag.
     pub name: String,
     /// The item as JSON; `None` = deleted.
     pub item: Option<String>,
@@ -129,13 +149,18 @@ impl Overrides {
         for row in self.rows.values() {
             match row.kind {
                 OverrideKind::Route => {
-                    replace(&mut settings.routes, row, |r: &RouteConfig| &r.name, &mut problems);
+                    replace(
+                        &mut settings.routes,
+                        row,
+                        |r: &RouteConfig| r.name.clone(),
+                        &mut problems,
+                    );
                 }
                 OverrideKind::PathRoute => {
                     replace(
                         &mut settings.path_routes,
                         row,
-                        |r: &PathRouteConfig| &r.path,
+                        |r: &PathRouteConfig| r.path.clone(),
                         &mut problems,
                     );
                 }
@@ -143,25 +168,31 @@ impl Overrides {
                     replace(
                         &mut settings.security,
                         row,
-                        |r: &SecurityRule| &r.endpoint,
+                        |r: &SecurityRule| r.endpoint.clone(),
                         &mut problems,
                     );
                 }
                 OverrideKind::User => {
-                    replace(&mut settings.users, row, |u: &UserGrant| &u.name, &mut problems);
+                    replace(&mut settings.users, row, |u: &UserGrant| u.name.clone(), &mut problems);
                 }
                 OverrideKind::Provider => toggle(&mut settings.providers, row, &mut problems),
+                OverrideKind::Team => {
+                    replace(&mut settings.teams, row, |t: &TeamConfig| t.name.clone(), &mut problems);
+                }
+                OverrideKind::Budget => replace(&mut settings.budgets, row, BudgetConfig::id, &mut problems),
+                OverrideKind::Tag => replace(&mut settings.tags, row, String::clone, &mut problems),
             }
         }
         problems
     }
 }
 
-/// Replaces (or removes, or appends) the item keyed `row.name` in `items`.
+/// Replaces (or removes, or appends) the item keyed `row.name` in `items`. The key is owned
+/// because a budget's is computed (`BudgetConfig::id`).
 fn replace<T: DeserializeOwned>(
     items: &mut Vec<T>,
     row: &Override,
-    key: impl Fn(&T) -> &String,
+    key: impl Fn(&T) -> String,
     problems: &mut Vec<String>,
 ) {
     let new = match row.item.as_deref().map(serde_json::from_str::<T>).transpose() {
@@ -172,12 +203,12 @@ fn replace<T: DeserializeOwned>(
         }
     };
     if let Some(item) = &new
-        && key(item) != &row.name
+        && key(item) != row.name
     {
         problems.push(format!("stored {} `{}` names another item", row.kind, row.name));
         return;
     }
-    match (items.iter().position(|i| key(i) == &row.name), new) {
+    match (items.iter().position(|i| key(i) == row.name), new) {
         (Some(at), Some(item)) => items[at] = item,
         (Some(at), None) => {
             items.remove(at);
@@ -290,5 +321,48 @@ mod tests {
         let err = base.with_overrides(&overrides).unwrap_err();
         assert_eq!(err.problems.len(), 2, "{err}");
         assert!(err.problems.iter().any(|p| p.contains("nobody")), "{err}");
+    }
+
+    #[test]
+    fn teams_budgets_and_tags_are_replaced_by_name_and_id_and_revalidated() {
+        let file = format!(
+            "{FILE}teams:\n  - {{name: research}}\ntags: [ci]\nbudgets:\n  - {{scope: team, name: research, limit_usd: 5, period: daily}}\n  - {{scope: gateway, limit_usd: 100, period: monthly}}\n"
+        );
+        let base = load_str(&file, &Env::default()).unwrap();
+        let overrides = Overrides::from_rows([
+            row(
+                OverrideKind::Team,
+                "ops",
+                Some(r#"{"name":"ops","rpm":10,"priority":"high"}"#),
+            ),
+            row(OverrideKind::Tag, "nightly", Some(r#""nightly""#)),
+            row(OverrideKind::Budget, "gateway:monthly", None),
+            row(
+                OverrideKind::Budget,
+                "team:ops:weekly",
+                Some(r#"{"scope":"team","name":"ops","limit_usd":2.5,"period":"weekly"}"#),
+            ),
+        ]);
+        let config = base.with_overrides(&overrides).unwrap();
+        let s = &config.settings;
+        let teams: Vec<&str> = s.teams.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(teams, ["research", "ops"]);
+        assert_eq!(s.tags, ["ci", "nightly"]);
+        let budgets: Vec<String> = s.budgets.iter().map(BudgetConfig::id).collect();
+        assert_eq!(budgets, ["team:research:daily", "team:ops:weekly"]);
+
+        // Removing a team a budget names leaves the configuration invalid, as the file would be.
+        let mut broken = overrides.clone();
+        broken.set(row(OverrideKind::Team, "research", None));
+        let err = base.with_overrides(&broken).unwrap_err();
+        assert!(err.problems.iter().any(|p| p.contains("team `research`")), "{err}");
+        // A budget stored under another budget's id is refused.
+        let misfiled = Overrides::from_rows([row(
+            OverrideKind::Budget,
+            "gateway:daily",
+            Some(r#"{"scope":"gateway","limit_usd":1,"period":"weekly"}"#),
+        )]);
+        let err = base.with_overrides(&misfiled).unwrap_err();
+        assert!(err.problems[0].contains("names another item"), "{err}");
     }
 }

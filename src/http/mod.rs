@@ -221,6 +221,39 @@ fn admin_api(cfg: &mut web::ServiceConfig) {
     );
     admin_routes(cfg, "/api/v1/keys/{id}", vec![web::delete().to(admin::revoke_key)]);
     admin_routes(cfg, "/api/v1/audit", vec![web::get().to(admin::audit)]);
+    spend_api(cfg);
+}
+
+/// The admin API's spend side: teams, budgets, tags and the spend report. A budget's id, a
+/// user-scoped one's name especially, may hold a `/`, so item paths take the rest of the path.
+fn spend_api(cfg: &mut web::ServiceConfig) {
+    use routes::admin;
+    let admin_routes = |cfg: &mut web::ServiceConfig, path: &str, routes: Vec<Route>| {
+        add_routes(cfg, path, Access::Admin, routes);
+    };
+    admin_routes(cfg, "/api/v1/teams", vec![web::get().to(admin::list_teams)]);
+    admin_routes(
+        cfg,
+        "/api/v1/teams/{name:.*}",
+        vec![web::put().to(admin::put_team), web::delete().to(admin::delete_team)],
+    );
+    admin_routes(
+        cfg,
+        "/api/v1/budgets",
+        vec![web::get().to(admin::list_budgets), web::post().to(admin::create_budget)],
+    );
+    admin_routes(
+        cfg,
+        "/api/v1/budgets/{id:.*}",
+        vec![web::put().to(admin::put_budget), web::delete().to(admin::delete_budget)],
+    );
+    admin_routes(cfg, "/api/v1/tags", vec![web::get().to(admin::list_tags)]);
+    admin_routes(
+        cfg,
+        "/api/v1/tags/{name:.*}",
+        vec![web::put().to(admin::put_tag), web::delete().to(admin::delete_tag)],
+    );
+    admin_routes(cfg, "/api/v1/spend", vec![web::get().to(admin::spend)]);
 }
 
 /// The catch-all, registered last: a path under a path route (any method; the snapshot's table

@@ -97,12 +97,23 @@ impl Modify for Security {
         routes::admin::create_key,
         routes::admin::revoke_key,
         routes::admin::audit,
+        routes::admin::list_teams,
+        routes::admin::put_team,
+        routes::admin::delete_team,
+        routes::admin::list_budgets,
+        routes::admin::create_budget,
+        routes::admin::put_budget,
+        routes::admin::delete_budget,
+        routes::admin::list_tags,
+        routes::admin::put_tag,
+        routes::admin::delete_tag,
+        routes::admin::spend,
         openapi_json,
         docs,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     modifiers(&Security),
-    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"), (name = "nodes", description = "GPU node pool: registry, heartbeats, provisioning, worker jobs"), (name = "admin", description = "Seed 002's admin API: routes, endpoint security, users, providers and keys, stored in the database and applied by every replica"))
+    tags((name = "inference", description = "OpenAI-compatible endpoints, and Anthropic's Messages API"), (name = "tasks"), (name = "operations"), (name = "nodes", description = "GPU node pool: registry, heartbeats, provisioning, worker jobs"), (name = "admin", description = "Seed 002's admin API: routes, endpoint security, users, providers, keys, teams, budgets and tags, stored in the database and applied by every replica; the spend report"))
 )]
 pub struct ApiDoc;
 

@@ -10,9 +10,17 @@ use super::now_ms;
 /// Why a key could not be created or revoked.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    /// The request is wrong (an empty name, a bad expiry).
+    /// The request is wrong as a whole.
     #[error("{0}")]
     Invalid(String),
+    /// One field of the request is wrong (an empty name, a bad expiry, an unknown team).
+    #[error("{param}: {message}")]
+    Field {
+        /// The field, as the API names it.
+        param: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Store(#[from] HistoryError),

@@ -5,8 +5,9 @@
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
 //! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
 //! the job → node map (`nodes.rs`) and the admin API's configuration changes (`overrides.rs`), which
-//! every replica shares, the admin audit trail (`audit.rs`), and which provider made each
-//! `/v1/responses` answer, with the stored bridged ones (`responses.rs`).
+//! every replica shares, the admin audit trail (`audit.rs`), which provider made each
+//! `/v1/responses` answer, with the stored bridged ones (`responses.rs`), and the spend report's
+//! grouped sums over the history (`spend.rs`).
 
 mod audit;
 mod db;
@@ -17,6 +18,7 @@ mod query;
 mod responses;
 mod row;
 mod schema;
+mod spend;
 mod writer;
 
 use std::borrow::Cow;
@@ -29,6 +31,7 @@ pub use keys::{KeyError, StoredKey};
 pub use nodes::{StoredJob, StoredNode};
 pub use query::{HistoryItem, HistoryQuery};
 pub use responses::{Remembered, ResponseSink, ResponseWriter, StoredResponse, response_queue};
+pub use spend::{Spend, SpendGroup, SpendRow};
 pub use writer::{HistorySink, WriterHandle, WriterSettings, WriterStatus, spawn_writer};
 
 use crate::domain::{AttemptSummary, Usage};

@@ -55,6 +55,10 @@ diesel::table! {
     }
 }
 
+// `/api/v1/spend` names a row's virtual key by joining its caller to the key's id.
+diesel::allow_tables_to_appear_in_same_query!(ai_requests, api_keys);
+diesel::allow_columns_to_appear_in_same_group_by_clause!(ai_requests::caller, api_keys::name);
+
 diesel::table! {
     spend_ledger (scope, name, period, period_start) {
         scope -> Text,

@@ -56,6 +56,7 @@ mod sdk;
 mod secrets;
 mod security_rules;
 mod sessions;
+mod spend_admin;
 mod streaming;
 mod task;
 mod tenants_history;

@@ -1,5 +1,6 @@
 //! The admin REST API (seed 002), behind the admin token (`X-Admin-Token` or
-//! `Authorization: Bearer`): routes, endpoint security, users, providers and virtual keys.
+//! `Authorization: Bearer`): routes, endpoint security, users, providers, virtual keys, teams,
+//! budgets, tags and the spend report.
 //! Changes are stored in the database and applied by every replica within `reload.poll_seconds`.
 //!
 //! Named routes are addressed by name (`/api/v1/routes/{name}`), path routes by their path
@@ -214,7 +215,7 @@ pub async fn list_keys(state: web::Data<AppState>) -> Result<HttpResponse, ApiEr
 }
 
 /// Creates a virtual key; the answer is the only time the key is shown (only its hash is stored).
-#[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = crate::admin::NewKey, security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "The key, shown once; replicas accept it within auth.refresh_seconds", body = crate::admin::CreatedKey), (status = 400, description = "Bad name or expiry", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/keys", tag = "admin", request_body = crate::admin::NewKey, security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "The key, shown once; replicas accept it within auth.refresh_seconds", body = crate::admin::CreatedKey), (status = 400, description = "A bad name, expiry, team (not declared), priority or user, named in `param`", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
 pub async fn create_key(state: web::Data<AppState>, req: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
     let created = admin::api_create_key(&state, &body.0).await?;
     // The view only: the key itself is shown once, to this caller, and never recorded.
@@ -267,6 +268,105 @@ pub async fn audit(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpR
         })
     })?;
     Ok(HttpResponse::Ok().json(admin::audit::list(&state, query.into_inner()).await?))
+}
+
+/// Every team (`teams:`), with where each comes from (`config` or `api`).
+#[utoipa::path(get, path = "/api/v1/teams", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Teams (`kind` `team`, `item` in the config file's schema)", body = crate::admin::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn list_teams(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(admin::list_teams(&state).await)
+}
+
+/// Creates or replaces a team: `{"rpm": 600, "tpm": 200000, "models": ["gpt-4o*"], "priority": "high"}`.
+#[utoipa::path(put, path = "/api/v1/teams/{name}", tag = "admin", params(("name" = String, Path, description = "The team's name")), request_body(content = Object, description = "The team, in the config file's schema (`name` may be left out; if given it must be the URL's)"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Created or replaced; every replica applies it within reload.poll_seconds", body = crate::admin::ItemView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn put_team(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(admin::put_team(&state, &actor(&req), &name, &body.0).await?))
+}
+
+/// Removes a team, the config file's included; refused while a budget names it.
+#[utoipa::path(delete, path = "/api/v1/teams/{name}", tag = "admin", params(("name" = String, Path, description = "The team's name")), security(("admin_token" = []), ("bearer" = [])), responses((status = 204, description = "Removed"), (status = 400, description = "A budget still names this team", body = crate::error::ErrorBody), (status = 404, description = "No such team", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn delete_team(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin::delete_team(&state, &actor(&req), &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every budget (`budgets:`), by id (`scope:name:period` or `scope:period`).
+#[utoipa::path(get, path = "/api/v1/budgets", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Budgets (`kind` `budget`, `name` the id, `status` the current period or null)", body = crate::admin::BudgetList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn list_budgets(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(admin::list_budgets(&state).await)
+}
+
+/// Creates a budget: `{"scope": "team", "name": "research", "limit_usd": 50, "period": "monthly"}`.
+#[utoipa::path(post, path = "/api/v1/budgets", tag = "admin", request_body(content = Object, description = "The budget, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 201, description = "Created; every replica applies it within reload.poll_seconds", body = crate::admin::BudgetView), (status = 400, description = "Every validation problem", body = crate::error::ErrorBody), (status = 409, description = "A budget with this id exists", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn create_budget(state: web::Data<AppState>, req: HttpRequest, body: Body) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Created().json(admin::create_budget(&state, &actor(&req), &body.0).await?))
+}
+
+/// Creates or replaces the budget with this id; the body's scope, name and period must make it.
+#[utoipa::path(put, path = "/api/v1/budgets/{id}", tag = "admin", params(("id" = String, Path, description = "The budget's id: `scope:name:period` or `scope:period`")), request_body(content = Object, description = "The budget, in the config file's schema"), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Created or replaced", body = crate::admin::BudgetView), (status = 400, description = "The body makes another id, or every validation problem", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn put_budget(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(admin::put_budget(&state, &actor(&req), &id, &body.0).await?))
+}
+
+/// Removes a budget, the config file's included.
+#[utoipa::path(delete, path = "/api/v1/budgets/{id}", tag = "admin", params(("id" = String, Path, description = "The budget's id")), security(("admin_token" = []), ("bearer" = [])), responses((status = 204, description = "Removed"), (status = 404, description = "No such budget", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn delete_budget(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin::delete_budget(&state, &actor(&req), &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every declared tag (`tags:`): tags budgets may name.
+#[utoipa::path(get, path = "/api/v1/tags", tag = "admin", security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Tags (`kind` `tag`, `item` the tag)", body = crate::admin::ItemList), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody)))]
+pub async fn list_tags(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(admin::list_tags(&state).await)
+}
+
+/// Declares a tag (no body).
+#[utoipa::path(put, path = "/api/v1/tags/{name}", tag = "admin", params(("name" = String, Path, description = "The tag: 1 to 64 visible characters, no comma")), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Declared", body = crate::admin::ItemView), (status = 400, description = "Not a valid tag", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn put_tag(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(admin::put_tag(&state, &actor(&req), &name).await?))
+}
+
+/// Removes a declared tag, the config file's included; refused while a budget names it.
+#[utoipa::path(delete, path = "/api/v1/tags/{name}", tag = "admin", params(("name" = String, Path, description = "The tag")), security(("admin_token" = []), ("bearer" = [])), responses((status = 204, description = "Removed"), (status = 400, description = "A budget still names this tag", body = crate::error::ErrorBody), (status = 404, description = "No such tag", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable; nothing changed", body = crate::error::ErrorBody)))]
+pub async fn delete_tag(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin::delete_tag(&state, &actor(&req), &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Spend from the request history over a range, grouped by key, team, user, tag, model,
+/// provider or day.
+#[utoipa::path(get, path = "/api/v1/spend", tag = "admin", params(admin::SpendParams), security(("admin_token" = []), ("bearer" = [])), responses((status = 200, description = "Cost, requests and tokens per group, and the range's total", body = crate::admin::SpendReport), (status = 400, description = "A bad `group_by`, `since` or `until` (named in `param`), or an unknown parameter", body = crate::error::ErrorBody), (status = 401, description = "Missing or wrong admin token", body = crate::error::ErrorBody), (status = 403, description = "A client key, or the admin API is disabled", body = crate::error::ErrorBody), (status = 503, description = "The database is unavailable", body = crate::error::ErrorBody)))]
+pub async fn spend(
+    state: web::Data<AppState>,
+    query: web::Query<admin::SpendParams>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(admin::spend_report(&state, query.into_inner()).await?))
 }
 
 fn written_response(written: Written) -> actix_web::HttpResponseBuilder {
