@@ -46,8 +46,12 @@ export function start(cmd, args, env) {
 }
 
 export function stopAll() {
-  for (const c of children) c.kill("SIGTERM");
+  for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
 }
+
+// Also on a crash or when the test itself is stopped: the gateway and the mock must not outlive it.
+process.on("exit", stopAll);
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(1));
 
 /// Starts the mock OpenAI upstream (provider `mock-llm`, model `mock-model`) and the gateway with
 /// `extraConfig` lines appended to its config and `env` added to its environment. Answers the
