@@ -165,6 +165,18 @@ pub enum ApiError {
         /// Requests or tokens.
         kind: LimitKind,
     },
+    /// A budget would be passed, or the model has no price under a budget (429, never retried).
+    #[error("budget exceeded for {budget}: {reason}")]
+    BudgetExceeded {
+        /// The budget: `team research`, `session`, `gateway` (never a key itself).
+        budget: String,
+        /// Why: what remains against what the request may cost, or that the model has no price.
+        reason: String,
+        /// What remains of it, USD.
+        remaining_usd: f64,
+        /// Until the period ends (`None` for a `total` budget).
+        retry_after: Option<Duration>,
+    },
     /// `/ai/task`: no provider could answer (503, as seed 004 answers).
     #[error("{}", describe_attempts(.attempts))]
     TaskFailed {
@@ -323,7 +335,7 @@ impl ApiError {
             Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } | Self::TaskFailed { .. } => 503,
             Self::Auth(e) => e.status(),
             Self::ModelNotAllowed { .. } | Self::WrongUser { .. } | Self::NotGranted { .. } => 403,
-            Self::RateLimited { .. } => 429,
+            Self::RateLimited { .. } | Self::BudgetExceeded { .. } => 429,
             Self::AllProvidersFailed { .. } | Self::ResponseTooLarge { .. } => 502,
             Self::Internal(_) => 500,
         }
@@ -340,6 +352,7 @@ impl ApiError {
                 "permission_error"
             }
             Self::RateLimited { kind, .. } => kind.as_str(),
+            Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge { .. }
             | Self::RequestTimeout { .. }
@@ -380,6 +393,7 @@ impl ApiError {
             Self::WrongUser { .. } => "user_mismatch",
             Self::NotGranted { .. } => "model_not_granted",
             Self::RateLimited { .. } => "rate_limit_exceeded",
+            Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::Internal(_) => "internal_error",
         })
     }
@@ -399,6 +413,7 @@ impl ApiError {
         match self {
             Self::ProvidersUnavailable { retry_after } => *retry_after,
             Self::RateLimited { decision, .. } => Some(decision.retry_after),
+            Self::BudgetExceeded { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -18,6 +18,7 @@ pub mod orchestrator;
 pub mod pipeline;
 pub mod providers;
 pub mod routing;
+pub mod spend;
 pub mod startup;
 pub mod state;
 pub mod store;

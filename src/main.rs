@@ -40,7 +40,7 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Manage a gateway: its routes, security, providers, nodes and keys (seed 002's verbs).
+    /// Manage a gateway: routes, security, providers, nodes, keys, teams, budgets, spend (seed 002's verbs).
     #[command(flatten)]
     Manage(cli::Manage),
 }

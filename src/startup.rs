@@ -1,7 +1,7 @@
 //! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
 //! every background task (history writer, virtual-key refresh, limiter housekeeping, node health,
-//! the webhook dispatcher, the admin API's change sync, the config file's hot reload and the
-//! stored responses' writer).
+//! the webhook dispatcher, the admin API's change sync, the config file's hot reload, the stored
+//! responses' writer, the spend tasks and the `pricing.url` refresh).
 //!
 //! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
 //! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
@@ -22,14 +22,16 @@ use crate::auth::Authenticator;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Overrides};
 use crate::http;
-use crate::limits::Limiter;
+use crate::limits::{Limiter, RedisLink};
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRecord, Nodes, PoolSpec};
+use crate::spend::{Counters, Spend};
 use crate::state::{AppState, Handles, Layers, Live};
 use crate::store::{
     HistoryError, HistoryStore, StoredNode, WriterHandle, WriterSettings, response_queue, spawn_writer,
 };
 use crate::webhooks::{self, DeliveryHook};
+use secrecy::ExposeSecret;
 
 /// `task` labels of `ai_request_count` known at start, besides the `/ai/task` task types.
 const TASKS: &[&str] = &[
@@ -177,10 +179,11 @@ impl Application {
                 "client authentication is OFF until a key, JWT or admin token is configured or a virtual key is created"
             ),
         }
+        let spend = Arc::new(budget_counters(settings)?);
         let (layers, effective) = first_layers(&store, config).await;
         let poll = secs(layers.base.settings.reload.poll_seconds, 2.0);
         let watch_file = layers.base.settings.reload.watch_file;
-        let (live, skipped) = Live::build(effective, None, &metrics);
+        let (live, skipped) = Live::build(effective, None, &metrics, &spend.fetched);
         for e in skipped {
             tracing::warn!("{e}; skipping it");
         }
@@ -199,6 +202,7 @@ impl Application {
             webhooks,
             layers,
             responses,
+            spend,
         };
         let state = web::Data::new(AppState::new(live, handles));
         background
@@ -210,6 +214,10 @@ impl Application {
         background
             .tasks
             .push(spawn_shutdown_cut(&state, background.cancel.clone()));
+        background.tasks.extend(spawn_spend(&state, background.cancel.clone()));
+        background
+            .tasks
+            .extend(spawn_pricing(&state, background.cancel.clone()));
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             // Building a client cannot fail once the first one was built; if it ever did, the
@@ -266,13 +274,96 @@ impl Application {
     }
 }
 
+/// The budget counters: in Redis under `REDIS_PREFIX` when `REDIS_URL` is set (a link of their
+/// own, kept in the background), else in this process.
+fn budget_counters(settings: &crate::config::Settings) -> Result<Spend, StartupError> {
+    let link = match &settings.redis_url {
+        Some(url) => {
+            let link = RedisLink::new(url.expose_secret(), "budgets", Duration::from_millis(100))
+                .map_err(StartupError::Setting)?;
+            link.start();
+            Some(link)
+        }
+        None => None,
+    };
+    Ok(Spend::new(Counters::new(link, &settings.redis_prefix)))
+}
+
+/// How often each replica re-reads the spend ledger its counters are rebuilt from.
+const LEDGER_REFRESH: Duration = Duration::from_secs(5);
+
+/// The spend tasks: the settle task (reservations replaced by costs; a threshold crossed becomes a
+/// `budget.threshold` event for `webhooks.budget_url`) and the ledger refresh, which keeps each
+/// counter's database total in memory so a counter Redis lost, or this replica while Redis is
+/// down, starts from what was spent.
+fn spawn_spend(state: &web::Data<AppState>, cancel: CancellationToken) -> Vec<JoinHandle<()>> {
+    let settle = {
+        let state = state.clone();
+        let spend = state.spend.clone();
+        let on_crossing = move |c: crate::spend::Crossing| {
+            let live = state.live();
+            if let Some(url) = &live.config.settings.webhooks.budget_url {
+                state.webhooks.emit(url, &crate::pipeline::threshold_event(&c));
+            }
+        };
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = spend.run_settler(on_crossing) => {}
+                () = cancel.cancelled() => {}
+            }
+        })
+    };
+    let refresh = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                crate::pipeline::refresh_ledger(&state).await;
+                tokio::select! {
+                    () = tokio::time::sleep(LEDGER_REFRESH) => {}
+                    () = cancel.cancelled() => return,
+                }
+            }
+        })
+    };
+    vec![settle, refresh]
+}
+
+/// With `pricing.url` set at start: installs the copy saved by an earlier run, then fetches the
+/// document now and every `pricing.refresh_hours` (both read from the live configuration each
+/// round, so a reload changes them from the next round). A fetch in flight is abandoned at
+/// shutdown.
+fn spawn_pricing(state: &web::Data<AppState>, cancel: CancellationToken) -> Option<JoinHandle<()>> {
+    state.live().config.settings.pricing.url.as_ref()?;
+    let state = state.clone();
+    Some(tokio::spawn(async move {
+        tokio::select! {
+            _ = crate::pipeline::load_saved_prices(&state) => {}
+            () = cancel.cancelled() => return,
+        }
+        loop {
+            // Failures are logged and shown in `/health` inside; the prices in use stay.
+            tokio::select! {
+                _ = crate::pipeline::refresh_prices(&state) => {}
+                () = cancel.cancelled() => return,
+            }
+            let every = secs(state.live().config.settings.pricing.refresh_hours * 3600.0, 86_400.0);
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = cancel.cancelled() => return,
+            }
+        }
+    }))
+}
+
 /// The pooled upstream client: connect timeout only (attempt and stream timeouts are the
 /// orchestrator's), TCP_NODELAY so SSE chunks are not held back.
 ///
 /// Redirects are never followed: reqwest would resend the body (the prompt) and every header but
 /// `Authorization` (so `x-api-key`, `x-goog-api-key`, `api-key` and custom auth headers) to
 /// whatever host a 3xx names, past the path routes' SSRF check of the first hop. Providers,
-/// nodes, path routes and webhooks all use this client; a 3xx is an answer their callers judge.
+/// nodes, path routes, webhooks and the `pricing.url` fetch all use this client; a 3xx is an
+/// answer their callers judge.
 fn upstream_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -20,6 +20,7 @@ use crate::orchestrator::breaker::{BreakerSet, HookFactory, TransitionHook};
 use crate::providers::{Registry, RegistryError};
 use crate::routing::paths::PathTable;
 use crate::routing::stats::RouteStats;
+use crate::spend::{BudgetBook, Fetched, PriceBook, Spend};
 use crate::store::{HistorySink, HistoryStore, ResponseSink};
 use crate::webhooks::Webhooks;
 
@@ -34,13 +35,22 @@ pub struct Live {
     pub breakers: BreakerSet,
     /// Path routes and endpoint policies, compiled from `config` (looked up per request).
     pub paths: PathTable,
+    /// Every model's price: `pricing:`, then `pricing.url`'s, then the catalogue's.
+    pub prices: PriceBook,
+    /// The budgets of `config`.
+    pub budgets: BudgetBook,
 }
 
 impl Live {
     /// Builds a snapshot, keeping breaker state from `previous` for providers that remain.
     /// Providers whose kind has no adapter are left out and returned.
     /// Breaker transitions are counted in `metrics`.
-    pub fn build(config: Config, previous: Option<&Live>, metrics: &Arc<Metrics>) -> (Self, Vec<RegistryError>) {
+    pub fn build(
+        config: Config,
+        previous: Option<&Live>,
+        metrics: &Arc<Metrics>,
+        fetched: &Fetched,
+    ) -> (Self, Vec<RegistryError>) {
         let (registry, errors) = Registry::rebuild(&config.providers, previous.map(|p| &p.registry));
         let providers = registry.providers().iter().map(|p| &*p.config);
         let metrics = metrics.clone();
@@ -53,6 +63,8 @@ impl Live {
         (
             Self {
                 paths: PathTable::build(&config.settings),
+                prices: PriceBook::new(&config, fetched.clone()),
+                budgets: BudgetBook::new(&config.settings),
                 config,
                 registry,
                 breakers,
@@ -158,6 +170,8 @@ pub struct AppState {
     /// Which provider made each `/v1/responses` answer, and the stored bridged ones (memory at
     /// once, the database by a writer task; never awaited on the request path).
     pub responses: ResponseSink,
+    /// Prices fetched from `pricing.url` and the budget counters.
+    pub spend: Arc<Spend>,
 }
 
 /// Shutdown's word to the requests in flight: when the grace period is over, streams still
@@ -202,6 +216,8 @@ pub struct Handles {
     pub webhooks: Webhooks,
     /// What the first snapshot was built from.
     pub layers: Layers,
+    /// Prices fetched, budget counters, the settle queue.
+    pub spend: Arc<Spend>,
     /// Response rows' queue.
     pub responses: ResponseSink,
 }
@@ -226,6 +242,7 @@ impl AppState {
             layers: Arc::new(tokio::sync::Mutex::new(h.layers)),
             shutdown: Shutdown::default(),
             responses: h.responses,
+            spend: h.spend,
         }
     }
 

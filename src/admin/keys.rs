@@ -253,6 +253,7 @@ fn virtual_key(k: StoredKey) -> Option<VirtualKey> {
             key_name: Some(k.name),
             team: k.team,
             priority: k.priority.as_deref().and_then(Priority::parse),
+            team_models: None,
         },
     })
 }

@@ -18,8 +18,8 @@ pub use keys::{
 };
 pub use reload::{ReloadCause, file_changed, file_stamp, reload_file, sync_overrides};
 pub use spend::{
-    BudgetList, BudgetStatus, BudgetView, SpendParams, SpendReport, create_budget, delete_budget, delete_tag,
-    delete_team, list_budgets, list_tags, list_teams, put_budget, put_tag, put_team, spend_report,
+    BudgetList, BudgetView, SpendParams, SpendReport, create_budget, delete_budget, delete_tag, delete_team,
+    list_budgets, list_tags, list_teams, put_budget, put_tag, put_team, spend_report,
 };
 
 use std::collections::BTreeMap;

@@ -140,7 +140,7 @@ pub async fn sync_overrides(state: &AppState) -> Result<bool, HistoryError> {
 pub(super) fn install(state: &AppState, config: Config) {
     let current = state.live();
     let ids: Vec<_> = config.providers.iter().map(|p| p.id.clone()).collect();
-    let (live, skipped) = Live::build(config, Some(&current), &state.metrics);
+    let (live, skipped) = Live::build(config, Some(&current), &state.metrics, &state.spend.fetched);
     for e in skipped {
         tracing::warn!("{e}; skipping it");
     }

@@ -42,22 +42,7 @@ pub struct BudgetView {
     #[serde(flatten)]
     pub view: ItemView,
     /// What the current period has spent; null when not known here.
-    pub status: Option<BudgetStatus>,
-}
-
-/// A budget's current period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BudgetStatus {
-    /// Spent so far this period, USD.
-    pub spent_usd: f64,
-    /// Held for requests still running, USD.
-    pub reserved_usd: f64,
-    /// What is left, USD (never below zero).
-    pub remaining_usd: f64,
-    /// When the period began, RFC 3339.
-    pub period_start: String,
-    /// When it ends, RFC 3339; null for a `total` budget.
-    pub period_end: Option<String>,
+    pub status: Option<crate::spend::BudgetStatus>,
 }
 
 /// `{"data": [...]}`.
@@ -69,10 +54,11 @@ pub struct BudgetList {
 
 /// Every budget.
 pub async fn list_budgets(state: &AppState) -> BudgetList {
-    let data = list(state, &[OverrideKind::Budget]).await.data;
-    BudgetList {
-        data: data.into_iter().map(budget_view).collect(),
+    let mut views = Vec::new();
+    for item in list(state, &[OverrideKind::Budget]).await.data {
+        views.push(budget_view(state, item).await);
     }
+    BudgetList { data: views }
 }
 
 /// `POST /api/v1/budgets`: a new budget (409 when one with its id exists).
@@ -88,7 +74,7 @@ pub async fn create_budget(state: &AppState, actor: &Actor, body: &[u8]) -> Resu
         Expect::Absent,
     )
     .await?;
-    Ok(budget_view(one(state, OverrideKind::Budget, &id).await?))
+    Ok(budget_view(state, one(state, OverrideKind::Budget, &id).await?).await)
 }
 
 /// `PUT /api/v1/budgets/{id}`: creates or replaces the budget whose id the body makes.
@@ -113,7 +99,7 @@ pub async fn put_budget(state: &AppState, actor: &Actor, id: &str, body: &[u8]) 
         Expect::Either,
     )
     .await?;
-    Ok(budget_view(one(state, OverrideKind::Budget, id).await?))
+    Ok(budget_view(state, one(state, OverrideKind::Budget, id).await?).await)
 }
 
 /// Removes a budget, the file's included.
@@ -122,9 +108,12 @@ pub async fn delete_budget(state: &AppState, actor: &Actor, id: &str) -> Result<
     Ok(())
 }
 
-fn budget_view(view: ItemView) -> BudgetView {
-    // Running totals live in the spend ledger, which this module does not read.
-    BudgetView { view, status: None }
+async fn budget_view(state: &AppState, view: ItemView) -> BudgetView {
+    let status = match serde_json::from_value::<BudgetConfig>(view.item.clone()) {
+        Ok(budget) => state.spend.budget_status(&budget).await,
+        Err(_) => None,
+    };
+    BudgetView { view, status }
 }
 
 /// Every declared tag.

@@ -181,6 +181,7 @@ impl JwtVerifier {
                         key_name: None,
                         team: None,
                         priority: None,
+                        team_models: None,
                     });
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => verdict = AuthError::Expired,

@@ -24,7 +24,7 @@ pub use jwt::JwtVerifier;
 pub use keys::{KeyDigest, digest, equal, generate_key, key_prefix};
 pub use throttle::{FAILURE_BURST, FailureThrottle};
 
-use crate::config::{AuthSettings, EndpointAuth};
+use crate::config::{AuthSettings, EndpointAuth, TeamConfig, glob_match};
 use crate::domain::Priority;
 
 /// Operator tokens shorter than this are warned about at start and at each reload.
@@ -79,12 +79,27 @@ pub struct Caller {
     pub team: Option<String>,
     /// A virtual key's own priority; `None` = its team's, else `normal`.
     pub priority: Option<Priority>,
+    /// Its team's `models` allow-list (`*` patterns), set per request from the live `teams:`.
+    pub team_models: Option<Arc<[String]>>,
 }
 
 impl Caller {
-    /// Whether this caller may use `model`.
+    /// Whether this caller may use `model`: its own list and its team's both allow it (`*`
+    /// patterns in either).
     pub fn may_use(&self, model: &str) -> bool {
-        self.models.as_ref().is_none_or(|m| m.iter().any(|x| x == model))
+        let allows =
+            |list: &Option<Arc<[String]>>| list.as_ref().is_none_or(|m| m.iter().any(|p| glob_match(p, model)));
+        allows(&self.models) && allows(&self.team_models)
+    }
+
+    /// Takes its team's allow-list and, unless the key sets its own, priority from `teams`; a
+    /// team no longer declared leaves both unset.
+    pub fn join_team(&mut self, teams: &[TeamConfig]) {
+        let Some(team) = self.team.as_deref().and_then(|t| teams.iter().find(|x| x.name == t)) else {
+            return;
+        };
+        self.team_models = team.models.as_ref().map(|m| m.iter().cloned().collect());
+        self.priority = self.priority.or(Some(team.priority));
     }
 }
 
@@ -334,6 +349,7 @@ impl Authenticator {
                 key_name: None,
                 team: None,
                 priority: None,
+                team_models: None,
             });
         }
         let keys = self.virtual_keys.load();
@@ -444,6 +460,7 @@ fn anonymous(peer: Option<IpAddr>) -> Caller {
         key_name: None,
         team: None,
         priority: None,
+        team_models: None,
     }
 }
 
@@ -530,6 +547,7 @@ mod tests {
             key_name: None,
             team: None,
             priority: None,
+            team_models: None,
         };
         a.note_key_history(false);
         assert!(!a.enabled());

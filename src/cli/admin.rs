@@ -11,7 +11,7 @@ use super::{Outcome, say};
 /// `audit`: the admin audit trail.
 #[derive(Args)]
 pub struct AuditArgs {
-    /// Only this kind (route, path_route, security, user, provider, key, node).
+    /// Only this kind (route, path_route, security, user, provider, team, budget, tag, key, node).
     #[arg(long)]
     kind: Option<String>,
     /// Only changes at or after this RFC 3339 time.
@@ -403,7 +403,8 @@ fn encode_path(endpoint: &str) -> String {
         .join("/")
 }
 
-fn text(v: &Value) -> String {
+/// A JSON value as a table cell (`-` for null).
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) => s.clone(),
@@ -428,7 +429,7 @@ fn targets_text(v: &Value) -> String {
 }
 
 /// Prints rows as aligned columns (the first row is the header).
-fn print_rows(rows: &[Vec<String>]) {
+pub(super) fn print_rows(rows: &[Vec<String>]) {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| {

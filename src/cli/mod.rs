@@ -10,6 +10,7 @@ mod init;
 mod keys;
 mod remote;
 mod smoke;
+mod spend;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -66,6 +67,18 @@ pub enum Manage {
     Smoke(smoke::SmokeArgs),
     /// Print the admin audit trail (GET /api/v1/audit), newest first.
     Audit(admin::AuditArgs),
+    /// Print what was spent (GET /api/v1/spend), grouped by model, key, team, user, tag, provider or day.
+    Spend(spend::SpendArgs),
+    /// List, set or delete teams (every replica).
+    Teams {
+        #[command(subcommand)]
+        action: spend::TeamsAction,
+    },
+    /// List, set or delete budgets (every replica).
+    Budgets {
+        #[command(subcommand)]
+        action: spend::BudgetsAction,
+    },
     /// Manage virtual keys: through the gateway when a URL is given (--url or AI_GATEWAY_URL),
     /// else straight in the database named by DATABASE_URL.
     Keys {
@@ -119,6 +132,9 @@ async fn remote_command(gw: &Gateway, command: Manage) -> Result<Outcome, String
         Manage::Nodes { action } => admin::nodes(gw, action).await,
         Manage::Smoke(args) => smoke::run(gw, args).await,
         Manage::Audit(args) => admin::audit(gw, args).await,
+        Manage::Spend(args) => spend::spend(gw, args).await,
+        Manage::Teams { action } => spend::teams(gw, action).await,
+        Manage::Budgets { action } => spend::budgets(gw, action).await,
         // Run without a gateway client, in `run`.
         Manage::Init { .. } | Manage::Keys { .. } => Ok(Outcome::Done),
     }

@@ -42,6 +42,18 @@ impl Gateway {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, String> {
+        let text = self.send(method, path, body).await?;
+        serde_json::from_str(&text).map_err(|e| format!("the gateway answered something unexpected: {e}"))
+    }
+
+    /// Calls the admin API for its status alone (a `204 No Content` delete, say); a refusal
+    /// becomes its message.
+    pub async fn send_no_content(&self, method: reqwest::Method, path: &str) -> Result<(), String> {
+        self.send(method, path, None).await.map(drop)
+    }
+
+    /// The text of a 2xx answer; the server's error message otherwise.
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<String, String> {
         let mut request = self.http.request(method, format!("{}{path}", self.remote.url));
         if let Some(token) = &self.remote.admin_token {
             let token = token.expose_secret();
@@ -53,7 +65,7 @@ impl Gateway {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        parse(response).await
+        success_text(response).await
     }
 
     /// `POST /v1/chat/completions` with the client key; `Ok` on a 2xx, else why not.
@@ -66,7 +78,10 @@ impl Gateway {
             request = request.bearer_auth(key.expose_secret());
         }
         let response = request.send().await.map_err(|e| self.unreachable(&e))?;
-        parse::<Value>(response).await.map(drop)
+        let text = success_text(response).await?;
+        serde_json::from_str::<Value>(&text)
+            .map(drop)
+            .map_err(|e| format!("the gateway answered something unexpected: {e}"))
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> String {
@@ -80,8 +95,8 @@ impl Gateway {
     }
 }
 
-/// The JSON of a 2xx answer; the server's error message otherwise.
-async fn parse<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, String> {
+/// The text of a 2xx answer; the server's error message otherwise.
+async fn success_text(response: reqwest::Response) -> Result<String, String> {
     let status = response.status();
     let text = response
         .text()
@@ -99,7 +114,7 @@ async fn parse<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, St
         };
         return Err(format!("{message}{hint} [HTTP {}]", status.as_u16()));
     }
-    serde_json::from_str(&text).map_err(|e| format!("the gateway answered something unexpected: {e}"))
+    Ok(text)
 }
 
 /// Percent-encodes one URL path segment (or query value).

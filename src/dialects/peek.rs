@@ -32,6 +32,9 @@ pub struct Peek {
     /// Whether the request offers `tools` (a non-empty array): named routes skip targets without
     /// tool support.
     pub tools: bool,
+    /// The most tokens the client lets the answer have (`max_completion_tokens`, `max_tokens`,
+    /// Responses' `max_output_tokens`), which bounds what a budget reserves.
+    pub max_tokens: Option<u64>,
 }
 
 /// The part of `stream_options` the gateway reads.
@@ -54,6 +57,10 @@ struct ChatView {
     stream_options: Option<StreamOptions>,
     #[serde(default)]
     tools: Option<Vec<IgnoredAny>>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+    #[serde(default)]
+    max_completion_tokens: Option<u64>,
 }
 
 impl Peek {
@@ -66,6 +73,7 @@ impl Peek {
             stream: view.stream.unwrap_or(false),
             stream_options: view.stream_options,
             tools: view.tools.is_some_and(|t| !t.is_empty()),
+            max_tokens: view.max_completion_tokens.or(view.max_tokens),
         })
     }
 
@@ -85,6 +93,8 @@ impl Peek {
             stream: Option<bool>,
             #[serde(default)]
             tools: Option<Vec<IgnoredAny>>,
+            #[serde(default)]
+            max_output_tokens: Option<u64>,
         }
         let view: ResponsesView = parse(body)?;
         require_model(&view.model)?;
@@ -93,6 +103,7 @@ impl Peek {
             stream: view.stream.unwrap_or(false),
             stream_options: None,
             tools: view.tools.is_some_and(|t| !t.is_empty()),
+            max_tokens: view.max_output_tokens,
         })
     }
 

@@ -36,6 +36,12 @@ pub fn count_body(n: u64) -> Bytes {
     Bytes::from(format!("{{\"input_tokens\":{n}}}"))
 }
 
+/// Tokens of plain text in `o200k_base` (what an answer relayed so far is priced on when its
+/// stream ended before the usage came).
+pub fn text_tokens(text: &str) -> u64 {
+    tiktoken_rs::o200k_base_singleton().encode_ordinary(text).len() as u64
+}
+
 /// The gateway's estimate of a count-tokens body's input tokens: `system`, every message's
 /// content (text, thinking, tool calls' input, tool results), and every tool's name, description
 /// and input schema. The body has been validated; a body that is not a JSON object is refused.

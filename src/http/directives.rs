@@ -34,6 +34,10 @@ impl FromRequest for Directives {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
+            tags: text(TAGS_HEADER).map(crate::pipeline::parse_tags).unwrap_or_default(),
         }))
     }
 }
+
+/// The client's tags for spend reports and tag budgets: `a,b`.
+const TAGS_HEADER: &str = "x-ai-gateway-tags";

@@ -68,6 +68,11 @@ pub fn respond(e: &ApiError, dialect: Dialect) -> HttpResponse {
     if let ApiError::RateLimited { decision, .. } = e {
         super::render::rate_limit_headers(&mut builder, decision);
     }
+    if let ApiError::BudgetExceeded { remaining_usd, .. } = e {
+        // SDKs and coding agents retry 429s on their own; a spent budget stays spent.
+        builder.insert_header(("x-should-retry", "false"));
+        builder.insert_header(("x-ai-gateway-budget-remaining-usd", format!("{remaining_usd:.6}")));
+    }
     if let ApiError::Auth(a) = e
         && a.status() == 401
     {

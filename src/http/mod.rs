@@ -116,6 +116,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(users::history),
     );
     add(cfg, "/history", Access::ClientOrAdmin, web::get().to(history::list));
+    add(cfg, "/api/v1/me", Access::Client, web::get().to(routes::me::me));
     add(cfg, "/ai/task", Access::Client, web::post().to(task::task));
     add(
         cfg,

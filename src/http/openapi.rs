@@ -61,6 +61,7 @@ impl Modify for Security {
         routes::task::task,
         routes::task::provider_status,
         routes::history::list,
+        routes::me::me,
         routes::history::cleanup,
         routes::health::livez,
         routes::health::readyz,

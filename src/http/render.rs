@@ -35,9 +35,13 @@ pub fn answer(answer: Answer) -> HttpResponse {
             attempts,
             cache,
             dropped_tools: dropped,
+            cost_usd,
         } => {
             let mut response = HttpResponse::Ok();
             dropped_tools(&mut response, &dropped);
+            if let Some(usd) = cost_usd {
+                response.insert_header(("x-ai-gateway-cost-usd", format!("{usd:.9}")));
+            }
             response
                 .insert_header((CONTENT_TYPE, content_type))
                 .insert_header(("x-ai-gateway-provider", provider.as_str()))

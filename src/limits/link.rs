@@ -86,6 +86,30 @@ impl RedisLink {
         }
     }
 
+    /// One call on the current connection, bounded by `timeout`; without a connection it fails at
+    /// once (the keeper reconnects in the background, so no request waits on a connect), and an
+    /// I/O error or a timeout drops the connection.
+    pub async fn run<T>(
+        &self,
+        timeout: Duration,
+        f: impl AsyncFnOnce(MultiplexedConnection) -> redis::RedisResult<T>,
+    ) -> Result<T, String> {
+        let conn = self
+            .current()
+            .ok_or_else(|| "not connected (reconnecting in the background)".to_owned())?;
+        match tokio::time::timeout(timeout, f(conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                self.failed(&e);
+                Err(e.to_string())
+            }
+            Err(_) => {
+                self.timed_out();
+                Err("redis call timed out".into())
+            }
+        }
+    }
+
     /// A call got no answer in time: the connection may hang on a Redis that is gone.
     pub fn timed_out(&self) {
         self.broke();

@@ -72,27 +72,8 @@ impl RedisLimiter {
         self.link.connected()
     }
 
-    /// One call on the current connection; without one, fails at once (the keeper reconnects in
-    /// the background, so no request waits on a connect).
-    async fn run<T: redis::FromRedisValue>(
-        &self,
-        f: impl AsyncFnOnce(MultiplexedConnection) -> redis::RedisResult<T>,
-    ) -> Result<T, String> {
-        let conn = self
-            .link
-            .current()
-            .ok_or_else(|| "not connected (reconnecting in the background)".to_owned())?;
-        match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
-                self.link.failed(&e);
-                Err(e.to_string())
-            }
-            Err(_) => {
-                self.link.timed_out();
-                Err("redis call timed out".into())
-            }
-        }
+    async fn run<T>(&self, f: impl AsyncFnOnce(MultiplexedConnection) -> redis::RedisResult<T>) -> Result<T, String> {
+        self.link.run(CALL_TIMEOUT, f).await
     }
 
     pub(super) async fn check(&self, scope: &str, key: &str, quota: Quota) -> Result<Decision, String> {

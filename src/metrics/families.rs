@@ -2,7 +2,9 @@
 //! verbatim (`ai_request_count`, ...) even where Prometheus conventions would add `_total`; new ones
 //! follow `gateway_<noun>_<unit>`.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    CounterVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 use crate::domain::{AttemptOutcome, ProviderId};
 
@@ -113,6 +115,12 @@ pub struct Families {
     pub webhook_deliveries: IntCounterVec,
     /// Requests to named routes, by route, the target that answered (provider, model) and status.
     pub route_requests: IntCounterVec,
+    /// USD spent, by provider and priced model (`other` for a model priced only by a pattern).
+    pub cost_usd: CounterVec,
+    /// Requests whose model has no price, by provider.
+    pub cost_unpriced: IntCounterVec,
+    /// Budget checks and settlements decided locally because Redis could not answer.
+    pub budget_redis_fallbacks: IntCounter,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -272,6 +280,28 @@ impl Families {
                 "gateway_route_requests_total",
                 "Requests to named routes, by route, answering target (provider, model) and status",
                 &["route", "provider", "model", "status"],
+            )?,
+            cost_usd: {
+                let c = CounterVec::new(
+                    Opts::new(
+                        "gateway_cost_usd_total",
+                        "USD spent on upstream calls, by provider and model",
+                    ),
+                    &["provider", "model"],
+                )?;
+                r.register(Box::new(c.clone()))?;
+                c
+            },
+            cost_unpriced: counter(
+                r,
+                "gateway_cost_unpriced_total",
+                "Requests with usage whose model has no price (their cost is null), by provider",
+                &["provider"],
+            )?,
+            budget_redis_fallbacks: plain_counter(
+                r,
+                "gateway_budget_redis_fallbacks_total",
+                "Budget checks and settlements decided by one replica because Redis could not answer",
             )?,
         })
     }

@@ -48,6 +48,8 @@ pub struct ScrapeSample {
     pub dropped: u64,
     /// Limit checks Redis could not answer (decided locally instead).
     pub redis_fallbacks: u64,
+    /// Budget checks and settlements Redis could not answer.
+    pub budget_redis_fallbacks: u64,
 }
 
 /// What one finished request contributes.
@@ -78,6 +80,7 @@ pub struct Metrics {
     history_written_seen: AtomicU64,
     history_dropped_seen: AtomicU64,
     redis_fallbacks_seen: AtomicU64,
+    budget_fallbacks_seen: AtomicU64,
     /// Responses per second over the last minute, and the start time (for `summary`).
     last_minute: summary::LastMinute,
 }
@@ -95,6 +98,7 @@ impl Metrics {
             history_written_seen: AtomicU64::new(0),
             history_dropped_seen: AtomicU64::new(0),
             redis_fallbacks_seen: AtomicU64::new(0),
+            budget_fallbacks_seen: AtomicU64::new(0),
             last_minute: summary::LastMinute::new(),
         })
     }
@@ -202,6 +206,11 @@ impl Metrics {
             &self.redis_fallbacks_seen,
             history.redis_fallbacks,
         );
+        mirror(
+            &self.f.budget_redis_fallbacks,
+            &self.budget_fallbacks_seen,
+            history.budget_redis_fallbacks,
+        );
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
@@ -264,6 +273,19 @@ impl Metrics {
             .route_requests
             .with_label_values(&[route, provider, model, status])
             .inc();
+    }
+
+    /// What one request cost at `provider` (a configured id): `None` for an unpriced model.
+    /// `model` is a label only when `known` (a price names it), else `other`, so clients cannot
+    /// grow the series.
+    pub fn observe_cost(&self, provider: &str, model: &str, known: bool, cost: Option<f64>) {
+        match cost {
+            Some(usd) => {
+                let model = if known { model } else { "other" };
+                self.f.cost_usd.with_label_values(&[provider, model]).inc_by(usd);
+            }
+            None => self.f.cost_unpriced.with_label_values(&[provider]).inc(),
+        }
     }
 
     /// A breaker changed state (`to`: `open`, `half_open` or `closed`).

@@ -1,6 +1,6 @@
 //! Which limits apply to a caller on a route, checked in order: the caller's request rate (its own
-//! for a virtual key with `rpm`, else the global one when `rate_limit.enabled`), the route's limit,
-//! then its tokens per minute.
+//! for a virtual key with `rpm`, else the global one when `rate_limit.enabled`), its team's request
+//! and token rates, the route's limit, then its tokens per minute.
 
 use crate::auth::Caller;
 use crate::error::{ApiError, LimitKind};
@@ -31,6 +31,25 @@ pub async fn admit(state: &AppState, caller: &Caller, route: &str, path: &str) -
         refuse_unless(state, d, "key", LimitKind::Requests)?;
         shown = Some(d);
     }
+    let team = caller
+        .team
+        .as_deref()
+        .and_then(|t| live.config.settings.teams.iter().find(|x| x.name == t));
+    if let Some((team, rpm)) = team.and_then(|t| t.rpm.map(|r| (t, r))) {
+        // A team's rate is shared by all its keys: its whole minute may come at once.
+        let quota = Quota {
+            per_minute: rpm,
+            burst: rpm.max(1),
+        };
+        let d = limiter.check("team", &team.name, quota).await;
+        refuse_unless(state, d, "team", LimitKind::Requests)?;
+        shown = Some(shown.map_or(d, |s: Decision| if d.remaining < s.remaining { d } else { s }));
+    }
+    if let Some((team, tpm)) = team.and_then(|t| t.tpm.map(|n| (t, n)))
+        && let Some(wait) = limiter.tokens_exhausted(&team_tokens_key(&team.name), tpm).await
+    {
+        refuse_unless(state, exhausted(tpm, wait), "team_tokens", LimitKind::Tokens)?;
+    }
     if rl.enabled
         && let Some(&per_minute) = rl.routes.get(route)
     {
@@ -60,17 +79,32 @@ pub async fn admit(state: &AppState, caller: &Caller, route: &str, path: &str) -
     if let Some(tpm) = tokens_per_minute(state, caller)
         && let Some(wait) = limiter.tokens_exhausted(&caller.id, tpm).await
     {
-        let limit = u32::try_from(tpm).unwrap_or(u32::MAX);
-        let d = Decision {
-            allowed: false,
-            limit,
-            remaining: 0,
-            retry_after: wait,
-            reset_after: wait,
-        };
-        refuse_unless(state, d, "tokens", LimitKind::Tokens)?;
+        refuse_unless(state, exhausted(tpm, wait), "tokens", LimitKind::Tokens)?;
     }
     Ok(shown)
+}
+
+fn exhausted(tpm: u64, wait: std::time::Duration) -> Decision {
+    Decision {
+        allowed: false,
+        limit: u32::try_from(tpm).unwrap_or(u32::MAX),
+        remaining: 0,
+        retry_after: wait,
+        reset_after: wait,
+    }
+}
+
+/// Where a team's tokens per minute are counted (beside the callers' own counts).
+pub fn team_tokens_key(team: &str) -> String {
+    format!("team:{team}")
+}
+
+/// The caller's team's tokens-per-minute budget, with the key it is counted under.
+pub fn team_tokens_per_minute(state: &AppState, caller: &Caller) -> Option<(String, u64)> {
+    let live = state.live();
+    let team = caller.team.as_deref()?;
+    let tpm = live.config.settings.teams.iter().find(|t| t.name == team)?.tpm?;
+    Some((team_tokens_key(team), tpm))
 }
 
 /// The caller's tokens-per-minute budget, if any.

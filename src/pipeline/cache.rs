@@ -22,6 +22,8 @@ pub struct Directives {
     /// The coding agent's session (`x-claude-code-session-id`, `session_id`, `session-id`,
     /// `x-session-id`), recorded in history.
     pub session: Option<String>,
+    /// `x-ai-gateway-tags: a,b`: recorded in history; declared ones count toward tag budgets.
+    pub tags: Vec<String>,
 }
 
 /// A request the cache applies to: where its answer is (or will be) and for how long.
@@ -80,6 +82,7 @@ pub(super) fn hit(answer: CachedAnswer, mut trace: Trace) -> Answer {
         attempts: 0,
         cache: Some(CacheStatus::Hit),
         dropped_tools: Vec::new(),
+        cost_usd: None,
     }
 }
 

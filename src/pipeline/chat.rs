@@ -83,6 +83,7 @@ async fn infer_as(
         &body,
     );
     trace.session.clone_from(&directives.session);
+    trace.spend.tags.clone_from(&directives.tags);
     // Stored responses: `previous_response_id` is resolved before routing.
     let (body, chain) = match front {
         Front::Responses => match super::responses::expand(state, caller, body).await {
@@ -197,6 +198,17 @@ async fn infer_inner(
     {
         resolved.plan.candidates.retain(|c| &c.provider.config.id == pin);
     }
+    trace.spend.body = Some(body.clone());
+    let session = trace.session.clone();
+    super::spend::admit(
+        state,
+        session.as_deref(),
+        body.len(),
+        peek.max_tokens,
+        &mut resolved.plan,
+        &mut trace.spend,
+    )
+    .await?;
     let plan = &resolved.plan;
     let orchestrator = orchestrator(state, live, request_id, dialect, caller, &directives.forward);
     if !peek.stream {
@@ -256,11 +268,15 @@ pub async fn embeddings(
         &body,
     );
     trace.session.clone_from(&directives.session);
+    trace.spend.tags.clone_from(&directives.tags);
     let result = async {
         let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
         trace.model = Some(peek.model.clone());
         let needs = Needs::estimate(body.len(), false);
-        let resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;
+        let mut resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;
+        let session = trace.session.clone();
+        let plan = &mut resolved.plan;
+        super::spend::admit(state, session.as_deref(), body.len(), Some(0), plan, &mut trace.spend).await?;
         let lookup = cache::applies(&live, &directives, caller, &peek.model, "/v1/embeddings", &body);
         if let Some(l) = &lookup
             && let Some(hit) = cache::get(state, l, &mut trace).await
@@ -306,7 +322,7 @@ async fn json(
         }
     };
     let cache = trace.cache;
-    trace.succeeded(reply.usage, reply.text.as_deref());
+    let cost_usd = trace.succeeded(reply.usage, reply.text.as_deref());
     if let Some(lookup) = lookup {
         let answer = CachedAnswer {
             provider: success.provider.clone(),
@@ -323,6 +339,7 @@ async fn json(
         attempts,
         cache,
         dropped_tools,
+        cost_usd,
     })
 }
 

@@ -99,6 +99,7 @@ pub async fn count_tokens(
                 attempts,
                 cache: None,
                 dropped_tools: Vec::new(),
+                cost_usd: None,
             }))
         }
         Ok(Err((n, provider))) => {

@@ -21,6 +21,10 @@ pub struct Health {
     pub history: WriterStatus,
     /// GPU nodes (seed 000's `url, online, busy, model`); empty without a node pool.
     pub nodes: Vec<super::NodeHealth>,
+    /// `pricing.url`: when its prices were fetched, how many models they price and why the last
+    /// fetch failed; absent without a URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<crate::spend::FetchStatus>,
 }
 
 /// One provider in `/health`.
@@ -68,5 +72,6 @@ pub fn health(state: &AppState) -> Health {
         providers,
         history: state.history.status(),
         nodes: super::nodes::health_nodes(state),
+        pricing: super::pricing::status(state),
     }
 }

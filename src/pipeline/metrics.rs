@@ -36,6 +36,11 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
         written: w.written,
         dropped: w.dropped,
         redis_fallbacks: state.limiter.fallbacks(),
+        budget_redis_fallbacks: state
+            .spend
+            .counters
+            .fallbacks
+            .load(std::sync::atomic::Ordering::Relaxed),
     };
     state.metrics.render(&breakers, history).map_err(ApiError::internal)
 }

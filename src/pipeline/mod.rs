@@ -9,13 +9,16 @@ mod count_tokens;
 mod front;
 mod health;
 mod history;
+mod me;
 mod metrics;
 mod models;
 mod nodes;
 mod observe;
 mod paths;
+mod pricing;
 mod resolve;
 mod responses;
+mod spend;
 mod status;
 mod task;
 mod worker;
@@ -33,6 +36,7 @@ pub use count_tokens::{TokenCount, count_tokens};
 pub use front::Front;
 pub use health::{Health, ProviderHealth, health, ready};
 pub use history::{Viewer, cleanup, history, user_history};
+pub use me::{Me, MyBudget, SpendToDate, me};
 pub use metrics::{metrics_summary, metrics_text};
 pub use models::{ModelCard, ModelList, models, user_models};
 pub use nodes::{
@@ -42,10 +46,12 @@ pub use nodes::{
 pub use paths::{
     CanonicalPath, PathAnswer, PathCall, canonical_path, forward_path, is_path_route, path_route_label, upstream_url,
 };
+pub use pricing::{FETCH_TIMEOUT, MAX_DOCUMENT_BYTES, PricingError, load_saved_prices, refresh_prices};
 pub use responses::{
     Expanded, ListQuery, ResponseAsker, ResponseCall, ResponseOp, expand as expand_response,
     operate as operate_response, remember as remember_response, remember_stream as remember_response_stream,
 };
+pub use spend::{parse_tags, refresh_ledger, threshold_event};
 pub use status::{ProviderStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
 pub use worker::{
@@ -73,6 +79,8 @@ pub enum Answer {
         /// Hosted tool types a provider bridging `/v1/responses` left out
         /// (`x-ai-gateway-dropped-tools`); empty otherwise.
         dropped_tools: Vec<String>,
+        /// What the request cost (`x-ai-gateway-cost-usd`), when its model has a price.
+        cost_usd: Option<f64>,
     },
     /// Server-sent events, relayed chunk by chunk.
     Stream {

@@ -48,6 +48,8 @@ pub(super) struct Trace {
     pub caller: Option<String>,
     /// Set when the caller has a tokens-per-minute budget: usage is counted against it.
     pub token_budget: Option<Arc<Limiter>>,
+    /// Set when the caller's team has a tokens-per-minute budget: the key it is counted under.
+    team_tokens: Option<(Arc<Limiter>, String)>,
     /// `hit` or `miss` when the response cache applied.
     pub cache: Option<CacheStatus>,
     /// The coding agent's session, for the history row.
@@ -57,6 +59,9 @@ pub(super) struct Trace {
     callback_route: Option<String>,
     callback: Option<String>,
     webhooks: Webhooks,
+    /// Prices, who spends, and the budget reservation held.
+    pub spend: super::spend::SpendTrace,
+    shared_spend: Arc<crate::spend::Spend>,
 }
 
 impl Trace {
@@ -73,6 +78,9 @@ impl Trace {
         let token_budget = caller
             .and_then(|c| super::tokens_per_minute(state, c))
             .map(|_| state.limiter.clone());
+        let team_tokens = caller
+            .and_then(|c| super::admit::team_tokens_per_minute(state, c))
+            .map(|(key, _)| (state.limiter.clone(), key));
         let prompt = log_prompts.then(|| {
             let text = String::from_utf8_lossy(&body[..body.len().min(MAX_PROMPT_BYTES)]).into_owned();
             tracing::info!(request_id = %request_id, prompt = %text, "prompt");
@@ -98,11 +106,14 @@ impl Trace {
             route: None,
             caller: caller.map(|c| c.id.clone()),
             token_budget,
+            team_tokens,
             cache: None,
             session: None,
             callback_route: None,
             callback: None,
             webhooks: state.webhooks.clone(),
+            spend: super::spend::SpendTrace::of(&state.live(), caller, &[]),
+            shared_spend: state.spend.clone(),
         }
     }
 
@@ -126,15 +137,15 @@ impl Trace {
         self.metric_task = Cow::Owned(task.to_owned());
     }
 
-    /// A complete answer.
-    pub fn succeeded(self, usage: Option<Usage>, text: Option<&str>) {
+    /// A complete answer; returns its cost in USD when its model has a price.
+    pub fn succeeded(self, usage: Option<Usage>, text: Option<&str>) -> Option<f64> {
         if self.log_prompts
             && let Some(t) = text
         {
             tracing::info!(request_id = %self.request_id, completion = %t, "completion");
         }
         let summary = text.map(summarize);
-        self.finish(RequestStatus::Success, 200, usage, summary, None, None);
+        self.finish(RequestStatus::Success, 200, usage, summary, None, None, false)
     }
 
     /// A refusal or failure given to the client.
@@ -149,20 +160,45 @@ impl Trace {
             None,
             Some(error.to_string()),
             None,
+            false,
         );
     }
 
+    #[expect(clippy::too_many_arguments, reason = "the one place a request's outcome is written")]
     fn finish(
-        self,
+        mut self,
         status: RequestStatus,
         http_status: u16,
         usage: Option<Usage>,
         result_summary: Option<String>,
         error_message: Option<String>,
         ttft_ms: Option<u64>,
-    ) {
+        cost_estimated: bool,
+    ) -> Option<f64> {
+        let mut spend = std::mem::take(&mut self.spend);
+        let priced_as = self
+            .provider
+            .as_ref()
+            .map(|p| self.nodes.pool_of(p).unwrap_or_else(|| p.clone()));
+        let (cost_usd, charges) = super::spend::settle(
+            &self.shared_spend,
+            &mut spend,
+            priced_as.as_ref().map(ProviderId::as_str),
+            self.upstream_model.as_deref(),
+            usage.as_ref(),
+        );
+        if let Some(p) = &priced_as
+            && usage.is_some()
+        {
+            let model = self.upstream_model.as_deref().unwrap_or_default();
+            let named = spend.live.as_ref().is_some_and(|l| l.prices.names(p.as_str(), model));
+            self.metrics.observe_cost(p.as_str(), model, named, cost_usd);
+        }
         if let (Some(limiter), Some(caller), Some(u)) = (&self.token_budget, &self.caller, usage) {
             limiter.record_tokens(caller, u.total_tokens);
+        }
+        if let (Some((limiter, key)), Some(u)) = (&self.team_tokens, usage) {
+            limiter.record_tokens(key, u.total_tokens);
         }
         let provider = self.provider.map(|p| self.nodes.pool_of(&p).unwrap_or(p));
         self.metrics.observe_request(&RequestObservation {
@@ -216,14 +252,15 @@ impl Trace {
             prompt: self.prompt,
             cache,
             session_id: self.session,
-            cost_usd: None,
-            cost_estimated: false,
-            team: None,
-            user: None,
-            tags: Vec::new(),
-            charges: Vec::new(),
+            cost_usd,
+            cost_estimated: cost_estimated && cost_usd.is_some(),
+            team: spend.team,
+            user: spend.user,
+            tags: spend.tags,
+            charges,
         };
         self.sink.record(record);
+        cost_usd
     }
 }
 
@@ -244,13 +281,34 @@ pub(super) struct StreamRecorder {
     text_full: bool,
     ttft_ms: Option<u64>,
     chunks: usize,
+    /// The model has a price: every event's text is kept (up to `MAX_RELAYED_BYTES`), so a stream
+    /// that ends before its usage is priced on what was relayed.
+    priced: bool,
+    relayed: String,
+    /// Characters of text past `MAX_RELAYED_BYTES`, counted at `CHARS_PER_TOKEN`.
+    relayed_overflow: usize,
 }
+
+/// Text kept for pricing a stream that ends without its usage.
+const MAX_RELAYED_BYTES: usize = 1 << 20;
+/// OpenAI's rule of thumb for text past what is kept.
+const CHARS_PER_TOKEN: usize = 4;
 
 impl StreamRecorder {
     /// `strip_usage`: the gateway asked for the usage chunk, so the client must not see it.
     /// `dialect`: what the events are in (usage and text are read accordingly).
     pub fn new(trace: Trace, strip_usage: bool, dialect: Dialect) -> Self {
+        let priced = match (&trace.provider, &trace.upstream_model) {
+            (Some(p), Some(m)) => {
+                let pool = trace.nodes.pool_of(p).unwrap_or_else(|| p.clone());
+                trace.spend.price(pool.as_str(), m).is_some()
+            }
+            _ => false,
+        };
         Self {
+            priced,
+            relayed: String::new(),
+            relayed_overflow: 0,
             trace: Some(trace),
             strip_usage,
             dialect,
@@ -259,6 +317,26 @@ impl StreamRecorder {
             text_full: false,
             ttft_ms: None,
             chunks: 0,
+        }
+    }
+
+    /// The usage of a stream that ended before its usage came (or with only its input counted):
+    /// the prompt from the usage seen, else estimated from the body; the answer from the text
+    /// relayed.
+    fn estimate(&self, seen: Option<Usage>, body: Option<&[u8]>) -> Usage {
+        let prompt = match seen {
+            Some(u) if u.prompt_tokens > 0 => u.prompt_tokens,
+            _ => body.map_or(0, |b| {
+                crate::dialects::tokens::estimate(b).unwrap_or((b.len() / CHARS_PER_TOKEN) as u64)
+            }),
+        };
+        let completion =
+            crate::dialects::tokens::text_tokens(&self.relayed) + (self.relayed_overflow / CHARS_PER_TOKEN) as u64;
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..seen.unwrap_or_default()
         }
     }
 
@@ -276,7 +354,19 @@ impl StreamRecorder {
             tracing::info!(request_id = %trace.request_id, completion = %self.text, "completion");
         }
         let http = if status == RequestStatus::Cancelled { 499 } else { 200 };
-        trace.finish(status, http, self.usage, summary, error, self.ttft_ms);
+        // A stream that ended before its usage came is priced on what was relayed.
+        let (usage, estimated) = if status == RequestStatus::Success || !self.priced {
+            (self.usage, false)
+        } else {
+            let est = self.estimate(self.usage, trace.spend.body.as_deref());
+            match self.usage {
+                // The upstream's own count of the answer so far (Anthropic's) stands when it is
+                // not below what was relayed.
+                Some(u) if u.completion_tokens >= est.completion_tokens => (Some(u), false),
+                _ => (Some(est), true),
+            }
+        };
+        trace.finish(status, http, usage, summary, error, self.ttft_ms, estimated);
     }
 }
 
@@ -290,7 +380,7 @@ impl StreamObserver for StreamRecorder {
         }
         // Parsing every event cost more than relaying it: once the summary has its text, only an
         // event that may carry usage is read.
-        if self.text_full && !wire::may_carry_usage(data) {
+        if self.text_full && !self.priced && !wire::may_carry_usage(data) {
             return true;
         }
         let inspected = match self.dialect {
@@ -303,11 +393,18 @@ impl StreamObserver for StreamRecorder {
             // Anthropic reports input at the start and output at the end: keep both.
             self.usage = Some(self.usage.map_or(usage, |seen| seen.merge(usage)));
         }
-        if let Some(text) = chunk.text
-            && !self.text_full
-        {
-            self.text.push_str(&text);
-            self.text_full = self.text.chars().count() >= crate::store::SUMMARY_CHARS;
+        if let Some(text) = chunk.text {
+            if self.priced {
+                if self.relayed.len() + text.len() <= MAX_RELAYED_BYTES {
+                    self.relayed.push_str(&text);
+                } else {
+                    self.relayed_overflow += text.chars().count();
+                }
+            }
+            if !self.text_full {
+                self.text.push_str(&text);
+                self.text_full = self.text.chars().count() >= crate::store::SUMMARY_CHARS;
+            }
         }
         !(self.strip_usage && chunk.usage.is_some() && !chunk.has_choices)
     }

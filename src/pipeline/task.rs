@@ -147,7 +147,7 @@ async fn run(
     };
     trace.task = Some(req.task.clone());
     trace.set_metric_task(&req.task);
-    let plan = plan(state, live, &state.nodes.snapshot(), caller, req.provider.as_deref()).await?;
+    let mut plan = plan(state, live, &state.nodes.snapshot(), caller, req.provider.as_deref()).await?;
     trace.model = Some(plan.requested_model.clone());
     let mut messages = Vec::new();
     if let Some(system) = &spec.system {
@@ -156,6 +156,8 @@ async fn run(
     messages.push(serde_json::json!({"role": "user", "content": render_prompt(spec, &req.text)}));
     let chat = serde_json::json!({"model": plan.requested_model, "messages": messages, "temperature": 0});
     let chat = Bytes::from(serde_json::to_vec(&chat).map_err(ApiError::internal)?);
+    let session = trace.session.clone();
+    super::spend::admit(state, session.as_deref(), chat.len(), None, &mut plan, &mut trace.spend).await?;
     let orchestrator = Orchestrator {
         forward: ClientHeaders::NONE,
         routing: &live.config.settings.routing,

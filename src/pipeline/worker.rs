@@ -655,6 +655,7 @@ mod tests {
             key_name: None,
             team: None,
             priority: None,
+            team_models: None,
         };
         assert!(allowed_models(&caller, br#"{"model":"ok"}"#).is_ok());
         for body in [

@@ -14,7 +14,7 @@ use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, Ru
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::query::{HistoryItem, HistoryQuery};
-use super::row::Row;
+use super::row::{Charges, Row};
 use super::schema::ai_requests;
 use super::{HistoryRecord, now_ms};
 
@@ -194,32 +194,55 @@ impl HistoryStore {
         })
     }
 
-    /// Inserts `records` in one multi-row statement.
+    /// Inserts `records` in one multi-row statement, with their ledger lines.
     pub async fn insert(&self, records: &[HistoryRecord]) -> Result<usize, HistoryError> {
-        let rows: Vec<Row> = records.iter().map(Row::from).collect();
-        self.insert_rows(rows).await
+        let mut charges = Charges::new();
+        let rows: Vec<Row> = records.iter().map(|r| Row::with_charges(r, &mut charges)).collect();
+        self.insert_rows(rows, &charges).await
     }
 
-    /// Inserts rows whose ids are already fixed. Idempotent: a batch retried after the database
-    /// committed it but the acknowledgement was lost (a cut connection) adds nothing twice.
-    pub(super) async fn insert_rows(&self, rows: Vec<Row>) -> Result<usize, HistoryError> {
+    /// Inserts rows whose ids are already fixed, and adds the ledger lines of the rows it inserted
+    /// in the same transaction. Idempotent: a batch retried after the database committed it but
+    /// the acknowledgement was lost (a cut connection) adds nothing twice, to either table.
+    pub(super) async fn insert_rows(&self, rows: Vec<Row>, charges: &Charges) -> Result<usize, HistoryError> {
+        let now = now_ms();
         match self {
             Self::Pg(pool) => {
                 let mut conn = acquire!(pool);
-                Ok(diesel::insert_into(ai_requests::table)
-                    .values(&rows)
-                    .on_conflict_do_nothing()
-                    .execute(&mut conn)
-                    .await?)
+                let written = conn
+                    .transaction::<_, diesel::result::Error, _>(async |c| {
+                        let ids: Vec<String> = diesel::insert_into(ai_requests::table)
+                            .values(&rows)
+                            .on_conflict_do_nothing()
+                            .returning(ai_requests::id)
+                            .get_results(c)
+                            .await?;
+                        for line in super::ledger::lines(&ids, charges, now) {
+                            super::ledger::upsert!(&line).execute(c).await?;
+                        }
+                        Ok(ids.len())
+                    })
+                    .await?;
+                Ok(written)
             }
             // diesel's multi-row insert for SQLite exists only on its synchronous connection.
             Self::Sqlite(pool) => {
                 let mut conn = acquire!(pool);
+                let charges = charges.clone();
                 let insert = move |c: &mut SqliteConnection| {
-                    let query = diesel::insert_into(ai_requests::table)
-                        .values(&rows)
-                        .on_conflict_do_nothing();
-                    diesel::RunQueryDsl::execute(query, c)
+                    c.transaction::<_, diesel::result::Error, _>(|c| {
+                        let ids: Vec<String> = diesel::RunQueryDsl::get_results(
+                            diesel::insert_into(ai_requests::table)
+                                .values(&rows)
+                                .on_conflict_do_nothing()
+                                .returning(ai_requests::id),
+                            c,
+                        )?;
+                        for line in super::ledger::lines(&ids, &charges, now) {
+                            diesel::RunQueryDsl::execute(super::ledger::upsert!(&line), c)?;
+                        }
+                        Ok(ids.len())
+                    })
                 };
                 Ok(conn.spawn_blocking(insert).await?)
             }
@@ -413,9 +436,22 @@ mod tests {
         let store = HistoryStore::connect(&format!("sqlite://{}/h.db", dir.path().display()))
             .await
             .unwrap();
-        let rows: Vec<Row> = (0..3).map(|_| Row::from(&record())).collect();
-        assert_eq!(store.insert_rows(rows.clone()).await.unwrap(), 3);
-        assert_eq!(store.insert_rows(rows).await.unwrap(), 0);
+        // Nor are its ledger lines added twice: they go with the rows that were inserted.
+        let mut charged = record();
+        charged.cost_usd = Some(0.25);
+        charged.charges = vec![super::super::Charge {
+            scope: "team",
+            name: "research".into(),
+            period: "daily",
+            period_start: 0,
+        }];
+        let mut charges = Charges::new();
+        let rows: Vec<Row> = (0..3).map(|_| Row::with_charges(&charged, &mut charges)).collect();
+        assert_eq!(store.insert_rows(rows.clone(), &charges).await.unwrap(), 3);
+        assert_eq!(store.insert_rows(rows, &charges).await.unwrap(), 0);
         assert_eq!(store.count().await.unwrap(), 3);
+        let ledger = store.ledger_since(0).await.unwrap();
+        assert_eq!(ledger.len(), 1);
+        assert_eq!((ledger[0].amount_usd, ledger[0].requests), (0.75, 3));
     }
 }

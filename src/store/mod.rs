@@ -6,14 +6,17 @@
 //! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
 //! the job → node map (`nodes.rs`) and the admin API's configuration changes (`overrides.rs`), which
 //! every replica shares, the admin audit trail (`audit.rs`), which provider made each
-//! `/v1/responses` answer, with the stored bridged ones (`responses.rs`), and the spend report's
-//! grouped sums over the history (`spend.rs`).
+//! `/v1/responses` answer, with the stored bridged ones (`responses.rs`), the spend report's
+//! grouped sums over the history (`spend.rs`), the spend ledger (`ledger.rs`) and the last good
+//! copy of the `pricing.url` document (`prices.rs`).
 
 mod audit;
 mod db;
 mod keys;
+mod ledger;
 mod nodes;
 mod overrides;
+mod prices;
 mod query;
 mod responses;
 mod row;
@@ -28,7 +31,9 @@ use serde::Serialize;
 pub use audit::{AuditFilter, AuditRow};
 pub use db::{HistoryError, HistoryStore};
 pub use keys::{KeyError, StoredKey};
+pub use ledger::LedgerRow;
 pub use nodes::{StoredJob, StoredNode};
+pub use prices::SavedPrices;
 pub use query::{HistoryItem, HistoryQuery};
 pub use responses::{Remembered, ResponseSink, ResponseWriter, StoredResponse, response_queue};
 pub use spend::{Spend, SpendGroup, SpendRow};

@@ -4,8 +4,10 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::HistoryRecord;
+use std::collections::HashMap;
+
 use super::schema::ai_requests;
+use super::{Charge, HistoryRecord};
 
 /// The stored shape of a `HistoryRecord`.
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
@@ -42,6 +44,22 @@ pub(super) struct Row {
     pub team: Option<String>,
     pub user_name: Option<String>,
     pub tags: Option<String>,
+}
+
+/// Each row's cost and the budgets it is charged to, by row id, for the spend ledger.
+pub(super) type Charges = HashMap<String, (f64, Vec<Charge>)>;
+
+impl Row {
+    /// The row of `r`, noting its ledger charges in `charges` (a priced request with budgets).
+    pub(super) fn with_charges(r: &HistoryRecord, charges: &mut Charges) -> Self {
+        let row = Self::from(r);
+        if let Some(cost) = r.cost_usd
+            && !r.charges.is_empty()
+        {
+            charges.insert(row.id.clone(), (cost, r.charges.clone()));
+        }
+        row
+    }
 }
 
 fn signed(n: u64) -> i64 {

@@ -1,5 +1,5 @@
-//! The tables (`ai_requests`, `api_keys`, `nodes`, `node_jobs`, `config_overrides`, `responses`), in portable types so one schema
-//! serves PostgreSQL and SQLite.
+//! The tables (`ai_requests`, `api_keys`, `spend_ledger`, `nodes`, `node_jobs`, `config_overrides`,
+//! `responses`, `price_documents`), in portable types so one schema serves PostgreSQL and SQLite.
 
 diesel::table! {
     ai_requests (id) {
@@ -110,5 +110,13 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> Nullable<BigInt>,
         body -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    price_documents (url) {
+        url -> Text,
+        fetched_at -> BigInt,
+        body -> Text,
     }
 }

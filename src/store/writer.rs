@@ -16,7 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::row::Row;
+use super::row::{Charges, Row};
 use super::{HistoryError, HistoryRecord, HistoryStore};
 
 /// Writer tuning (`history:` in the config).
@@ -190,6 +190,8 @@ async fn run(
     let Queue { mut rx, batch_full } = queue;
     let batch_size = settings.batch_size.max(1);
     let mut batch = Vec::with_capacity(batch_size);
+    // The ledger charges of the rows in `batch`, by row id.
+    let mut charges = Charges::new();
     let mut records = Vec::with_capacity(batch_size);
     loop {
         // Woken by the first record of a batch (or shutdown)...
@@ -216,19 +218,19 @@ async fn run(
             }
         }
         // Each row (and its id) is built once, so a retried batch is recognised.
-        batch.extend(records.drain(..).map(|r| Row::from(&r)));
-        write(&store, &mut batch, &counters, &cancel, None).await;
+        batch.extend(records.drain(..).map(|r| Row::with_charges(&r, &mut charges)));
+        write(&store, &mut batch, &mut charges, &counters, &cancel, None).await;
     }
     // Shutdown: whatever is queued gets one bounded chance to reach the database.
     rx.close();
     let give_up_at = tokio::time::Instant::now() + settings.shutdown_flush;
     while let Some(r) = rx.recv().await {
-        batch.push(Row::from(&r));
+        batch.push(Row::with_charges(&r, &mut charges));
         if batch.len() >= batch_size {
-            write(&store, &mut batch, &counters, &cancel, Some(give_up_at)).await;
+            write(&store, &mut batch, &mut charges, &counters, &cancel, Some(give_up_at)).await;
         }
     }
-    write(&store, &mut batch, &counters, &cancel, Some(give_up_at)).await;
+    write(&store, &mut batch, &mut charges, &counters, &cancel, Some(give_up_at)).await;
 }
 
 /// Writes `batch`, retrying with backoff while the database cannot be reached. Without a deadline
@@ -238,17 +240,20 @@ async fn run(
 async fn write(
     store: &HistoryStore,
     batch: &mut Vec<Row>,
+    charges: &mut Charges,
     counters: &Counters,
     cancel: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
 ) {
     if batch.is_empty() {
+        charges.clear();
         return;
     }
     let mut backoff = Duration::from_millis(100);
     loop {
-        match insert_splitting(store, batch, counters).await {
+        match insert_splitting(store, batch, charges, counters).await {
             Ok(n) => {
+                charges.clear();
                 if counters.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(rows = n, "history database reachable again; rows written");
                 }
@@ -304,6 +309,7 @@ async fn purge(store: &HistoryStore, days: u64) -> Result<usize, super::HistoryE
 async fn insert_splitting(
     store: &HistoryStore,
     batch: &mut Vec<Row>,
+    charges: &Charges,
     counters: &Counters,
 ) -> Result<usize, HistoryError> {
     let mut written = 0;
@@ -311,7 +317,7 @@ async fn insert_splitting(
     let mut pending = vec![std::mem::take(batch)];
     while let Some(chunk) = pending.pop() {
         // The rows (and their ids) were built once, so a retry of the same rows is recognised.
-        match store.insert_rows(chunk.clone()).await {
+        match store.insert_rows(chunk.clone(), charges).await {
             Ok(n) => {
                 counters.written.fetch_add(n as u64, Ordering::Relaxed);
                 written += n;
@@ -391,7 +397,7 @@ mod tests {
         // Act: the old writer retried this batch for ever.
         tokio::time::timeout(
             Duration::from_secs(20),
-            write(&store, &mut batch, &counters, &cancel, None),
+            write(&store, &mut batch, &mut Charges::new(), &counters, &cancel, None),
         )
         .await
         .expect("a refused row must not wedge the writer");
@@ -430,7 +436,9 @@ mod tests {
         );
         let mut batch = vec![Row::from(&record("a", "m")), Row::from(&record("b", "m"))];
         let counters = Counters::default();
-        let err = insert_splitting(&store, &mut batch, &counters).await.unwrap_err();
+        let err = insert_splitting(&store, &mut batch, &Charges::new(), &counters)
+            .await
+            .unwrap_err();
         assert!(err.is_transient(), "{err}");
         assert_eq!(batch.len(), 2);
         assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);

@@ -91,6 +91,30 @@ pub struct Event {
     pub cache: Option<&'static str>,
 }
 
+/// The JSON body of a `budget.threshold` event: a budget's spend crossed one of its `alert_at`
+/// fractions (sent once per period and threshold, by the replica whose request crossed it).
+#[derive(Debug, Clone, Serialize)]
+pub struct BudgetThreshold {
+    /// `budget.threshold`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The budget's id (`team:research:monthly`).
+    pub budget: String,
+    /// `key`, `team`, `user`, `tag`, `session`, `provider` or `gateway`.
+    pub scope: &'static str,
+    /// The subject within the scope (empty for `gateway`).
+    pub name: String,
+    /// `daily`, `weekly`, `monthly` or `total`.
+    pub period: &'static str,
+    /// The period's start and end (null for `total`), epoch milliseconds.
+    pub period_start_ms: i64,
+    pub period_end_ms: Option<i64>,
+    /// The fraction of the limit crossed.
+    pub threshold: f64,
+    pub limit_usd: f64,
+    pub spent_usd: f64,
+}
+
 impl Event {
     /// A `request.completed` event for request `id`, started at `created_at_ms` (epoch ms); the
     /// caller fills in the rest.
@@ -143,7 +167,7 @@ impl std::fmt::Debug for Webhooks {
 impl Webhooks {
     /// Queues `event` for `url`; `false` when the queue is full (the event is dropped and counted)
     /// or the dispatcher has stopped.
-    pub fn emit(&self, url: &str, event: &Event) -> bool {
+    pub fn emit(&self, url: &str, event: &impl Serialize) -> bool {
         let body = match serde_json::to_vec(event) {
             Ok(b) => Bytes::from(b),
             Err(e) => {

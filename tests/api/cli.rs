@@ -383,3 +383,240 @@ async fn audit_prints_the_trail_newest_first() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));
 }
+
+#[tokio::test]
+async fn teams_budgets_and_key_teams_are_set_through_the_admin_api() {
+    let app = admin_app().spawn().await;
+    let out = cli(
+        &app.address,
+        &[
+            "teams",
+            "set",
+            "research",
+            "--rpm",
+            "60",
+            "--models",
+            "gpt-4o*,o3",
+            "--priority",
+            "high",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let team = app.state.live().config.settings.teams[0].clone();
+    assert_eq!((team.name.as_str(), team.rpm), ("research", Some(60)));
+    assert_eq!(team.models, Some(vec!["gpt-4o*".to_owned(), "o3".to_owned()]));
+    let out = cli(&app.address, &["teams", "list"]).await;
+    let listing = stdout(&out);
+    assert!(listing.lines().next().unwrap().starts_with("NAME"), "{listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("research") && l.contains("api") && l.contains("gpt-4o*, o3") && l.contains("high")),
+        "{listing}"
+    );
+
+    let out = cli(
+        &app.address,
+        &[
+            "budgets",
+            "set",
+            "--scope",
+            "team",
+            "--name",
+            "research",
+            "--limit-usd",
+            "12.5",
+            "--period",
+            "monthly",
+            "--alert-at",
+            "0.5,1.0",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("team:research:monthly"), "{}", stdout(&out));
+    let budget = app.state.live().config.settings.budgets[0].clone();
+    assert_eq!((budget.limit_usd, budget.alert_at), (12.5, vec![0.5, 1.0]));
+    let out = cli(&app.address, &["budgets", "list"]).await;
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.starts_with("team:research:monthly") && l.contains("12.500000") && l.contains("0.5, 1.0")),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(
+        &app.address,
+        &[
+            "budgets",
+            "set",
+            "--scope",
+            "planet",
+            "--limit-usd",
+            "1",
+            "--period",
+            "daily",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("planet"), "{}", stderr(&out));
+
+    let out = cli(
+        &app.address,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "k",
+            "--team",
+            "research",
+            "--priority",
+            "low",
+            "--user",
+            "alice",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = app.store.list_keys().await.unwrap();
+    assert_eq!(
+        (
+            stored[0].team.as_deref(),
+            stored[0].priority.as_deref(),
+            stored[0].user_name.as_deref()
+        ),
+        (Some("research"), Some("low"), Some("alice"))
+    );
+    let out = cli(&app.address, &["keys", "list"]).await;
+    assert!(
+        stdout(&out)
+            .lines()
+            .any(|l| l.contains("research") && l.contains("low") && l.contains("alice")),
+        "{}",
+        stdout(&out)
+    );
+    let out = cli(&app.address, &["keys", "create", "--name", "k2", "--team", "ghosts"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("team `ghosts` is not declared"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = cli(&app.address, &["teams", "delete", "research"]).await;
+    assert_eq!(out.status.code(), Some(1), "a budget names it");
+    let out = cli(&app.address, &["budgets", "delete", "team:research:monthly"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cli(&app.address, &["teams", "delete", "research"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let settings = &app.state.live().config.settings;
+    assert!(settings.teams.is_empty() && settings.budgets.is_empty());
+    let out = cli(&app.address, &["teams", "delete", "research"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("[HTTP 404]"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn spend_prints_the_report_as_a_table_or_json() {
+    use wiremock::matchers::{method, path, query_param};
+    let gateway = MockServer::start().await;
+    let answer = json!({
+        "since": "2026-01-01T00:00:00Z",
+        "until": "2026-01-31T23:59:59.999Z",
+        "total_usd": 3.75,
+        "groups": [
+            {"group": "research", "cost_usd": 2.5, "requests": 3, "input_tokens": 300, "output_tokens": 120},
+            {"group": null, "cost_usd": 1.25, "requests": 1, "input_tokens": 10, "output_tokens": 4}
+        ]
+    });
+    wiremock::Mock::given(method("GET"))
+        .and(path("/api/v1/spend"))
+        .and(query_param("group_by", "team"))
+        .and(query_param("since", "2026-01-01"))
+        .and(query_param("until", "2026-01-31"))
+        .and(wiremock::matchers::header("x-admin-token", ADMIN))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(&answer))
+        .expect(2)
+        .mount(&gateway)
+        .await;
+    let args = [
+        "spend",
+        "--group-by",
+        "team",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-01-31",
+    ];
+    let out = cli(&gateway.uri(), &args).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].contains("2026-01-01T00:00:00Z") && lines[0].contains("team"),
+        "{table}"
+    );
+    assert!(lines[1].starts_with("TEAM") && lines[1].contains("COST_USD"), "{table}");
+    assert!(
+        lines[2].starts_with("research") && lines[2].contains("2.500000") && lines[2].contains("300"),
+        "{table}"
+    );
+    assert!(lines[3].starts_with('-') && lines[3].contains("1.250000"), "{table}");
+    assert_eq!(lines[4], "total: 3.750000 USD");
+    let out = cli(&gateway.uri(), &[&args[..], &["--json"]].concat()).await;
+    let printed: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(printed, answer);
+}
+
+#[tokio::test]
+async fn keys_created_without_a_gateway_check_the_team_against_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gw.yaml");
+    let db = format!("sqlite://{}/keys.db", dir.path().display());
+    std::fs::write(&config, format!("database_url: {db}\nteams: [{{name: research}}]\n")).unwrap();
+    let direct = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ai-gateway"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("AI_GATEWAY_URL")
+            .env_remove("AI_GATEWAY_CONFIG")
+            .env_remove("DATABASE_URL")
+            .kill_on_drop(true);
+        async move { command.output().await.unwrap() }
+    };
+    let out = direct(&[
+        "keys",
+        "create",
+        "--name",
+        "ok",
+        "--team",
+        "research",
+        "--priority",
+        "high",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = direct(&["keys", "create", "--name", "no", "--team", "ghosts"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("team `ghosts` is not declared"),
+        "{}",
+        stderr(&out)
+    );
+    let out = direct(&["keys", "create", "--name", "no", "--priority", "urgent"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("priority"), "{}", stderr(&out));
+    let out = direct(&["keys", "list"]).await;
+    let listing = stdout(&out);
+    assert_eq!(listing.lines().count(), 2, "one key stored: {listing}");
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("research") && l.contains("high") && l.ends_with("active")),
+        "{listing}"
+    );
+}

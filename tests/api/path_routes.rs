@@ -48,7 +48,7 @@ fn swap_settings(app: &TestApp, change: impl FnOnce(&mut Settings)) {
     let old = app.state.live();
     let mut config = old.config.clone();
     change(&mut config.settings);
-    let (live, _) = Live::build(config, Some(&old), &app.state.metrics);
+    let (live, _) = Live::build(config, Some(&old), &app.state.metrics, &app.state.spend.fetched);
     app.state.swap(live);
 }
 

@@ -142,7 +142,9 @@ async fn budgets_are_created_replaced_and_deleted_by_id() {
     assert_eq!(created["name"], "team:research:monthly");
     assert_eq!(created["source"], "api");
     assert_eq!(created["item"]["limit_usd"], 50.0);
-    assert!(created["status"].is_null(), "{created}");
+    assert_eq!(created["status"]["spent_usd"], 0.0, "{created}");
+    assert_eq!(created["status"]["remaining_usd"], 50.0, "{created}");
+    assert!(created["status"]["period_end"].is_string(), "{created}");
     let (status, dup) = admin(&app, Method::POST, "/api/v1/budgets", Some(budget.clone())).await;
     assert_eq!(status, 409, "{dup}");
     assert_openai_error(&dup);

@@ -6,7 +6,9 @@ sharing one fresh PostgreSQL database. Then, with the CLI and the admin API only
 2. `model: "rotation:support"` requests alternate between the two providers;
 3. the route changed through replica A's admin API is served by replica B without a restart;
 4. a repeated request with `x-ai-gateway-cache: on` is a cache hit, the upstream called once;
-5. `ai-gateway smoke` passes against replica B, and fails (exit 1) once a route is broken.
+5. `ai-gateway teams set` through replica A and `budgets set` through replica B apply on both,
+   `keys create --team` takes the team, and `ai-gateway spend` counts each provider's requests;
+6. `ai-gateway smoke` passes against replica B, and fails (exit 1) once a route is broken.
 
     python3 tests/e2e/routes_check.py target/debug/ai-gateway
 """
@@ -118,6 +120,28 @@ def main():
 
         assert hits(after) - hits(before) == 1, (hits(before), hits(after))
         print("ok: a repeated request with x-ai-gateway-cache: on is a hit (miss, then hit; counted in /metrics)")
+
+        out = cli("teams", "set", "research", "--rpm", "600", "--priority", "high")
+        assert out.returncode == 0, out.stderr
+        wait_until("replica B applies the team", lambda: "research" in cli("teams", "list", url=b).stdout, 10)
+        out = cli("budgets", "set", "--scope", "team", "--name", "research", "--limit-usd", "5", "--period", "daily",
+                  url=b)
+        assert out.returncode == 0, out.stderr
+        wait_until("replica A applies the budget", lambda: "team:research:daily" in cli("budgets", "list").stdout, 10)
+        out = cli("keys", "create", "--name", "e2e-team-key", "--team", "research", url=b)
+        assert out.returncode == 0, out.stderr
+        refused = cli("keys", "create", "--name", "e2e-bad", "--team", "nobody")
+        assert refused.returncode == 1 and "nobody" in refused.stderr, refused
+
+        def providers_spent():
+            out = cli("spend", "--group-by", "provider", "--json", url=b)
+            assert out.returncode == 0, out.stderr
+            return {g["group"]: g["requests"] for g in json.loads(out.stdout)["groups"]}
+
+        wait_until("the spend report counts both providers' requests", lambda: {"alpha", "beta"} <= set(providers_spent()),
+                   10)
+        print(f"ok: teams and budgets set through either replica apply on both; `keys create --team` takes the team; "
+              f"`spend` counts requests per provider: {providers_spent()}")
 
         smoke = cli("smoke", url=b)
         assert smoke.returncode == 0 and "ok" in smoke.stdout, smoke

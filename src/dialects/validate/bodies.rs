@@ -11,10 +11,8 @@ pub(super) struct ChatBody<'a> {
     pub(super) stream: Option<Flag>,
     pub(super) stream_options: Option<Obj<StreamOptionsView>>,
     pub(super) tools: Option<List<Obj<Tool>>>,
-    #[serde(rename = "max_tokens")]
-    pub(super) _max_tokens: Option<Tokens>,
-    #[serde(rename = "max_completion_tokens")]
-    pub(super) _max_completion_tokens: Option<Tokens>,
+    pub(super) max_tokens: Option<Tokens>,
+    pub(super) max_completion_tokens: Option<Tokens>,
     #[serde(rename = "n")]
     pub(super) _n: Option<Count<MAX_CHOICES>>,
     #[serde(rename = "temperature")]
@@ -92,8 +90,7 @@ pub(super) struct MessagesBody<'a> {
     pub(super) tools: Option<List<Obj<AnthropicTool>>>,
     #[serde(rename = "system")]
     pub(super) _system: Option<Content<false>>,
-    #[serde(rename = "max_tokens")]
-    pub(super) _max_tokens: Option<Tokens>,
+    pub(super) max_tokens: Option<Tokens>,
     #[serde(rename = "temperature")]
     pub(super) _temperature: Option<Num>,
     #[serde(rename = "top_p")]

@@ -218,7 +218,7 @@ impl<'de> Deserialize<'de> for Int {
 }
 
 /// A non-negative integer of at most `MAX` (token counts, `n`, token ids).
-pub(super) struct Count<const MAX: u64>;
+pub(super) struct Count<const MAX: u64>(pub(super) u64);
 
 /// Token counts and token ids: 32-bit everywhere upstream.
 pub(super) type Tokens = Count<{ u32::MAX as u64 }>;
@@ -235,7 +235,7 @@ impl<'de, const MAX: u64> Deserialize<'de> for Count<MAX> {
                 if v > MAX {
                     return Err(E::invalid_value(Unexpected::Unsigned(v), &self));
                 }
-                Ok(Count)
+                Ok(Count(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Count<MAX>, E> {
                 match u64::try_from(v) {

@@ -87,6 +87,7 @@ pub fn chat(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
             include_usage: o.0.include_usage.map(|f| f.0),
         }),
         tools: view.tools.is_some_and(|t| t.len > 0),
+        max_tokens: view.max_completion_tokens.or(view.max_tokens).map(|c| c.0),
     })
 }
 
@@ -101,6 +102,7 @@ pub fn messages(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
         stream: view.stream.is_some_and(|f| f.0),
         stream_options: None,
         tools: view.tools.is_some_and(|t| t.len > 0),
+        max_tokens: view.max_tokens.map(|c| c.0),
     })
 }
 

@@ -63,12 +63,14 @@ pub async fn client(
     // A path route's `auth` or a `security:` rule narrows who may call this endpoint.
     // The canonical path on the catch-all (so `/raw/%2e%2e/admin` cannot slip past a rule on
     // `/admin`), the matched one on built-in resources.
-    let verdict = match state.live().paths.policy(&super::canonical::policy_path(&req)).auth {
+    let live = state.live();
+    let verdict = match live.paths.policy(&super::canonical::policy_path(&req)).auth {
         Some(scheme) => state.auth.client_as(scheme, credentials(req.headers()), peer),
         None => state.auth.client(credentials(req.headers()), peer),
     };
     match verdict {
-        Ok(caller) => {
+        Ok(mut caller) => {
+            caller.join_team(&live.config.settings.teams);
             req.extensions_mut().insert(caller);
             Ok(next.call(req).await?.map_into_left_body())
         }
@@ -231,5 +233,6 @@ fn operator(id: &str) -> Caller {
         key_name: None,
         team: None,
         priority: None,
+        team_models: None,
     }
 }

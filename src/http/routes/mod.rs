@@ -5,6 +5,7 @@ pub mod chat;
 pub mod dashboard;
 pub mod health;
 pub mod history;
+pub mod me;
 pub mod messages;
 pub mod metrics;
 pub mod models;
