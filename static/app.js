@@ -498,7 +498,8 @@ function budgetRow(view) {
     el("td", {}, el("strong", {}, what), ` · ${b.period}`, extra.length ? el("div", { class: "hint" }, extra.join(" · ")) : ""),
     el("td", {}, usd(b.limit_usd)),
     el("td", { class: "spent" }, s ? meter(b.limit_usd > 0 ? s.spent_usd / b.limit_usd : s.spent_usd > 0 ? 1 : 0,
-      `${usd(s.spent_usd)} spent, ${usd(s.remaining_usd)} left`) : el("span", { class: "hint" }, "no status yet")),
+      `${usd(s.spent_usd)} spent, ${s.reserved_usd > 0 ? `${usd(s.reserved_usd)} held, ` : ""}${usd(s.remaining_usd)} left`)
+      : el("span", { class: "hint" }, b.name || b.scope === "gateway" ? "no status yet" : `each ${b.scope} has its own`)),
     el("td", {}, s && s.period_end ? new Date(s.period_end).toLocaleString() : "–"),
     el("td", {}, view.source),
     el("td", { class: "actions" }, dangerButton("Delete", `Delete budget ${view.name}? Its limit stops applying at once.`,

@@ -2,9 +2,11 @@
 // token on, SQLite history): each view's error state without the admin token, its loading state
 // while the admin API has not answered, its empty state on a fresh gateway; then, through the UI,
 // a team, a key in it (shown once) and a budget for the team, each listed; a key for an unknown
-// team refused with the gateway's message; history rows of known cost (written into the history
-// database as the gateway's writer would) shown by day, by key, team and model with since/until
-// filters; revoking and deleting after a confirmation. Saves tests/artifacts/dashboard-admin.png.
+// team refused with the gateway's message; two requests with the new key priced by the config
+// (`pricing.models`) plus older history rows of known cost (written into the history database as
+// the gateway's writer would) shown by day, by key, team and model with since/until filters; the
+// budget's spent and remaining; revoking and deleting after a confirmation. Saves
+// tests/artifacts/dashboard-admin.png.
 //
 // Usage: node tests/browser/admin.test.mjs path/to/ai-gateway
 import { execFileSync } from "node:child_process";
@@ -53,6 +55,14 @@ async function keyAnswers(base, key, status) {
     const r = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     if (r.status === status) return;
     check(Date.now() < deadline, `a request with the key answered ${r.status}, not ${status}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+async function until(condition, message) {
+  const deadline = Date.now() + 10000;
+  while (!(await condition())) {
+    check(Date.now() < deadline, message);
     await new Promise((res) => setTimeout(res, 200));
   }
 }
@@ -187,7 +197,22 @@ async function main() {
     check(budgetText.includes("team research") && budgetText.includes("$2.00") && budgetText.includes("alerts at 0.5, 1"),
       `the budget's row: ${budgetText}`);
 
-    // Spend of known cost: three days in range and one older row.
+    // Two requests with the new key, priced by the config at $1000 per million tokens each way:
+    // the mock upstream reports 5 input and 3 output tokens, so each costs $0.008.
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${base}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+        // A bound on the output keeps the budget's worst-case hold within its $2.
+        body: JSON.stringify({ model: "mock-model", max_tokens: 16, messages: [{ role: "user", content: "hi" }] }),
+      });
+      check(r.ok, `a chat with the new key: HTTP ${r.status} ${r.ok ? "" : await r.text()}`);
+      check(r.headers.get("x-ai-gateway-cost-usd") !== null, "a priced request has no cost header");
+    }
+    await until(async () => (await adminGet(base, "/api/v1/spend?group_by=key")).groups
+      .some((g) => g.group === "alice-key" && g.requests === 2), "the priced requests never reached history");
+
+    // Spend of known cost besides: three days in range and one older row.
     const now = Date.now();
     const today = utcDay(now);
     const todayStart = Date.parse(`${today}T00:00:00Z`);
@@ -198,36 +223,33 @@ async function main() {
       { at: at(0), model: "mock-model", input: 10, output: 5, caller: "ops-bot", cost: 1.0 },
       { at: at(10), model: "old-model", input: 1, output: 1, caller: "ops-bot", cost: 100.0 },
     ]);
+    // In range: $0.25 + $0.50 + $1.00 seeded and 2 × $0.008 requested = $1.766.
     let spend = await spendShows(page, utcDay(at(2)), today, "key");
-    same(spend.total, "$1.75", "the total over three days");
-    check(spend.summary.includes("3 requests") && spend.summary.includes("310 input and 155 output tokens"), `the summary: ${spend.summary}`);
-    same(spend.groups, [["ops-bot", "$1.00", "1"], ["alice-key", "$0.7500", "2"]], "spend by key");
+    same(spend.total, "$1.77", "the total over three days");
+    check(spend.summary.includes("5 requests") && spend.summary.includes("320 input and 161 output tokens"), `the summary: ${spend.summary}`);
+    same(spend.groups, [["ops-bot", "$1.00", "1"], ["alice-key", "$0.7660", "4"]], "spend by key");
     same(spend.shares, ["57", "43"], "each key's share of the spend");
-    same(spend.chart, `Cost per day: ${utcDay(at(2))} $0.2500, ${utcDay(at(1))} $0.5000, ${today} $1.00`, "the chart");
+    same(spend.chart, `Cost per day: ${utcDay(at(2))} $0.2500, ${utcDay(at(1))} $0.5000, ${today} $1.02`, "the chart");
     same(spend.state, "", "the state with data");
     spend = await spendShows(page, utcDay(at(2)), today, "team");
-    same(spend.groups, [["(none)", "$1.00", "1"], ["research", "$0.7500", "2"]], "spend by team");
+    same(spend.groups, [["(none)", "$1.00", "1"], ["research", "$0.7660", "4"]], "spend by team");
     spend = await spendShows(page, utcDay(at(2)), today, "model");
-    same(spend.groups, [["mock-model", "$1.25", "2"], ["gpt-x", "$0.5000", "1"]], "spend by model");
+    same(spend.groups, [["mock-model", "$1.27", "4"], ["gpt-x", "$0.5000", "1"]], "spend by model");
     spend = await spendShows(page, utcDay(at(11)), utcDay(at(9)), "model");
     same([spend.total, spend.groups], ["$100.00", [["old-model", "$100.00", "1"]]], "an older range");
     spend = await spendShows(page, "2020-01-01", "2020-01-31", "key");
     same([spend.total, spend.groups, spend.state], ["$0.00", [], "No requests in this range."], "a range without requests");
     await spendShows(page, utcDay(at(2)), today, "key");
-    // The budget's status, when the gateway reports one, is drawn as spent of the limit.
-    const budget = (await adminGet(base, "/api/v1/budgets")).data.find((b) => b.name === "team:research:monthly");
+    // The team's budget has the two requests' $0.016 spent of its $2: drawn as a bar.
+    await until(async () => (await adminGet(base, "/api/v1/budgets")).data
+      .find((b) => b.name === "team:research:monthly").status?.spent_usd > 0.0159, "the budget never counted the requests");
     await page.click("#save-admin");
-    await page.waitForSelector(`${budgetRow} .spent`);
-    const spent = await page.textContent(`${budgetRow} .spent`);
-    if (budget.status) {
-      const s = budget.status;
-      const fraction = Math.min(s.spent_usd / 2, 1);
-      const bar = await page.getAttribute(`${budgetRow} [role=progressbar]`, "aria-valuenow");
-      same(bar, String(Math.round(fraction * 100)), "the budget's bar");
-      check(spent.includes(`spent`) && spent.includes(`left`), `the budget's status: ${spent}`);
-    } else {
-      same(spent, "no status yet", "a budget without status");
-    }
+    await page.waitForFunction((row) => document.querySelector(`${row} .spent`)?.textContent.includes("$0.0160 spent"), budgetRow);
+    same(await page.textContent(`${budgetRow} .spent`), " $0.0160 spent, $1.98 left", "the budget's status");
+    same(await page.getAttribute(`${budgetRow} [role=progressbar]`, "aria-valuenow"), "1", "the budget's bar");
+    const artifacts = path.join(root, "tests/artifacts");
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: path.join(artifacts, "dashboard-admin.png"), fullPage: true });
 
     // Revoke the key and delete the budget and the team, each after a confirmation.
     dialogs.length = 0;
@@ -245,16 +267,12 @@ async function main() {
     await page.click(`${teamRow} button.danger`);
     await new Promise((r) => setTimeout(r, 500));
     check((await adminGet(base, "/api/v1/teams")).data.some((t) => t.name === "research"), "a dismissed delete removed the team");
-    await spendShows(page, utcDay(at(2)), today, "key");
-    const artifacts = path.join(root, "tests/artifacts");
-    mkdirSync(artifacts, { recursive: true });
-    await page.screenshot({ path: path.join(artifacts, "dashboard-admin.png"), fullPage: true });
     page.once("dialog", (d) => d.accept());
     await page.click(`${teamRow} button.danger`);
     await page.waitForSelector(teamRow, { state: "detached" });
     check(!(await adminGet(base, "/api/v1/teams")).data.some((t) => t.name === "research"), "the team survived its deletion");
     if (errors.length) throw new Error(`page errors: ${errors.join("; ")}`);
-    console.log("dashboard admin browser test passed: spend $1.75 over three days by key, team and model; team, key and budget created, listed and removed");
+    console.log("dashboard admin browser test passed: spend $1.766 over three days by key, team and model; team, key and budget created, listed and removed");
   } finally {
     await browser.close();
   }
