@@ -5,80 +5,18 @@
 // screenshot to tests/artifacts/dashboard.png.
 //
 // Usage: node tests/browser/dashboard.test.mjs path/to/ai-gateway
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import net from "node:net";
-import os from "node:os";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../..");
-const binary = path.resolve(process.argv[2] || path.join(root, "target/debug/ai-gateway"));
-const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-async function waitFor(url, child, seconds = 30) {
-  const deadline = Date.now() + seconds * 1000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${url}: process exited with ${child.exitCode}`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch (_) { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} never answered`);
-}
-
-const children = [];
-function start(cmd, args, env) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit"] });
-  children.push(child);
-  return child;
-}
+import { launchBrowser, root, run, startGateway } from "./harness.mjs";
 
 async function main() {
-  const mockPort = await freePort();
-  const gatewayPort = await freePort();
-  const mock = start("python3", [path.join(root, "tests/e2e/mock_openai.py"), "--port", String(mockPort), "--name", "mock-llm"], {});
-  await waitFor(`http://127.0.0.1:${mockPort}/v1/models`, mock);
-  const dir = mkdtempSync(path.join(os.tmpdir(), "aigw-browser-"));
-  const config = path.join(dir, "gateway.yaml");
-  writeFileSync(config, [
-    `listen: 127.0.0.1:${gatewayPort}`,
-    `database_url: sqlite://${dir}/history.db`,
-    "providers:",
-    "  - id: mock-llm",
-    "    kind: openai",
-    `    base_url: http://127.0.0.1:${mockPort}/v1`,
-    "    models: [mock-model]",
-    "",
-  ].join("\n"));
-  const gateway = start(binary, ["serve", "--config", config], { API_KEYS: "demo-key", RUST_LOG: "warn" });
-  await waitFor(`http://127.0.0.1:${gatewayPort}/livez`, gateway);
-
-  const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  const { base } = await startGateway([], { API_KEYS: "demo-key" });
+  const browser = await launchBrowser();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
-    await page.goto(`http://127.0.0.1:${gatewayPort}/`);
+    await page.goto(`${base}/`);
 
     // Without a key the panels say so instead of failing silently.
     await page.waitForSelector("#history-state.error");
@@ -98,7 +36,6 @@ async function main() {
     await page.waitForFunction(() => [...document.querySelectorAll("#history tbody tr")]
       .some((tr) => tr.textContent.includes("invoice_check")));
     // A coding agent's requests group under its session, and expand to the requests.
-    const base = `http://127.0.0.1:${gatewayPort}`;
     const auth = { authorization: "Bearer demo-key" };
     for (let i = 0; i < 2; i++) {
       const r = await fetch(`${base}/v1/chat/completions`, {
@@ -134,10 +71,4 @@ async function main() {
   }
 }
 
-main()
-  .then(() => { for (const c of children) c.kill("SIGTERM"); })
-  .catch((e) => {
-    console.error(`dashboard browser test FAILED: ${e.stack || e}`);
-    for (const c of children) c.kill("SIGTERM");
-    process.exit(1);
-  });
+run("dashboard browser test", main);
