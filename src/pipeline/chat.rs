@@ -198,7 +198,7 @@ async fn infer_inner(
     {
         resolved.plan.candidates.retain(|c| &c.provider.config.id == pin);
     }
-    trace.spend.body = Some(body.clone());
+    trace.spend.body_bytes = body.len();
     let session = trace.session.clone();
     super::spend::admit(
         state,

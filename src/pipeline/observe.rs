@@ -321,14 +321,12 @@ impl StreamRecorder {
     }
 
     /// The usage of a stream that ended before its usage came (or with only its input counted):
-    /// the prompt from the usage seen, else estimated from the body; the answer from the text
-    /// relayed.
-    fn estimate(&self, seen: Option<Usage>, body: Option<&[u8]>) -> Usage {
+    /// the prompt from the usage seen, else a token per four bytes of the body; the answer counted
+    /// from the text relayed.
+    fn estimate(&self, seen: Option<Usage>, body_bytes: usize) -> Usage {
         let prompt = match seen {
             Some(u) if u.prompt_tokens > 0 => u.prompt_tokens,
-            _ => body.map_or(0, |b| {
-                crate::dialects::tokens::estimate(b).unwrap_or((b.len() / CHARS_PER_TOKEN) as u64)
-            }),
+            _ => (body_bytes / CHARS_PER_TOKEN) as u64,
         };
         let completion =
             crate::dialects::tokens::text_tokens(&self.relayed) + (self.relayed_overflow / CHARS_PER_TOKEN) as u64;
@@ -358,7 +356,7 @@ impl StreamRecorder {
         let (usage, estimated) = if status == RequestStatus::Success || !self.priced {
             (self.usage, false)
         } else {
-            let est = self.estimate(self.usage, trace.spend.body.as_deref());
+            let est = self.estimate(self.usage, trace.spend.body_bytes);
             match self.usage {
                 // The upstream's own count of the answer so far (Anthropic's) stands when it is
                 // not below what was relayed.

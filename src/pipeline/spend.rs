@@ -40,8 +40,9 @@ pub(super) struct SpendTrace {
     pub tags: Vec<String>,
     pub key: Option<String>,
     pub held: Option<(Vec<Applied>, Hold)>,
-    /// The body sent, for the prompt's estimate when a stream ends before its usage.
-    pub body: Option<bytes::Bytes>,
+    /// Bytes of the body sent: the prompt's estimate when a stream ends before any usage (the
+    /// body itself is not kept for as long as a stream runs).
+    pub body_bytes: usize,
 }
 
 impl SpendTrace {
@@ -54,7 +55,7 @@ impl SpendTrace {
             key: caller.and_then(|c| c.key_name.clone()),
             tags: tags.to_vec(),
             held: None,
-            body: None,
+            body_bytes: 0,
         }
     }
 

@@ -114,7 +114,8 @@ pub struct Setup {
 pub const BUDGET_TAG: &str = "bench";
 
 /// The spend block `Setup::spend` adds: every budget so large it never refuses.
-const SPEND_YAML: &str = "pricing: { models: [ { provider: \"mock*\", model: \"*\", input: 0.15, output: 0.6, cached_input: 0.075 } ] }
+const SPEND_YAML: &str =
+    "pricing: { models: [ { provider: \"mock*\", model: \"*\", input: 0.15, output: 0.6, cached_input: 0.075 } ] }
 tags: [bench]
 budgets:
   - { scope: gateway, limit_usd: 1000000000, period: monthly }

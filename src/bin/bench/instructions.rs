@@ -26,19 +26,26 @@ pub struct Count {
 pub async fn run(bin: &Path, setup: &Setup, warmup: usize, requests: usize) -> Result<Vec<Count>, String> {
     let mut counts = Vec::new();
     for (name, spend) in [("budgets off", false), ("budgets on", true)] {
-        let file = setup.dir.join(format!("callgrind.{}.out", if spend { "on" } else { "off" }));
+        let file = setup
+            .dir
+            .join(format!("callgrind.{}.out", if spend { "on" } else { "off" }));
         let variant = Setup {
             spend,
             wrapper: vec![
                 "valgrind".into(),
                 "--tool=callgrind".into(),
-                "--collect-atstart=no".into(),
+                "--instr-atstart=no".into(),
                 format!("--callgrind-out-file={}", file.display()),
             ],
             ..setup.clone()
         };
         progress(&format!("instructions: {name}: starting the gateway under callgrind"));
-        let gateway = Gateway::start(bin, &variant, &format!("callgrind-{}", if spend { "on" } else { "off" })).await?;
+        let gateway = Gateway::start(
+            bin,
+            &variant,
+            &format!("callgrind-{}", if spend { "on" } else { "off" }),
+        )
+        .await?;
         let pid = gateway.proc.pid().to_string();
         let req = request_with_headers(
             gateway.addr,
@@ -55,6 +62,9 @@ pub async fn run(bin: &Path, setup: &Setup, warmup: usize, requests: usize) -> R
         control(&["-i", "off", &pid]).await?;
         progress(&gateway.stop().await);
         let total = totals(&setup.dir, &file)?;
+        if total == 0 {
+            return Err(format!("callgrind counted no instructions in {}", file.display()));
+        }
         counts.push(Count {
             name: name.into(),
             per_request: total as f64 / requests as f64,

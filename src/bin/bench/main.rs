@@ -241,7 +241,10 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             };
             instructions::run(&bin, &setup, *warmup, *requests).await.map(|counts| {
                 for c in &counts {
-                    print(&format!("{:<12} {:>12.0} instructions per request", c.name, c.per_request));
+                    print(&format!(
+                        "{:<12} {:>12.0} instructions per request",
+                        c.name, c.per_request
+                    ));
                 }
                 if let [off, on] = counts.as_slice() {
                     print(&format!("budgets on / off: {:.3}", on.per_request / off.per_request));
