@@ -141,6 +141,21 @@ impl BudgetScope {
             Self::Gateway => "gateway",
         }
     }
+
+    /// The stored name read back.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Key,
+            Self::Team,
+            Self::User,
+            Self::Tag,
+            Self::Session,
+            Self::Provider,
+            Self::Gateway,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
 }
 
 /// How a budget's counter restarts.
@@ -166,6 +181,13 @@ impl BudgetPeriod {
             Self::Monthly => "monthly",
             Self::Total => "total",
         }
+    }
+
+    /// The stored name read back.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Daily, Self::Weekly, Self::Monthly, Self::Total]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 

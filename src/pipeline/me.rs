@@ -69,7 +69,7 @@ pub async fn me(state: &AppState, caller: &Caller) -> Result<Me, ApiError> {
         budgets.push(MyBudget {
             id: a.budget.id(),
             scope: a.budget.scope.as_str(),
-            name: a.name.clone(),
+            name: a.name().to_owned(),
             limit_usd: a.budget.limit_usd,
             period: a.budget.period.as_str(),
             status: state.spend.status(&a).await,

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::Caller;
-use crate::config::{Price, Unpriced, valid_tag};
+use crate::config::{BudgetPeriod, BudgetScope, Price, Unpriced, valid_tag};
 use crate::domain::Usage;
 use crate::error::ApiError;
 use crate::routing::{Candidate, RoutePlan};
-use crate::spend::{Applied, Crossing, Hold, NANOS, Settlement, Subject, max_cost, to_nanos};
+use crate::spend::{Applied, CounterKey, Crossing, Hold, NANOS, Settlement, Subject, max_cost, to_nanos};
 use crate::state::{AppState, Live};
 use crate::store::Charge;
 use crate::webhooks::BudgetThreshold;
@@ -213,7 +213,7 @@ pub(super) fn settle(
 fn charge(a: &Applied) -> Charge {
     Charge {
         scope: a.budget.scope.as_str(),
-        name: a.name.clone(),
+        name: a.name().to_owned(),
         period: a.budget.period.as_str(),
         period_start: a.window.start_ms,
     }
@@ -232,9 +232,14 @@ pub async fn refresh_ledger(state: &AppState) {
         Ok(lines) => {
             let seeds = lines
                 .into_iter()
-                .map(|l| {
-                    let key = format!("{}:{}:{}:{}", l.scope, l.period, l.period_start, l.name);
-                    (key, to_nanos(l.amount_usd))
+                .filter_map(|l| {
+                    let key = CounterKey {
+                        scope: BudgetScope::parse(&l.scope)?,
+                        period: BudgetPeriod::parse(&l.period)?,
+                        start_ms: l.period_start,
+                        name: l.name,
+                    };
+                    Some((key, to_nanos(l.amount_usd)))
                 })
                 .collect();
             state.spend.counters.set_seeds(seeds);
@@ -250,7 +255,7 @@ pub fn threshold_event(c: &Crossing) -> BudgetThreshold {
         kind: "budget.threshold",
         budget: b.id(),
         scope: b.scope.as_str(),
-        name: c.applied.name.clone(),
+        name: c.applied.name().to_owned(),
         period: b.period.as_str(),
         period_start_ms: c.applied.window.start_ms,
         period_end_ms: c.applied.window.end_ms,

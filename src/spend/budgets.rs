@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{BudgetConfig, BudgetScope, Price, Settings};
+use crate::config::{BudgetConfig, BudgetPeriod, BudgetScope, Price, Settings};
 
 use super::period::{Window, window};
 
@@ -30,13 +30,38 @@ pub struct Subject<'a> {
     pub session: Option<&'a str>,
 }
 
+/// A counter's identity: scope, period, the period's start and the subject. Hashed as it is (no
+/// string is built on the request path); shown as `scope:period:start:name` in Redis keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CounterKey {
+    pub scope: BudgetScope,
+    pub period: BudgetPeriod,
+    /// The period's start, epoch ms (0 for `total`).
+    pub start_ms: i64,
+    /// The subject's name within the scope (empty for `gateway`).
+    pub name: String,
+}
+
+impl std::fmt::Display for CounterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.scope.as_str(),
+            self.period.as_str(),
+            self.start_ms,
+            self.name
+        )
+    }
+}
+
 /// One budget applied to one subject in its current period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
     /// The budget as configured.
     pub budget: Arc<BudgetConfig>,
-    /// The subject's name within the scope (empty for `gateway`).
-    pub name: String,
+    /// Its counter for this subject and period.
+    pub key: CounterKey,
     /// The current period.
     pub window: Window,
     /// The limit, in nano-USD.
@@ -45,30 +70,30 @@ pub struct Applied {
 
 impl Applied {
     fn new(budget: &Arc<BudgetConfig>, name: &str, now_ms: i64) -> Self {
+        let window = window(budget.period, budget.timezone.as_deref(), now_ms);
         Self {
-            window: window(budget.period, budget.timezone.as_deref(), now_ms),
+            key: CounterKey {
+                scope: budget.scope,
+                period: budget.period,
+                start_ms: window.start_ms,
+                name: name.to_owned(),
+            },
+            window,
             budget: budget.clone(),
-            name: name.to_owned(),
             limit: to_nanos(budget.limit_usd),
         }
     }
 
-    /// The counter's identity: scope, name, period and the period's start.
-    pub fn counter(&self) -> String {
-        format!(
-            "{}:{}:{}:{}",
-            self.budget.scope.as_str(),
-            self.budget.period.as_str(),
-            self.window.start_ms,
-            self.name
-        )
+    /// The subject's name within the scope (empty for `gateway`).
+    pub fn name(&self) -> &str {
+        &self.key.name
     }
 
     /// How the budget names itself in a refusal: `team research`, `session`, `gateway`.
     pub fn label(&self) -> String {
         match self.budget.scope {
             BudgetScope::Gateway => "gateway".to_owned(),
-            scope => format!("{} {}", scope.as_str(), self.name),
+            scope => format!("{} {}", scope.as_str(), self.key.name),
         }
     }
 }
@@ -168,7 +193,7 @@ pub fn max_cost(price: &Price, body_bytes: usize, max_tokens: Option<u64>) -> f6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{BudgetPeriod, Tier};
+    use crate::config::Tier;
 
     fn settings(yaml: &str) -> Settings {
         crate::config::load_str(yaml, &crate::config::Env::default())
@@ -216,7 +241,7 @@ budgets:
         let a = &book.applying(&who, 0)[1];
         assert_eq!(a.budget.period, BudgetPeriod::Daily);
         assert_eq!(a.limit, 5_000_000_000);
-        assert_eq!(a.counter(), "key:daily:0:ci-bot");
+        assert_eq!(a.key.to_string(), "key:daily:0:ci-bot");
     }
 
     #[test]

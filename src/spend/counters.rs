@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::limits::RedisLink;
 
-use super::budgets::Applied;
+use super::budgets::{Applied, CounterKey};
 
 /// How long a reservation holds when the request that made it never settles it (a replica
 /// that died mid-request); longer than any request runs.
@@ -74,7 +74,7 @@ return out
     clippy::disallowed_types,
     reason = "never held across an await: only sync fns lock it"
 )]
-type LocalLock = std::sync::Mutex<HashMap<String, Local>>;
+type LocalLock = std::sync::Mutex<HashMap<CounterKey, Local>>;
 
 /// One counter in this process: what it spent, and its reservations by hold id.
 #[derive(Debug, Default)]
@@ -103,7 +103,7 @@ pub struct Counters {
     /// Used while Redis is unset or unreachable; seeded from the ledger.
     local: LocalLock,
     /// Ledger totals per counter, read from the database by the refresh task.
-    seeds: ArcSwap<HashMap<String, i64>>,
+    seeds: ArcSwap<HashMap<CounterKey, i64>>,
     /// Checks and settlements decided here because Redis could not be asked.
     pub fallbacks: AtomicU64,
     next_hold: AtomicU64,
@@ -149,15 +149,14 @@ impl Counters {
     }
 
     fn key(&self, a: &Applied) -> String {
-        format!("{}budget:{}", self.prefix, a.counter())
+        format!("{}budget:{}", self.prefix, a.key)
     }
 
     /// What a counter Redis lost is rebuilt from: the ledger's total, or this process's own count
     /// when it is higher (its latest settlements may not have reached the ledger yet).
     fn seed(&self, a: &Applied) -> i64 {
-        let key = a.counter();
-        let ledger = self.seeds.load().get(&key).copied().unwrap_or(0);
-        let here = self.local.lock().ok().and_then(|l| l.get(&key).map(|c| c.spent));
+        let ledger = self.seeds.load().get(&a.key).copied().unwrap_or(0);
+        let here = self.local.lock().ok().and_then(|l| l.get(&a.key).map(|c| c.spent));
         here.map_or(ledger, |h| h.max(ledger))
     }
 
@@ -171,7 +170,7 @@ impl Counters {
     /// A counter with nothing held that was not settled since the previous refresh is dropped:
     /// the ledger has its spend now, so memory stays bounded by the counters in use (one per
     /// session under a session budget, for instance).
-    pub fn set_seeds(&self, seeds: HashMap<String, i64>) {
+    pub fn set_seeds(&self, seeds: HashMap<CounterKey, i64>) {
         if let Ok(mut local) = self.local.lock() {
             local.retain(|_, c| c.fresh || !c.holds.is_empty());
             for (k, c) in local.iter_mut() {
@@ -230,9 +229,8 @@ impl Counters {
             return Err(Refused { index: 0, remaining: 0 });
         };
         for (index, a) in applied.iter().enumerate() {
-            let key = a.counter();
-            let c = local.entry(key.clone()).or_insert_with(|| Local {
-                spent: seeds.get(&key).copied().unwrap_or(0),
+            let c = local.entry(a.key.clone()).or_insert_with(|| Local {
+                spent: seeds.get(&a.key).copied().unwrap_or(0),
                 holds: HashMap::new(),
                 fresh: true,
             });
@@ -245,7 +243,7 @@ impl Counters {
             }
         }
         for a in applied {
-            if let Some(c) = local.get_mut(&a.counter()) {
+            if let Some(c) = local.get_mut(&a.key) {
                 c.holds.insert(id, amount);
             }
         }
@@ -300,9 +298,8 @@ impl Counters {
         applied
             .iter()
             .map(|a| {
-                let key = a.counter();
-                let c = local.entry(key.clone()).or_insert_with(|| Local {
-                    spent: seeds.get(&key).copied().unwrap_or(0),
+                let c = local.entry(a.key.clone()).or_insert_with(|| Local {
+                    spent: seeds.get(&a.key).copied().unwrap_or(0),
                     holds: HashMap::new(),
                     fresh: true,
                 });
@@ -348,7 +345,7 @@ impl Counters {
             .local
             .lock()
             .ok()
-            .and_then(|l| l.get(&a.counter()).map(|c| c.holds.values().sum::<i64>()));
+            .and_then(|l| l.get(&a.key).map(|c| c.holds.values().sum::<i64>()));
         (self.seed(a), here.unwrap_or(0))
     }
 }

@@ -15,7 +15,7 @@ mod models_dev;
 mod period;
 
 pub use book::{Fetched, FetchedPrices, PriceBook};
-pub use budgets::{Applied, BudgetBook, NANOS, Subject, max_cost, to_nanos};
+pub use budgets::{Applied, BudgetBook, CounterKey, NANOS, Subject, max_cost, to_nanos};
 pub use counters::{Counters, Hold, Refused};
 pub use models_dev::{DocumentError, PROVIDER_IDS, Parsed, parse as parse_models_dev};
 pub use period::{Window, window};

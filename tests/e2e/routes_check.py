@@ -8,6 +8,9 @@ sharing one fresh PostgreSQL database. Then, with the CLI and the admin API only
 4. a repeated request with `x-ai-gateway-cache: on` is a cache hit, the upstream called once;
 5. `ai-gateway teams set` through replica A and `budgets set` through replica B apply on both,
    `keys create --team` takes the team, and `ai-gateway spend` counts each provider's requests;
+   the team's monthly budget (three requests' worth, prices from `pricing.models`, counters shared
+   through Redis) admits three requests spread over both replicas and refuses the next ones with
+   429 `budget_exceeded` and `x-should-retry: false`;
 6. `ai-gateway smoke` passes against replica B, and fails (exit 1) once a route is broken.
 
     python3 tests/e2e/routes_check.py target/debug/ai-gateway
@@ -63,14 +66,17 @@ def main():
             f"  - {{id: {name}, kind: openai, base_url: 'http://127.0.0.1:{port}/v1', models: [m]}}\n"
             for name, port in mock_ports.items())
         assert "\nproviders: []\n" in text, "the starter config declares an empty providers list"
+        # Three completion tokens (what the mocks answer) at $1,000 per million: $0.003 a request.
+        pricing = "pricing: {models: [{provider: '*', model: m, input: 0, output: 1000}]}\n"
         with open(config, "w") as f:
-            f.write(text.replace("\nproviders: []\n", "\n" + providers))
+            f.write(text.replace("\nproviders: []\n", "\n" + providers) + pricing)
         log = open(os.path.join(work.name, "gateways.log"), "w")
         ports = [free_port(), free_port()]
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         for port in ports:
             env = dict(os.environ, DATABASE_URL=f"{PG}/{database}", INTERNAL_API_TOKEN=ADMIN, API_KEYS=KEY,
-                       AI_GATEWAY_LISTEN=f"127.0.0.1:{port}", RUST_LOG="warn")
+                       AI_GATEWAY_LISTEN=f"127.0.0.1:{port}", RUST_LOG="warn", REDIS_URL="redis://127.0.0.1:6379",
+                       REDIS_PREFIX=f"{database}:")
             gateways.append(subprocess.Popen([binary, "serve", "--config", config], env=env,
                                              stdout=subprocess.DEVNULL, stderr=log))
         for url in urls:
@@ -124,12 +130,15 @@ def main():
         out = cli("teams", "set", "research", "--rpm", "600", "--priority", "high")
         assert out.returncode == 0, out.stderr
         wait_until("replica B applies the team", lambda: "research" in cli("teams", "list", url=b).stdout, 10)
-        out = cli("budgets", "set", "--scope", "team", "--name", "research", "--limit-usd", "5", "--period", "daily",
-                  url=b)
+        out = cli("budgets", "set", "--scope", "team", "--name", "research", "--limit-usd", "0.009", "--period",
+                  "monthly", url=b)
         assert out.returncode == 0, out.stderr
-        wait_until("replica A applies the budget", lambda: "team:research:daily" in cli("budgets", "list").stdout, 10)
+        wait_until("replica A applies the budget", lambda: "team:research:monthly" in cli("budgets", "list").stdout, 10)
         out = cli("keys", "create", "--name", "e2e-team-key", "--team", "research", url=b)
         assert out.returncode == 0, out.stderr
+        team_key = out.stdout.splitlines()[1]
+        wait_until("replica A knows the new key", lambda: call(
+            "GET", f"{a}/v1/models", headers={"authorization": f"Bearer {team_key}"})[0] == 200, 15)
         refused = cli("keys", "create", "--name", "e2e-bad", "--team", "nobody")
         assert refused.returncode == 1 and "nobody" in refused.stderr, refused
 
@@ -142,6 +151,24 @@ def main():
                    10)
         print(f"ok: teams and budgets set through either replica apply on both; `keys create --team` takes the team; "
               f"`spend` counts requests per provider: {providers_spent()}")
+
+        statuses = []
+        for i in range(5):
+            status, resp_headers, body = call(
+                "POST", f"{(a, b)[i % 2]}/v1/chat/completions",
+                {"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "hi"}]},
+                {"authorization": f"Bearer {team_key}"})
+            statuses.append(status)
+            if status == 429:
+                lower = {k.lower(): v for k, v in resp_headers.items()}
+                error = json.loads(body)["error"]
+                assert error["code"] == "budget_exceeded" and "team research" in error["message"], error
+                assert lower.get("x-should-retry") == "false", lower
+        assert statuses == [200, 200, 200, 429, 429], statuses
+        listed = cli("budgets", "list", url=a)
+        assert listed.returncode == 0 and "team:research:monthly" in listed.stdout, listed
+        print(f"ok: the team's $0.009 monthly budget admits three $0.003 requests over both replicas, then refuses "
+              f"with budget_exceeded: {statuses}")
 
         smoke = cli("smoke", url=b)
         assert smoke.returncode == 0 and "ok" in smoke.stdout, smoke

@@ -99,7 +99,8 @@ async fn control(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// The instructions of every dump of `file` (`<file>.1`, ... and `<file>` at exit), summed.
+/// The instructions of every dump `callgrind_control -d` made of `file` (`<file>.1`, ...), summed;
+/// the file written at exit is left out (what ran after the measured window).
 fn totals(dir: &Path, file: &Path) -> Result<u64, String> {
     let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let mut total = 0;
@@ -110,9 +111,12 @@ fn totals(dir: &Path, file: &Path) -> Result<u64, String> {
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).map_err(|e| format!("{name}: {e}"))?;
+        if !text.lines().any(|l| l == "desc: Trigger: dump") {
+            continue;
+        }
         total += text
             .lines()
-            .find_map(|l| l.strip_prefix("totals:").or_else(|| l.strip_prefix("summary:")))
+            .find_map(|l| l.strip_prefix("totals:"))
             .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
             .unwrap_or(0);
     }
@@ -126,9 +130,15 @@ mod tests {
     #[test]
     fn dumps_are_summed() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("cg.out.1"), "events: Ir\nsummary: 1000\n").unwrap();
-        std::fs::write(dir.path().join("cg.out"), "events: Ir\ntotals: 24\n").unwrap();
-        std::fs::write(dir.path().join("other"), "summary: 7\n").unwrap();
+        let dump = |n: u64| format!("desc: Trigger: dump\nevents: Ir\nsummary: {n}\ntotals: {n}\n");
+        std::fs::write(dir.path().join("cg.out.1"), dump(1000)).unwrap();
+        std::fs::write(dir.path().join("cg.out.2"), dump(24)).unwrap();
+        std::fs::write(
+            dir.path().join("cg.out"),
+            "desc: Trigger: Program termination\ntotals: 9\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("other"), dump(7)).unwrap();
         assert_eq!(totals(dir.path(), &dir.path().join("cg.out")).unwrap(), 1024);
     }
 }

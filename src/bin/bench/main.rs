@@ -247,7 +247,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     ));
                 }
                 if let [off, on] = counts.as_slice() {
-                    print(&format!("budgets on / off: {:.3}", on.per_request / off.per_request));
+                    print(&format!("budgets on / off: {:.3}\n", on.per_request / off.per_request));
                 }
                 ExitCode::SUCCESS
             })
