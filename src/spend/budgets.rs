@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
+
 use crate::config::{BudgetConfig, BudgetPeriod, BudgetScope, Price, Settings};
 
 use super::period::{Window, window};
@@ -70,7 +72,10 @@ pub struct Applied {
 
 impl Applied {
     fn new(budget: &Arc<BudgetConfig>, name: &str, now_ms: i64) -> Self {
-        let window = window(budget.period, budget.timezone.as_deref(), now_ms);
+        Self::within(budget, name, window(budget.period, budget.timezone.as_deref(), now_ms))
+    }
+
+    fn within(budget: &Arc<BudgetConfig>, name: &str, window: Window) -> Self {
         Self {
             key: CounterKey {
                 scope: budget.scope,
@@ -103,6 +108,9 @@ impl Applied {
 pub struct BudgetBook {
     budgets: Vec<Arc<BudgetConfig>>,
     tags: Vec<String>,
+    /// Each budget's current period, kept until it ends: the calendar is not worked out per
+    /// request.
+    windows: Arc<[ArcSwapOption<Window>]>,
 }
 
 impl BudgetBook {
@@ -111,6 +119,7 @@ impl BudgetBook {
         Self {
             budgets: settings.budgets.iter().cloned().map(Arc::new).collect(),
             tags: settings.tags.clone(),
+            windows: settings.budgets.iter().map(|_| ArcSwapOption::empty()).collect(),
         }
     }
 
@@ -126,13 +135,13 @@ impl BudgetBook {
 
     /// Every budget except providers' that applies to `who` now.
     pub fn applying(&self, who: &Subject<'_>, now_ms: i64) -> Vec<Applied> {
-        let mut out = Vec::new();
-        for b in &self.budgets {
+        let mut out = Vec::with_capacity(self.budgets.len());
+        for (i, b) in self.budgets.iter().enumerate() {
             let one = |out: &mut Vec<Applied>, subject: Option<&str>| {
                 if let Some(s) = subject
                     && b.name.as_deref().is_none_or(|n| n == s)
                 {
-                    out.push(Applied::new(b, s, now_ms));
+                    out.push(Applied::within(b, s, self.window(i, now_ms)));
                 }
             };
             match b.scope {
@@ -145,11 +154,31 @@ impl BudgetBook {
                         one(&mut out, Some(t));
                     }
                 }
-                BudgetScope::Gateway => out.push(Applied::new(b, "", now_ms)),
+                BudgetScope::Gateway => out.push(Applied::within(b, "", self.window(i, now_ms))),
                 BudgetScope::Provider => {}
             }
         }
         out
+    }
+
+    /// Budget `i`'s period holding `now_ms`, from the cache while it lasts.
+    fn window(&self, i: usize, now_ms: i64) -> Window {
+        let Some(slot) = self.windows.get(i) else {
+            return Window {
+                start_ms: 0,
+                end_ms: None,
+            };
+        };
+        if let Some(w) = slot.load().as_deref()
+            && w.start_ms <= now_ms
+            && w.end_ms.is_none_or(|end| now_ms < end)
+        {
+            return *w;
+        }
+        let b = &self.budgets[i];
+        let w = window(b.period, b.timezone.as_deref(), now_ms);
+        slot.store(Some(Arc::new(w)));
+        w
     }
 
     /// The budgets of `provider` now.

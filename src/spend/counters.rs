@@ -85,6 +85,19 @@ struct Local {
     fresh: bool,
 }
 
+/// `key`'s counter in this process, made from the ledger's seed on first use.
+fn counter<'a>(
+    local: &'a mut HashMap<CounterKey, Local>,
+    seeds: &HashMap<CounterKey, i64>,
+    key: &CounterKey,
+) -> &'a mut Local {
+    local.entry(key.clone()).or_insert_with(|| Local {
+        spent: seeds.get(key).copied().unwrap_or(0),
+        holds: HashMap::new(),
+        fresh: true,
+    })
+}
+
 /// Why a reservation was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refused {
@@ -229,11 +242,7 @@ impl Counters {
             return Err(Refused { index: 0, remaining: 0 });
         };
         for (index, a) in applied.iter().enumerate() {
-            let c = local.entry(a.key.clone()).or_insert_with(|| Local {
-                spent: seeds.get(&a.key).copied().unwrap_or(0),
-                holds: HashMap::new(),
-                fresh: true,
-            });
+            let c = counter(&mut local, &seeds, &a.key);
             let held: i64 = c.holds.values().sum();
             if c.spent + held + amount > a.limit {
                 return Err(Refused {
@@ -298,11 +307,7 @@ impl Counters {
         applied
             .iter()
             .map(|a| {
-                let c = local.entry(a.key.clone()).or_insert_with(|| Local {
-                    spent: seeds.get(&a.key).copied().unwrap_or(0),
-                    holds: HashMap::new(),
-                    fresh: true,
-                });
+                let c = counter(&mut local, &seeds, &a.key);
                 c.fresh = true;
                 if let Some(h) = hold {
                     c.holds.remove(&h.id);

@@ -217,8 +217,9 @@ impl HistoryStore {
                             .returning(ai_requests::id)
                             .get_results(c)
                             .await?;
-                        for line in super::ledger::lines(&ids, charges, now) {
-                            super::ledger::upsert!(&line).execute(c).await?;
+                        let lines = super::ledger::lines(&ids, charges, now);
+                        if !lines.is_empty() {
+                            super::ledger::upsert!(&lines).execute(c).await?;
                         }
                         Ok(ids.len())
                     })
@@ -238,6 +239,7 @@ impl HistoryStore {
                                 .returning(ai_requests::id),
                             c,
                         )?;
+                        // diesel has no multi-row upsert for SQLite; each line is a local call there.
                         for line in super::ledger::lines(&ids, &charges, now) {
                             diesel::RunQueryDsl::execute(super::ledger::upsert!(&line), c)?;
                         }

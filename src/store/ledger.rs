@@ -30,7 +30,8 @@ pub struct LedgerRow {
     pub updated_at: i64,
 }
 
-/// The ledger lines of the rows in `written` (ids just inserted), summed per line: one upsert each.
+/// The ledger lines of the rows in `written` (ids just inserted), summed per line, so one upsert
+/// statement adds them all (no two name the same line).
 pub(super) fn lines(written: &[String], charges: &HashMap<String, (f64, Vec<Charge>)>, now: i64) -> Vec<LedgerRow> {
     let mut sums: BTreeMap<(&'static str, &str, &'static str, i64), (f64, i64)> = BTreeMap::new();
     for id in written {
