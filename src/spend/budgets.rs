@@ -44,6 +44,12 @@ pub struct CounterKey {
     pub name: String,
 }
 
+impl From<&CounterKey> for CounterKey {
+    fn from(key: &CounterKey) -> Self {
+        key.clone()
+    }
+}
+
 impl std::fmt::Display for CounterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -1,7 +1,7 @@
 //! Budget counters shared by every replica: spent and reserved nano-USD per budget and period,
 //! in Redis (one atomic script per check), else in this process, seeded from the spend ledger.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -91,12 +91,15 @@ fn counter<'a>(
     seeds: &HashMap<CounterKey, i64>,
     key: &CounterKey,
 ) -> &'a mut Local {
-    local.entry(key.clone()).or_insert_with(|| Local {
+    local.entry_ref(key).or_insert_with(|| Local {
         spent: seeds.get(key).copied().unwrap_or(0),
         holds: HashMap::new(),
         fresh: true,
     })
 }
+
+/// The ledger's totals per counter.
+pub type Seeds = HashMap<CounterKey, i64>;
 
 /// Why a reservation was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +119,7 @@ pub struct Counters {
     /// Used while Redis is unset or unreachable; seeded from the ledger.
     local: LocalLock,
     /// Ledger totals per counter, read from the database by the refresh task.
-    seeds: ArcSwap<HashMap<CounterKey, i64>>,
+    seeds: ArcSwap<Seeds>,
     /// Checks and settlements decided here because Redis could not be asked.
     pub fallbacks: AtomicU64,
     next_hold: AtomicU64,
@@ -183,7 +186,7 @@ impl Counters {
     /// A counter with nothing held that was not settled since the previous refresh is dropped:
     /// the ledger has its spend now, so memory stays bounded by the counters in use (one per
     /// session under a session budget, for instance).
-    pub fn set_seeds(&self, seeds: HashMap<CounterKey, i64>) {
+    pub fn set_seeds(&self, seeds: Seeds) {
         if let Ok(mut local) = self.local.lock() {
             local.retain(|_, c| c.fresh || !c.holds.is_empty());
             for (k, c) in local.iter_mut() {

@@ -16,7 +16,7 @@ mod period;
 
 pub use book::{Fetched, FetchedPrices, PriceBook};
 pub use budgets::{Applied, BudgetBook, CounterKey, NANOS, Subject, max_cost, to_nanos};
-pub use counters::{Counters, Hold, Refused};
+pub use counters::{Counters, Hold, Refused, Seeds};
 pub use models_dev::{DocumentError, PROVIDER_IDS, Parsed, parse as parse_models_dev};
 pub use period::{Window, window};
 

@@ -197,7 +197,10 @@ impl HistoryStore {
     /// Inserts `records` in one multi-row statement, with their ledger lines.
     pub async fn insert(&self, records: &[HistoryRecord]) -> Result<usize, HistoryError> {
         let mut charges = Charges::new();
-        let rows: Vec<Row> = records.iter().map(|r| Row::with_charges(r, &mut charges)).collect();
+        let rows: Vec<Row> = records
+            .iter()
+            .map(|r| Row::with_charges(&mut r.clone(), &mut charges))
+            .collect();
         self.insert_rows(rows, &charges).await
     }
 
@@ -448,7 +451,9 @@ mod tests {
             period_start: 0,
         }];
         let mut charges = Charges::new();
-        let rows: Vec<Row> = (0..3).map(|_| Row::with_charges(&charged, &mut charges)).collect();
+        let rows: Vec<Row> = (0..3)
+            .map(|_| Row::with_charges(&mut charged.clone(), &mut charges))
+            .collect();
         assert_eq!(store.insert_rows(rows.clone(), &charges).await.unwrap(), 3);
         assert_eq!(store.insert_rows(rows, &charges).await.unwrap(), 0);
         assert_eq!(store.count().await.unwrap(), 3);

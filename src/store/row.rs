@@ -51,12 +51,12 @@ pub(super) type Charges = HashMap<String, (f64, Vec<Charge>)>;
 
 impl Row {
     /// The row of `r`, noting its ledger charges in `charges` (a priced request with budgets).
-    pub(super) fn with_charges(r: &HistoryRecord, charges: &mut Charges) -> Self {
-        let row = Self::from(r);
+    pub(super) fn with_charges(r: &mut HistoryRecord, charges: &mut Charges) -> Self {
+        let row = Self::from(&*r);
         if let Some(cost) = r.cost_usd
             && !r.charges.is_empty()
         {
-            charges.insert(row.id.clone(), (cost, r.charges.clone()));
+            charges.insert(row.id.clone(), (cost, std::mem::take(&mut r.charges)));
         }
         row
     }

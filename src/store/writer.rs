@@ -218,14 +218,14 @@ async fn run(
             }
         }
         // Each row (and its id) is built once, so a retried batch is recognised.
-        batch.extend(records.drain(..).map(|r| Row::with_charges(&r, &mut charges)));
+        batch.extend(records.drain(..).map(|mut r| Row::with_charges(&mut r, &mut charges)));
         write(&store, &mut batch, &mut charges, &counters, &cancel, None).await;
     }
     // Shutdown: whatever is queued gets one bounded chance to reach the database.
     rx.close();
     let give_up_at = tokio::time::Instant::now() + settings.shutdown_flush;
-    while let Some(r) = rx.recv().await {
-        batch.push(Row::with_charges(&r, &mut charges));
+    while let Some(mut r) = rx.recv().await {
+        batch.push(Row::with_charges(&mut r, &mut charges));
         if batch.len() >= batch_size {
             write(&store, &mut batch, &mut charges, &counters, &cancel, Some(give_up_at)).await;
         }
