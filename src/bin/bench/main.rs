@@ -242,7 +242,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             instructions::run(&bin, &setup, *warmup, *requests).await.map(|counts| {
                 for c in &counts {
                     print(&format!(
-                        "{:<12} {:>12.0} instructions per request",
+                        "{:<12} {:>12.0} instructions per request\n",
                         c.name, c.per_request
                     ));
                 }
