@@ -237,10 +237,18 @@ impl ResponseWriter {
             }
             match self.store.insert_response(row).await {
                 Ok(()) => {
-                    // Written: the database answers for it from now on (and a deletion on
-                    // another replica is no longer contradicted by this memory).
-                    if let Some(Memo::Pending(_)) = self.memory.get(&row.id) {
-                        self.memory.invalidate(&row.id);
+                    match self.memory.get(&row.id) {
+                        // Deleted while the insert was in flight: the deletion may have reached
+                        // the database first, so the row just written must go again.
+                        Some(Memo::Deleted) => {
+                            if let Err(e) = self.store.delete_response(&row.id).await {
+                                tracing::error!(error = %e, "a response deleted while it was written is still stored");
+                            }
+                        }
+                        // Written: the database answers for it from now on (and a deletion on
+                        // another replica is no longer contradicted by this memory).
+                        Some(Memo::Pending(_)) => self.memory.invalidate(&row.id),
+                        None => {}
                     }
                     return;
                 }

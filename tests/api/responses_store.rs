@@ -265,7 +265,16 @@ async fn a_deleted_response_is_gone_and_cannot_be_continued() {
     );
     assert_eq!(cancel.status(), 404, "deleted first");
     assert_eq!(after.status(), 404);
-    // The write that was still queued (if any) does not bring it back.
+    // The write that was still queued or in flight (if any) does not bring it back: once it has
+    // settled (a busy machine may take a while), the row is gone and stays gone.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.store.find_response(id).await.unwrap().is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted response is still stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.store.find_response(id).await.unwrap().is_none());
 }
