@@ -382,21 +382,6 @@ mod tests {
             ],
             "no copy of the model's page was read",
         ),
-        (
-            "anthropic",
-            &["claude-haiku-5-5"],
-            "the copies of its page stop before the cache-read rate",
-        ),
-        (
-            "anthropic",
-            &["claude-sonnet-5-5"],
-            "the copy with its cache rates predates the 2026-10-07 cache-read cut",
-        ),
-        (
-            "anthropic",
-            &["claude-sonnet-4-6", "claude-haiku-4-5"],
-            "the copies read stop before the cache rates",
-        ),
         ("anthropic", &["claude-fable-5-2"], "no copy of its page was read"),
         (
             "azure",
