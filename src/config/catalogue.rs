@@ -416,16 +416,8 @@ mod tests {
         ),
         (
             "mistral",
-            &[
-                "mistral-large-latest",
-                "mistral-medium-latest",
-                "mistral-medium-3.5",
-                "mistral-small-latest",
-                "open-mistral-nemo",
-                "codestral-latest",
-                "mistral-embed",
-            ],
-            "no copy of the pricing page or of a model card with its price was read",
+            &["open-mistral-nemo"],
+            "its model card marks it retired on 2026-07-31",
         ),
         (
             "deepseek",
