@@ -382,21 +382,6 @@ mod tests {
             ],
             "no copy of the model's page was read",
         ),
-        (
-            "anthropic",
-            &["claude-haiku-5-5"],
-            "the copies of its page stop before the cache-read rate",
-        ),
-        (
-            "anthropic",
-            &["claude-sonnet-5-5"],
-            "the copy with its cache rates predates the 2026-10-07 cache-read cut",
-        ),
-        (
-            "anthropic",
-            &["claude-sonnet-4-6", "claude-haiku-4-5"],
-            "the copies read stop before the cache rates",
-        ),
         ("anthropic", &["claude-fable-5-2"], "no copy of its page was read"),
         (
             "azure",
@@ -431,16 +416,8 @@ mod tests {
         ),
         (
             "mistral",
-            &[
-                "mistral-large-latest",
-                "mistral-medium-latest",
-                "mistral-medium-3.5",
-                "mistral-small-latest",
-                "open-mistral-nemo",
-                "codestral-latest",
-                "mistral-embed",
-            ],
-            "no copy of the pricing page or of a model card with its price was read",
+            &["open-mistral-nemo"],
+            "its model card marks it retired on 2026-07-31",
         ),
         (
             "deepseek",
