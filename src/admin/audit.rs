@@ -155,10 +155,10 @@ pub struct AuditEntry {
     /// The item's key: route name, path, endpoint, user, provider id, key name, node URL or host.
     pub name: String,
     /// The item before the change (secrets removed); null when it did not exist.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub before: Option<Value>,
     /// The item after the change (secrets removed); null when it is gone.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub after: Option<Value>,
 }
 

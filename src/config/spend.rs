@@ -231,7 +231,9 @@ impl BudgetConfig {
         }
         match (self.scope, &self.name) {
             (BudgetScope::Gateway, Some(_)) => out.push(format!("{at}: a `gateway` budget has no `name`")),
-            (_, Some(n)) if n.trim().is_empty() => out.push(format!("{at}: `name` must not be empty")),
+            (_, Some(n)) if !valid_name(n) => out.push(format!(
+                "{at}: `name` must be 1-256 characters without control characters or surrounding spaces"
+            )),
             _ => {}
         }
         if let Some(tz) = &self.timezone
@@ -272,8 +274,10 @@ pub fn problems(
         out.extend(e.price().problems(&at));
     }
     for (i, t) in teams.iter().enumerate() {
-        if t.name.trim().is_empty() {
-            out.push(format!("teams[{i}]: `name` must not be empty"));
+        if !valid_name(&t.name) {
+            out.push(format!(
+                "teams[{i}]: `name` must be 1-256 characters without control characters or surrounding spaces"
+            ));
         }
         if teams[..i].iter().any(|o| o.name == t.name) {
             out.push(format!("teams[{i}]: team `{}` is declared twice", t.name));
@@ -306,6 +310,12 @@ pub fn problems(
         }
     }
     out
+}
+
+/// A team's or a budget subject's name: no control characters (they would reach logs, headers and
+/// the dashboard), no surrounding spaces, and short enough for a history row (at most 256).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().count() <= 256 && name.trim() == name && !name.chars().any(char::is_control)
 }
 
 /// A tag a client may send in `x-ai-gateway-tags`: 1-64 visible ASCII characters, no comma.
@@ -381,6 +391,15 @@ mod tests {
             &[bad, b(BudgetScope::Team, Some("nope")), b(BudgetScope::Tag, Some("ci"))],
         );
         assert_eq!(found.len(), 6, "{found:?}");
+        let odd = |name: &str| TeamConfig {
+            name: name.into(),
+            rpm: None,
+            tpm: None,
+            models: None,
+            priority: Priority::Normal,
+        };
+        let bad_names = [odd("a\u{1e}b"), odd(" padded"), odd("")];
+        assert_eq!(problems(&PricingSettings::default(), &bad_names, &[], &[]).len(), 3);
         assert_eq!(b(BudgetScope::Team, Some("r")).id(), "team:r:daily");
         assert_eq!(b(BudgetScope::Session, None).id(), "session:daily");
     }
