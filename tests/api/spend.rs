@@ -8,6 +8,7 @@ use wiremock::MockServer;
 
 use crate::admin_api::{ADMIN, admin};
 use crate::helpers::{ProviderSpec, TEST_MODEL, TestApp, header, json, mount_chat, upstream_url};
+use crate::spend_budgets::ask;
 
 /// A chat completion whose usage is 10 prompt tokens (4 of them cached) and 10 completion tokens.
 fn priced_completion() -> wiremock::ResponseTemplate {
@@ -22,16 +23,6 @@ fn priced_completion() -> wiremock::ResponseTemplate {
 /// Output at $1,000 per million tokens: 10 completion tokens cost exactly $0.01, and a request
 /// with `max_tokens: 10` reserves exactly that. Input costs 0 except through the cached rate test.
 const PRICING: &str = "pricing: {models: [{provider: alpha, model: \"*\", input: 0, output: 1000}]}";
-
-async fn ask(app: &TestApp, key: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/chat/completions"))
-        .bearer_auth(key)
-        .json(&json!({"model": TEST_MODEL, "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .expect("request sent")
-}
 
 async fn wait_for_rows(app: &TestApp, n: usize) -> Vec<Value> {
     for _ in 0..100 {

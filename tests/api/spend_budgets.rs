@@ -61,7 +61,8 @@ pub async fn team_key(apps: &[&TestApp], name: &str, team: &str) -> String {
     key
 }
 
-async fn ask(app: &TestApp, key: &str) -> reqwest::Response {
+/// A chat completion with `max_tokens: 10`, so a budget reserves exactly what it then costs.
+pub async fn ask(app: &TestApp, key: &str) -> reqwest::Response {
     app.client
         .post(app.url("/v1/chat/completions"))
         .bearer_auth(key)
