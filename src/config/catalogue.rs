@@ -5,13 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::env::Env;
 use super::nodes::{NODE_POOL_KIND, NodePoolConfig};
 use super::prices::Price;
-use super::settings::{AuthScheme, ProviderConfig, ProviderEntry};
+use super::settings::{AuthScheme, KeyPoolConfig, PoolKeyEntry, ProviderConfig, ProviderEntry};
 use crate::domain::ProviderId;
 
 /// One `providers/<id>.yaml` file.
@@ -149,6 +149,7 @@ pub(super) fn resolve(
             kind: entry.kind.clone(),
             base_url: env_url.unwrap_or(&entry.base_url).to_owned(),
             api_key: env_key.map(|k| SecretString::from(k.to_owned())),
+            key_pool: None,
             models: entry.models.clone(),
             priority: entry.priority,
             auth: entry.auth.clone(),
@@ -187,6 +188,7 @@ pub(super) fn resolve(
             kind: kind.clone(),
             base_url,
             api_key: None,
+            key_pool: None,
             models: vec!["*".into()],
             priority: 100,
             auth: AuthScheme::default_for(kind),
@@ -217,9 +219,56 @@ pub(super) fn resolve(
         }
         responses_mode(p, user, problems);
         anthropic_beta(p, user, problems);
+        key_pool(p, user, problems);
     }
     out.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.id.cmp(&b.id)));
     out
+}
+
+/// `api_keys:` (with the entry's own `api_key` first) replaces the key the catalogue found in the
+/// environment: the operator listed exactly the keys to use. Two keys or more make a pool.
+fn key_pool(p: &mut ProviderConfig, user: &[ProviderEntry], problems: &mut Vec<String>) {
+    let Some((i, entry)) = user.iter().enumerate().find(|(_, e)| ProviderId::new(&e.id) == p.id) else {
+        return;
+    };
+    let cooldown = entry
+        .key_cooldown_seconds
+        .unwrap_or(super::settings::DEFAULT_KEY_COOLDOWN_SECONDS);
+    if !(cooldown.is_finite() && cooldown > 0.0 && cooldown <= 86_400.0) {
+        problems.push(format!(
+            "providers[{i}] (`{}`): `key_cooldown_seconds` must be more than 0 and at most 86400",
+            entry.id
+        ));
+        return;
+    }
+    let Some(listed) = &entry.api_keys else {
+        return;
+    };
+    let mut keys: Vec<(SecretString, u32)> = entry.api_key.iter().map(|k| (k.clone(), 1)).collect();
+    for (j, item) in listed.iter().enumerate() {
+        let (key, weight) = match item {
+            None | Some(PoolKeyEntry::Weighted { key: None, .. }) => continue,
+            Some(PoolKeyEntry::Key(key)) => (key, 1),
+            Some(PoolKeyEntry::Weighted { key: Some(key), weight }) => (key, *weight),
+        };
+        if weight == 0 {
+            problems.push(format!(
+                "providers[{i}] (`{}`): api_keys[{j}]: `weight` must be at least 1",
+                entry.id
+            ));
+        }
+        // The same key twice would only skew the weights.
+        if !keys.iter().any(|(k, _)| k.expose_secret() == key.expose_secret()) {
+            keys.push((key.clone(), weight));
+        }
+    }
+    p.api_key = keys.first().map(|(k, _)| k.clone());
+    if keys.len() > 1 {
+        p.key_pool = Some(KeyPoolConfig {
+            keys,
+            cooldown: std::time::Duration::from_secs_f64(cooldown),
+        });
+    }
 }
 
 /// `responses:` is the OpenAI protocol's own choice: set on another kind it is a config error, and

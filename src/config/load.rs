@@ -294,6 +294,54 @@ limits: { max_body_bytes: 16777216 }
     }
 
     #[test]
+    fn api_keys_make_a_pool_with_weights_and_skip_unset_variables() {
+        let yaml = r#"
+providers:
+  - id: openai
+    api_key: ${KEY_A}
+    api_keys: ["${KEY_A}", {key: "${KEY_B}", weight: 2}, "${KEY_UNSET}", {key: "${KEY_UNSET}"}]
+    key_cooldown_seconds: 30
+"#;
+        let cfg = load_yaml(
+            yaml,
+            &[("KEY_A", "sk-a"), ("KEY_B", "sk-b"), ("OPENAI_API_KEY", "sk-env")],
+        )
+        .unwrap();
+        let p = &cfg.providers[0];
+        let pool = p.key_pool.as_ref().unwrap();
+        let keys: Vec<(&str, u32)> = pool.keys.iter().map(|(k, w)| (k.expose_secret(), *w)).collect();
+        // The environment's key is replaced by the listed ones, and a key listed twice counts once.
+        assert_eq!(keys, [("sk-a", 1), ("sk-b", 2)]);
+        assert_eq!(pool.cooldown, std::time::Duration::from_secs(30));
+        assert_eq!(p.api_key.as_ref().unwrap().expose_secret(), "sk-a");
+
+        let one = load_yaml(
+            "providers:\n  - id: openai\n    api_keys: [\"${KEY_A}\", \"${KEY_UNSET}\"]\n",
+            &[("KEY_A", "sk-a")],
+        )
+        .unwrap();
+        assert!(one.providers[0].key_pool.is_none(), "one key is no pool");
+        assert_eq!(one.providers[0].api_key.as_ref().unwrap().expose_secret(), "sk-a");
+
+        let bad = "providers:\n  - id: openai\n    api_keys: [{key: a, weight: 0}, b]\n    key_cooldown_seconds: 0\n";
+        let err = load_yaml(bad, &[]).unwrap_err();
+        assert!(
+            err.problems.iter().any(|p| p.contains("key_cooldown_seconds")),
+            "{:?}",
+            err.problems
+        );
+        let bad = "providers:\n  - id: openai\n    api_keys: [{key: a, weight: 0}, b]\n";
+        let err = load_yaml(bad, &[]).unwrap_err();
+        assert!(
+            err.problems
+                .iter()
+                .any(|p| p.contains("api_keys[0]") && p.contains("weight")),
+            "{:?}",
+            err.problems
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors_naming_the_key() {
         let err = load_yaml("routing:\n  max_retriez: 2\n", &[]).unwrap_err();
         assert!(

@@ -35,9 +35,9 @@ pub use routes::{
     RouteTarget, SecurityRule, Strategy, UserGrant, WebhookSettings, split_route_model,
 };
 pub use settings::{
-    AuthScheme, AuthSettings, BreakerSettings, HistorySettings, HostedTools, JwtSettings, LimitSettings, LogFormat,
-    LoggingSettings, ObservabilitySettings, ProviderConfig, ProviderEntry, RESPONSES_KINDS, RateLimitSettings,
-    ResponsesBridgeSettings, ResponsesMode, RoutingSettings, Settings, TaskSettings, TaskType,
+    AuthScheme, AuthSettings, BreakerSettings, HistorySettings, HostedTools, JwtSettings, KeyPoolConfig, LimitSettings,
+    LogFormat, LoggingSettings, ObservabilitySettings, ProviderConfig, ProviderEntry, RESPONSES_KINDS,
+    RateLimitSettings, ResponsesBridgeSettings, ResponsesMode, RoutingSettings, Settings, TaskSettings, TaskType,
 };
 pub use spend::{
     BudgetConfig, BudgetPeriod, BudgetScope, PriceEntry, PricingSettings, TeamConfig, Unpriced, glob_match, valid_tag,

@@ -159,6 +159,12 @@ pub struct ProviderEntry {
     pub base_url: Option<String>,
     /// The provider's key; `${VAR}` expands from the environment.
     pub api_key: Option<SecretString>,
+    /// A pool of keys (each a key, or `{key, weight}`), used with `api_key` if both are set; an
+    /// entry whose `${VAR}` is unset is left out.
+    pub api_keys: Option<Vec<Option<PoolKeyEntry>>>,
+    /// How long a pooled key rests after a 429 (for that model) or a 401, 402 or 403 (the whole
+    /// key) when the upstream sends no `Retry-After`; default 60.
+    pub key_cooldown_seconds: Option<f64>,
     /// Models served; `"*"` = any.
     pub models: Option<Vec<String>>,
     /// Lower is tried first.
@@ -189,6 +195,39 @@ pub struct ProviderEntry {
     /// `kind: anthropic`: beta names sent in `anthropic-beta` on every call, after the client's.
     pub anthropic_beta: Option<Vec<String>>,
 }
+
+/// One `api_keys:` entry: a key, or a key with its share of the traffic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PoolKeyEntry {
+    /// A key with weight 1.
+    Key(SecretString),
+    /// `{key, weight}`; `key: ${VAR}` with the variable unset leaves the entry out.
+    Weighted {
+        /// The key.
+        key: Option<SecretString>,
+        /// Relative share (default 1).
+        #[serde(default = "one")]
+        weight: u32,
+    },
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A provider's keys when it has more than one: requests spread over them by weight, and a key
+/// the upstream refuses rests while the others serve.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPoolConfig {
+    /// The keys in order (`api_key` first when set), each with its weight.
+    pub keys: Vec<(SecretString, u32)>,
+    /// Rest after a refusal without `Retry-After`.
+    pub cooldown: Duration,
+}
+
+/// `key_cooldown_seconds` when unset.
+pub const DEFAULT_KEY_COOLDOWN_SECONDS: f64 = 60.0;
 
 /// How an OpenAI-protocol provider serves `/v1/responses`.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -241,8 +280,11 @@ pub struct ProviderConfig {
     pub kind: String,
     /// Base URL without a trailing slash.
     pub base_url: String,
-    /// Key sent upstream, if any.
+    /// Key sent upstream, if any (with a key pool: the pool's first key, for the calls outside a
+    /// request such as listing models).
     pub api_key: Option<SecretString>,
+    /// Set when the provider has two keys or more: every request picks one.
+    pub key_pool: Option<KeyPoolConfig>,
     /// Models served; `"*"` = any.
     pub models: Vec<String>,
     /// Lower is tried first.

@@ -53,6 +53,7 @@ const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Unsupported,
     AttemptOutcome::TooLarge,
     AttemptOutcome::Redirected,
+    AttemptOutcome::KeysCooling,
 ];
 
 const LATENCY_MS_BUCKETS: &[f64] = &[
@@ -121,6 +122,8 @@ pub struct Families {
     pub cost_unpriced: IntCounterVec,
     /// Budget checks and settlements decided locally because Redis could not answer.
     pub budget_redis_fallbacks: IntCounter,
+    /// Rests of pooled provider keys, by provider and key index.
+    pub key_cooldowns: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -302,6 +305,12 @@ impl Families {
                 r,
                 "gateway_budget_redis_fallbacks_total",
                 "Budget checks and settlements decided by one replica because Redis could not answer",
+            )?,
+            key_cooldowns: counter(
+                r,
+                "gateway_key_cooldowns_total",
+                "Rests of a provider's pooled keys after a 429, 401, 402 or 403, by provider and key index",
+                &["provider", "key"],
             )?,
         })
     }

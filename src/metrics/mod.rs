@@ -288,6 +288,21 @@ impl Metrics {
         }
     }
 
+    /// Advances `gateway_key_cooldowns_total` to each pooled key's count of rests (`provider`, key
+    /// index, total); the pools keep the totals, so a scrape only mirrors them.
+    pub fn mirror_key_cooldowns(&self, totals: &[(&str, usize, u64)]) {
+        for (provider, index, total) in totals {
+            let counter = self
+                .f
+                .key_cooldowns
+                .with_label_values(&[*provider, index.to_string().as_str()]);
+            let have = counter.get();
+            if *total > have {
+                counter.inc_by(total - have);
+            }
+        }
+    }
+
     /// A breaker changed state (`to`: `open`, `half_open` or `closed`).
     pub fn observe_breaker_transition(&self, provider: &str, to: &str) {
         self.f.breaker_transitions.with_label_values(&[provider, to]).inc();

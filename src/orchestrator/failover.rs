@@ -38,6 +38,14 @@ pub(crate) enum Gate<R> {
     Go(R),
     /// Pass it by; `Some` logs it as an attempt with that outcome.
     Skip(Option<AttemptOutcome>),
+    /// Pass it by like an open breaker: it serves again in `retry_after` (every key of its pool
+    /// rests), which the walk's `ProvidersUnavailable` takes into account.
+    Unavailable {
+        /// For the attempt log; not a call.
+        outcome: AttemptOutcome,
+        /// When it serves again.
+        retry_after: Option<Duration>,
+    },
     /// End the walk with this error.
     Stop(ApiError),
 }
@@ -98,7 +106,18 @@ pub(crate) trait Upstream {
         candidate: &Self::Candidate,
         ready: &Self::Ready,
     ) -> Result<Answered<Self::Answer>, Failed<Self::Answer>>;
+
+    /// After a failed attempt: whether the failure belongs to what the gate chose rather than to
+    /// the candidate (a pooled key the upstream refused), so that the gate is asked again at once
+    /// and the failure counts for no breaker and no retry.
+    fn rearm(&self, _candidate: &Self::Candidate, _ready: &Self::Ready, _error: &UpstreamError) -> bool {
+        false
+    }
 }
+
+/// The most times one candidate's gate is asked again after `Upstream::rearm` (each time rests
+/// what the gate chose, so this only bounds a pathological pool).
+const MAX_REARMS: usize = 32;
 
 impl Orchestrator<'_> {
     /// Walks `candidates` in order until one answers; records nothing.
@@ -114,13 +133,11 @@ impl Orchestrator<'_> {
                 status,
                 latency,
             };
-            let ready = match up.gate(candidate).await {
-                Gate::Go(ready) => ready,
-                Gate::Skip(logged) => {
-                    attempts.extend(logged.map(|o| summary(o, None, Duration::ZERO)));
-                    continue;
-                }
-                Gate::Stop(e) => {
+            let passed = |o| summary(o, None, Duration::ZERO);
+            let mut ready = match through(up.gate(candidate).await, &mut attempts, passed, &mut retry_after) {
+                Ok(Some(ready)) => ready,
+                Ok(None) => continue,
+                Err(e) => {
                     return Outcome {
                         result: Err(e),
                         attempts,
@@ -128,7 +145,9 @@ impl Orchestrator<'_> {
                 }
             };
             let breakers = Breakers::of(self.breakers, &target);
-            for retry in 0..=self.routing.max_retries {
+            let mut retry = 0;
+            let mut rearms = 0;
+            loop {
                 let Some(permits) = breakers.acquire() else {
                     retry_after = retry_after.into_iter().chain(breakers.retry_after()).min();
                     attempts.push(summary(AttemptOutcome::BreakerOpen, None, Duration::ZERO));
@@ -145,7 +164,8 @@ impl Orchestrator<'_> {
                 };
                 let err = failed.error;
                 let class = classify(&err);
-                permits.report(class.blame, self.caller);
+                let rearm = rearms < MAX_REARMS && up.rearm(candidate, &ready, &err);
+                permits.report(if rearm { Blame::Uncounted } else { class.blame }, self.caller);
                 attempts.push(summary(class.outcome, err.status, started.elapsed()));
                 tracing::warn!(
                     request_id = %self.request_id,
@@ -156,6 +176,22 @@ impl Orchestrator<'_> {
                     error = %err,
                     "upstream attempt failed"
                 );
+                if rearm {
+                    rearms += 1;
+                    match through(up.gate(candidate).await, &mut attempts, passed, &mut retry_after) {
+                        Ok(Some(again)) => {
+                            ready = again;
+                            continue;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            return Outcome {
+                                result: Err(e),
+                                attempts,
+                            };
+                        }
+                    }
+                }
                 match class.verdict {
                     Verdict::GiveUp => {
                         if let Some(answer) = failed.answer {
@@ -173,9 +209,10 @@ impl Orchestrator<'_> {
                     Verdict::Retry if retry < self.routing.max_retries => {
                         let r = self.routing;
                         let wait = retry::backoff(retry, r.backoff_base_ms, r.backoff_max_ms, err.retry_after);
+                        retry += 1;
                         tokio::time::sleep(wait).await;
                     }
-                    Verdict::Retry => {}
+                    Verdict::Retry => break,
                 }
             }
         }
@@ -206,6 +243,33 @@ impl Orchestrator<'_> {
             result: Ok(success),
             attempts,
         }
+    }
+}
+
+/// What the walk does with a gate's decision: `Some` prepared call, `None` when the candidate is
+/// passed by (logged as `summary` says; an unavailable one's `Retry-After` kept like an open
+/// breaker's), or the error that ends the walk.
+fn through<R>(
+    gate: Gate<R>,
+    attempts: &mut Vec<AttemptSummary>,
+    summary: impl Fn(AttemptOutcome) -> AttemptSummary,
+    retry_after: &mut Option<Duration>,
+) -> Result<Option<R>, ApiError> {
+    match gate {
+        Gate::Go(ready) => Ok(Some(ready)),
+        Gate::Skip(logged) => {
+            attempts.extend(logged.map(summary));
+            Ok(None)
+        }
+        Gate::Unavailable {
+            outcome,
+            retry_after: ready_in,
+        } => {
+            *retry_after = retry_after.iter().copied().chain(ready_in).min();
+            attempts.push(summary(outcome));
+            Ok(None)
+        }
+        Gate::Stop(e) => Err(e),
     }
 }
 

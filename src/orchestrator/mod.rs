@@ -20,6 +20,7 @@ use crate::dialects::splice_model;
 use crate::dialects::sse;
 use crate::domain::{AttemptOutcome, AttemptSummary, ClientHeaders, Dialect, InFlight, ProviderId, RequestId};
 use crate::error::ApiError;
+use crate::providers::keys::Refusal;
 use crate::providers::{ByteStream, Call, Operation, Reply, Served, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};
 use breaker::BreakerSet;
@@ -44,6 +45,9 @@ pub struct Orchestrator<'a> {
     pub caller: Option<&'a str>,
     /// The client's Anthropic protocol headers, for anthropic-kind upstreams.
     pub forward: &'a ClientHeaders,
+    /// What keeps a request on one key of a provider's key pool: the session, else the Responses
+    /// `prompt_cache_key`, else the caller. `None`: any key.
+    pub affinity: Option<&'a str>,
 }
 
 /// Which provider answered, with what.
@@ -159,19 +163,20 @@ impl Orchestrator<'_> {
         &self,
         candidate: &Candidate,
         job: &Job,
-        body: &Bytes,
+        ready: &Prepared,
         hosted_tools: HostedTools,
     ) -> Result<Got, UpstreamError> {
         let provider = &candidate.provider;
         let call = Call {
             provider: &provider.config,
-            body,
+            body: &ready.body,
             dialect: self.dialect,
             request_id: self.request_id,
             http: self.http,
             max_response_bytes: self.max_response_bytes,
             forward: self.forward,
             hosted_tools,
+            key: ready.key,
         };
         let responses = self.dialect == Dialect::Responses;
         let id = &provider.config.id;
@@ -243,9 +248,17 @@ struct Models<'a> {
     hosted_tools: HostedTools,
 }
 
+/// One candidate's call as its gate prepared it.
+struct Prepared {
+    /// The body, with the candidate's model spliced in.
+    body: Bytes,
+    /// The pooled key it goes with (0 without a pool).
+    key: usize,
+}
+
 impl Upstream for Models<'_> {
     type Candidate = Candidate;
-    type Ready = Bytes;
+    type Ready = Prepared;
     type Answer = Got;
 
     fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
@@ -256,27 +269,55 @@ impl Upstream for Models<'_> {
         }
     }
 
-    async fn gate(&self, c: &Candidate) -> Gate<Bytes> {
+    async fn gate(&self, c: &Candidate) -> Gate<Prepared> {
         if let Job::Unary(op) = self.job
             && !c.provider.adapter.supports(op)
         {
             // Never reaches the upstream, so it is skipped before any breaker is asked.
             return Gate::Skip(Some(AttemptOutcome::Unsupported));
         }
+        let key = match &c.provider.keys {
+            None => 0,
+            Some(pool) => match pool.choose(self.orchestrator.affinity.unwrap_or(""), &c.upstream_model) {
+                Some(key) => key,
+                None => {
+                    return Gate::Unavailable {
+                        outcome: AttemptOutcome::KeysCooling,
+                        retry_after: pool.ready_in(&c.upstream_model),
+                    };
+                }
+            },
+        };
         if c.upstream_model == self.plan.requested_model {
-            return Gate::Go(self.body.clone());
+            return Gate::Go(Prepared {
+                body: self.body.clone(),
+                key,
+            });
         }
         match splice_model(self.body, &c.upstream_model) {
-            Ok(spliced) => Gate::Go(spliced),
+            Ok(body) => Gate::Go(Prepared { body, key }),
             Err(e) => Gate::Stop(e.into()),
         }
     }
 
-    async fn attempt(&self, c: &Candidate, body: &Bytes) -> Result<Answered<Got>, Failed<Got>> {
-        match self.orchestrator.attempt(c, &self.job, body, self.hosted_tools).await {
+    async fn attempt(&self, c: &Candidate, ready: &Prepared) -> Result<Answered<Got>, Failed<Got>> {
+        match self.orchestrator.attempt(c, &self.job, ready, self.hosted_tools).await {
             Ok(got) => Ok(Answered::ok(got, None)),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A pooled key the upstream refused (429 for the model, 401/402/403 for the key) rests, and
+    /// the same provider is asked again at once with another key: the provider is not at fault.
+    fn rearm(&self, c: &Candidate, ready: &Prepared, error: &UpstreamError) -> bool {
+        let (Some(pool), Some(refusal)) = (&c.provider.keys, Refusal::of_status(error.status)) else {
+            return false;
+        };
+        if error.kind != UpstreamErrorKind::Status {
+            return false;
+        }
+        pool.rest(ready.key, &c.upstream_model, refusal, error.retry_after);
+        true
     }
 }
 

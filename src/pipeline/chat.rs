@@ -210,7 +210,14 @@ async fn infer_inner(
     )
     .await?;
     let plan = &resolved.plan;
-    let orchestrator = orchestrator(state, live, request_id, dialect, caller, &directives.forward);
+    let orchestrator = orchestrator(
+        state,
+        live,
+        request_id,
+        dialect,
+        (caller, session.as_deref()),
+        &directives.forward,
+    );
     if !peek.stream {
         let lookup = cache::applies(live, &directives, caller, &peek.model, front.endpoint(), &original);
         if let Some(l) = &lookup
@@ -283,9 +290,16 @@ pub async fn embeddings(
         {
             return Ok(Err(hit));
         }
-        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi, caller, &directives.forward)
-            .run(&resolved.plan, Operation::Embeddings, &body)
-            .await;
+        let outcome = orchestrator(
+            state,
+            &live,
+            request_id,
+            Dialect::OpenAi,
+            (caller, session.as_deref()),
+            &directives.forward,
+        )
+        .run(&resolved.plan, Operation::Embeddings, &body)
+        .await;
         let calls = outcome.calls_made();
         resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
@@ -369,17 +383,21 @@ pub(super) fn resolved(
     Ok(resolved)
 }
 
+/// The orchestrator for one model request; `session` (the agent's session, else the Responses
+/// `prompt_cache_key`), else the caller, keeps the request on one key of a key pool.
 pub(super) fn orchestrator<'a>(
     state: &'a AppState,
     live: &'a Live,
     request_id: &'a RequestId,
     dialect: Dialect,
-    caller: Option<&'a Caller>,
+    (caller, session): (Option<&'a Caller>, Option<&'a str>),
     forward: &'a ClientHeaders,
 ) -> Orchestrator<'a> {
+    let caller = caller.map(|c| c.id.as_str());
     Orchestrator {
         forward,
-        caller: caller.map(|c| c.id.as_str()),
+        caller,
+        affinity: session.or(caller),
         routing: &live.config.settings.routing,
         breakers: &live.breakers,
         http: &state.http,

@@ -76,7 +76,7 @@ pub async fn count_tokens(
             &live,
             request_id,
             Dialect::Anthropic,
-            caller,
+            (caller, trace.session.as_deref()),
             &directives.forward,
         )
         .run(&resolved.plan, Operation::CountTokens, &body)

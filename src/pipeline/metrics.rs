@@ -1,4 +1,4 @@
-//! `/metrics`: mirrors breaker, node and history-writer state into the registry, then renders it;
+//! `/metrics`: mirrors breaker, key pool, node and history-writer state into the registry, then renders it;
 //! `/api/v1/metrics`: the JSON summaries.
 
 use crate::dialects::BodyError;
@@ -26,6 +26,14 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
             },
         })
         .collect();
+    let key_totals: Vec<(&str, usize, u64)> = live
+        .registry
+        .providers()
+        .iter()
+        .filter_map(|p| p.keys.as_ref().map(|k| (p.config.id.as_str(), k)))
+        .flat_map(|(id, keys)| keys.cooldown_totals().map(move |(i, n)| (id, i, n)))
+        .collect();
+    state.metrics.mirror_key_cooldowns(&key_totals);
     state.metrics.set_nodes(
         nodes.iter().filter(|n| n.online).count(),
         nodes.iter().filter(|n| n.online && n.busy).count(),

@@ -155,6 +155,7 @@ async fn try_targets(
     };
     let orchestrator = Orchestrator {
         forward: ClientHeaders::NONE,
+        affinity: None,
         routing,
         breakers: &live.breakers,
         http: &state.http,

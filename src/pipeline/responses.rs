@@ -371,6 +371,7 @@ async fn native(
     // backoff apply as to any other call to it.
     let orchestrator = Orchestrator {
         forward: ClientHeaders::NONE,
+        affinity: None,
         routing,
         breakers: &live.breakers,
         http: &state.http,

@@ -1,6 +1,6 @@
 //! `GET /provider/status` (seed 004): every catalogue and configured provider, whether it is
 //! enabled, whether it has a key, its breaker, last error and median latency, and for the OpenAI
-//! protocol's kinds how `/v1/responses` reaches it.
+//! protocol's kinds how `/v1/responses` reaches it; a key pool's keys by index and hash prefix.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::config::{RESPONSES_KINDS, catalogue};
 use crate::domain::ProviderId;
 use crate::providers::ResponsesStatus;
+use crate::providers::keys::KeyStatus;
 use crate::state::AppState;
 
 /// The body.
@@ -41,6 +42,9 @@ pub struct ProviderStatus {
     /// `kind: openai` and `azure`: the `responses:` mode, whether `/v1/responses` is served
     /// natively or bridged now, and what `auto` detected.
     pub responses: Option<ResponsesStatus>,
+    /// With `api_keys`: each key by index and hash prefix (never the key), its weight and rests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<KeyStatus>,
 }
 
 /// The status of every provider the gateway knows.
@@ -73,6 +77,7 @@ pub fn provider_status(state: &AppState) -> StatusList {
                     .contains(&p.config.kind.as_str())
                     .then(|| p.adapter.responses_status())
                     .flatten(),
+                keys: p.keys.as_ref().map(|k| k.status()).unwrap_or_default(),
             }
         })
         .collect();
@@ -91,6 +96,7 @@ pub fn provider_status(state: &AppState) -> StatusList {
             last_error: None,
             latency_ms_p50: None,
             responses: None,
+            keys: Vec::new(),
         });
     }
     StatusList { providers }

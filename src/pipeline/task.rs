@@ -160,6 +160,7 @@ async fn run(
     super::spend::admit(state, session.as_deref(), chat.len(), None, &mut plan, &mut trace.spend).await?;
     let orchestrator = Orchestrator {
         forward: ClientHeaders::NONE,
+        affinity: session.as_deref().or(trace.caller.as_deref()),
         routing: &live.config.settings.routing,
         breakers: &live.breakers,
         http: &state.http,

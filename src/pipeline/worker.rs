@@ -184,6 +184,7 @@ async fn relay(
     };
     let orchestrator = Orchestrator {
         forward: ClientHeaders::NONE,
+        affinity: None,
         routing: &live.config.settings.routing,
         breakers: &live.breakers,
         http: &state.http,

@@ -6,6 +6,7 @@
 
 pub mod adapters;
 mod error;
+pub mod keys;
 pub mod passthrough;
 pub mod registry;
 
@@ -53,6 +54,8 @@ pub struct Call<'a> {
     pub forward: &'a ClientHeaders,
     /// What a Responses call bridged to chat does with hosted tools (`responses_bridge.hosted_tools`).
     pub hosted_tools: HostedTools,
+    /// Which of the provider's pooled keys to send (`ProviderConfig::key_pool`); 0 without a pool.
+    pub key: usize,
 }
 
 impl<'a> Call<'a> {
@@ -70,6 +73,7 @@ impl<'a> Call<'a> {
             max_response_bytes: self.max_response_bytes,
             forward: self.forward,
             hosted_tools: self.hosted_tools,
+            key: self.key,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::ProviderAdapter;
 use super::adapters::{Anthropic, Flavor, Gemini, OpenAiCompat, ResponsesProbe};
+use super::keys::KeyPool;
 use crate::config::ProviderConfig;
 use crate::domain::ProviderId;
 
@@ -16,6 +17,8 @@ pub struct Provider {
     /// The protocol adapter, built for `config` (its URLs and headers prepared from it): a
     /// provider with other settings needs its own (`Provider::new`).
     pub adapter: Arc<dyn ProviderAdapter>,
+    /// Its keys' state when it has several (`api_keys`).
+    pub keys: Option<Arc<KeyPool>>,
 }
 
 impl Provider {
@@ -24,12 +27,25 @@ impl Provider {
         Self::keeping(config, None)
     }
 
-    /// `Provider::new`, keeping what `responses: auto` learnt about the provider (`probe`).
-    fn keeping(config: ProviderConfig, probe: Option<Arc<ResponsesProbe>>) -> Option<Self> {
+    /// `Provider::new`, keeping what `responses: auto` learnt about the provider and its keys'
+    /// rests from `previous`.
+    fn keeping(config: ProviderConfig, previous: Option<&Provider>) -> Option<Self> {
+        let probe = previous
+            .filter(|p| p.config.kind == config.kind && p.config.base_url == config.base_url)
+            .and_then(|p| p.adapter.responses_probe());
         let adapter = adapter_for(&config, probe)?;
+        let keys = config
+            .key_pool
+            .as_ref()
+            .map(|pool| match previous.and_then(|p| p.keys.as_ref()) {
+                Some(old) if old.same_keys(pool) => old.clone(),
+                Some(old) => Arc::new(KeyPool::new(pool).counting_on(old)),
+                None => Arc::new(KeyPool::new(pool)),
+            });
         Some(Self {
             config: Arc::new(config),
             adapter,
+            keys,
         })
     }
 }
@@ -71,16 +87,13 @@ impl Registry {
     }
 
     /// `build`, keeping from `previous` what `responses: auto` learnt about each provider that
-    /// stays with the same kind and base URL (like breaker state, it outlives a reload).
+    /// stays with the same kind and base URL, and the rests of a key pool whose keys stay the same
+    /// (like breaker state, they outlive a reload).
     pub fn rebuild(configs: &[ProviderConfig], previous: Option<&Registry>) -> (Self, Vec<RegistryError>) {
         let mut providers = Vec::with_capacity(configs.len());
         let mut errors = Vec::new();
         for config in configs {
-            let probe = previous
-                .and_then(|r| r.get(&config.id))
-                .filter(|p| p.config.kind == config.kind && p.config.base_url == config.base_url)
-                .and_then(|p| p.adapter.responses_probe());
-            match Provider::keeping(config.clone(), probe) {
+            match Provider::keeping(config.clone(), previous.and_then(|r| r.get(&config.id))) {
                 Some(provider) => providers.push(provider),
                 None => errors.push(RegistryError {
                     provider: config.id.clone(),

@@ -135,8 +135,11 @@ pub fn expand(
             config.id = n.id.clone();
             config.base_url = format!("{}/v1", n.url);
             // The node's own adapter: its URLs are the node's, not the pool's.
+            let mut node_provider = Provider::new(config)?;
+            // A pool's keys are the pool's: every node shares their rests.
+            node_provider.keys.clone_from(&provider.keys);
             Some(Candidate {
-                provider: Provider::new(config)?,
+                provider: node_provider,
                 upstream_model: upstream_model.to_owned(),
                 node: Some(NodeTarget {
                     pool: pool.clone(),
@@ -187,6 +190,7 @@ mod tests {
             kind: "openai".into(),
             base_url: "http://x/v1".into(),
             api_key: None,
+            key_pool: None,
             models: models.iter().map(|m| (*m).to_owned()).collect(),
             priority,
             auth: AuthScheme::Bearer,

@@ -407,6 +407,7 @@ mod tests {
             kind: "openai".into(),
             base_url: "http://x/v1".into(),
             api_key: None,
+            key_pool: None,
             models: vec!["*".into()],
             priority: 1,
             auth: AuthScheme::Bearer,

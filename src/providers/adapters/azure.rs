@@ -47,6 +47,7 @@ mod tests {
             kind: "azure".into(),
             base_url: "https://res.openai.azure.com".into(),
             api_key: None,
+            key_pool: None,
             models: vec!["*".into()],
             priority: 1,
             auth: AuthScheme::Header("api-key".into()),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{AuthScheme, ProviderConfig};
 use crate::dialects::BodyError;
@@ -34,6 +34,8 @@ pub(super) const EVENT_STREAM: &str = "text/event-stream";
 #[derive(Debug, Clone)]
 pub(super) struct Transport {
     headers: Result<HeaderMap, String>,
+    /// With a key pool, each key's credential header by index (`headers` carries the first).
+    credentials: Vec<(HeaderName, HeaderValue)>,
     query: Vec<(String, String)>,
 }
 
@@ -53,8 +55,15 @@ impl Transport {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
             headers
         });
+        let credentials = p
+            .key_pool
+            .iter()
+            .flat_map(|pool| &pool.keys)
+            .filter_map(|(key, _)| credential(p, key).ok())
+            .collect();
         Self {
             headers,
+            credentials,
             query: p.query.clone(),
         }
     }
@@ -99,6 +108,11 @@ impl Transport {
         let mut headers = self.headers.clone().map_err(|e| unsupported(id, e))?;
         let url = url.clone().map_err(|e| unsupported(id, e))?;
         for (name, value) in &per_call {
+            headers.insert(name.clone(), value.clone());
+        }
+        if call.key > 0
+            && let Some((name, value)) = self.credentials.get(call.key)
+        {
             headers.insert(name.clone(), value.clone());
         }
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
@@ -250,21 +264,28 @@ fn static_headers(p: &ProviderConfig) -> Result<HeaderMap, String> {
         headers.insert(name, value);
     }
     if let Some(key) = &p.api_key {
-        let (name, text) = match &p.auth {
-            AuthScheme::Bearer => (
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {}", key.expose_secret()),
-            ),
-            AuthScheme::Header(h) => (
-                HeaderName::from_bytes(h.as_bytes()).map_err(|e| bad(&e))?,
-                key.expose_secret().to_owned(),
-            ),
-        };
-        let mut value = HeaderValue::from_str(&text).map_err(|_| bad(&"api key is not a valid header value"))?;
-        value.set_sensitive(true);
+        let (name, value) = credential(p, key)?;
         headers.insert(name, value);
     }
     Ok(headers)
+}
+
+/// The header that carries `key` the way `p` expects it, marked sensitive.
+fn credential(p: &ProviderConfig, key: &SecretString) -> Result<(HeaderName, HeaderValue), String> {
+    let bad = |e: &dyn std::fmt::Display| format!("invalid header in provider config: {e}");
+    let (name, text) = match &p.auth {
+        AuthScheme::Bearer => (
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", key.expose_secret()),
+        ),
+        AuthScheme::Header(h) => (
+            HeaderName::from_bytes(h.as_bytes()).map_err(|e| bad(&e))?,
+            key.expose_secret().to_owned(),
+        ),
+    };
+    let mut value = HeaderValue::from_str(&text).map_err(|_| bad(&"api key is not a valid header value"))?;
+    value.set_sensitive(true);
+    Ok((name, value))
 }
 
 /// Turns a non-2xx answer into an `UpstreamError` carrying the upstream's own error fields.

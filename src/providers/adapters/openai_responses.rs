@@ -172,6 +172,7 @@ mod tests {
             kind: kind.into(),
             base_url: base_url.into(),
             api_key: None,
+            key_pool: None,
             models: vec!["*".into()],
             priority: 1,
             auth: AuthScheme::Bearer,
