@@ -120,7 +120,7 @@ async function loadProviders() {
     const body = await api("/provider/status");
     const rows = body.providers.map((p) => el("tr", {},
       el("td", {}, p.id), el("td", {}, p.kind), el("td", {}, p.enabled ? "yes" : "no"),
-      el("td", {}, p.key_configured ? "yes" : "no"), el("td", {}, badge(p.breaker)),
+      el("td", {}, keysCell(p)), el("td", {}, badge(p.breaker)),
       el("td", {}, p.latency_ms_p50 ?? "–"), el("td", {}, p.last_error || "")));
     $("#providers tbody").replaceChildren(...rows);
     const select = $("#provider");
@@ -133,6 +133,17 @@ async function loadProviders() {
   } catch (err) {
     setState("#providers-state", explain(err), true);
   }
+}
+
+// "yes"/"no", or for a key pool how many keys it has and which rest (by index and hash prefix).
+function keysCell(p) {
+  if (!p.keys || !p.keys.length) return p.key_configured ? "yes" : "no";
+  const resting = p.keys.filter((k) => k.resting_seconds > 0 || k.resting_models.length);
+  const text = `${p.keys.length} keys`;
+  if (!resting.length) return text;
+  return el("span", { title: resting.map((k) => `#${k.index} ${k.hash}: ${k.resting_seconds > 0
+    ? `resting ${Math.ceil(k.resting_seconds)} s` : `resting for ${k.resting_models.map((m) => m.model).join(", ")}`}`).join("\n") },
+    `${text}, ${resting.length} resting`);
 }
 
 async function loadNodes() {

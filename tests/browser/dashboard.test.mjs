@@ -59,8 +59,9 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll("#sessions tr.session-request").length === 2);
     await page.uncheck("#group-session");
     await page.waitForSelector("#history:not([hidden])");
-    // The providers table shows the breaker state.
+    // The providers table shows the breaker state, and the provider's key pool as a count of keys.
     await page.waitForFunction(() => document.querySelector("#providers tbody").textContent.includes("closed"));
+    await page.waitForFunction(() => document.querySelector("#providers tbody").textContent.includes("2 keys"));
     const artifacts = path.join(root, "tests/artifacts");
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: path.join(artifacts, "dashboard.png"), fullPage: true });

@@ -71,6 +71,7 @@ export async function startGateway(extraConfig = [], env = {}) {
     "    kind: openai",
     `    base_url: http://127.0.0.1:${mockPort}/v1`,
     "    models: [mock-model]",
+    "    api_keys: [mock-key-a, mock-key-b]",
     ...extraConfig,
     "",
   ].join("\n"));
