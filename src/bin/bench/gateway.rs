@@ -104,6 +104,9 @@ pub struct Setup {
     /// Prices for the mock's models and budgets that apply to every request (`BUDGET_TAG`, its
     /// session, the gateway), never refusing: what budgets cost per request.
     pub spend: bool,
+    /// A key pool of two keys and a concurrency cap with a queue on the `mock` provider, the cap
+    /// never reached: what traffic management costs a request that passes it.
+    pub traffic: bool,
     /// `REDIS_URL` for limits and budget counters; none keeps them in-process.
     pub redis: Option<String>,
     /// A command the gateway runs under (`valgrind --tool=callgrind ...`); empty: none.
@@ -123,6 +126,9 @@ budgets:
   - { scope: session, limit_usd: 1000000000, period: total }
 ";
 
+/// How `Setup::traffic` gives the `mock` provider its credentials and caps.
+const TRAFFIC_FIELDS: &str = "api_keys: [mock-key, {key: mock-key-2, weight: 2}]";
+
 /// The generated YAML.
 pub fn yaml(setup: &Setup, listen: SocketAddr) -> String {
     let base = |path: &str| format!("http://127.0.0.1:{}{path}/v1", setup.mock_port);
@@ -131,7 +137,7 @@ pub fn yaml(setup: &Setup, listen: SocketAddr) -> String {
 listen: {listen}
 database_url: {db}
 providers:
-  - {{ id: mock, kind: openai, base_url: {fast}, api_key: mock-key, models: [{m_fast}], priority: 1 }}
+  - {{ id: mock, kind: openai, base_url: {fast}, {mock_keys}, models: [{m_fast}], priority: 1 }}
   - {{ id: mock-slow, kind: openai, base_url: {slow}, api_key: mock-key, models: [{m_slow}], priority: 1 }}
   - {{ id: mock-down, kind: openai, base_url: {fail}, api_key: mock-key, models: [{m_fallback}], priority: 1 }}
   - {{ id: mock-backup, kind: openai, base_url: {fast}, api_key: mock-key, models: [{m_fallback}], priority: 2 }}
@@ -151,6 +157,11 @@ logging: {{ format: json, filter: warn }}
 ",
         db = setup.database_url,
         fast = base(""),
+        mock_keys = if setup.traffic {
+            TRAFFIC_FIELDS
+        } else {
+            "api_key: mock-key"
+        },
         slow = base("/slow"),
         fail = base("/fail"),
         m_fast = models::FAST,
@@ -293,6 +304,7 @@ mod tests {
             queue_capacity: 50_000,
             dir: dir.path().to_owned(),
             spend: true,
+            traffic: true,
             redis: Some("redis://127.0.0.1:6379".into()),
             wrapper: Vec::new(),
         };
@@ -318,5 +330,7 @@ mod tests {
         assert!(config.settings.rate_limit.enabled);
         assert_eq!(config.settings.routing.max_retries, 0);
         assert_eq!(config.settings.auth.api_keys.len(), 1);
+        let mock = config.providers.iter().find(|p| p.id.as_str() == "mock").unwrap();
+        assert_eq!(mock.key_pool.as_ref().map(|k| k.keys.len()), Some(2));
     }
 }

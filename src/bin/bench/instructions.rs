@@ -1,6 +1,7 @@
-//! `bench instructions`: instructions the gateway executes per request, counted by callgrind, with
-//! and without spend (prices and three budgets on every request). Instruction counts repeat from
-//! run to run on a noisy shared machine, where time does not.
+//! `bench instructions`: instructions the gateway executes per request, counted by callgrind: with
+//! the benchmark's config, with spend (prices and three budgets on every request), and with traffic
+//! management (a key pool and a concurrency cap with its queue, the cap never reached). Instruction
+//! counts repeat from run to run on a noisy shared machine, where time does not.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -25,12 +26,16 @@ pub struct Count {
 /// under callgrind, once per variant, and returns the instructions per request of each.
 pub async fn run(bin: &Path, setup: &Setup, warmup: usize, requests: usize) -> Result<Vec<Count>, String> {
     let mut counts = Vec::new();
-    for (name, spend) in [("budgets off", false), ("budgets on", true)] {
-        let file = setup
-            .dir
-            .join(format!("callgrind.{}.out", if spend { "on" } else { "off" }));
+    let variants = [
+        ("off", "baseline", false, false),
+        ("spend", "budgets on", true, false),
+        ("traffic", "traffic on", false, true),
+    ];
+    for (tag, name, spend, traffic) in variants {
+        let file = setup.dir.join(format!("callgrind.{tag}.out"));
         let variant = Setup {
             spend,
+            traffic,
             wrapper: vec![
                 "valgrind".into(),
                 "--tool=callgrind".into(),
@@ -40,12 +45,7 @@ pub async fn run(bin: &Path, setup: &Setup, warmup: usize, requests: usize) -> R
             ..setup.clone()
         };
         progress(&format!("instructions: {name}: starting the gateway under callgrind"));
-        let gateway = Gateway::start(
-            bin,
-            &variant,
-            &format!("callgrind-{}", if spend { "on" } else { "off" }),
-        )
-        .await?;
+        let gateway = Gateway::start(bin, &variant, &format!("callgrind-{tag}")).await?;
         let pid = gateway.proc.pid().to_string();
         let req = request_with_headers(
             gateway.addr,

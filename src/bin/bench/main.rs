@@ -6,7 +6,7 @@
 //! straight against the mock, then through the gateway; `report` prints the table and the targets.
 //! `--scenario open-streams` (`streams`) and `--scenario soak` (`soak`) are the memory scenarios;
 //! `history-check` (`history_check`, with `proxy` for `--outage`) verifies the request history;
-//! `instructions` counts the gateway's instructions per request under callgrind, budgets off and on.
+//! `instructions` counts the gateway's instructions per request under callgrind, with the baseline config, with budgets and with traffic management.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -122,7 +122,7 @@ enum Command {
         #[arg(long, default_value_t = 120.0)]
         flush_timeout_seconds: f64,
     },
-    /// Instructions per request under callgrind (valgrind), with budgets off and on.
+    /// Instructions per request under callgrind (valgrind), with the baseline config, budgets on, and a key pool with a concurrency cap.
     Instructions {
         /// Unmeasured requests first (connections, caches, lazy statics).
         #[arg(long, default_value_t = 300)]
@@ -193,6 +193,7 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         queue_capacity: 100_000,
         dir: std::env::temp_dir().join("ai-gateway-bench").join(&fresh.name),
         spend: false,
+        traffic: false,
         redis: None,
         wrapper: Vec::new(),
     };
@@ -246,8 +247,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                         c.name, c.per_request
                     ));
                 }
-                if let [off, on] = counts.as_slice() {
-                    print(&format!("budgets on / off: {:.3}\n", on.per_request / off.per_request));
+                if let [off, rest @ ..] = counts.as_slice() {
+                    for c in rest {
+                        print(&format!(
+                            "{} / baseline: {:.3}\n",
+                            c.name,
+                            c.per_request / off.per_request
+                        ));
+                    }
                 }
                 ExitCode::SUCCESS
             })
