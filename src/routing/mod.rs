@@ -159,6 +159,26 @@ impl RoutePlan {
     }
 }
 
+impl RoutePlan {
+    /// Appends the plan of a model the request lists to fall back on (`models` or `fallbacks` in
+    /// its body): its candidates after these, each provider + model pair once.
+    pub fn then(&mut self, next: RoutePlan) {
+        for c in next.candidates {
+            push_unique(&mut self.candidates, c);
+        }
+    }
+}
+
+/// Adds `c` unless the same provider + model pair is there already.
+pub(crate) fn push_unique(out: &mut Vec<Candidate>, c: Candidate) {
+    let seen = out
+        .iter()
+        .any(|o| o.provider.config.id == c.provider.config.id && o.upstream_model == c.upstream_model);
+    if !seen {
+        out.push(c);
+    }
+}
+
 pub(crate) fn upstream_name(p: &Provider, model: &str) -> String {
     p.config
         .model_aliases

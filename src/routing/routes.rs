@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use super::stats::{RouteStats, TargetReading};
-use super::{Candidate, NoRoute, RoutePlan, expand, upstream_name};
+use super::{Candidate, NoRoute, RoutePlan, expand, push_unique, upstream_name};
 use crate::config::{RouteConfig, RouteTarget, Strategy, split_route_model};
 use crate::domain::ProviderId;
 use crate::nodes::NodeSnapshot;
@@ -276,15 +276,6 @@ fn collect(
                 }
             }
         }
-    }
-}
-
-fn push_unique(out: &mut Vec<Candidate>, c: Candidate) {
-    let seen = out
-        .iter()
-        .any(|o| o.provider.config.id == c.provider.config.id && o.upstream_model == c.upstream_model);
-    if !seen {
-        out.push(c);
     }
 }
 
