@@ -200,7 +200,9 @@ async fn infer_inner(
     if let Some(pin) = pin
         && resolved.plan.candidates.iter().any(|c| &c.provider.config.id == pin)
     {
+        // Only the provider that keeps the response can continue it, however long the prompt.
         resolved.plan.candidates.retain(|c| &c.provider.config.id == pin);
+        resolved.plan.overflow.retain(|c| &c.provider.config.id == pin);
     }
     trace.spend.body_bytes = body.len();
     let session = trace.session.clone();

@@ -1,18 +1,21 @@
-//! Per-request fallbacks (`models`, OpenRouter's shape; `fallbacks`, LiteLLM's): the order models
-//! are tried in, what the upstreams see (never the lists), and the allow-list checked before any
-//! call. Mock upstreams answer in each provider's own error format.
+//! Per-request fallbacks (`models`, OpenRouter's shape; `fallbacks`, LiteLLM's) and a route's
+//! `on_context_length_exceeded`: the order models are tried in, what the upstreams see (never the
+//! lists), the allow-list checked before any call, and which refusals go to a larger route.
+//! Mock upstreams answer in each provider's own error format.
 
 use std::time::Duration;
 
 use ai_gateway::auth::{digest, key_prefix};
 use ai_gateway::store::{StoredKey, now_ms};
+use reqwest::Method;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::admin_api::{admin, admin_app};
 use crate::helpers::{
-    ProviderSpec, TestApp, assert_openai_error, chat_body, completion, fixtures, header, json, mount_chat, received,
-    upstream_url,
+    ProviderSpec, TestApp, assert_openai_error, chat_body, completion, failure, fixtures, header, json, mount_chat,
+    received, stream_body, upstream_url,
 };
 
 /// OpenAI's answer when a model is overloaded.
@@ -20,6 +23,23 @@ fn openai_503() -> ResponseTemplate {
     ResponseTemplate::new(503).set_body_json(json!({"error": {
         "message": "The server is overloaded or not ready yet.", "type": "server_error", "param": null, "code": null
     }}))
+}
+
+/// OpenAI's refusal of a prompt longer than the model's window.
+fn openai_too_long() -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9013 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"
+    }}))
+}
+
+/// Anthropic's refusal of a prompt longer than the model's window.
+fn anthropic_too_long() -> ResponseTemplate {
+    ResponseTemplate::new(400).set_body_json(json!({
+        "type": "error",
+        "error": {"type": "invalid_request_error", "message": "prompt is too long: 208310 tokens > 200000 maximum"},
+        "request_id": "req_011CUB2XUHWkFnQzxcKBbjpF"
+    }))
 }
 
 /// Anthropic's overloaded answer.
@@ -326,6 +346,240 @@ async fn a_wrong_list_is_a_400_naming_it_and_an_unknown_model_a_404() {
         "an unknown listed model is not skipped silently"
     );
     assert_eq!(json(response).await["error"]["code"], json!("model_not_found"));
+}
+
+/// `small` (OpenAI protocol, `small-model`) and `haiku` (Anthropic, `claude-small`) each behind
+/// a route whose `on_context_length_exceeded` is `long-context` (`long`, `long-model`).
+async fn context_app(small: &MockServer, claude: &MockServer, long: &MockServer) -> TestApp {
+    TestApp::builder()
+        .provider(ProviderSpec::new("small", upstream_url(small)).models(&["small-model"]))
+        .provider(
+            ProviderSpec::new("haiku", claude.uri())
+                .kind("anthropic")
+                .models(&["claude-small"]),
+        )
+        .provider(ProviderSpec::new("long", upstream_url(long)).models(&["long-model"]))
+        .settings(
+            "routes:\n\
+             - {name: chat, targets: ['small:small-model'], on_context_length_exceeded: [long-context]}\n\
+             - {name: claude-chat, targets: ['haiku:claude-small'], on_context_length_exceeded: [long-context]}\n\
+             - {name: long-context, targets: ['long:long-model']}\n",
+        )
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn an_openai_context_length_refusal_goes_to_the_larger_route() {
+    // Arrange
+    let (small, claude, long) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    mount_chat(&small, openai_too_long(), 1).await;
+    mount_chat(&long, completion(), 1).await;
+    let app = context_app(&small, &claude, &long).await;
+
+    // Act
+    let response = app.post_chat(&chat_body("chat")).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "long");
+    assert_eq!(header(&response, "x-ai-gateway-attempts"), "2");
+    assert_eq!(bodies(&long).await[0]["model"], json!("long-model"));
+    let rows = app.history_rows(1).await;
+    assert_eq!(rows[0]["upstream_model"], json!("long-model"));
+    assert_eq!(
+        attempts(&rows[0]),
+        [
+            attempt("small", "small-model", "context_length_exceeded"),
+            attempt("long", "long-model", "success")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_anthropic_prompt_is_too_long_refusal_goes_to_the_larger_route() {
+    // Arrange
+    let (small, claude, long) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(anthropic_too_long())
+        .expect(1)
+        .mount(&claude)
+        .await;
+    mount_chat(&long, completion(), 1).await;
+    let app = context_app(&small, &claude, &long).await;
+
+    // Act
+    let response = app.post_chat(&chat_body("claude-chat")).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "long");
+    assert_eq!(json(response).await, fixtures::json(fixtures::CHAT_COMPLETION));
+}
+
+#[tokio::test]
+async fn any_other_refusal_is_returned_as_it_is_and_the_larger_route_is_never_called() {
+    // Arrange: `small` refuses a parameter (OpenAI's error fixture).
+    let (small, claude, long) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    mount_chat(&small, failure(400), 1).await;
+    mount_chat(&long, completion(), 0).await;
+    let app = context_app(&small, &claude, &long).await;
+
+    // Act
+    let response = app.post_chat(&chat_body("chat")).await;
+
+    // Assert
+    assert_eq!(response.status(), 400);
+    let body = json(response).await;
+    let error = assert_openai_error(&body);
+    assert_eq!(error["param"], json!("temperature"));
+    assert_eq!(error["code"], json!("invalid_type"));
+    let rows = app.history_rows(1).await;
+    assert_eq!(attempts(&rows[0]), [attempt("small", "small-model", "rejected")]);
+}
+
+#[tokio::test]
+async fn a_too_long_refusal_without_anywhere_to_go_is_returned_as_it_is() {
+    // `long-context` has no `on_context_length_exceeded` of its own.
+    let (small, claude, long) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    mount_chat(&long, openai_too_long(), 1).await;
+    mount_chat(&small, completion(), 0).await;
+    let app = context_app(&small, &claude, &long).await;
+
+    let response = app.post_chat(&chat_body("long-context")).await;
+
+    assert_eq!(response.status(), 400);
+    let body = json(response).await;
+    assert_eq!(assert_openai_error(&body)["code"], json!("context_length_exceeded"));
+}
+
+#[tokio::test]
+async fn a_stream_refused_as_too_long_is_opened_on_the_larger_route() {
+    // Arrange: the refusal comes before any byte, so the stream can still go elsewhere.
+    let (small, claude, long) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    mount_chat(&small, openai_too_long(), 1).await;
+    mount_chat(
+        &long,
+        ResponseTemplate::new(200).set_body_raw(fixtures::CHAT_COMPLETION_CHUNKS, "text/event-stream"),
+        1,
+    )
+    .await;
+    let app = context_app(&small, &claude, &long).await;
+    let mut body = stream_body("chat");
+    body["models"] = json!(["chat"]);
+
+    // Act
+    let response = app.post_chat(&body).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "long");
+    let text = response.text().await.unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    no_lists(&bodies(&small).await[0]);
+    let rows = app.history_rows(1).await;
+    assert_eq!(rows[0]["upstream_model"], json!("long-model"));
+    assert_eq!(
+        attempts(&rows[0]),
+        [
+            attempt("small", "small-model", "context_length_exceeded"),
+            attempt("long", "long-model", "success")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_too_long_prompt_goes_on_to_the_requests_own_models_after_the_route() {
+    // Arrange: `chat` refuses as too long, `long-context` is overloaded, the client's own model
+    // (on `haiku`) answers in Anthropic's format.
+    let (small, claude, long) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    mount_chat(&small, openai_too_long(), 1).await;
+    mount_chat(&long, openai_503(), 1).await;
+    Mock::given(method("POST"))
+        .and(path("/v1/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(fixtures::anthropic::MESSAGE, "application/json"))
+        .expect(1)
+        .mount(&claude)
+        .await;
+    let app = context_app(&small, &claude, &long).await;
+    let mut body = chat_body("chat");
+    body["fallbacks"] = json!(["claude-small"]);
+
+    // Act
+    let response = app.post_chat(&body).await;
+
+    // Assert
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-ai-gateway-provider"), "haiku");
+    let rows = app.history_rows(1).await;
+    assert_eq!(
+        attempts(&rows[0]),
+        [
+            attempt("small", "small-model", "context_length_exceeded"),
+            attempt("long", "long-model", "server_error"),
+            attempt("haiku", "claude-small", "success")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_takes_and_checks_on_context_length_exceeded() {
+    let mock = MockServer::start().await;
+    let app = admin_app()
+        .provider(ProviderSpec::new("alpha", upstream_url(&mock)))
+        .spawn()
+        .await;
+    let route =
+        json!({"name": "chat", "targets": ["alpha:gpt-test"], "on_context_length_exceeded": ["long", "gpt-test"]});
+
+    let (status, created) = admin(&app, Method::POST, "/api/v1/routes", Some(route)).await;
+
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["item"]["on_context_length_exceeded"],
+        json!(["long", "gpt-test"])
+    );
+    let live = app.state.live();
+    let stored = live.config.settings.routes.iter().find(|r| r.name == "chat").unwrap();
+    assert_eq!(stored.on_context_length_exceeded, ["long", "gpt-test"]);
+    let (status, bad) = admin(
+        &app,
+        Method::POST,
+        "/api/v1/routes",
+        Some(json!({"name": "loop", "targets": ["alpha:gpt-test"], "on_context_length_exceeded": ["", "loop"]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    let message = assert_openai_error(&bad)["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("an entry is empty") && message.contains("the route itself"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
