@@ -172,6 +172,7 @@ mod tests {
             strategy: Default::default(),
             targets: vec!["alpha:gpt-test".parse().unwrap()],
             fallbacks: Vec::new(),
+            on_context_length_exceeded: Vec::new(),
             cache,
             callback: None,
             description: None,

@@ -188,6 +188,11 @@ pub struct RouteConfig {
     /// Tried after every target failed: other route names or plain model names, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fallbacks: Vec<String>,
+    /// Tried when an upstream refuses the prompt as longer than its context window: other route
+    /// names or plain model names, in order (each route with its targets, its fallbacks and, if
+    /// that refuses too, its own `on_context_length_exceeded`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_context_length_exceeded: Vec<String>,
     /// Response cache for non-streamed requests on this route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<RouteCache>,

@@ -279,6 +279,15 @@ pub(super) fn routes(
                 problems.push(format!("{at}.fallbacks: an entry is empty"));
             }
         }
+        for f in &r.on_context_length_exceeded {
+            if f.trim().is_empty() {
+                problems.push(format!("{at}.on_context_length_exceeded: an entry is empty"));
+            } else if split_route_model(f).1 == r.name {
+                problems.push(format!(
+                    "{at}.on_context_length_exceeded: `{f}` is the route itself; name a route or model with a larger context window"
+                ));
+            }
+        }
     }
     let mut users = HashSet::new();
     for (i, u) in s.users.iter().enumerate() {

@@ -8,6 +8,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::Fallbacks;
+
 /// Why a client body was refused; becomes a 400 in the OpenAI error shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -35,6 +37,9 @@ pub struct Peek {
     /// The most tokens the client lets the answer have (`max_completion_tokens`, `max_tokens`,
     /// Responses' `max_output_tokens`), which bounds what a budget reserves.
     pub max_tokens: Option<u64>,
+    /// The models to try after `model` (`models` or `fallbacks`), as validation read them;
+    /// empty and not present when the peek did not come from validation.
+    pub fallbacks: Fallbacks,
 }
 
 /// The part of `stream_options` the gateway reads.
@@ -74,6 +79,7 @@ impl Peek {
             stream_options: view.stream_options,
             tools: view.tools.is_some_and(|t| !t.is_empty()),
             max_tokens: view.max_completion_tokens.or(view.max_tokens),
+            fallbacks: Fallbacks::default(),
         })
     }
 
@@ -104,6 +110,7 @@ impl Peek {
             stream_options: None,
             tools: view.tools.is_some_and(|t| !t.is_empty()),
             max_tokens: view.max_output_tokens,
+            fallbacks: Fallbacks::default(),
         })
     }
 
@@ -118,6 +125,8 @@ impl Peek {
 pub struct EmbeddingsPeek {
     /// The requested model.
     pub model: String,
+    /// The models to try after it, as validation read them.
+    pub fallbacks: Fallbacks,
 }
 
 #[derive(Deserialize)]
@@ -140,7 +149,10 @@ impl EmbeddingsPeek {
                 code: "invalid_value",
             });
         }
-        Ok(Self { model: view.model })
+        Ok(Self {
+            model: view.model,
+            fallbacks: Fallbacks::default(),
+        })
     }
 }
 

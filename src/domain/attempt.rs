@@ -25,6 +25,10 @@ pub enum AttemptOutcome {
     NotFound,
     /// 400/413/422 and other client faults, returned to the client as-is.
     Rejected,
+    /// A 400 (or TGI's 422) saying the prompt does not fit the model's context window: the
+    /// client's as-is, unless a route's `on_context_length_exceeded` or the request's own
+    /// fallback models take it.
+    ContextLengthExceeded,
     /// A 2xx whose body is not what the protocol promises, or an in-band error event.
     Malformed,
     /// The provider cannot do this operation.
@@ -50,6 +54,7 @@ impl AttemptOutcome {
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not_found",
             Self::Rejected => "rejected",
+            Self::ContextLengthExceeded => "context_length_exceeded",
             Self::Malformed => "malformed_response",
             Self::Unsupported => "unsupported",
             Self::TooLarge => "response_too_large",

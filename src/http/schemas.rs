@@ -5,8 +5,8 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-/// An OpenAI chat completion request. Only `model`, `messages` and `stream` are read; every other
-/// field (vendor parameters included) reaches the upstream unchanged.
+/// An OpenAI chat completion request. Only `model`, `messages`, `stream` and the fallback lists
+/// are read; every other field (vendor parameters included) reaches the upstream unchanged.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ChatCompletionRequest {
     /// Model name, an alias, `<provider>/<model>`, or a named route (`<route>` or
@@ -16,6 +16,11 @@ pub struct ChatCompletionRequest {
     pub messages: Vec<serde_json::Value>,
     /// Server-sent events when true.
     pub stream: Option<bool>,
+    /// Models to try after `model`, in order (OpenRouter's name): each checked against the key's
+    /// allow-list, none sent upstream. At most 10; not with `fallbacks`.
+    pub models: Option<Vec<String>>,
+    /// The same list under LiteLLM's name.
+    pub fallbacks: Option<Vec<String>>,
 }
 
 /// An OpenAI chat completion (or, streamed, `chat.completion.chunk` events), forwarded as the
@@ -39,6 +44,10 @@ pub struct EmbeddingsRequest {
     pub model: String,
     /// A string, an array of strings, or of token arrays.
     pub input: serde_json::Value,
+    /// Models to try after `model`, in order (as on chat completions).
+    pub models: Option<Vec<String>>,
+    /// The same list under LiteLLM's name.
+    pub fallbacks: Option<Vec<String>>,
 }
 
 /// An OpenAI embeddings list, forwarded as the provider sent it.

@@ -49,6 +49,7 @@ const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Unauthorized,
     AttemptOutcome::NotFound,
     AttemptOutcome::Rejected,
+    AttemptOutcome::ContextLengthExceeded,
     AttemptOutcome::Malformed,
     AttemptOutcome::Unsupported,
     AttemptOutcome::TooLarge,

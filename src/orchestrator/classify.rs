@@ -32,14 +32,22 @@
 //! | 404 (model absent there)                   | not_found          | next provider | healthy   |
 //! | operation unsupported by the protocol      | unsupported        | next provider | uncounted |
 //! | 2xx body over `limits.max_response_bytes`  | response_too_large | next provider | healthy   |
+//! | 400, 422 saying the prompt is too long     | context_length_exceeded | give up  | healthy   |
 //! | 400, 413, 422 and other 4xx                | rejected           | give up       | healthy   |
 //! | 3xx (redirects are never followed)         | redirected         | next provider | provider  |
+//!
+//! A prompt too long for the model is the client's fault as far as this provider goes (the same
+//! prompt would be refused again, and by every candidate serving the same model), so the walk
+//! gives up on it like any other refusal; its own outcome lets the caller try a larger model
+//! (`Orchestrator::drive`: the plan's `overflow`). Which refusals say so is wire-format knowledge,
+//! read from the error's fields by `dialects::context_overflow`.
 //!
 //! A 3xx from an LLM API is never a normal answer: the provider is misconfigured (an old base
 //! URL) or hostile, and it would say the same again, so it is not retried; following it would send
 //! the key and the prompt to the host it names. The next provider is tried, and the provider's
 //! breaker counts it because the provider cannot serve anything as configured.
 
+use crate::dialects::context_overflow;
 use crate::domain::AttemptOutcome;
 use crate::providers::{UpstreamError, UpstreamErrorKind};
 
@@ -108,11 +116,19 @@ pub(super) fn classify(e: &UpstreamError) -> Class {
             408 => class(O::ServerError, Retry, Model),
             401..=403 => class(O::Unauthorized, NextProvider, Provider),
             404 => class(O::NotFound, NextProvider, Healthy),
+            400 | 422 if too_long(e) => class(O::ContextLengthExceeded, GiveUp, Healthy),
             400..=499 => class(O::Rejected, GiveUp, Healthy),
             300..=399 => class(O::Redirected, NextProvider, Provider),
             _ => class(O::ServerError, Retry, Model),
         },
     }
+}
+
+/// Whether the upstream's own error fields say the prompt does not fit the model's window.
+fn too_long(e: &UpstreamError) -> bool {
+    e.detail
+        .as_deref()
+        .is_some_and(|d| context_overflow(d.code.as_deref(), d.error_type.as_deref(), &d.message))
 }
 
 #[cfg(test)]
@@ -219,6 +235,51 @@ mod tests {
             (c.outcome, c.verdict, c.trips_breaker),
             (AttemptOutcome::TooLarge, Verdict::NextProvider, false)
         );
+    }
+
+    fn refused(code: u16, error_code: Option<&str>, message: &str) -> Class {
+        let mut e = UpstreamError::new(&ProviderId::new("p"), UpstreamErrorKind::Status);
+        e.status = Some(code);
+        e.detail = Some(Box::new(crate::providers::ErrorDetail {
+            message: message.into(),
+            error_type: Some("invalid_request_error".into()),
+            code: error_code.map(str::to_owned),
+            param: None,
+        }));
+        classify(&e)
+    }
+
+    #[test]
+    fn a_prompt_too_long_has_its_own_outcome_and_still_gives_up() {
+        for c in [
+            refused(
+                400,
+                Some("context_length_exceeded"),
+                "Please reduce the length of the messages.",
+            ),
+            refused(400, None, "prompt is too long: 208310 tokens > 200000 maximum"),
+            refused(
+                422,
+                None,
+                "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096.",
+            ),
+        ] {
+            assert_eq!(
+                (c.outcome, c.verdict, c.trips_breaker),
+                (AttemptOutcome::ContextLengthExceeded, Verdict::GiveUp, false),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            refused(400, None, "temperature is invalid").outcome,
+            AttemptOutcome::Rejected
+        );
+        assert_eq!(
+            refused(413, None, "prompt is too long").outcome,
+            AttemptOutcome::Rejected,
+            "a body over a size limit is not a context window"
+        );
+        assert_eq!(status(400).outcome, AttemptOutcome::Rejected, "no error body");
     }
 
     #[test]

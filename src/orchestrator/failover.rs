@@ -122,7 +122,17 @@ const MAX_REARMS: usize = 32;
 impl Orchestrator<'_> {
     /// Walks `candidates` in order until one answers; records nothing.
     pub(crate) async fn failover<U: Upstream>(&self, up: &U, candidates: &[U::Candidate]) -> Outcome<U::Answer> {
-        let mut attempts = Vec::new();
+        self.failover_after(up, candidates, Vec::new()).await
+    }
+
+    /// `failover`, continuing a walk that already made `attempts` (they lead the outcome's list
+    /// and count in its error).
+    pub(crate) async fn failover_after<U: Upstream>(
+        &self,
+        up: &U,
+        candidates: &[U::Candidate],
+        mut attempts: Vec<AttemptSummary>,
+    ) -> Outcome<U::Answer> {
         let mut retry_after: Option<Duration> = None;
         for candidate in candidates {
             let target = up.target(candidate);

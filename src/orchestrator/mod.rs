@@ -1,6 +1,7 @@
 //! Executes a `RoutePlan`: breaker gate → timeout → retry with backoff → next provider, through
 //! the one candidate walk (`failover`) that path routes and the worker proxy use too; this file
-//! supplies only the model path's attempt (`Models`: splice, in-flight counters, first chunk).
+//! supplies only the model path's attempt (`Models`: splice, in-flight counters, first chunk), and
+//! carries the walk on over the plan's `overflow` when a candidate says the prompt is too long.
 //!
 //! Depends on `providers`, `routing`, `config`, `error` and `domain`. It records nothing: it returns
 //! an `Outcome` with every attempt, and `pipeline` observes it exactly once. For streams, retry
@@ -156,7 +157,26 @@ impl Orchestrator<'_> {
             body,
             hosted_tools,
         };
-        self.failover(&models, &plan.candidates).await
+        let mut outcome = self.failover(&models, &plan.candidates).await;
+        // A prompt too long for the candidate that refused it: the same walk goes on over the
+        // overflow candidates not tried yet (a stream too: its refusal comes before any byte).
+        while outcome.result.is_err()
+            && let Some(last) = outcome.attempts.last()
+            && last.outcome == AttemptOutcome::ContextLengthExceeded
+        {
+            let tried = |c: &&Candidate| {
+                outcome
+                    .attempts
+                    .iter()
+                    .any(|a| a.provider == c.provider.config.id && a.upstream_model == c.upstream_model)
+            };
+            let rest: Vec<Candidate> = plan.overflow.iter().filter(|c| !tried(c)).cloned().collect();
+            if rest.is_empty() {
+                break;
+            }
+            outcome = self.failover_after(&models, &rest, outcome.attempts).await;
+        }
+        outcome
     }
 
     async fn attempt(

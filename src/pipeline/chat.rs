@@ -11,7 +11,7 @@ use super::resolve::{Resolved, Scope, resolve};
 use crate::auth::Caller;
 use crate::cache::CachedAnswer;
 use crate::dialects::validate;
-use crate::dialects::{Peek, request_stream_usage};
+use crate::dialects::{remove_fallbacks, request_stream_usage};
 use crate::domain::{ClientHeaders, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
@@ -178,25 +178,31 @@ async fn infer_inner(
     // The cache key is built on what the client sent, before any bridging (a cheap clone).
     let original = body.clone();
     // A refused body never reaches the bridge, an upstream or a breaker; its row is still written.
-    let validated = front.validate(&body, caps(&live.config.settings.limits))?;
+    let checked = front.validate(&body, caps(&live.config.settings.limits))?;
     if trace.session.is_none() && front == Front::Responses {
         // Codex names its session in the body when no header does.
         trace.session = crate::dialects::prompt_cache_key(&body);
     }
     let (body, bridge) = Bridge::inbound(front, body)?;
     let dialect = front.dialect();
-    let peek = match validated {
-        Some(peek) => peek,
-        None => Peek::chat(&body)?,
+    let peek = checked.peek(&body)?;
+    // The request's own fallback list is the gateway's to follow; no upstream sees it.
+    let body = if peek.fallbacks.present {
+        remove_fallbacks(&body)?
+    } else {
+        body
     };
     trace.model = Some(peek.model.clone());
     trace.stream = peek.stream;
     let needs = Needs::estimate(body.len(), peek.tools);
     let mut resolved = resolved(state, live, caller, &peek.model, needs, scope, trace)?;
+    resolved.with_fallbacks(state, live, caller, &peek.fallbacks.models, needs, scope)?;
     if let Some(pin) = pin
         && resolved.plan.candidates.iter().any(|c| &c.provider.config.id == pin)
     {
+        // Only the provider that keeps the response can continue it, however long the prompt.
         resolved.plan.candidates.retain(|c| &c.provider.config.id == pin);
+        resolved.plan.overflow.retain(|c| &c.provider.config.id == pin);
     }
     trace.spend.body_bytes = body.len();
     let session = trace.session.clone();
@@ -278,12 +284,19 @@ pub async fn embeddings(
     trace.spend.tags.clone_from(&directives.tags);
     let result = async {
         let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
+        // The cache key is the client's body; what goes upstream has no fallback list.
+        let sent = if peek.fallbacks.present {
+            remove_fallbacks(&body)?
+        } else {
+            body.clone()
+        };
         trace.model = Some(peek.model.clone());
-        let needs = Needs::estimate(body.len(), false);
+        let needs = Needs::estimate(sent.len(), false);
         let mut resolved = resolved(state, &live, caller, &peek.model, needs, &Scope::All, &mut trace)?;
+        resolved.with_fallbacks(state, &live, caller, &peek.fallbacks.models, needs, &Scope::All)?;
         let session = trace.session.clone();
         let plan = &mut resolved.plan;
-        super::spend::admit(state, session.as_deref(), body.len(), Some(0), plan, &mut trace.spend).await?;
+        super::spend::admit(state, session.as_deref(), sent.len(), Some(0), plan, &mut trace.spend).await?;
         let lookup = cache::applies(&live, &directives, caller, &peek.model, "/v1/embeddings", &body);
         if let Some(l) = &lookup
             && let Some(hit) = cache::get(state, l, &mut trace).await
@@ -298,7 +311,7 @@ pub async fn embeddings(
             (caller, session.as_deref()),
             &directives.forward,
         )
-        .run(&resolved.plan, Operation::Embeddings, &body)
+        .run(&resolved.plan, Operation::Embeddings, &sent)
         .await;
         let calls = outcome.calls_made();
         resolved.observe(state, &outcome.attempts);

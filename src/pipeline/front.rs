@@ -13,7 +13,7 @@ use super::BodyStream;
 use crate::config::LimitSettings;
 use crate::dialects::translate::{self, completions};
 use crate::dialects::validate::{self, Caps};
-use crate::dialects::{BodyError, Peek};
+use crate::dialects::{BodyError, Fallbacks, Peek};
 use crate::domain::Dialect;
 use crate::error::ApiError;
 
@@ -54,13 +54,17 @@ impl Front {
     /// Checks the body as the client sent it, before bridging or routing (`domain::validate`):
     /// a refusal names the parameter in the front's own terms (`input[2].role` on Responses).
     /// Chat, Messages and Responses bodies are peeked here; legacy completions are peeked after
-    /// bridging, so `None`.
-    pub fn validate(self, body: &[u8], caps: Caps) -> Result<Option<Peek>, BodyError> {
+    /// bridging, so only their fallback models are read here.
+    pub(super) fn validate(self, body: &[u8], caps: Caps) -> Result<Checked, BodyError> {
         match self {
-            Self::Chat => validate::chat(body, caps).map(Some),
-            Self::Messages => validate::messages(body, caps).map(Some),
-            Self::Responses => validate::responses(body, caps).and_then(|()| Peek::responses(body).map(Some)),
-            Self::Completions => validate::completions(body, caps).map(|()| None),
+            Self::Chat => validate::chat(body, caps).map(Checked::Peeked),
+            Self::Messages => validate::messages(body, caps).map(Checked::Peeked),
+            Self::Responses => {
+                let fallbacks = validate::responses(body, caps)?;
+                let peek = Peek::responses(body)?;
+                Ok(Checked::Peeked(Peek { fallbacks, ..peek }))
+            }
+            Self::Completions => validate::completions(body, caps).map(Checked::Bridged),
         }
     }
 
@@ -70,6 +74,28 @@ impl Front {
             Self::Messages => Dialect::Anthropic,
             Self::Responses => Dialect::Responses,
             Self::Chat | Self::Completions => Dialect::OpenAi,
+        }
+    }
+}
+
+/// What validation read from a body.
+pub(super) enum Checked {
+    /// The routing view, fallback models included.
+    Peeked(Peek),
+    /// A body peeked only once bridged (legacy completions): its fallback models.
+    Bridged(Fallbacks),
+}
+
+impl Checked {
+    /// The routing view; a bridged body (`body`, after `Bridge::inbound`) is peeked now.
+    pub fn peek(self, body: &[u8]) -> Result<Peek, BodyError> {
+        match self {
+            Self::Peeked(peek) => Ok(peek),
+            // The bridge copies only the fields chat knows: the lists are already gone.
+            Self::Bridged(Fallbacks { models, .. }) => Peek::chat(body).map(|peek| Peek {
+                fallbacks: Fallbacks { present: false, models },
+                ..peek
+            }),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Requested model → plan, the one resolution every chat-like front and embeddings use: a named
 //! route (`<strategy>:<route>` or the bare name, through `routing::routes`) or a plain model
 //! (`routing::plan`), checked against the caller's `models` allow-list and, under
-//! `/api/u/{user}/`, the user's grants.
+//! `/api/u/{user}/`, the user's grants; then each model the body lists to fall back on, resolved
+//! and checked the same way and appended to the plan (`with_fallbacks`).
 
 use std::collections::HashSet;
 
@@ -149,6 +150,29 @@ pub(super) fn resolve(
 }
 
 impl Resolved {
+    /// Appends the plans of the models the request lists to fall back on (`models` or
+    /// `fallbacks`), in order. Each is resolved like `model`, so a model the caller may not use
+    /// refuses the whole request before any upstream is called; one that is unknown does too
+    /// (a typo would otherwise go unnoticed), while one only offline node pools serve is left out.
+    pub fn with_fallbacks(
+        &mut self,
+        state: &AppState,
+        live: &Live,
+        caller: Option<&Caller>,
+        models: &[String],
+        needs: Needs,
+        scope: &Scope,
+    ) -> Result<(), ApiError> {
+        for model in models {
+            match resolve(state, live, caller, model, needs, scope) {
+                Ok(next) => self.plan.then(next.plan),
+                Err(ApiError::Unavailable { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Folds the attempts' latencies into the route's figures (`least_latency`, `autoselect`).
     /// Failures other than timeouts are left out: a target that fails fast must not look fast.
     pub fn observe(&self, state: &AppState, attempts: &[AttemptSummary]) {

@@ -102,7 +102,7 @@ pub(super) async fn admit(
     let now = state.spend.now_ms();
     if live.budgets.has_provider_budgets() {
         let mut spent: HashMap<String, Option<(Applied, i64)>> = HashMap::new();
-        for c in &plan.candidates {
+        for c in plan.candidates.iter().chain(&plan.overflow) {
             let id = priced_id(c);
             if spent.contains_key(id) {
                 continue;
@@ -119,6 +119,8 @@ pub(super) async fn admit(
         let before = plan.candidates.len();
         let first_over = spent.values().flatten().next().cloned();
         plan.candidates
+            .retain(|c| spent.get(priced_id(c)).is_none_or(Option::is_none));
+        plan.overflow
             .retain(|c| spent.get(priced_id(c)).is_none_or(Option::is_none));
         if before > 0
             && plan.candidates.is_empty()
@@ -138,8 +140,10 @@ pub(super) async fn admit(
     if applied.is_empty() {
         return Ok(());
     }
+    // A prompt too long for the first candidates may be served by an overflow one: the hold
+    // covers the dearest of them all.
     let mut dearest = 0.0_f64;
-    for c in &plan.candidates {
+    for c in plan.candidates.iter().chain(&plan.overflow) {
         match live.prices.price(priced_id(c), &c.upstream_model) {
             Some(p) => dearest = dearest.max(max_cost(&p, body_bytes, max_tokens)),
             None if live.config.settings.pricing.unpriced == Unpriced::Allow => {}

@@ -268,6 +268,7 @@ async fn plan(
     Ok(RoutePlan {
         requested_model: first.upstream_model.clone(),
         candidates,
+        overflow: Vec::new(),
     })
 }
 

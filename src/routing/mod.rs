@@ -60,6 +60,11 @@ pub struct RoutePlan {
     pub requested_model: String,
     /// Lowest priority number first.
     pub candidates: Vec<Candidate>,
+    /// Where a prompt goes when a candidate refuses it as too long for its context window, in
+    /// order: the `on_context_length_exceeded` of the route asked for and of the routes its
+    /// fallbacks reach, then the request's own fallback models. The orchestrator walks those not
+    /// tried yet, and only after such a refusal.
+    pub overflow: Vec<Candidate>,
 }
 
 /// No enabled provider serves the model (or only node pools do, and none of their nodes is
@@ -112,6 +117,7 @@ pub fn plan(registry: &Registry, nodes: &[NodeSnapshot], model: &str) -> Result<
     Ok(RoutePlan {
         requested_model: model.to_owned(),
         candidates,
+        overflow: Vec::new(),
     })
 }
 
@@ -156,9 +162,35 @@ impl RoutePlan {
     pub fn owner_of(&self, id: &ProviderId) -> ProviderId {
         self.candidates
             .iter()
+            .chain(&self.overflow)
             .find(|c| &c.provider.config.id == id)
             .and_then(|c| c.node.as_ref())
             .map_or_else(|| id.clone(), |n| n.pool.clone())
+    }
+}
+
+impl RoutePlan {
+    /// Appends the plan of a model the request lists to fall back on (`models` or `fallbacks` in
+    /// its body): its candidates after these, each provider + model pair once; and, since a model
+    /// the client chose may also take a prompt too long for the ones before it, its candidates
+    /// and then its own overflow after this plan's overflow.
+    pub fn then(&mut self, next: RoutePlan) {
+        for c in &next.candidates {
+            push_unique(&mut self.candidates, c.clone());
+        }
+        for c in next.candidates.into_iter().chain(next.overflow) {
+            push_unique(&mut self.overflow, c);
+        }
+    }
+}
+
+/// Adds `c` unless the same provider + model pair is there already.
+pub(crate) fn push_unique(out: &mut Vec<Candidate>, c: Candidate) {
+    let seen = out
+        .iter()
+        .any(|o| o.provider.config.id == c.provider.config.id && o.upstream_model == c.upstream_model);
+    if !seen {
+        out.push(c);
     }
 }
 

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use super::stats::{RouteStats, TargetReading};
-use super::{Candidate, NoRoute, RoutePlan, expand, upstream_name};
+use super::{Candidate, NoRoute, RoutePlan, expand, push_unique, upstream_name};
 use crate::config::{RouteConfig, RouteTarget, Strategy, split_route_model};
 use crate::domain::ProviderId;
 use crate::nodes::NodeSnapshot;
@@ -193,6 +193,7 @@ pub fn plan_route(
     let mut visited = Vec::new();
     let mut candidates = Vec::new();
     collect(&ctx, route, strategy, &mut visited, &mut candidates);
+    let overflow = overflow(&ctx, &visited);
     if candidates.is_empty() {
         let pools = route
             .targets
@@ -209,6 +210,7 @@ pub fn plan_route(
     Ok(RoutePlan {
         requested_model: requested_model.to_owned(),
         candidates,
+        overflow,
     })
 }
 
@@ -279,13 +281,45 @@ fn collect(
     }
 }
 
-fn push_unique(out: &mut Vec<Candidate>, c: Candidate) {
-    let seen = out
-        .iter()
-        .any(|o| o.provider.config.id == c.provider.config.id && o.upstream_model == c.upstream_model);
-    if !seen {
-        out.push(c);
+/// The candidates for a prompt too long for the routes in `walked` (the route asked for and those
+/// its fallbacks reached): each route's `on_context_length_exceeded` in order, a route planned
+/// like a requested one (targets, then fallbacks), a plain name as `routing::plan` plans it; then,
+/// one tier further, the `on_context_length_exceeded` of the routes that added, and so on. Each
+/// route is planned once.
+fn overflow(ctx: &Ctx<'_>, walked: &[String]) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    let mut planned: Vec<String> = Vec::new();
+    let mut followed: Vec<String> = Vec::new();
+    let mut tier: Vec<String> = walked.to_vec();
+    while !tier.is_empty() {
+        let mut next_tier = Vec::new();
+        for name in tier {
+            if followed.contains(&name) {
+                continue;
+            }
+            let Some(route) = ctx.routes.iter().find(|r| r.name == name) else {
+                continue;
+            };
+            followed.push(name);
+            for entry in &route.on_context_length_exceeded {
+                match find(ctx.routes, entry) {
+                    Some((next, strategy)) if !planned.contains(&next.name) => {
+                        let from = planned.len();
+                        collect(ctx, next, strategy, &mut planned, &mut out);
+                        next_tier.extend(planned[from..].iter().cloned());
+                    }
+                    Some(_) => {}
+                    None => {
+                        if let Ok(plan) = super::plan(ctx.registry, ctx.nodes, entry) {
+                            plan.candidates.into_iter().for_each(|c| push_unique(&mut out, c));
+                        }
+                    }
+                }
+            }
+        }
+        tier = next_tier;
     }
+    out
 }
 
 #[cfg(test)]
@@ -429,6 +463,7 @@ mod tests {
             strategy,
             targets: targets.iter().map(|p| target(p, 1)).collect(),
             fallbacks: fallbacks.iter().map(|f| (*f).to_owned()).collect(),
+            on_context_length_exceeded: Vec::new(),
             cache: None,
             callback: None,
             description: None,
@@ -470,6 +505,50 @@ mod tests {
         ];
         let want: Vec<(String, String)> = want.iter().map(|(p, m)| ((*p).into(), (*m).into())).collect();
         assert_eq!(got, want);
+    }
+
+    fn overflow_ids(routes: &[RouteConfig], model: &str) -> Vec<(String, String)> {
+        let registry = Registry::build(&[provider("a"), provider("b"), provider("c")]).0;
+        let open = HashSet::new();
+        let stats = RouteStats::default();
+        let inputs = RouteInputs {
+            needs: Needs::default(),
+            stats: &stats,
+            open: &open,
+            roll: &|| 0.0,
+        };
+        let (r, s) = find(routes, model).unwrap();
+        plan_route(&registry, &[], routes, r, s, model, &inputs)
+            .unwrap()
+            .overflow
+            .iter()
+            .map(|c| (c.provider.config.id.to_string(), c.upstream_model.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn overflow_follows_the_walked_routes_then_the_next_tier_each_once() {
+        let mut small = route("small", Strategy::Priority, &["a"], &["backup"]);
+        small.on_context_length_exceeded = vec!["long".into(), "big-model".into()];
+        let mut backup = route("backup", Strategy::Priority, &["a"], &[]);
+        backup.on_context_length_exceeded = vec!["long".into(), "huge".into()];
+        let mut long = route("long", Strategy::Priority, &["b"], &[]);
+        long.on_context_length_exceeded = vec!["huge".into(), "small".into()];
+        let huge = route("huge", Strategy::Priority, &["c"], &[]);
+        let routes = vec![small, backup, long, huge];
+        let want: Vec<(String, String)> = [
+            ("b", "b-m"),
+            ("a", "big-model"),
+            ("b", "big-model"),
+            ("c", "big-model"),
+            ("c", "c-m"),
+            ("a", "a-m"),
+        ]
+        .iter()
+        .map(|(p, m)| ((*p).into(), (*m).into()))
+        .collect();
+        assert_eq!(overflow_ids(&routes, "small"), want);
+        assert!(overflow_ids(&routes, "huge").is_empty());
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod paths_attacks;
 mod pricing_url;
 mod providers;
 mod rate_limit;
+mod request_fallbacks;
 mod responses;
 mod responses_custom;
 mod responses_native;

@@ -7,6 +7,10 @@ use super::*;
 pub(super) struct ChatBody<'a> {
     #[serde(borrow)]
     pub(super) model: Model<'a>,
+    #[serde(borrow, default)]
+    pub(super) models: ModelList<'a>,
+    #[serde(borrow, default)]
+    pub(super) fallbacks: ModelList<'a>,
     pub(super) messages: List<Obj<ChatMessage>>,
     pub(super) stream: Option<Flag>,
     pub(super) stream_options: Option<Obj<StreamOptionsView>>,
@@ -85,6 +89,10 @@ pub(super) struct Tool {
 pub(super) struct MessagesBody<'a> {
     #[serde(borrow)]
     pub(super) model: Model<'a>,
+    #[serde(borrow, default)]
+    pub(super) models: ModelList<'a>,
+    #[serde(borrow, default)]
+    pub(super) fallbacks: ModelList<'a>,
     pub(super) messages: List<Obj<AnthropicMessage>>,
     pub(super) stream: Option<Flag>,
     pub(super) tools: Option<List<Obj<AnthropicTool>>>,
@@ -130,6 +138,10 @@ pub(super) struct AnthropicMetadata {
 pub(super) struct ResponsesBody<'a> {
     #[serde(borrow)]
     pub(super) model: Model<'a>,
+    #[serde(borrow, default)]
+    pub(super) models: ModelList<'a>,
+    #[serde(borrow, default)]
+    pub(super) fallbacks: ModelList<'a>,
     #[serde(rename = "input")]
     pub(super) _input: ResponsesInput,
     pub(super) tools: Option<List<Obj<ResponsesTool>>>,
@@ -242,6 +254,10 @@ impl<'de> Deserialize<'de> for ResponsesInput {
 pub(super) struct CompletionsBody<'a> {
     #[serde(borrow)]
     pub(super) model: Model<'a>,
+    #[serde(borrow, default)]
+    pub(super) models: ModelList<'a>,
+    #[serde(borrow, default)]
+    pub(super) fallbacks: ModelList<'a>,
     #[serde(rename = "prompt")]
     pub(super) _prompt: Input,
     #[serde(rename = "suffix")]
@@ -276,6 +292,10 @@ pub(super) struct CompletionsBody<'a> {
 pub(super) struct EmbeddingsBody<'a> {
     #[serde(borrow)]
     pub(super) model: Model<'a>,
+    #[serde(borrow, default)]
+    pub(super) models: ModelList<'a>,
+    #[serde(borrow, default)]
+    pub(super) fallbacks: ModelList<'a>,
     #[serde(rename = "input")]
     pub(super) _input: Input,
     #[serde(rename = "dimensions")]

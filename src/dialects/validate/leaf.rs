@@ -93,6 +93,119 @@ impl<'de: 'a, 'a> Deserialize<'de> for Model<'a> {
     }
 }
 
+/// `models` or `fallbacks`: the models to try after `model`, an array of at most
+/// `MAX_FALLBACKS` non-empty names of at most `limits.max_model_bytes` (`null`: none). Every
+/// refusal names the list itself, never an entry's index, and quotes no entry.
+#[derive(Default)]
+pub(super) struct ModelList<'a> {
+    /// The member is in the body (`Default`: it is not).
+    pub(super) present: bool,
+    /// The names, in order.
+    pub(super) names: Vec<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ModelList<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ModelList<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of model names")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ModelList<'de>, E> {
+                Ok(ModelList {
+                    present: true,
+                    names: Vec::new(),
+                })
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ModelList<'de>, E> {
+                Err(not_a_string(&self))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ModelList<'de>, A::Error> {
+                let mut names = Vec::new();
+                while let Some(entry) = seq.next_element::<Entry<'de>>()? {
+                    let name = match entry {
+                        Entry::Name(name) if !name.trim().is_empty() => name,
+                        Entry::Name(_) => return Err(de::Error::custom("an entry is empty; list model names")),
+                        Entry::Long(len) => {
+                            let max = caps().max_model_bytes;
+                            return Err(de::Error::custom(format_args!(
+                                "an entry is {len} bytes long; at most {max} are accepted (limits.max_model_bytes)"
+                            )));
+                        }
+                        Entry::Other => return Err(de::Error::custom("every entry must be a model name (a string)")),
+                    };
+                    if names.len() == crate::dialects::MAX_FALLBACKS {
+                        return Err(de::Error::custom(format_args!(
+                            "lists more than {} models",
+                            crate::dialects::MAX_FALLBACKS
+                        )));
+                    }
+                    names.push(name);
+                }
+                Ok(ModelList { present: true, names })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One entry of a `ModelList`, whatever it is: the list judges it, so a refusal names the list.
+enum Entry<'a> {
+    Name(Cow<'a, str>),
+    /// A string over `limits.max_model_bytes` (its length only: it is never copied).
+    Long(usize),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entry<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entry<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a model name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Entry<'de>, E> {
+                Ok(match v.len() {
+                    len if len > caps().max_model_bytes => Entry::Long(len),
+                    _ => Entry::Name(Cow::Borrowed(v)),
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Entry<'de>, E> {
+                Ok(match v.len() {
+                    len if len > caps().max_model_bytes => Entry::Long(len),
+                    _ => Entry::Name(Cow::Owned(v.to_owned())),
+                })
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Entry<'de>, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Entry<'de>, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Entry<'de>, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Entry<'de>, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Entry<'de>, E> {
+                Ok(Entry::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Entry<'de>, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Entry::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry<'de>, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Entry::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 pub(super) fn cap<E: de::Error>(v: &str, max: usize, key: &str) -> Result<(), E> {
     if v.len() > max {
         return Err(E::custom(format_args!(

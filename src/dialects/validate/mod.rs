@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 
-use crate::dialects::{BodyError, EmbeddingsPeek, Peek, StreamOptions, deserialize_body};
+use crate::dialects::{BodyError, EmbeddingsPeek, Fallbacks, Peek, StreamOptions, deserialize_body};
 
 /// Containers (objects and arrays) open at once, the body's own object included; deeper is 400.
 pub const MAX_DEPTH: usize = 128;
@@ -81,6 +81,7 @@ pub fn chat(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
     non_empty(view.messages.len, "messages")?;
     at_most_tools(view.tools.as_ref().map(|t| t.len), caps)?;
     Ok(Peek {
+        fallbacks: fallbacks(&model, view.models, view.fallbacks)?,
         model,
         stream: view.stream.is_some_and(|f| f.0),
         stream_options: view.stream_options.map(|o| StreamOptions {
@@ -98,6 +99,7 @@ pub fn messages(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
     non_empty(view.messages.len, "messages")?;
     at_most_tools(view.tools.as_ref().map(|t| t.len), caps)?;
     Ok(Peek {
+        fallbacks: fallbacks(&model, view.models, view.fallbacks)?,
         model,
         stream: view.stream.is_some_and(|f| f.0),
         stream_options: None,
@@ -106,25 +108,46 @@ pub fn messages(body: &[u8], caps: Caps) -> Result<Peek, BodyError> {
     })
 }
 
-/// Checks a `/v1/responses` body (before it is bridged to chat).
-pub fn responses(body: &[u8], caps: Caps) -> Result<(), BodyError> {
+/// Checks a `/v1/responses` body (before it is bridged to chat) and returns the models it lists
+/// to fall back on.
+pub fn responses(body: &[u8], caps: Caps) -> Result<Fallbacks, BodyError> {
     let view: ResponsesBody<'_> = parse(body, caps)?;
     at_most_tools(view.tools.as_ref().map(|t| t.len), caps)?;
-    view.model.checked().map(drop)
+    let model = view.model.checked()?;
+    fallbacks(&model, view.models, view.fallbacks)
 }
 
-/// Checks a `/v1/completions` body (before it is bridged to chat).
-pub fn completions(body: &[u8], caps: Caps) -> Result<(), BodyError> {
+/// Checks a `/v1/completions` body (before it is bridged to chat) and returns the models it lists
+/// to fall back on.
+pub fn completions(body: &[u8], caps: Caps) -> Result<Fallbacks, BodyError> {
     let view: CompletionsBody<'_> = parse(body, caps)?;
-    view.model.checked().map(drop)
+    let model = view.model.checked()?;
+    fallbacks(&model, view.models, view.fallbacks)
 }
 
 /// Checks a `/v1/embeddings` body and returns what routing needs from it.
 pub fn embeddings(body: &[u8], caps: Caps) -> Result<EmbeddingsPeek, BodyError> {
     let view: EmbeddingsBody<'_> = parse(body, caps)?;
+    let model = view.model.checked()?;
     Ok(EmbeddingsPeek {
-        model: view.model.checked()?,
+        fallbacks: fallbacks(&model, view.models, view.fallbacks)?,
+        model,
     })
+}
+
+/// The models to try after `model`: `models` (OpenRouter's name) or `fallbacks` (LiteLLM's), not
+/// both, since which one to follow would be a guess.
+fn fallbacks(model: &str, models: ModelList<'_>, fallbacks: ModelList<'_>) -> Result<Fallbacks, BodyError> {
+    match (models.present, fallbacks.present) {
+        (true, true) => Err(BodyError {
+            message: "list the models to fall back on in `models` or in `fallbacks`, not both".into(),
+            param: Some("fallbacks".into()),
+            code: "invalid_value",
+        }),
+        (true, false) => Ok(Fallbacks::of(model, models.names)),
+        (false, true) => Ok(Fallbacks::of(model, fallbacks.names)),
+        (false, false) => Ok(Fallbacks::default()),
+    }
 }
 
 /// Refuses a body nested deeper than `MAX_DEPTH`, without recursion: one scan over the bytes that

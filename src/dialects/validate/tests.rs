@@ -351,3 +351,93 @@ fn what_codex_sends_passes_and_a_malformed_codex_body_names_its_param() {
         *body.pointer_mut(pointer).unwrap() = original.unwrap();
     }
 }
+
+#[test]
+fn fallback_models_are_read_from_models_or_fallbacks() {
+    let peek = chat(
+        br#"{"model":"a","models":["a","b","c","b"],"messages":[{"role":"user","content":"hi"}]}"#,
+        CAPS,
+    )
+    .unwrap();
+    assert_eq!(peek.fallbacks.models, ["b", "c"]);
+    assert!(peek.fallbacks.present);
+    let peek = messages(
+        br#"{"model":"a","fallbacks":["z"],"max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+        CAPS,
+    )
+    .unwrap();
+    assert_eq!(peek.fallbacks.models, ["z"]);
+    assert_eq!(
+        responses(br#"{"model":"a","input":"hi","models":["x"]}"#, CAPS)
+            .unwrap()
+            .models,
+        ["x"]
+    );
+    assert_eq!(
+        completions(br#"{"model":"a","prompt":"hi","fallbacks":["x"]}"#, CAPS)
+            .unwrap()
+            .models,
+        ["x"]
+    );
+    assert_eq!(
+        embeddings(br#"{"model":"a","input":"hi","models":["e"]}"#, CAPS)
+            .unwrap()
+            .fallbacks
+            .models,
+        ["e"]
+    );
+    let none = chat(br#"{"model":"a","messages":[{"role":"user","content":"hi"}]}"#, CAPS).unwrap();
+    assert!(!none.fallbacks.present && none.fallbacks.models.is_empty());
+    let null = chat(
+        br#"{"model":"a","models":null,"messages":[{"role":"user","content":"hi"}]}"#,
+        CAPS,
+    )
+    .unwrap();
+    assert!(
+        null.fallbacks.present && null.fallbacks.models.is_empty(),
+        "still removed"
+    );
+}
+
+#[test]
+fn a_fallback_list_must_be_a_short_array_of_model_names() {
+    let body = |list: &str| format!(r#"{{"model":"a","messages":[{{"role":"user","content":"hi"}}],"models":{list}}}"#);
+    let long = format!(r#"["{}"]"#, "m".repeat(300));
+    let eleven = format!(
+        "[{}]",
+        (0..11).map(|i| format!("\"m{i}\"")).collect::<Vec<_>>().join(",")
+    );
+    for bad in [
+        r#""b""#,
+        "{}",
+        "7",
+        r#"["b", 1]"#,
+        r#"["b", ["c"]]"#,
+        r#"["b", {"model":"c"}]"#,
+        r#"[""]"#,
+        r#"["  "]"#,
+        &long,
+        &eleven,
+    ] {
+        let e = chat_err(&body(bad));
+        assert_eq!(param(&e), "models", "{bad}: {e:?}");
+        assert_eq!(e.code, "invalid_value", "{bad}");
+        assert!(!e.message.contains(&"m".repeat(40)), "no long echo: {}", e.message);
+    }
+    let ten = format!(
+        "[{}]",
+        (0..10).map(|i| format!("\"m{i}\"")).collect::<Vec<_>>().join(",")
+    );
+    assert_eq!(chat(body(&ten).as_bytes(), CAPS).unwrap().fallbacks.models.len(), 10);
+    let e = chat_err(r#"{"model":"a","messages":[{"role":"user","content":"hi"}],"fallbacks":[1]}"#);
+    assert_eq!(param(&e), "fallbacks");
+}
+
+#[test]
+fn models_and_fallbacks_together_are_refused() {
+    let e = chat_err(r#"{"model":"a","messages":[{"role":"user","content":"hi"}],"models":["b"],"fallbacks":["c"]}"#);
+    assert_eq!(param(&e), "fallbacks");
+    assert!(e.message.contains("not both"), "{}", e.message);
+    let e = embeddings(br#"{"model":"a","input":"x","models":[],"fallbacks":[]}"#, CAPS).unwrap_err();
+    assert_eq!(param(&e), "fallbacks");
+}
