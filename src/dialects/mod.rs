@@ -1,13 +1,15 @@
 //! The wire formats clients and upstreams speak, as pure code: the few fields routing reads from a
 //! request (`peek`), request validation (`validate`), SSE framing (`sse`), the usage and error
 //! shapes read from answers (`wire`), Anthropic's token counts and the gateway's estimate
-//! (`tokens`), and the translations between dialects (`translate`).
+//! (`tokens`), the translations between dialects (`translate`), and what continuing a cut stream
+//! asks and splices (`resume`).
 //!
 //! Depends on `domain` only. It does no I/O: `providers/` (the adapters) and `pipeline/` (the
 //! bridges that answer a Responses or legacy completions client from a chat upstream) both call it,
 //! so only this module knows what a wire format looks like.
 
 mod peek;
+pub mod resume;
 pub mod sse;
 pub mod tokens;
 pub mod translate;
