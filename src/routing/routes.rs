@@ -431,6 +431,7 @@ mod tests {
             cache: None,
             callback: None,
             description: None,
+            stream_recovery: None,
         }
     }
 
