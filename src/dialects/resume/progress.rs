@@ -77,7 +77,7 @@ struct Delta<'a> {
     #[serde(default, borrow)]
     content: Option<Cow<'a, str>>,
     #[serde(default)]
-    tool_calls: Option<IgnoredAny>,
+    tool_calls: Option<Vec<IgnoredAny>>,
     #[serde(default)]
     function_call: Option<IgnoredAny>,
 }
@@ -151,7 +151,7 @@ impl Progress {
                 continue;
             }
             let Some(delta) = choice.delta else { continue };
-            if delta.tool_calls.is_some() || delta.function_call.is_some() {
+            if delta.tool_calls.is_some_and(|c| !c.is_empty()) || delta.function_call.is_some() {
                 self.stuck.get_or_insert(Stuck::ToolCall);
             }
             if let Some(text) = delta.content {
@@ -231,6 +231,7 @@ mod tests {
                 r#"{"id":"c1","model":"m","created":7,"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
                 r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"Hello"}}]}"#,
                 r#"{"id":"c1","choices":[{"index":0,"delta":{"content":", world","tool_calls":null}}]}"#,
+                r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"","tool_calls":[]}}]}"#,
             ],
         );
         assert_eq!(p.text(), "Hello, world");
