@@ -33,6 +33,9 @@ pub enum AttemptOutcome {
     TooLarge,
     /// A 3xx: redirects are never followed (they would carry the key and prompt elsewhere).
     Redirected,
+    /// A stream that broke or stalled after its first chunk, which the gateway then asked the
+    /// next candidate to continue (`stream_recovery: continue`).
+    StreamCut,
 }
 
 impl AttemptOutcome {
@@ -52,6 +55,7 @@ impl AttemptOutcome {
             Self::Unsupported => "unsupported",
             Self::TooLarge => "response_too_large",
             Self::Redirected => "redirected",
+            Self::StreamCut => "stream_cut",
         }
     }
 }

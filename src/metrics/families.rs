@@ -36,6 +36,9 @@ pub const CACHE_RESULTS: &[&str] = &["hit", "miss"];
 /// `result` of `gateway_webhook_deliveries_total`.
 pub const WEBHOOK_RESULTS: &[&str] = &["delivered", "failed", "dropped"];
 
+/// `outcome` of `gateway_stream_recoveries_total`.
+pub const STREAM_RECOVERY_OUTCOMES: &[&str] = &["recovered", "failed", "not_recoverable"];
+
 /// Reasons a limit refuses a request.
 pub const LIMIT_REASONS: &[&str] = &["key", "route", "endpoint", "tokens"];
 
@@ -53,6 +56,7 @@ const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Unsupported,
     AttemptOutcome::TooLarge,
     AttemptOutcome::Redirected,
+    AttemptOutcome::StreamCut,
 ];
 
 const LATENCY_MS_BUCKETS: &[f64] = &[
@@ -121,6 +125,9 @@ pub struct Families {
     pub cost_unpriced: IntCounterVec,
     /// Budget checks and settlements decided locally because Redis could not answer.
     pub budget_redis_fallbacks: IntCounter,
+    /// Streams cut after their text started, on a route that continues them: by the provider cut
+    /// and the outcome (`recovered`, `failed`, `not_recoverable`).
+    pub stream_recoveries: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -303,6 +310,12 @@ impl Families {
                 "gateway_budget_redis_fallbacks_total",
                 "Budget checks and settlements decided by one replica because Redis could not answer",
             )?,
+            stream_recoveries: counter(
+                r,
+                "gateway_stream_recoveries_total",
+                "Streams cut after their text started where stream_recovery is continue, by the provider cut and outcome (recovered, failed, not_recoverable)",
+                &["provider", "outcome"],
+            )?,
         })
     }
 
@@ -322,6 +335,9 @@ impl Families {
             }
             for outcome in OUTCOMES {
                 self.upstream_attempts.with_label_values(&[p, outcome.as_str()]);
+            }
+            for outcome in STREAM_RECOVERY_OUTCOMES {
+                self.stream_recoveries.with_label_values(&[p, outcome]);
             }
             for q in providers.iter().map(ProviderId::as_str).filter(|q| q != p) {
                 self.ai_failover_count.with_label_values(&[p, q]);

@@ -4,11 +4,13 @@
 //!
 //! Depends on `providers`, `routing`, `config`, `error` and `domain`. It records nothing: it returns
 //! an `Outcome` with every attempt, and `pipeline` observes it exactly once. For streams, retry
-//! and fallback happen only before the first byte is handed on (see `stream`).
+//! and fallback happen only before the first byte is handed on (see `stream`); after it, only a
+//! stream that may recover asks the next candidates to continue the same answer (see `recover`).
 
 pub mod breaker;
 mod classify;
 mod failover;
+pub mod recover;
 mod retry;
 pub mod stream;
 
