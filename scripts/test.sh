@@ -31,6 +31,9 @@ cargo test --locked --all-targets 2>&1 | tee "$log"
 echo "== end-to-end: official openai SDK through the gateway =="
 "$VENV/bin/python" tests/e2e/openai_sdk_check.py target/debug/ai-gateway
 
+echo "== end-to-end: a stream cut mid-answer continued by the next provider (openai SDK) =="
+"$VENV/bin/python" tests/e2e/recovery_check.py target/debug/ai-gateway
+
 echo "== end-to-end: official anthropic and openai SDKs across dialects and native upstreams =="
 "$VENV/bin/python" tests/e2e/anthropic_sdk_check.py target/debug/ai-gateway
 

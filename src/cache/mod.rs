@@ -176,6 +176,7 @@ mod tests {
             cache,
             callback: None,
             description: None,
+            stream_recovery: None,
         });
         s
     }

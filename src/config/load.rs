@@ -342,6 +342,20 @@ providers:
     }
 
     #[test]
+    fn stream_recovery_is_off_unless_asked_for() {
+        let off = load_yaml("{}", &[]).unwrap();
+        assert_eq!(
+            off.settings.routing.stream_recovery,
+            crate::config::StreamRecovery::Error
+        );
+        let on = load_yaml("routing:\n  stream_recovery: continue\n", &[]).unwrap();
+        assert_eq!(
+            on.settings.routing.stream_recovery,
+            crate::config::StreamRecovery::Continue
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors_naming_the_key() {
         let err = load_yaml("routing:\n  max_retriez: 2\n", &[]).unwrap_err();
         assert!(

@@ -202,6 +202,20 @@ pub struct RouteConfig {
     /// Free text shown by `routes list` and `/v1/models`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// What a stream cut after its text started does on this route; unset = `routing.stream_recovery`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_recovery: Option<StreamRecovery>,
+}
+
+/// What a stream cut (or stalled) after text reached the client does (`stream_recovery`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamRecovery {
+    /// It ends with the dialect's error event.
+    #[default]
+    Error,
+    /// The next candidate is asked to continue the same answer, spliced into the same stream.
+    Continue,
 }
 
 impl RouteConfig {
@@ -504,6 +518,18 @@ mod tests {
         assert_eq!(split_route_model("ollama:llama3"), (None, "ollama:llama3"));
         assert_eq!(split_route_model("gpt-4o"), (None, "gpt-4o"));
         assert_eq!(split_route_model("rotation:"), (None, "rotation:"));
+    }
+
+    #[test]
+    fn stream_recovery_is_read_and_stored_only_when_set() {
+        let route: RouteConfig =
+            serde_yaml_ng::from_str("name: chat\ntargets: [a:m]\nstream_recovery: continue\n").unwrap();
+        assert_eq!(route.stream_recovery, Some(StreamRecovery::Continue));
+        let plain: RouteConfig = serde_yaml_ng::from_str("name: chat\ntargets: [a:m]\n").unwrap();
+        assert_eq!(plain.stream_recovery, None);
+        let stored = serde_json::to_value(&plain).unwrap();
+        assert!(stored.get("stream_recovery").is_none(), "{stored}");
+        assert!(serde_yaml_ng::from_str::<RouteConfig>("name: c\ntargets: [a:m]\nstream_recovery: retry\n").is_err());
     }
 
     #[test]

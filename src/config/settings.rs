@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::nodes::{NodePoolConfig, NodeRuntime, NodeSettings};
 use super::routes::{
-    CacheSettings, PathRouteConfig, ReloadSettings, RouteConfig, SecurityRule, UserGrant, WebhookSettings,
-    split_route_model,
+    CacheSettings, PathRouteConfig, ReloadSettings, RouteConfig, SecurityRule, StreamRecovery, UserGrant,
+    WebhookSettings, split_route_model,
 };
 use super::spend::{BudgetConfig, PricingSettings, TeamConfig};
 use crate::domain::ProviderId;
@@ -363,6 +363,8 @@ pub struct RoutingSettings {
     pub backoff_max_ms: u64,
     /// Per-provider circuit breaker.
     pub circuit_breaker: BreakerSettings,
+    /// What a stream cut after its text started does; a route's own `stream_recovery` wins.
+    pub stream_recovery: StreamRecovery,
 }
 
 impl Default for RoutingSettings {
@@ -376,6 +378,7 @@ impl Default for RoutingSettings {
             backoff_base_ms: 100,
             backoff_max_ms: 2_000,
             circuit_breaker: BreakerSettings::default(),
+            stream_recovery: StreamRecovery::default(),
         }
     }
 }

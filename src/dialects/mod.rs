@@ -2,8 +2,8 @@
 //! request (`peek`), request validation (`validate`), a request's own fallback models and their
 //! removal (`fallbacks`), SSE framing (`sse`), the usage and error shapes read from answers
 //! (`wire`), which refusals mean the prompt is too long for the model (`overflow`), Anthropic's
-//! token counts and the gateway's estimate (`tokens`), and the translations between dialects
-//! (`translate`).
+//! token counts and the gateway's estimate (`tokens`), the translations between dialects
+//! (`translate`), and what continuing a cut stream asks and splices (`resume`).
 //!
 //! Depends on `domain` only. It does no I/O: `providers/` (the adapters) and `pipeline/` (the
 //! bridges that answer a Responses or legacy completions client from a chat upstream) both call it,
@@ -12,6 +12,7 @@
 mod fallbacks;
 mod overflow;
 mod peek;
+pub mod resume;
 pub mod sse;
 pub mod tokens;
 pub mod translate;

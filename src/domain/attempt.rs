@@ -39,6 +39,9 @@ pub enum AttemptOutcome {
     Redirected,
     /// The provider was not called because every key of its pool rests after refusals.
     KeysCooling,
+    /// A stream that broke or stalled after its first chunk, which the gateway then asked the
+    /// next candidate to continue (`stream_recovery: continue`).
+    StreamCut,
 }
 
 impl AttemptOutcome {
@@ -60,6 +63,7 @@ impl AttemptOutcome {
             Self::TooLarge => "response_too_large",
             Self::Redirected => "redirected",
             Self::KeysCooling => "keys_cooling",
+            Self::StreamCut => "stream_cut",
         }
     }
 }

@@ -36,6 +36,9 @@ pub const CACHE_RESULTS: &[&str] = &["hit", "miss"];
 /// `result` of `gateway_webhook_deliveries_total`.
 pub const WEBHOOK_RESULTS: &[&str] = &["delivered", "failed", "dropped"];
 
+/// `outcome` of `gateway_stream_recoveries_total`.
+pub const STREAM_RECOVERY_OUTCOMES: &[&str] = &["recovered", "failed", "not_recoverable"];
+
 /// Reasons a limit refuses a request.
 pub const LIMIT_REASONS: &[&str] = &["key", "route", "endpoint", "tokens"];
 
@@ -55,6 +58,7 @@ const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::TooLarge,
     AttemptOutcome::Redirected,
     AttemptOutcome::KeysCooling,
+    AttemptOutcome::StreamCut,
 ];
 
 const LATENCY_MS_BUCKETS: &[f64] = &[
@@ -125,6 +129,9 @@ pub struct Families {
     pub budget_redis_fallbacks: IntCounter,
     /// Rests of pooled provider keys, by provider and key index.
     pub key_cooldowns: IntCounterVec,
+    /// Streams cut after their text started, on a route that continues them: by the provider cut
+    /// and the outcome (`recovered`, `failed`, `not_recoverable`).
+    pub stream_recoveries: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
@@ -313,6 +320,12 @@ impl Families {
                 "Rests of a provider's pooled keys after a 429, 401, 402 or 403, by provider and key index",
                 &["provider", "key"],
             )?,
+            stream_recoveries: counter(
+                r,
+                "gateway_stream_recoveries_total",
+                "Streams cut after their text started where stream_recovery is continue, by the provider cut and outcome (recovered, failed, not_recoverable)",
+                &["provider", "outcome"],
+            )?,
         })
     }
 
@@ -332,6 +345,9 @@ impl Families {
             }
             for outcome in OUTCOMES {
                 self.upstream_attempts.with_label_values(&[p, outcome.as_str()]);
+            }
+            for outcome in STREAM_RECOVERY_OUTCOMES {
+                self.stream_recoveries.with_label_values(&[p, outcome]);
             }
             for q in providers.iter().map(ProviderId::as_str).filter(|q| q != p) {
                 self.ai_failover_count.with_label_values(&[p, q]);

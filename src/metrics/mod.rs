@@ -243,6 +243,12 @@ impl Metrics {
         self.f.cache_redis_errors.inc();
     }
 
+    /// A stream cut after its text started, where it may recover: `provider` the one cut (a node's
+    /// pool), `outcome` one of `families::STREAM_RECOVERY_OUTCOMES`.
+    pub fn observe_stream_recovery(&self, provider: &str, outcome: &str) {
+        self.f.stream_recoveries.with_label_values(&[provider, outcome]).inc();
+    }
+
     /// A webhook event's delivery ended (`result`: `delivered`, `failed` or `dropped`).
     pub fn observe_webhook(&self, result: &str) {
         self.f.webhook_deliveries.with_label_values(&[result]).inc();

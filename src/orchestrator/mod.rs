@@ -5,11 +5,13 @@
 //!
 //! Depends on `providers`, `routing`, `config`, `error` and `domain`. It records nothing: it returns
 //! an `Outcome` with every attempt, and `pipeline` observes it exactly once. For streams, retry
-//! and fallback happen only before the first byte is handed on (see `stream`).
+//! and fallback happen only before the first byte is handed on (see `stream`); after it, only a
+//! stream that may recover asks the next candidates to continue the same answer (see `recover`).
 
 pub mod breaker;
 mod classify;
 mod failover;
+pub mod recover;
 mod retry;
 pub mod stream;
 
@@ -268,6 +270,43 @@ struct Models<'a> {
     hosted_tools: HostedTools,
 }
 
+impl Orchestrator<'_> {
+    /// The pooled key `c` is called with (0 without a pool), or when every key of its pool rests,
+    /// how long until one serves.
+    fn key_for(&self, c: &Candidate) -> Result<usize, Resting> {
+        let Some(pool) = &c.provider.keys else {
+            return Ok(0);
+        };
+        pool.choose(self.affinity.unwrap_or(""), &c.upstream_model)
+            .ok_or_else(|| Resting(pool.ready_in(&c.upstream_model)))
+    }
+}
+
+/// Every key of a candidate's pool rests; one serves again after the duration, if known.
+struct Resting(Option<std::time::Duration>);
+
+impl<R> From<Resting> for Gate<R> {
+    fn from(resting: Resting) -> Self {
+        Gate::Unavailable {
+            outcome: AttemptOutcome::KeysCooling,
+            retry_after: resting.0,
+        }
+    }
+}
+
+/// Rests the pooled `key` of `c` when `error` is the upstream refusing that key (429 for the model,
+/// 401/402/403 for the key); `true` when it did, so the walk asks the gate again at once.
+fn rest_key(c: &Candidate, key: usize, error: &UpstreamError) -> bool {
+    let (Some(pool), Some(refusal)) = (&c.provider.keys, Refusal::of_status(error.status)) else {
+        return false;
+    };
+    if error.kind != UpstreamErrorKind::Status {
+        return false;
+    }
+    pool.rest(key, &c.upstream_model, refusal, error.retry_after);
+    true
+}
+
 /// One candidate's call as its gate prepared it.
 struct Prepared {
     /// The body, with the candidate's model spliced in.
@@ -296,17 +335,9 @@ impl Upstream for Models<'_> {
             // Never reaches the upstream, so it is skipped before any breaker is asked.
             return Gate::Skip(Some(AttemptOutcome::Unsupported));
         }
-        let key = match &c.provider.keys {
-            None => 0,
-            Some(pool) => match pool.choose(self.orchestrator.affinity.unwrap_or(""), &c.upstream_model) {
-                Some(key) => key,
-                None => {
-                    return Gate::Unavailable {
-                        outcome: AttemptOutcome::KeysCooling,
-                        retry_after: pool.ready_in(&c.upstream_model),
-                    };
-                }
-            },
+        let key = match self.orchestrator.key_for(c) {
+            Ok(key) => key,
+            Err(resting) => return resting.into(),
         };
         if c.upstream_model == self.plan.requested_model {
             return Gate::Go(Prepared {
@@ -330,14 +361,7 @@ impl Upstream for Models<'_> {
     /// A pooled key the upstream refused (429 for the model, 401/402/403 for the key) rests, and
     /// the same provider is asked again at once with another key: the provider is not at fault.
     fn rearm(&self, c: &Candidate, ready: &Prepared, error: &UpstreamError) -> bool {
-        let (Some(pool), Some(refusal)) = (&c.provider.keys, Refusal::of_status(error.status)) else {
-            return false;
-        };
-        if error.kind != UpstreamErrorKind::Status {
-            return false;
-        }
-        pool.rest(ready.key, &c.upstream_model, refusal, error.retry_after);
-        true
+        rest_key(c, ready.key, error)
     }
 }
 

@@ -16,6 +16,10 @@
 //! `response.failed` ends it as failed, and a stream cut before either ends with a
 //! `response.failed` event the relay writes, naming the response the stream announced.
 //!
+//! A stream that may recover (`stream_recovery: continue`, see `recover`) is continued at a cut
+//! instead: the continuation's events are spliced in and the stream goes on; only when it cannot be
+//! continued does it end with the error event. Streams that may not recover are never parsed for it.
+//!
 //! At shutdown, a stream still running when the grace period ends is cut by the gateway: it gets
 //! the dialect's error event and its observer hears `StreamEnd::Shutdown`, not a client disconnect.
 //!
@@ -34,6 +38,7 @@ use futures_util::{FutureExt, Stream, StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
 use super::StreamStart;
+use super::recover::{Recovered, Recovery};
 use crate::dialects::sse;
 use crate::domain::{Dialect, ProviderId};
 use crate::providers::{ByteStream, UpstreamError};
@@ -83,6 +88,8 @@ pub trait StreamObserver: Send + 'static {
     fn on_event(&mut self, data: &[u8]) -> bool;
     /// Called once when the stream ends on its own.
     fn on_end(&mut self, end: StreamEnd);
+    /// Called at each cut of a stream that may recover, before it goes on or ends.
+    fn on_recovery(&mut self, _note: &Recovered) {}
 }
 
 struct Relay<O> {
@@ -111,6 +118,8 @@ struct Relay<O> {
     dialect: Dialect,
     observer: O,
     finished: bool,
+    /// Set when the stream may recover from a cut.
+    recovery: Option<Box<Recovery>>,
 }
 
 impl<O: StreamObserver> Relay<O> {
@@ -153,6 +162,9 @@ impl<O: StreamObserver> Relay<O> {
         let mut dropped = Vec::new();
         for event in sse::events(&run) {
             let Some(data) = event.data else { continue };
+            if let Some(recovery) = &mut self.recovery {
+                recovery.observe(data);
+            }
             if sse::is_done(data) {
                 self.done = true;
                 continue;
@@ -201,6 +213,48 @@ impl<O: StreamObserver> Relay<O> {
             Some(sse::ResponsesEnd::Error) => self.failed = true,
             None => {}
         }
+    }
+
+    /// A run as the client gets it: a continuation's events are rewritten, anything else is not.
+    fn splice(&mut self, run: Bytes) -> Bytes {
+        match &mut self.recovery {
+            Some(recovery) => recovery.splice(run),
+            None => run,
+        }
+    }
+
+    /// At a cut of a stream that may recover: whether a continuation now serves it.
+    async fn recover(&mut self, end: StreamEnd) -> bool {
+        if self.done || self.failed || self.whole() {
+            return false;
+        }
+        let Some(recovery) = self.recovery.as_mut() else {
+            return false;
+        };
+        let resumed = match &self.shutdown {
+            Some(token) => {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return false,
+                    resumed = recovery.resume(end) => resumed,
+                }
+            }
+            None => recovery.resume(end).await,
+        };
+        let (note, start) = resumed;
+        self.observer.on_recovery(&note);
+        let (Some(start), Some(by)) = (start, note.by) else {
+            return false;
+        };
+        self.provider = by.provider;
+        self.first = Some(start.first);
+        self.rest = start.rest;
+        self.stashed = None;
+        // What the cut stream left half-framed is dropped: the client never saw it.
+        self.framer = sse::EventFramer::default();
+        self.bursty = true;
+        self.since_probe = 0;
+        true
     }
 
     /// Whether the answer is whole though its end marker never came.
@@ -259,6 +313,16 @@ pub fn relay<O: StreamObserver>(
     source: Source,
     observer: O,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    relay_recovering(start, source, observer, None)
+}
+
+/// `relay`, continuing the stream at a cut when `recovery` is set.
+pub fn relay_recovering<O: StreamObserver>(
+    start: StreamStart,
+    source: Source,
+    observer: O,
+    recovery: Option<Recovery>,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let Source {
         provider,
         dialect,
@@ -286,6 +350,7 @@ pub fn relay<O: StreamObserver>(
         dialect,
         observer,
         finished: false,
+        recovery: recovery.map(Box::new),
     };
     stream::unfold(state, |mut s| async move {
         loop {
@@ -304,6 +369,9 @@ pub fn relay<O: StreamObserver>(
                     Next::Cut => return s.end(StreamEnd::Shutdown, BytesMut::new()).map(|b| (Ok(b), s)),
                     Next::Item(Some(Ok(chunk))) => s.gather(chunk).await,
                     Next::Item(None) => {
+                        if !s.done && s.recover(StreamEnd::Truncated).await {
+                            continue;
+                        }
                         // Whatever the upstream left unterminated still goes out, then the verdict.
                         let tail = s.framer.finish().map(|t| s.filter(t)).unwrap_or_default();
                         let end = if s.done {
@@ -317,12 +385,21 @@ pub fn relay<O: StreamObserver>(
                     // A partial event left in the framer is dropped: the error event must start
                     // on an event boundary to be readable.
                     Next::Item(Some(Err(_))) => {
+                        if s.recover(StreamEnd::UpstreamError).await {
+                            continue;
+                        }
                         return s.end(StreamEnd::UpstreamError, BytesMut::new()).map(|b| (Ok(b), s));
                     }
-                    Next::Idle => return s.end(StreamEnd::IdleTimeout, BytesMut::new()).map(|b| (Ok(b), s)),
+                    Next::Idle => {
+                        if s.recover(StreamEnd::IdleTimeout).await {
+                            continue;
+                        }
+                        return s.end(StreamEnd::IdleTimeout, BytesMut::new()).map(|b| (Ok(b), s));
+                    }
                 },
             };
             if let Some(run) = s.framer.push(chunk) {
+                let run = s.splice(run);
                 let out = s.filter(run);
                 if !out.is_empty() {
                     return Some((Ok(out), s));

@@ -14,6 +14,7 @@ use crate::dialects::validate;
 use crate::dialects::{remove_fallbacks, request_stream_usage};
 use crate::domain::{ClientHeaders, Dialect, ProviderId, RequestId};
 use crate::error::ApiError;
+use crate::orchestrator::recover::Cut;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply, Served};
 use crate::routing::routes::Needs;
@@ -22,7 +23,7 @@ use crate::state::{AppState, Live};
 enum Done {
     Json(Success<Reply>, usize, Option<Lookup>),
     Cached(CachedAnswer),
-    Stream(Success<StreamStart>, usize, bool),
+    Stream(Success<StreamStart>, usize, bool, Option<super::recover::Parts>),
 }
 
 /// A chat completion, streamed or not, through the fallback orchestrator; recorded in history.
@@ -119,7 +120,7 @@ async fn infer_as(
             answer
         }
         Ok((Done::Cached(answer), _)) => Ok(cache::hit(answer, trace)),
-        Ok((Done::Stream(success, attempts, strip_usage), bridge)) => {
+        Ok((Done::Stream(success, attempts, strip_usage, recover), bridge)) => {
             let dialect = front.dialect();
             let recorder = StreamRecorder::new(trace, strip_usage, dialect);
             let source = stream::Source {
@@ -130,7 +131,14 @@ async fn infer_as(
                 usage_required: dialect == Dialect::OpenAi && !strip_usage,
                 shutdown: Some(state.shutdown.grace_over()),
             };
-            let relay = stream::relay(success.value, source, recorder);
+            let recovery = recover.map(|parts| {
+                let serving = Cut {
+                    provider: success.provider.clone(),
+                    model: success.upstream_model.clone(),
+                };
+                super::recover::recovery(parts, state, live.clone(), request_id, serving)
+            });
+            let relay = stream::relay_recovering(success.value, source, recorder, recovery);
             let mut body = bridge.stream(Box::pin(relay));
             if let Some(chain) = &chain {
                 let bridged = success.served.bridged();
@@ -258,7 +266,19 @@ async fn infer_inner(
     let success = outcome.result?;
     trace.provider = Some(success.provider.clone());
     trace.upstream_model = Some(success.upstream_model.clone());
-    Ok((Done::Stream(success, calls, strip_usage), bridge))
+    let caller = caller.map(|c| c.id.as_str());
+    let route = resolved.route.as_deref();
+    let recover = super::recover::parts(
+        live,
+        route,
+        dialect,
+        &body,
+        plan,
+        hosted_tools,
+        (caller, orchestrator.affinity),
+        &directives.forward,
+    );
+    Ok((Done::Stream(success, calls, strip_usage, recover), bridge))
 }
 
 /// Embeddings through the same orchestrator; recorded in history.

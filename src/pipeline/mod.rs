@@ -16,6 +16,7 @@ mod nodes;
 mod observe;
 mod paths;
 mod pricing;
+mod recover;
 mod resolve;
 mod responses;
 mod spend;

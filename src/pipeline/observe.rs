@@ -9,11 +9,12 @@ use crate::auth::Caller;
 use crate::cache::CacheStatus;
 use crate::config::Settings;
 use crate::dialects::wire;
-use crate::domain::{AttemptSummary, Dialect, ProviderId, RequestId, Usage};
+use crate::domain::{AttemptOutcome, AttemptSummary, Dialect, ProviderId, RequestId, Usage};
 use crate::error::ApiError;
 use crate::limits::Limiter;
 use crate::metrics::{Metrics, RequestObservation};
 use crate::nodes::Nodes;
+use crate::orchestrator::recover::{Recovered, RecoveryOutcome};
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
 use crate::state::AppState;
 use crate::store::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
@@ -287,6 +288,8 @@ pub(super) struct StreamRecorder {
     relayed: String,
     /// Characters of text past `MAX_RELAYED_BYTES`, counted at `CHARS_PER_TOKEN`.
     relayed_overflow: usize,
+    /// A continuation finished a cut stream: the cut attempts' share of the usage is estimated.
+    recovered: bool,
 }
 
 /// Text kept for pricing a stream that ends without its usage.
@@ -298,15 +301,9 @@ impl StreamRecorder {
     /// `strip_usage`: the gateway asked for the usage chunk, so the client must not see it.
     /// `dialect`: what the events are in (usage and text are read accordingly).
     pub fn new(trace: Trace, strip_usage: bool, dialect: Dialect) -> Self {
-        let priced = match (&trace.provider, &trace.upstream_model) {
-            (Some(p), Some(m)) => {
-                let pool = trace.nodes.pool_of(p).unwrap_or_else(|| p.clone());
-                trace.spend.price(pool.as_str(), m).is_some()
-            }
-            _ => false,
-        };
         Self {
-            priced,
+            priced: priced(&trace),
+            recovered: false,
             relayed: String::new(),
             relayed_overflow: 0,
             trace: Some(trace),
@@ -317,6 +314,13 @@ impl StreamRecorder {
             text_full: false,
             ttft_ms: None,
             chunks: 0,
+        }
+    }
+
+    /// Whether the model serving the stream has a price.
+    fn reprice(&mut self) {
+        if let Some(t) = &self.trace {
+            self.priced = priced(t);
         }
     }
 
@@ -354,7 +358,7 @@ impl StreamRecorder {
         let http = if status == RequestStatus::Cancelled { 499 } else { 200 };
         // A stream that ended before its usage came is priced on what was relayed.
         let (usage, estimated) = if status == RequestStatus::Success || !self.priced {
-            (self.usage, false)
+            (self.usage, self.recovered && self.usage.is_some())
         } else {
             let est = self.estimate(self.usage, trace.spend.body_bytes);
             match self.usage {
@@ -418,6 +422,45 @@ impl StreamObserver for StreamRecorder {
             ),
             other => self.write(RequestStatus::Error, Some(format!("stream ended: {}", other.as_str()))),
         }
+    }
+
+    fn on_recovery(&mut self, note: &Recovered) {
+        let Some(trace) = &mut self.trace else { return };
+        let cut = &note.cut.provider;
+        let pool = trace.nodes.pool_of(cut).unwrap_or_else(|| cut.clone());
+        trace
+            .metrics
+            .observe_stream_recovery(pool.as_str(), note.outcome.as_str());
+        if note.outcome == RecoveryOutcome::NotRecoverable {
+            return;
+        }
+        // The attempt that delivered the stream until the cut is no success any more.
+        if let Some(a) = trace
+            .attempts
+            .iter_mut()
+            .rev()
+            .find(|a| a.outcome == AttemptOutcome::Success && &a.provider == cut)
+        {
+            a.outcome = AttemptOutcome::StreamCut;
+        }
+        trace.attempts.extend(note.attempts.iter().cloned());
+        if let Some(by) = &note.by {
+            trace.provider = Some(by.provider.clone());
+            trace.upstream_model = Some(by.model.clone());
+            self.recovered = true;
+            self.reprice();
+        }
+    }
+}
+
+/// Whether the model a trace names has a price (a node priced as its pool).
+fn priced(trace: &Trace) -> bool {
+    match (&trace.provider, &trace.upstream_model) {
+        (Some(p), Some(m)) => {
+            let pool = trace.nodes.pool_of(p).unwrap_or_else(|| p.clone());
+            trace.spend.price(pool.as_str(), m).is_some()
+        }
+        _ => false,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct NodeTarget {
     pub pool: ProviderId,
     /// Its root URL.
     pub url: String,
+    /// What it runs (detected, or as configured): a vLLM node takes a continuation as a prefill.
+    pub runtime: crate::config::NodeRuntime,
 }
 
 impl Candidate {
@@ -150,6 +152,7 @@ pub fn expand(
                 node: Some(NodeTarget {
                     pool: pool.clone(),
                     url: n.url.clone(),
+                    runtime: n.runtime,
                 }),
                 in_flight: vec![n.counter.clone()],
             })

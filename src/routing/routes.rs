@@ -467,6 +467,7 @@ mod tests {
             cache: None,
             callback: None,
             description: None,
+            stream_recovery: None,
         }
     }
 

@@ -62,6 +62,7 @@ mod sessions;
 mod spend;
 mod spend_admin;
 mod spend_budgets;
+mod stream_recovery;
 mod streaming;
 mod task;
 mod tenants_history;

@@ -3,6 +3,8 @@
 Speaks OpenAI's wire format (https://platform.openai.com/docs/api-reference/chat): a
 `chat.completion` object for JSON requests and `chat.completion.chunk` SSE events ending in
 `data: [DONE]` for streamed ones. `--fail` makes every chat call answer 500 in OpenAI's error shape.
+A server started with `cut_after=N` drops the connection after the first N events of a stream, as a
+crashed upstream would; every server keeps the bodies it was sent (`bodies`).
 """
 
 import argparse
@@ -38,6 +40,8 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fail = False
     name = "mock"
+    cut_after = None
+    bodies = []
     calls = 0
     lock = threading.Lock()
 
@@ -69,6 +73,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         with Handler.lock:
             Handler.calls += 1
+            self.bodies.append(body)
         if self.fail:
             self._json(500, {"error": {"message": "upstream exploded", "type": "server_error", "param": None,
                                        "code": None}})
@@ -103,7 +108,11 @@ class Handler(BaseHTTPRequestHandler):
             events.append(usage_chunk)
         # A model named "slow-..." streams slowly, so a test can act while a stream is in flight.
         delay = 0.4 if model.startswith("slow") else 0.05
-        for event in events:
+        for sent, event in enumerate(events):
+            if self.cut_after is not None and sent == self.cut_after:
+                # No [DONE], no terminating chunk: the connection just goes.
+                self.close_connection = True
+                return
             self._chunk(f"data: {json.dumps(event)}\n\n".encode())
             time.sleep(delay)
         self._chunk(b"data: [DONE]\n\n")
@@ -114,8 +123,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def serve(port, fail, name):
-    handler = type("H", (Handler,), {"fail": fail, "name": name})
+def serve(port, fail, name, cut_after=None):
+    handler = type("H", (Handler,), {"fail": fail, "name": name, "cut_after": cut_after, "bodies": []})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
