@@ -189,6 +189,8 @@ mod tests {
             api_key: None,
             models: models.iter().map(|m| (*m).to_owned()).collect(),
             priority,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::Bearer,
             headers: vec![],
             model_aliases: [("fast".to_owned(), "llama-3.1-8b".to_owned())].into(),

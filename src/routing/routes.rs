@@ -300,6 +300,7 @@ mod tests {
             weight,
             context_window: None,
             supports_tools: true,
+            max_concurrency: None,
         }
     }
 
@@ -409,6 +410,8 @@ mod tests {
             api_key: None,
             models: vec!["*".into()],
             priority: 1,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::Bearer,
             headers: vec![],
             model_aliases: [("m".to_owned(), format!("{id}-m"))].into(),

@@ -174,6 +174,8 @@ mod tests {
             api_key: None,
             models: vec!["*".into()],
             priority: 1,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::Bearer,
             headers: vec![],
             model_aliases: Default::default(),

@@ -150,6 +150,8 @@ mod tests {
             api_key: None,
             models: vec!["*".into()],
             priority: 1,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::default_for(kind),
             headers: vec![],
             model_aliases: Default::default(),
