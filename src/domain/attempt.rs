@@ -33,6 +33,8 @@ pub enum AttemptOutcome {
     TooLarge,
     /// A 3xx: redirects are never followed (they would carry the key and prompt elsewhere).
     Redirected,
+    /// Not called: over a concurrency cap, and its queue was full or the wait ran out.
+    Overloaded,
 }
 
 impl AttemptOutcome {
@@ -52,6 +54,7 @@ impl AttemptOutcome {
             Self::Unsupported => "unsupported",
             Self::TooLarge => "response_too_large",
             Self::Redirected => "redirected",
+            Self::Overloaded => "overloaded",
         }
     }
 }
@@ -72,8 +75,9 @@ pub struct AttemptSummary {
 }
 
 impl AttemptSummary {
-    /// Whether the upstream was actually called (skips for open breakers are not attempts).
+    /// Whether the upstream was actually called (skips for open breakers and full queues are not
+    /// attempts).
     pub fn was_called(&self) -> bool {
-        self.outcome != AttemptOutcome::BreakerOpen
+        !matches!(self.outcome, AttemptOutcome::BreakerOpen | AttemptOutcome::Overloaded)
     }
 }

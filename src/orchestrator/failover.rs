@@ -1,7 +1,7 @@
 //! The one candidate walk, for every kind of upstream call: models (`Orchestrator::{run,
 //! open_stream}`), path routes and the GPU worker proxy each supply only an `Upstream` — which
 //! candidates, what to send, how to read the answer — and this walk does the rest, identically for
-//! all: per-candidate gate, breaker permits (with the caller, for `min_callers`), the attempt,
+//! all: per-candidate gate (where concurrency caps queue), breaker permits (with the caller, for `min_callers`), the attempt,
 //! `classify`, blame, backoff honouring `Retry-After`, the next candidate, and the final error that
 //! lists every attempt (`ProvidersUnavailable` with `Retry-After` when every breaker refused).
 //!
@@ -20,6 +20,7 @@ use crate::config::ProviderConfig;
 use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId};
 use crate::error::{ApiError, Rejection};
 use crate::providers::UpstreamError;
+use crate::traffic::Overload;
 
 /// Who a candidate is, for its breakers and the attempt log.
 pub(crate) struct Target<'c> {
@@ -38,6 +39,9 @@ pub(crate) enum Gate<R> {
     Go(R),
     /// Pass it by; `Some` logs it as an attempt with that outcome.
     Skip(Option<AttemptOutcome>),
+    /// Pass it by: over a concurrency cap (logged as `Overloaded`); when no other candidate
+    /// answers, the walk ends with `ApiError::Overloaded` naming the level.
+    Busy(Overload),
     /// End the walk with this error.
     Stop(ApiError),
 }
@@ -105,6 +109,7 @@ impl Orchestrator<'_> {
     pub(crate) async fn failover<U: Upstream>(&self, up: &U, candidates: &[U::Candidate]) -> Outcome<U::Answer> {
         let mut attempts = Vec::new();
         let mut retry_after: Option<Duration> = None;
+        let mut overloaded: Vec<Overload> = Vec::new();
         for candidate in candidates {
             let target = up.target(candidate);
             let summary = |outcome, status, latency| AttemptSummary {
@@ -118,6 +123,18 @@ impl Orchestrator<'_> {
                 Gate::Go(ready) => ready,
                 Gate::Skip(logged) => {
                     attempts.extend(logged.map(|o| summary(o, None, Duration::ZERO)));
+                    continue;
+                }
+                Gate::Busy(overload) => {
+                    tracing::info!(
+                        request_id = %self.request_id,
+                        provider = %target.id,
+                        level = %overload.level,
+                        reason = overload.reason.as_str(),
+                        "candidate over its concurrency cap; trying the next"
+                    );
+                    attempts.push(summary(AttemptOutcome::Overloaded, None, overload.waited));
+                    overloaded.push(overload);
                     continue;
                 }
                 Gate::Stop(e) => {
@@ -180,7 +197,13 @@ impl Orchestrator<'_> {
             }
         }
         let called = || attempts.iter().filter(|a| a.was_called());
-        let result = if called().next().is_none() {
+        let result = if let Some(soonest) = overloaded.iter().map(|o| o.retry_after).min() {
+            // Capacity, not failure, is what this request lacked: the client may retry soon.
+            Err(ApiError::Overloaded {
+                levels: overloaded.iter().map(ToString::to_string).collect(),
+                retry_after: soonest,
+            })
+        } else if called().next().is_none() {
             Err(ApiError::ProvidersUnavailable { retry_after })
         } else if called().all(|a| a.outcome == AttemptOutcome::TooLarge) {
             Err(ApiError::ResponseTooLarge {

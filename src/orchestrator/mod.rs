@@ -6,6 +6,7 @@
 //! an `Outcome` with every attempt, and `pipeline` observes it exactly once. For streams, retry
 //! and fallback happen only before the first byte is handed on (see `stream`).
 
+mod admission;
 pub mod breaker;
 mod classify;
 mod failover;
@@ -22,6 +23,8 @@ use crate::domain::{AttemptOutcome, AttemptSummary, ClientHeaders, Dialect, InFl
 use crate::error::ApiError;
 use crate::providers::{ByteStream, Call, Operation, Reply, Served, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};
+pub use admission::Admission;
+use admission::Held;
 use breaker::BreakerSet;
 pub(crate) use failover::{Answered, Failed, Gate, Target, Upstream};
 
@@ -44,6 +47,9 @@ pub struct Orchestrator<'a> {
     pub caller: Option<&'a str>,
     /// The client's Anthropic protocol headers, for anthropic-kind upstreams.
     pub forward: &'a ClientHeaders,
+    /// Model calls: the concurrency caps' queues and this request's priority in them; `None`
+    /// for calls no cap applies to (path routes, the worker proxy, stored responses).
+    pub admission: Option<Admission<'a>>,
 }
 
 /// Which provider answered, with what.
@@ -159,9 +165,12 @@ impl Orchestrator<'_> {
         &self,
         candidate: &Candidate,
         job: &Job,
-        body: &Bytes,
+        ready: &Ready,
         hosted_tools: HostedTools,
     ) -> Result<Got, UpstreamError> {
+        let body = &ready.body;
+        // Time spent queued for this candidate comes out of its first attempt's budget.
+        let queued = ready.held.take_wait();
         let provider = &candidate.provider;
         let call = Call {
             provider: &provider.config,
@@ -189,7 +198,7 @@ impl Orchestrator<'_> {
                         provider.adapter.send(&call, *op).await.map(|r| (r, Served::Direct))
                     }
                 };
-                match tokio::time::timeout(self.routing.timeout(), sent).await {
+                match tokio::time::timeout(self.routing.timeout().saturating_sub(queued), sent).await {
                     Ok(result) => result.map(|(reply, served)| Got::Reply(reply, served)),
                     Err(_) => Err(UpstreamError::new(id, UpstreamErrorKind::Deadline)),
                 }
@@ -210,20 +219,23 @@ impl Orchestrator<'_> {
                         }
                     }
                 };
-                let (start, served) = match tokio::time::timeout(self.routing.first_token_timeout(), opening).await {
+                let first_token = self.routing.first_token_timeout().saturating_sub(queued);
+                let (start, served) = match tokio::time::timeout(first_token, opening).await {
                     Ok(result) => result?,
                     Err(_) => return Err(UpstreamError::new(id, UpstreamErrorKind::FirstTokenTimeout)),
                 };
                 if sse::first_event_is_error(&start.first) {
                     return Err(UpstreamError::new(id, UpstreamErrorKind::Malformed));
                 }
-                let start = if in_flight.is_empty() {
+                // The stream keeps its counters and its queue slots until it ends.
+                let slots = ready.held.slots();
+                let start = if in_flight.is_empty() && slots.is_none() {
                     start
                 } else {
                     StreamStart {
                         first: start.first,
                         rest: Box::pin(start.rest.map(move |chunk| {
-                            let _held = &in_flight;
+                            let _held = (&in_flight, &slots);
                             chunk
                         })),
                     }
@@ -243,9 +255,15 @@ struct Models<'a> {
     hosted_tools: HostedTools,
 }
 
+/// What a model candidate's gate prepared: the body to send and the slots taken for it.
+struct Ready {
+    body: Bytes,
+    held: Held,
+}
+
 impl Upstream for Models<'_> {
     type Candidate = Candidate;
-    type Ready = Bytes;
+    type Ready = Ready;
     type Answer = Got;
 
     fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
@@ -256,24 +274,30 @@ impl Upstream for Models<'_> {
         }
     }
 
-    async fn gate(&self, c: &Candidate) -> Gate<Bytes> {
+    async fn gate(&self, c: &Candidate) -> Gate<Ready> {
         if let Job::Unary(op) = self.job
             && !c.provider.adapter.supports(op)
         {
             // Never reaches the upstream, so it is skipped before any breaker is asked.
             return Gate::Skip(Some(AttemptOutcome::Unsupported));
         }
-        if c.upstream_model == self.plan.requested_model {
-            return Gate::Go(self.body.clone());
-        }
-        match splice_model(self.body, &c.upstream_model) {
-            Ok(spliced) => Gate::Go(spliced),
-            Err(e) => Gate::Stop(e.into()),
+        let body = if c.upstream_model == self.plan.requested_model {
+            self.body.clone()
+        } else {
+            match splice_model(self.body, &c.upstream_model) {
+                Ok(spliced) => spliced,
+                Err(e) => return Gate::Stop(e.into()),
+            }
+        };
+        // Queued last, so a candidate refused for another reason never waits.
+        match self.orchestrator.admit(c, matches!(self.job, Job::Stream)).await {
+            Ok(held) => Gate::Go(Ready { body, held }),
+            Err(overload) => Gate::Busy(overload),
         }
     }
 
-    async fn attempt(&self, c: &Candidate, body: &Bytes) -> Result<Answered<Got>, Failed<Got>> {
-        match self.orchestrator.attempt(c, &self.job, body, self.hosted_tools).await {
+    async fn attempt(&self, c: &Candidate, ready: &Ready) -> Result<Answered<Got>, Failed<Got>> {
+        match self.orchestrator.attempt(c, &self.job, ready, self.hosted_tools).await {
             Ok(got) => Ok(Answered::ok(got, None)),
             Err(e) => Err(e.into()),
         }

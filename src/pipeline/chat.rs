@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::cache::CachedAnswer;
 use crate::dialects::validate;
 use crate::dialects::{Peek, request_stream_usage};
-use crate::domain::{ClientHeaders, Dialect, ProviderId, RequestId};
+use crate::domain::{ClientHeaders, Dialect, Priority, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
 use crate::providers::{Operation, Reply, Served};
@@ -175,6 +175,7 @@ async fn infer_inner(
         scope,
         pin,
     } = request;
+    let priority = super::queue::priority(directives.priority.as_deref(), caller)?;
     // The cache key is built on what the client sent, before any bridging (a cheap clone).
     let original = body.clone();
     // A refused body never reaches the bridge, an upstream or a breaker; its row is still written.
@@ -210,7 +211,7 @@ async fn infer_inner(
     )
     .await?;
     let plan = &resolved.plan;
-    let orchestrator = orchestrator(state, live, request_id, dialect, caller, &directives.forward);
+    let orchestrator = orchestrator(state, live, request_id, dialect, caller, &directives.forward, priority);
     if !peek.stream {
         let lookup = cache::applies(live, &directives, caller, &peek.model, front.endpoint(), &original);
         if let Some(l) = &lookup
@@ -270,6 +271,7 @@ pub async fn embeddings(
     trace.session.clone_from(&directives.session);
     trace.spend.tags.clone_from(&directives.tags);
     let result = async {
+        let priority = super::queue::priority(directives.priority.as_deref(), caller)?;
         let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
         trace.model = Some(peek.model.clone());
         let needs = Needs::estimate(body.len(), false);
@@ -283,9 +285,17 @@ pub async fn embeddings(
         {
             return Ok(Err(hit));
         }
-        let outcome = orchestrator(state, &live, request_id, Dialect::OpenAi, caller, &directives.forward)
-            .run(&resolved.plan, Operation::Embeddings, &body)
-            .await;
+        let outcome = orchestrator(
+            state,
+            &live,
+            request_id,
+            Dialect::OpenAi,
+            caller,
+            &directives.forward,
+            priority,
+        )
+        .run(&resolved.plan, Operation::Embeddings, &body)
+        .await;
         let calls = outcome.calls_made();
         resolved.observe(state, &outcome.attempts);
         trace.attempts = outcome.attempts;
@@ -376,8 +386,10 @@ pub(super) fn orchestrator<'a>(
     dialect: Dialect,
     caller: Option<&'a Caller>,
     forward: &'a ClientHeaders,
+    priority: Priority,
 ) -> Orchestrator<'a> {
     Orchestrator {
+        admission: Some(super::queue::admission(state, live, priority)),
         forward,
         caller: caller.map(|c| c.id.as_str()),
         routing: &live.config.settings.routing,

@@ -30,6 +30,19 @@ pub struct Candidate {
     /// Counters that count a request as in flight while an attempt on this candidate runs (a
     /// stream included): its node's, and its route target's. The orchestrator holds them.
     pub in_flight: Vec<InFlight>,
+    /// Set when it is a named route's target with a `max_concurrency`.
+    pub target_cap: Option<TargetCap>,
+}
+
+/// A named route's target with a `max_concurrency`: its level's name for the queue.
+#[derive(Debug, Clone)]
+pub struct TargetCap {
+    /// The route's name.
+    pub route: String,
+    /// The target's index in the route's `targets`.
+    pub index: usize,
+    /// Its `max_concurrency`.
+    pub max_concurrency: u32,
 }
 
 /// The node behind a candidate.
@@ -39,6 +52,8 @@ pub struct NodeTarget {
     pub pool: ProviderId,
     /// Its root URL.
     pub url: String,
+    /// Requests it serves at once, where its runtime reports it.
+    pub slots: Option<u32>,
 }
 
 impl Candidate {
@@ -49,6 +64,7 @@ impl Candidate {
             upstream_model,
             node: None,
             in_flight: Vec::new(),
+            target_cap: None,
         }
     }
 }
@@ -141,8 +157,10 @@ pub fn expand(
                 node: Some(NodeTarget {
                     pool: pool.clone(),
                     url: n.url.clone(),
+                    slots: n.slots,
                 }),
                 in_flight: vec![n.counter.clone()],
+                target_cap: None,
             })
         })
         .collect()
@@ -270,6 +288,8 @@ mod tests {
             running: 0,
             waiting: 0,
             in_flight: 0,
+            queued: 0,
+            slots: None,
             counter: InFlight::default(),
             last_seen_ms: None,
             last_heartbeat_ms: None,

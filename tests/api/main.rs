@@ -47,6 +47,7 @@ mod path_routes;
 mod paths_attacks;
 mod pricing_url;
 mod providers;
+mod queue;
 mod rate_limit;
 mod responses;
 mod responses_custom;
