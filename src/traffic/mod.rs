@@ -13,6 +13,7 @@
 pub mod queue;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -121,6 +122,8 @@ pub struct LevelLoad {
 /// Every capped level's gate.
 pub struct Traffic {
     gates: DashMap<Level, Entry>,
+    /// Set once a node has a gate: until then the node choice reads no queue (and takes no lock).
+    any_node: AtomicBool,
     hook: QueueHook,
 }
 
@@ -144,6 +147,7 @@ impl Traffic {
     pub fn new(hook: QueueHook) -> Self {
         Self {
             gates: DashMap::new(),
+            any_node: AtomicBool::new(false),
             hook,
         }
     }
@@ -206,7 +210,7 @@ impl Traffic {
 
     /// Whether any node has a gate (the node choice reads queues only then).
     pub fn has_nodes(&self) -> bool {
-        self.gates.iter().any(|e| matches!(e.key(), Level::Node(_)))
+        self.any_node.load(Ordering::Acquire)
     }
 
     /// Every level's load, by label.
@@ -235,6 +239,9 @@ impl Traffic {
             return (e.gate.clone(), e.name.clone(), e.label.clone());
         }
         let label = level.label();
+        if matches!(level, Level::Node(_)) {
+            self.any_node.store(true, Ordering::Release);
+        }
         let e = self.gates.entry(level).or_insert_with(|| {
             (self.hook)(QueueEvent::Opened { level: &label });
             Entry {
@@ -250,7 +257,7 @@ impl Traffic {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     use super::*;
 

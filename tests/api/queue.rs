@@ -442,3 +442,37 @@ async fn a_node_is_capped_at_the_slots_its_runtime_reports() {
     assert_eq!(app.state.traffic.queued(&level), 0);
     assert_eq!(first.await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn a_cap_raised_by_a_reload_admits_the_waiting_request_at_once() {
+    // Arrange: one slot held, one request waiting.
+    let alpha = SseMock::start_with_content_type("application/json").await;
+    let app = TestApp::builder().provider(capped(&alpha, 8, 5_000)).spawn().await;
+    let first = tokio::spawn(app.post_chat(&asking("first")));
+    let held = alpha.next_connection().await;
+    let second = tokio::spawn(app.post_chat(&asking("second")));
+    until_queued(&app, &alpha_level(), 1).await;
+
+    // Act: the file now allows two at a time.
+    let text = std::fs::read_to_string(app.config_path()).unwrap();
+    let mut tree: Value = serde_json::from_str(&text).unwrap();
+    tree["providers"][0]["max_concurrency"] = json!(2);
+    std::fs::write(app.config_path(), serde_json::to_vec_pretty(&tree).unwrap()).unwrap();
+    ai_gateway::admin::reload_file(&app.state, ai_gateway::admin::ReloadCause::Signal)
+        .await
+        .unwrap();
+
+    // Assert: the waiting request goes while the first still holds its slot, which survived the
+    // reload.
+    let next = alpha.next_connection().await;
+    assert_eq!(who(&next), "second");
+    let status = json(app.get("/provider/status").await).await;
+    assert_eq!(
+        (&status["queues"][0]["in_use"], &status["queues"][0]["cap"]),
+        (&json!(2), &json!(2))
+    );
+    answer(&next);
+    answer(&held);
+    assert_eq!(second.await.unwrap().status(), 200);
+    assert_eq!(first.await.unwrap().status(), 200);
+}
