@@ -476,3 +476,37 @@ async fn a_cap_raised_by_a_reload_admits_the_waiting_request_at_once() {
     assert_eq!(second.await.unwrap().status(), 200);
     assert_eq!(first.await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn the_wait_counts_against_the_requests_own_timeout() {
+    // Arrange: a queue that would wait 5 s, a non-streamed timeout of 0.5 s; a stream holds the
+    // only slot (its first chunk came, so its own first-token timeout no longer applies).
+    let alpha = SseMock::start().await;
+    let app = TestApp::builder()
+        .provider(capped(&alpha, 8, 5_000))
+        .settings("routing: {timeout_seconds: 0.5}")
+        .spawn()
+        .await;
+    let mut stream_body = asking("stream");
+    stream_body["stream"] = json!(true);
+    let streaming = tokio::spawn(app.post_chat(&stream_body));
+    let upstream = alpha.next_connection().await;
+    upstream.send_raw(fixtures::chunk_events()[0].clone());
+    assert_eq!(streaming.await.unwrap().status(), 200);
+
+    // Act
+    let started = std::time::Instant::now();
+    let refused = app.post_chat(&asking("second")).await;
+
+    // Assert: it gave up when its timeout ran out, not after max_wait_ms.
+    let waited = started.elapsed();
+    assert_eq!(refused.status(), 503);
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    let body = json(refused).await;
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("provider alpha (no slot within"), "{message}");
+    upstream.cut();
+}
