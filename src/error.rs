@@ -127,6 +127,8 @@ pub enum ApiError {
         levels: Vec<String>,
         /// The refusing queues' shortest longest wait.
         retry_after: Duration,
+        /// Every attempt (other candidates may have been called and failed).
+        attempts: Vec<AttemptSummary>,
     },
     /// Every candidate was tried and failed (502).
     #[error("{}", describe_attempts(.attempts))]
@@ -448,7 +450,8 @@ impl ApiError {
             Self::UpstreamRejected { attempts, .. } => *attempts,
             Self::AllProvidersFailed { attempts }
             | Self::TaskFailed { attempts }
-            | Self::ResponseTooLarge { attempts, .. } => attempts.iter().filter(|a| a.was_called()).count(),
+            | Self::ResponseTooLarge { attempts, .. }
+            | Self::Overloaded { attempts, .. } => attempts.iter().filter(|a| a.was_called()).count(),
             _ => 0,
         }
     }
@@ -610,6 +613,7 @@ mod tests {
                 "route chat target 0 (no slot within 2000 ms)".into(),
             ],
             retry_after: Duration::from_millis(1500),
+            attempts: vec![],
         };
         assert_eq!(e.status(), 503);
         assert_eq!((e.error_type(), e.code()), ("overloaded", Some("overloaded")));

@@ -202,6 +202,7 @@ impl Orchestrator<'_> {
             Err(ApiError::Overloaded {
                 levels: overloaded.iter().map(ToString::to_string).collect(),
                 retry_after: soonest,
+                attempts: attempts.clone(),
             })
         } else if called().next().is_none() {
             Err(ApiError::ProvidersUnavailable { retry_after })
