@@ -1,8 +1,9 @@
-//! Executes a `RoutePlan`: breaker gate → timeout → retry with backoff → next provider, through
-//! the one candidate walk (`failover`) that path routes and the worker proxy use too; this file
-//! supplies only the model path's attempt (`Models`: splice, in-flight counters, first chunk).
+//! Executes a `RoutePlan`: concurrency caps → breaker gate → timeout → retry with backoff → next
+//! provider, through the one candidate walk (`failover`) that path routes and the worker proxy use
+//! too; this file supplies only the model path's gate and attempt (`Models`: splice, the caps'
+//! slots from `admission`, in-flight counters, first chunk).
 //!
-//! Depends on `providers`, `routing`, `config`, `error` and `domain`. It records nothing: it returns
+//! Depends on `providers`, `routing`, `traffic`, `config`, `error` and `domain`. It records nothing: it returns
 //! an `Outcome` with every attempt, and `pipeline` observes it exactly once. For streams, retry
 //! and fallback happen only before the first byte is handed on (see `stream`).
 
