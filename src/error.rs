@@ -118,6 +118,18 @@ pub enum ApiError {
         /// When the earliest breaker lets a probe through.
         retry_after: Option<Duration>,
     },
+    /// A candidate was passed by over its concurrency cap (its queue full, or no slot in time) and
+    /// no other answered (503 + `Retry-After`).
+    #[error("overloaded: {} at its concurrency cap; retry after {} s", .levels.join(", "), ceil_secs(*.retry_after))]
+    Overloaded {
+        /// Each level that refused, as `provider <id> (queue full)`, `node <url> (...)` or
+        /// `route <name> target <n> (...)`.
+        levels: Vec<String>,
+        /// The refusing queues' shortest longest wait.
+        retry_after: Duration,
+        /// Every attempt (other candidates may have been called and failed).
+        attempts: Vec<AttemptSummary>,
+    },
     /// Every candidate was tried and failed (502).
     #[error("{}", describe_attempts(.attempts))]
     AllProvidersFailed {
@@ -332,7 +344,10 @@ impl ApiError {
             Self::Conflict { .. } => 409,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
-            Self::ProvidersUnavailable { .. } | Self::Unavailable { .. } | Self::TaskFailed { .. } => 503,
+            Self::ProvidersUnavailable { .. }
+            | Self::Unavailable { .. }
+            | Self::TaskFailed { .. }
+            | Self::Overloaded { .. } => 503,
             Self::Auth(e) => e.status(),
             Self::ModelNotAllowed { .. } | Self::WrongUser { .. } | Self::NotGranted { .. } => 403,
             Self::RateLimited { .. } | Self::BudgetExceeded { .. } => 429,
@@ -353,6 +368,7 @@ impl ApiError {
             }
             Self::RateLimited { kind, .. } => kind.as_str(),
             Self::BudgetExceeded { .. } => "budget_exceeded",
+            Self::Overloaded { .. } => "overloaded",
             Self::InvalidRequest(_)
             | Self::PayloadTooLarge { .. }
             | Self::RequestTimeout { .. }
@@ -383,6 +399,7 @@ impl ApiError {
             Self::ModelNotFound { .. } => "model_not_found",
             Self::UpstreamRejected { code, .. } => return code.as_deref(),
             Self::ProvidersUnavailable { .. } => "providers_unavailable",
+            Self::Overloaded { .. } => "overloaded",
             Self::AllProvidersFailed { .. } | Self::TaskFailed { .. } => "all_providers_failed",
             Self::ResponseTooLarge { .. } => "upstream_response_too_large",
             Self::Unavailable { .. } => "service_unavailable",
@@ -414,6 +431,7 @@ impl ApiError {
             Self::ProvidersUnavailable { retry_after } => *retry_after,
             Self::RateLimited { decision, .. } => Some(decision.retry_after),
             Self::BudgetExceeded { retry_after, .. } => *retry_after,
+            Self::Overloaded { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -432,7 +450,8 @@ impl ApiError {
             Self::UpstreamRejected { attempts, .. } => *attempts,
             Self::AllProvidersFailed { attempts }
             | Self::TaskFailed { attempts }
-            | Self::ResponseTooLarge { attempts, .. } => attempts.iter().filter(|a| a.was_called()).count(),
+            | Self::ResponseTooLarge { attempts, .. }
+            | Self::Overloaded { attempts, .. } => attempts.iter().filter(|a| a.was_called()).count(),
             _ => 0,
         }
     }
@@ -584,6 +603,26 @@ mod tests {
         );
         assert_eq!(e.status(), 502);
         assert_eq!(e.attempts_made(), 2);
+    }
+
+    #[test]
+    fn overloaded_is_a_503_naming_each_level_with_retry_after() {
+        let e = ApiError::Overloaded {
+            levels: vec![
+                "provider openai (queue full)".into(),
+                "route chat target 0 (no slot within 2000 ms)".into(),
+            ],
+            retry_after: Duration::from_millis(1500),
+            attempts: vec![],
+        };
+        assert_eq!(e.status(), 503);
+        assert_eq!((e.error_type(), e.code()), ("overloaded", Some("overloaded")));
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            e.to_string(),
+            "overloaded: provider openai (queue full), route chat target 0 (no slot within 2000 ms) at its concurrency cap; retry after 2 s"
+        );
+        assert_eq!(e.anthropic_type(), "overloaded_error");
     }
 
     #[test]

@@ -24,4 +24,5 @@ pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod telemetry;
+pub mod traffic;
 pub mod webhooks;

@@ -22,6 +22,7 @@ use crate::routing::paths::PathTable;
 use crate::routing::stats::RouteStats;
 use crate::spend::{BudgetBook, Fetched, PriceBook, Spend};
 use crate::store::{HistorySink, HistoryStore, ResponseSink};
+use crate::traffic::{QueueEvent, QueueHook, Traffic};
 use crate::webhooks::Webhooks;
 
 /// One consistent snapshot of everything configuration decides.
@@ -172,6 +173,9 @@ pub struct AppState {
     pub responses: ResponseSink,
     /// Prices fetched from `pricing.url` and the budget counters.
     pub spend: Arc<Spend>,
+    /// Concurrency caps' slots and queues: outside `Live`, so a reload keeps who holds and who
+    /// waits (`swap` applies the new caps).
+    pub traffic: Arc<Traffic>,
 }
 
 /// Shutdown's word to the requests in flight: when the grace period is over, streams still
@@ -225,7 +229,16 @@ pub struct Handles {
 impl AppState {
     /// State around an initial snapshot.
     pub fn new(live: Live, h: Handles) -> Self {
+        let metrics = h.metrics.clone();
+        let hook: QueueHook = Arc::new(move |event| match event {
+            QueueEvent::Opened { level } => metrics.open_queue(level),
+            QueueEvent::Admitted { level, waited } => metrics.observe_queue_wait(level, waited),
+            QueueEvent::Refused { level, reason } => metrics.observe_queue_rejection(level, reason),
+        });
+        let traffic = Arc::new(Traffic::new(hook));
+        traffic.configure(&live.config.providers, &live.config.settings.routes);
         Self {
+            traffic,
             live: Arc::new(ArcSwap::from_pointee(live)),
             http: h.http,
             started: Instant::now(),
@@ -258,6 +271,8 @@ impl AppState {
 
     /// Installs a new snapshot atomically.
     pub fn swap(&self, live: Live) {
+        self.traffic
+            .configure(&live.config.providers, &live.config.settings.routes);
         self.live.store(Arc::new(live));
     }
 }

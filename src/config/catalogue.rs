@@ -152,6 +152,8 @@ pub(super) fn resolve(
             key_pool: None,
             models: entry.models.clone(),
             priority: entry.priority,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: entry.auth.clone(),
             headers: entry.headers.clone().into_iter().collect(),
             model_aliases: entry.model_aliases.clone(),
@@ -191,6 +193,8 @@ pub(super) fn resolve(
             key_pool: None,
             models: vec!["*".into()],
             priority: 100,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::default_for(kind),
             headers: Vec::new(),
             model_aliases: BTreeMap::new(),
@@ -338,6 +342,12 @@ fn overlay(mut base: ProviderConfig, over: &ProviderEntry) -> ProviderConfig {
     }
     if let Some(priority) = over.priority {
         base.priority = priority;
+    }
+    if over.max_concurrency.is_some() {
+        base.max_concurrency = over.max_concurrency;
+    }
+    if let Some(queue) = over.queue {
+        base.queue = queue;
     }
     if let Some(auth) = &over.auth {
         base.auth = auth.clone();

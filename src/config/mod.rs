@@ -4,6 +4,7 @@
 //! so everything else receives resolved values. Loading reports every problem it can find at once.
 
 mod catalogue;
+mod concurrency;
 mod env;
 mod load;
 mod nodes;
@@ -17,6 +18,7 @@ mod spend;
 mod validate;
 
 pub use catalogue::{CatalogueEntry, catalogue};
+pub use concurrency::{PerNode, QueueSettings};
 pub use env::{Env, FLAT_ENV};
 pub use load::{Config, ConfigError, Sources, load, load_str};
 pub use nodes::{

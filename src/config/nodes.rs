@@ -123,6 +123,9 @@ pub struct NodeSettings {
     /// A node registered at run time (`/register`, provisioning) that neither answers a health
     /// check nor heartbeats for this long is removed; 0 = never.
     pub expire_after_seconds: f64,
+    /// Requests one node serves at once (this replica): `auto`, its runtime's slots where it
+    /// reports them, or a number. More wait in the pool provider's `queue`.
+    pub max_concurrency_per_node: super::PerNode,
 }
 
 impl Default for NodeSettings {
@@ -141,6 +144,7 @@ impl Default for NodeSettings {
             allowed_networks: Vec::new(),
             proxy_timeout_seconds: 300.0,
             expire_after_seconds: 86_400.0,
+            max_concurrency_per_node: super::PerNode::Auto,
         }
     }
 }

@@ -95,6 +95,10 @@ pub struct RouteTarget {
     /// Whether it supports `tools`; `autoselect` skips it for requests with tools when `false`.
     #[serde(default = "yes")]
     pub supports_tools: bool,
+    /// Requests this target serves at once for this route (this replica); more wait in its
+    /// provider's `queue`. Unset: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
 }
 
 fn one() -> u32 {
@@ -119,6 +123,8 @@ enum TargetSpec {
         context_window: Option<u32>,
         #[serde(default = "yes")]
         supports_tools: bool,
+        #[serde(default)]
+        max_concurrency: Option<u32>,
     },
 }
 
@@ -133,12 +139,14 @@ impl TryFrom<TargetSpec> for RouteTarget {
                 weight,
                 context_window,
                 supports_tools,
+                max_concurrency,
             } => Ok(Self {
                 provider,
                 model,
                 weight,
                 context_window,
                 supports_tools,
+                max_concurrency,
             }),
         }
     }
@@ -155,6 +163,7 @@ impl FromStr for RouteTarget {
                 weight: 1,
                 context_window: None,
                 supports_tools: true,
+                max_concurrency: None,
             }),
             _ => Err(format!("target `{s}` must be written provider:model")),
         }

@@ -169,6 +169,10 @@ pub struct ProviderEntry {
     pub models: Option<Vec<String>>,
     /// Lower is tried first.
     pub priority: Option<i32>,
+    /// Requests this provider serves at once (this replica); more wait in `queue`. Unset: no cap.
+    pub max_concurrency: Option<u32>,
+    /// Where requests over a cap wait (this provider's, its nodes' and its route targets').
+    pub queue: Option<super::QueueSettings>,
     /// `false` disables a catalogue provider even when its key is set.
     pub enabled: Option<bool>,
     /// How the key is sent: `bearer` (default) or `{header: NAME}`.
@@ -289,6 +293,10 @@ pub struct ProviderConfig {
     pub models: Vec<String>,
     /// Lower is tried first.
     pub priority: i32,
+    /// Requests served at once by this replica (`None`: no cap).
+    pub max_concurrency: Option<u32>,
+    /// Where requests over a cap wait.
+    pub queue: super::QueueSettings,
     /// How the key is sent.
     pub auth: AuthScheme,
     /// Extra static headers.

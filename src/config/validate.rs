@@ -186,6 +186,9 @@ pub(super) fn providers(entries: &[ProviderEntry], resolved: &[ProviderConfig]) 
                 problems.push(format!("providers[{i}] (`{}`): {problem}", entry.id));
             }
         }
+        let at = format!("providers[{i}]");
+        problems.extend(super::concurrency::cap_problem(&at, entry.max_concurrency));
+        problems.extend(entry.queue.iter().flat_map(|q| q.problems(&at)));
         if entry.id.trim().is_empty() {
             problems.push(format!("providers[{i}].id: must not be empty"));
         } else if !seen.insert(ProviderId::new(&entry.id)) {
@@ -260,6 +263,10 @@ pub(super) fn routes(
             if t.weight == 0 {
                 problems.push(format!("{at}.targets[{j}]: weight must be at least 1"));
             }
+            problems.extend(super::concurrency::cap_problem(
+                &format!("{at}.targets[{j}]"),
+                t.max_concurrency,
+            ));
             if !is_enabled(&id) {
                 if is_known(&id) {
                     warnings.push(format!(

@@ -42,6 +42,8 @@ pub enum AttemptOutcome {
     /// A stream that broke or stalled after its first chunk, which the gateway then asked the
     /// next candidate to continue (`stream_recovery: continue`).
     StreamCut,
+    /// Not called: over a concurrency cap, and its queue was full or the wait ran out.
+    Overloaded,
 }
 
 impl AttemptOutcome {
@@ -64,6 +66,7 @@ impl AttemptOutcome {
             Self::Redirected => "redirected",
             Self::KeysCooling => "keys_cooling",
             Self::StreamCut => "stream_cut",
+            Self::Overloaded => "overloaded",
         }
     }
 }
@@ -84,9 +87,12 @@ pub struct AttemptSummary {
 }
 
 impl AttemptSummary {
-    /// Whether the upstream was actually called (skips for open breakers or resting keys are not
-    /// attempts).
+    /// Whether the upstream was actually called (skips for open breakers, resting keys and full
+    /// queues are not attempts).
     pub fn was_called(&self) -> bool {
-        !matches!(self.outcome, AttemptOutcome::BreakerOpen | AttemptOutcome::KeysCooling)
+        !matches!(
+            self.outcome,
+            AttemptOutcome::BreakerOpen | AttemptOutcome::KeysCooling | AttemptOutcome::Overloaded
+        )
     }
 }

@@ -1,4 +1,4 @@
-//! `pipeline::Directives` from the request's headers: `x-ai-gateway-*` (`x-ai-gateway-cache`), the
+//! `pipeline::Directives` from the request's headers: `x-ai-gateway-*` (`-cache`, `-tags`, `-priority`), the
 //! Anthropic protocol headers forwarded to anthropic-kind providers, and the agent's session id.
 
 use std::convert::Infallible;
@@ -35,6 +35,10 @@ impl FromRequest for Directives {
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned),
             tags: text(TAGS_HEADER).map(crate::pipeline::parse_tags).unwrap_or_default(),
+            // Unreadable bytes stay in, so the pipeline refuses them rather than ignoring them.
+            priority: headers
+                .get(crate::pipeline::PRIORITY_HEADER)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         }))
     }
 }

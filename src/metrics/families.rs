@@ -59,6 +59,7 @@ const OUTCOMES: &[AttemptOutcome] = &[
     AttemptOutcome::Redirected,
     AttemptOutcome::KeysCooling,
     AttemptOutcome::StreamCut,
+    AttemptOutcome::Overloaded,
 ];
 
 const LATENCY_MS_BUCKETS: &[f64] = &[
@@ -132,7 +133,17 @@ pub struct Families {
     /// Streams cut after their text started, on a route that continues them: by the provider cut
     /// and the outcome (`recovered`, `failed`, `not_recoverable`).
     pub stream_recoveries: IntCounterVec,
+    /// Requests waiting for a slot, by capped level (`provider:<id>`, `node:<id>`,
+    /// `route:<name>:<index>`).
+    pub queue_depth: IntGaugeVec,
+    /// Time requests waited for a slot, by level (0 when one was free).
+    pub queue_wait: HistogramVec,
+    /// Requests a level's queue turned away, by level and reason (`full`, `timeout`).
+    pub queue_rejections: IntCounterVec,
 }
+
+/// `reason` of `gateway_queue_rejections_total`.
+pub const QUEUE_REJECTIONS: &[&str] = &["full", "timeout"];
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<IntCounterVec, prometheus::Error> {
     let c = IntCounterVec::new(Opts::new(name, help), labels)?;
@@ -175,7 +186,29 @@ impl Families {
             &["provider"],
         )?;
         r.register(Box::new(breaker_state.clone()))?;
+        let queue_depth = IntGaugeVec::new(
+            Opts::new(
+                "gateway_queue_depth",
+                "Requests waiting for a concurrency slot, by capped level",
+            ),
+            &["level"],
+        )?;
+        r.register(Box::new(queue_depth.clone()))?;
         Ok(Self {
+            queue_depth,
+            queue_wait: histogram(
+                r,
+                "gateway_queue_wait_seconds",
+                "Time requests waited for a concurrency slot, by capped level",
+                &["level"],
+                SECONDS_BUCKETS,
+            )?,
+            queue_rejections: counter(
+                r,
+                "gateway_queue_rejections_total",
+                "Requests a capped level's queue turned away, by level and reason (full, timeout)",
+                &["level", "reason"],
+            )?,
             ai_request_count: counter(
                 r,
                 "ai_request_count",

@@ -313,6 +313,39 @@ impl Metrics {
     pub fn observe_breaker_transition(&self, provider: &str, to: &str) {
         self.f.breaker_transitions.with_label_values(&[provider, to]).inc();
     }
+
+    /// A capped level got its queue (`level`: a label made of configured ids): its series exist
+    /// at zero from now on.
+    pub fn open_queue(&self, level: &str) {
+        self.f.queue_depth.with_label_values(&[level]);
+        self.f.queue_wait.with_label_values(&[level]);
+        for reason in families::QUEUE_REJECTIONS {
+            self.f.queue_rejections.with_label_values(&[level, reason]);
+        }
+    }
+
+    /// A request got a slot at `level` after `waited`.
+    pub fn observe_queue_wait(&self, level: &str, waited: Duration) {
+        self.f
+            .queue_wait
+            .with_label_values(&[level])
+            .observe(waited.as_secs_f64());
+    }
+
+    /// A request got no slot at `level` (`reason`: `full` or `timeout`).
+    pub fn observe_queue_rejection(&self, level: &str, reason: &str) {
+        self.f.queue_rejections.with_label_values(&[level, reason]).inc();
+    }
+
+    /// Requests waiting at each capped level now, mirrored at scrape time.
+    pub fn set_queue_depths(&self, depths: &[(&str, usize)]) {
+        for (level, depth) in depths {
+            self.f
+                .queue_depth
+                .with_label_values(&[level])
+                .set(i64::try_from(*depth).unwrap_or(i64::MAX));
+        }
+    }
 }
 
 /// Holds one request in `gateway_requests_in_flight`.

@@ -7,8 +7,9 @@
 //! 3. an idle node (it can load the model);
 //! 4. any other online node.
 //!
-//! Ties go to the node with the fewest requests in flight from this gateway, then by URL so the
-//! order is stable.
+//! A node whose slots this gateway's own requests fill (in flight and queued) counts as busy.
+//! Ties go to the node with the least of this gateway's work (in flight and queued) for each of
+//! its slots (a node that reports none counts as one slot), then by URL so the order is stable.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -38,6 +39,11 @@ pub struct NodeSnapshot {
     pub waiting: u32,
     /// Requests this gateway has in flight to it.
     pub in_flight: usize,
+    /// Requests waiting in this gateway's queue for it (its cap reached); set by the caller.
+    pub queued: usize,
+    /// Requests it serves at once, where its runtime reports it (llama.cpp's `/slots`, TGI's
+    /// `max_concurrent_requests`).
+    pub slots: Option<u32>,
     /// The counter behind `in_flight`, for the orchestrator to hold.
     pub counter: InFlight,
     /// Last health answer or heartbeat, epoch ms.
@@ -73,7 +79,8 @@ pub fn select_best<'a>(
         .filter(|n| n.online)
         .filter_map(|n| {
             let loaded = model.is_some_and(|m| n.has_model(m));
-            let group = match (loaded, n.busy) {
+            let full = n.slots.is_some_and(|s| s > 0 && ours(n) >= s as usize);
+            let group = match (loaded, n.busy || full) {
                 (true, false) => 0,
                 (true, true) => 1,
                 (false, false) => 2,
@@ -93,8 +100,19 @@ fn within_group(group: u8, a: &NodeSnapshot, b: &NodeSnapshot) -> Ordering {
         Ordering::Equal
     };
     queue
-        .then_with(|| a.in_flight.cmp(&b.in_flight))
+        .then_with(|| per_slot(a).cmp(&per_slot(b)))
         .then_with(|| a.url.cmp(&b.url))
+}
+
+/// This gateway's work on a node: in flight, and waiting for it.
+fn ours(n: &NodeSnapshot) -> usize {
+    n.in_flight.saturating_add(n.queued)
+}
+
+/// `ours` for each slot, in millionths, so nodes of different sizes compare (a total order).
+fn per_slot(n: &NodeSnapshot) -> u64 {
+    let slots = u64::from(n.slots.unwrap_or(1).max(1));
+    u64::try_from(ours(n)).unwrap_or(u64::MAX).saturating_mul(1_000_000) / slots
 }
 
 #[cfg(test)]
@@ -113,6 +131,8 @@ mod tests {
             running: 0,
             waiting: 0,
             in_flight: 0,
+            queued: 0,
+            slots: None,
             counter: InFlight::default(),
             last_seen_ms: None,
             last_heartbeat_ms: None,
@@ -183,6 +203,32 @@ mod tests {
         let b = with(node("b"), &["m"], false);
         let c = with(node("c"), &["m"], false);
         assert_eq!(order(&[a, c, b], "m"), ["b", "c", "a"]);
+    }
+
+    #[test]
+    fn queued_work_counts_per_slot_and_a_node_our_requests_fill_is_busy() {
+        let mut big = with(node("a-big"), &["m"], false);
+        big.slots = Some(8);
+        big.in_flight = 4;
+        let mut small = with(node("b-small"), &["m"], false);
+        small.slots = Some(2);
+        small.in_flight = 1;
+        small.queued = 0;
+        assert_eq!(
+            order(&[big.clone(), small.clone()], "m"),
+            ["a-big", "b-small"],
+            "4/8 = 1/2"
+        );
+        small.queued = 1;
+        let mut idle = with(node("c-idle"), &["other"], false);
+        idle.slots = Some(1);
+        assert_eq!(
+            order(&[big.clone(), small.clone(), idle], "m"),
+            ["a-big", "b-small", "c-idle"],
+            "b-small is full (1 running, 1 waiting): busy, after a-big, still before an unloaded node"
+        );
+        big.queued = 6;
+        assert_eq!(order(&[big, small], "m"), ["b-small", "a-big"], "both full: 10/8 > 2/2");
     }
 
     #[test]

@@ -133,6 +133,7 @@ struct Observed {
     busy: bool,
     running: u32,
     waiting: u32,
+    slots: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -409,6 +410,7 @@ impl Nodes {
                         busy: r.busy,
                         running: r.running,
                         waiting: r.waiting,
+                        slots: r.slots,
                     });
                 }
                 Err(e) => {
@@ -515,6 +517,8 @@ impl Nodes {
             running: report.map_or(0, |r| r.running),
             waiting: report.map_or(0, |r| r.waiting),
             in_flight: node.in_flight.count(),
+            queued: 0,
+            slots: report.and_then(|r| r.slots),
             counter: node.in_flight.clone(),
             last_seen_ms,
             last_heartbeat_ms: s.heartbeat.as_ref().map(|h| h.at_ms),

@@ -7,7 +7,7 @@
 //! | sglang   | `GET /v1/models`         | `/metrics`: `sglang:num_running_reqs`, `num_queue_reqs`  |
 //! | ollama   | `GET /api/ps`            |                                                          |
 //! | llamacpp | `GET /health` (503 = loading) | `/slots` (busy when every slot works), `/v1/models` |
-//! | tgi      | `GET /info` (`model_id`) | `/metrics`: `tgi_queue_size`, `tgi_batch_current_size`   |
+//! | tgi      | `GET /info` (`model_id`, `max_concurrent_requests`) | `/metrics`: `tgi_queue_size`, `tgi_batch_current_size` |
 //! | worker   | `GET /health`            | its JSON: `busy`, `model`/`models`, `queue`              |
 //!
 //! `detect` tries the distinctive endpoints in turn (worker `/health` with `busy`/`model`, `/api/ps`,
@@ -33,6 +33,9 @@ pub struct Report {
     pub running: u32,
     /// Requests queued.
     pub waiting: u32,
+    /// Requests it serves at once, where the runtime says (llama.cpp's slots, TGI's
+    /// `max_concurrent_requests`): `nodes.max_concurrency_per_node: auto` caps the node there.
+    pub slots: Option<u32>,
 }
 
 /// Why a health check failed.
@@ -130,6 +133,7 @@ async fn check(
             if let Some((total, working)) = optional(get("/slots").await).and_then(|b| slots(&b)) {
                 report.running = working;
                 report.busy = total > 0 && working >= total;
+                report.slots = (total > 0).then_some(total);
             }
             report.models = optional(get("/v1/models").await)
                 .and_then(|b| models(&b))
@@ -137,10 +141,9 @@ async fn check(
         }
         NodeRuntime::Tgi => {
             let info = required(get("/info").await?, "/info")?;
-            let model = json(&info)
-                .and_then(|v| v.get("model_id")?.as_str().map(str::to_owned))
-                .ok_or(malformed("/info", runtime))?;
+            let (model, slots) = tgi_info(&info).ok_or(malformed("/info", runtime))?;
             report.models = vec![model];
+            report.slots = slots;
             if let Some(body) = optional(get("/metrics").await) {
                 let text = String::from_utf8_lossy(&body);
                 report.waiting = gauge_sum(&text, "tgi_queue_size");
@@ -317,6 +320,18 @@ fn slots(body: &Bytes) -> Option<(u32, u32)> {
     Some((count(list.len()), count(working)))
 }
 
+/// TGI's `/info`: the model, and `max_concurrent_requests` when set.
+fn tgi_info(body: &Bytes) -> Option<(String, Option<u32>)> {
+    let info = json(body)?;
+    let model = info.get("model_id")?.as_str()?.to_owned();
+    let slots = info
+        .get("max_concurrent_requests")
+        .and_then(Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n > 0);
+    Some((model, slots))
+}
+
 /// A seed-000 worker's `/health`: `busy`, `model` or `models`, `queue`/`queue_depth`, and a
 /// `status` of `busy`.
 fn worker_health(body: &Bytes, report: &mut Report) {
@@ -404,6 +419,18 @@ mod tests {
         );
         assert_eq!(ollama_loaded(&fixture("ollama_ps.json")).unwrap(), ["llama3.2:latest"]);
         assert!(models(&Bytes::from_static(b"<html>")).is_none());
+    }
+
+    #[test]
+    fn tgi_info_gives_the_model_and_its_concurrent_request_limit() {
+        assert_eq!(
+            tgi_info(&fixture("tgi_info.json")),
+            Some(("HuggingFaceH4/zephyr-7b-beta".to_owned(), Some(128)))
+        );
+        assert_eq!(
+            tgi_info(&Bytes::from_static(br#"{"model_id":"m"}"#)),
+            Some(("m".to_owned(), None))
+        );
     }
 
     #[test]

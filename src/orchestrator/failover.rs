@@ -1,7 +1,7 @@
 //! The one candidate walk, for every kind of upstream call: models (`Orchestrator::{run,
 //! open_stream}`), path routes and the GPU worker proxy each supply only an `Upstream` — which
 //! candidates, what to send, how to read the answer — and this walk does the rest, identically for
-//! all: per-candidate gate, breaker permits (with the caller, for `min_callers`), the attempt,
+//! all: per-candidate gate (where concurrency caps queue), breaker permits (with the caller, for `min_callers`), the attempt,
 //! `classify`, blame, backoff honouring `Retry-After`, the next candidate, and the final error that
 //! lists every attempt (`ProvidersUnavailable` with `Retry-After` when every breaker refused).
 //!
@@ -20,6 +20,7 @@ use crate::config::ProviderConfig;
 use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId};
 use crate::error::{ApiError, Rejection};
 use crate::providers::UpstreamError;
+use crate::traffic::Overload;
 
 /// Who a candidate is, for its breakers and the attempt log.
 pub(crate) struct Target<'c> {
@@ -46,6 +47,9 @@ pub(crate) enum Gate<R> {
         /// When it serves again.
         retry_after: Option<Duration>,
     },
+    /// Pass it by: over a concurrency cap (logged as `Overloaded`); when no other candidate
+    /// answers, the walk ends with `ApiError::Overloaded` naming the level.
+    Busy(Overload),
     /// End the walk with this error.
     Stop(ApiError),
 }
@@ -108,11 +112,28 @@ pub(crate) trait Upstream {
     ) -> Result<Answered<Self::Answer>, Failed<Self::Answer>>;
 
     /// After a failed attempt: whether the failure belongs to what the gate chose rather than to
-    /// the candidate (a pooled key the upstream refused), so that the gate is asked again at once
-    /// and the failure counts for no breaker and no retry.
-    fn rearm(&self, _candidate: &Self::Candidate, _ready: &Self::Ready, _error: &UpstreamError) -> bool {
-        false
+    /// the candidate (a pooled key the upstream refused); then the choice is remade in `ready`
+    /// (another key) and the failure counts for no breaker and no retry.
+    fn rearm(&self, _candidate: &Self::Candidate, _ready: &mut Self::Ready, _error: &UpstreamError) -> Rearm {
+        Rearm::No
     }
+}
+
+/// What `Upstream::rearm` made of a failed attempt.
+pub(crate) enum Rearm {
+    /// The failure is the candidate's: the walk judges it as usual.
+    No,
+    /// The gate's choice was remade (another pooled key): the candidate is called again at once,
+    /// keeping what else its gate prepared (its slots under a concurrency cap).
+    Again,
+    /// Nothing is left to choose from now (every key rests): the candidate is passed by like an
+    /// open breaker.
+    Pass {
+        /// For the attempt log; not a call.
+        outcome: AttemptOutcome,
+        /// When it serves again.
+        retry_after: Option<Duration>,
+    },
 }
 
 /// The most times one candidate's gate is asked again after `Upstream::rearm` (each time rests
@@ -133,7 +154,7 @@ impl Orchestrator<'_> {
         candidates: &[U::Candidate],
         mut attempts: Vec<AttemptSummary>,
     ) -> Outcome<U::Answer> {
-        let mut retry_after: Option<Duration> = None;
+        let mut by = PassedBy::default();
         for candidate in candidates {
             let target = up.target(candidate);
             let summary = |outcome, status, latency| AttemptSummary {
@@ -143,8 +164,8 @@ impl Orchestrator<'_> {
                 status,
                 latency,
             };
-            let passed = |o| summary(o, None, Duration::ZERO);
-            let mut ready = match through(up.gate(candidate).await, &mut attempts, passed, &mut retry_after) {
+            let passed = |o, waited| summary(o, None, waited);
+            let mut ready = match self.through(up.gate(candidate).await, &target, &mut attempts, passed, &mut by) {
                 Ok(Some(ready)) => ready,
                 Ok(None) => continue,
                 Err(e) => {
@@ -159,7 +180,7 @@ impl Orchestrator<'_> {
             let mut rearms = 0;
             loop {
                 let Some(permits) = breakers.acquire() else {
-                    retry_after = retry_after.into_iter().chain(breakers.retry_after()).min();
+                    by.retry_after = by.retry_after.into_iter().chain(breakers.retry_after()).min();
                     attempts.push(summary(AttemptOutcome::BreakerOpen, None, Duration::ZERO));
                     break;
                 };
@@ -174,8 +195,17 @@ impl Orchestrator<'_> {
                 };
                 let err = failed.error;
                 let class = classify(&err);
-                let rearm = rearms < MAX_REARMS && up.rearm(candidate, &ready, &err);
-                permits.report(if rearm { Blame::Uncounted } else { class.blame }, self.caller);
+                let rearm = if rearms < MAX_REARMS {
+                    up.rearm(candidate, &mut ready, &err)
+                } else {
+                    Rearm::No
+                };
+                let blame = if matches!(rearm, Rearm::No) {
+                    class.blame
+                } else {
+                    Blame::Uncounted
+                };
+                permits.report(blame, self.caller);
                 attempts.push(summary(class.outcome, err.status, started.elapsed()));
                 tracing::warn!(
                     request_id = %self.request_id,
@@ -186,20 +216,16 @@ impl Orchestrator<'_> {
                     error = %err,
                     "upstream attempt failed"
                 );
-                if rearm {
-                    rearms += 1;
-                    match through(up.gate(candidate).await, &mut attempts, passed, &mut retry_after) {
-                        Ok(Some(again)) => {
-                            ready = again;
-                            continue;
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            return Outcome {
-                                result: Err(e),
-                                attempts,
-                            };
-                        }
+                match rearm {
+                    Rearm::No => {}
+                    Rearm::Again => {
+                        rearms += 1;
+                        continue;
+                    }
+                    Rearm::Pass { outcome, retry_after } => {
+                        let pass: Gate<()> = Gate::Unavailable { outcome, retry_after };
+                        let _ = self.through(pass, &target, &mut attempts, passed, &mut by);
+                        break;
                     }
                 }
                 match class.verdict {
@@ -227,7 +253,18 @@ impl Orchestrator<'_> {
             }
         }
         let called = || attempts.iter().filter(|a| a.was_called());
-        let result = if called().next().is_none() {
+        let PassedBy {
+            retry_after,
+            overloaded,
+        } = by;
+        let result = if let Some(soonest) = overloaded.iter().map(|o| o.retry_after).min() {
+            // Capacity, not failure, is what this request lacked: the client may retry soon.
+            Err(ApiError::Overloaded {
+                levels: overloaded.iter().map(ToString::to_string).collect(),
+                retry_after: soonest,
+                attempts: attempts.clone(),
+            })
+        } else if called().next().is_none() {
             Err(ApiError::ProvidersUnavailable { retry_after })
         } else if called().all(|a| a.outcome == AttemptOutcome::TooLarge) {
             Err(ApiError::ResponseTooLarge {
@@ -256,30 +293,55 @@ impl Orchestrator<'_> {
     }
 }
 
-/// What the walk does with a gate's decision: `Some` prepared call, `None` when the candidate is
-/// passed by (logged as `summary` says; an unavailable one's `Retry-After` kept like an open
-/// breaker's), or the error that ends the walk.
-fn through<R>(
-    gate: Gate<R>,
-    attempts: &mut Vec<AttemptSummary>,
-    summary: impl Fn(AttemptOutcome) -> AttemptSummary,
-    retry_after: &mut Option<Duration>,
-) -> Result<Option<R>, ApiError> {
-    match gate {
-        Gate::Go(ready) => Ok(Some(ready)),
-        Gate::Skip(logged) => {
-            attempts.extend(logged.map(summary));
-            Ok(None)
+/// What the walk keeps of the candidates it passed by without a call.
+#[derive(Default)]
+struct PassedBy {
+    /// The soonest an open breaker or a resting key pool admits a call again.
+    retry_after: Option<Duration>,
+    /// Candidates over a concurrency cap, for `ApiError::Overloaded`.
+    overloaded: Vec<Overload>,
+}
+
+impl Orchestrator<'_> {
+    /// What the walk does with a gate's decision: `Some` prepared call, `None` when the candidate
+    /// is passed by (logged as `summary` says, with the time it waited; kept in `by`), or the error
+    /// that ends the walk.
+    fn through<R>(
+        &self,
+        gate: Gate<R>,
+        target: &Target<'_>,
+        attempts: &mut Vec<AttemptSummary>,
+        summary: impl Fn(AttemptOutcome, Duration) -> AttemptSummary,
+        by: &mut PassedBy,
+    ) -> Result<Option<R>, ApiError> {
+        match gate {
+            Gate::Go(ready) => Ok(Some(ready)),
+            Gate::Skip(logged) => {
+                attempts.extend(logged.map(|o| summary(o, Duration::ZERO)));
+                Ok(None)
+            }
+            Gate::Unavailable {
+                outcome,
+                retry_after: ready_in,
+            } => {
+                by.retry_after = by.retry_after.into_iter().chain(ready_in).min();
+                attempts.push(summary(outcome, Duration::ZERO));
+                Ok(None)
+            }
+            Gate::Busy(overload) => {
+                tracing::info!(
+                    request_id = %self.request_id,
+                    provider = %target.id,
+                    level = %overload.level,
+                    reason = overload.reason.as_str(),
+                    "candidate over its concurrency cap; trying the next"
+                );
+                attempts.push(summary(AttemptOutcome::Overloaded, overload.waited));
+                by.overloaded.push(overload);
+                Ok(None)
+            }
+            Gate::Stop(e) => Err(e),
         }
-        Gate::Unavailable {
-            outcome,
-            retry_after: ready_in,
-        } => {
-            *retry_after = retry_after.iter().copied().chain(ready_in).min();
-            attempts.push(summary(outcome));
-            Ok(None)
-        }
-        Gate::Stop(e) => Err(e),
     }
 }
 

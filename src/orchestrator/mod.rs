@@ -1,13 +1,15 @@
-//! Executes a `RoutePlan`: breaker gate → timeout → retry with backoff → next provider, through
-//! the one candidate walk (`failover`) that path routes and the worker proxy use too; this file
-//! supplies only the model path's attempt (`Models`: splice, in-flight counters, first chunk), and
-//! carries the walk on over the plan's `overflow` when a candidate says the prompt is too long.
+//! Executes a `RoutePlan`: concurrency caps → breaker gate → timeout → retry with backoff → next
+//! provider, through the one candidate walk (`failover`) that path routes and the worker proxy use
+//! too; this file supplies only the model path's gate and attempt (`Models`: splice, the pooled
+//! key, the caps' slots from `admission`, in-flight counters, first chunk), and carries the walk on
+//! over the plan's `overflow` when a candidate says the prompt is too long.
 //!
-//! Depends on `providers`, `routing`, `config`, `error` and `domain`. It records nothing: it returns
+//! Depends on `providers`, `routing`, `traffic`, `config`, `error` and `domain`. It records nothing: it returns
 //! an `Outcome` with every attempt, and `pipeline` observes it exactly once. For streams, retry
 //! and fallback happen only before the first byte is handed on (see `stream`); after it, only a
 //! stream that may recover asks the next candidates to continue the same answer (see `recover`).
 
+mod admission;
 pub mod breaker;
 mod classify;
 mod failover;
@@ -26,8 +28,10 @@ use crate::error::ApiError;
 use crate::providers::keys::Refusal;
 use crate::providers::{ByteStream, Call, Operation, Reply, Served, UpstreamError, UpstreamErrorKind};
 use crate::routing::{Candidate, RoutePlan};
+pub use admission::Admission;
+use admission::Held;
 use breaker::BreakerSet;
-pub(crate) use failover::{Answered, Failed, Gate, Target, Upstream};
+pub(crate) use failover::{Answered, Failed, Gate, Rearm, Target, Upstream};
 
 /// What the orchestrator needs for one request.
 pub struct Orchestrator<'a> {
@@ -51,6 +55,9 @@ pub struct Orchestrator<'a> {
     /// What keeps a request on one key of a provider's key pool: the session, else the Responses
     /// `prompt_cache_key`, else the caller. `None`: any key.
     pub affinity: Option<&'a str>,
+    /// Model calls: the concurrency caps' queues and this request's priority in them; `None`
+    /// for calls no cap applies to (path routes, the worker proxy, stored responses).
+    pub admission: Option<Admission<'a>>,
 }
 
 /// Which provider answered, with what.
@@ -185,9 +192,11 @@ impl Orchestrator<'_> {
         &self,
         candidate: &Candidate,
         job: &Job,
-        ready: &Prepared,
+        ready: &Ready,
         hosted_tools: HostedTools,
     ) -> Result<Got, UpstreamError> {
+        // Time spent queued for this candidate comes out of its first attempt's budget.
+        let queued = ready.held.take_wait();
         let provider = &candidate.provider;
         let call = Call {
             provider: &provider.config,
@@ -216,7 +225,7 @@ impl Orchestrator<'_> {
                         provider.adapter.send(&call, *op).await.map(|r| (r, Served::Direct))
                     }
                 };
-                match tokio::time::timeout(self.routing.timeout(), sent).await {
+                match tokio::time::timeout(self.routing.timeout().saturating_sub(queued), sent).await {
                     Ok(result) => result.map(|(reply, served)| Got::Reply(reply, served)),
                     Err(_) => Err(UpstreamError::new(id, UpstreamErrorKind::Deadline)),
                 }
@@ -237,20 +246,23 @@ impl Orchestrator<'_> {
                         }
                     }
                 };
-                let (start, served) = match tokio::time::timeout(self.routing.first_token_timeout(), opening).await {
+                let first_token = self.routing.first_token_timeout().saturating_sub(queued);
+                let (start, served) = match tokio::time::timeout(first_token, opening).await {
                     Ok(result) => result?,
                     Err(_) => return Err(UpstreamError::new(id, UpstreamErrorKind::FirstTokenTimeout)),
                 };
                 if sse::first_event_is_error(&start.first) {
                     return Err(UpstreamError::new(id, UpstreamErrorKind::Malformed));
                 }
-                let start = if in_flight.is_empty() {
+                // The stream keeps its counters and its queue slots until it ends.
+                let slots = ready.held.slots();
+                let start = if in_flight.is_empty() && slots.is_none() {
                     start
                 } else {
                     StreamStart {
                         first: start.first,
                         rest: Box::pin(start.rest.map(move |chunk| {
-                            let _held = &in_flight;
+                            let _held = (&in_flight, &slots);
                             chunk
                         })),
                     }
@@ -294,30 +306,41 @@ impl<R> From<Resting> for Gate<R> {
     }
 }
 
-/// Rests the pooled `key` of `c` when `error` is the upstream refusing that key (429 for the model,
-/// 401/402/403 for the key); `true` when it did, so the walk asks the gate again at once.
-fn rest_key(c: &Candidate, key: usize, error: &UpstreamError) -> bool {
-    let (Some(pool), Some(refusal)) = (&c.provider.keys, Refusal::of_status(error.status)) else {
-        return false;
-    };
-    if error.kind != UpstreamErrorKind::Status {
-        return false;
+impl Orchestrator<'_> {
+    /// After a failed attempt on `c` with pooled `key`: when `error` is the upstream refusing that
+    /// key (429 for the model, 401/402/403 for the key), rests it and picks another.
+    fn rekey(&self, c: &Candidate, key: &mut usize, error: &UpstreamError) -> Rearm {
+        let (Some(pool), Some(refusal)) = (&c.provider.keys, Refusal::of_status(error.status)) else {
+            return Rearm::No;
+        };
+        if error.kind != UpstreamErrorKind::Status {
+            return Rearm::No;
+        }
+        pool.rest(*key, &c.upstream_model, refusal, error.retry_after);
+        match self.key_for(c) {
+            Ok(next) => {
+                *key = next;
+                Rearm::Again
+            }
+            Err(Resting(retry_after)) => Rearm::Pass {
+                outcome: AttemptOutcome::KeysCooling,
+                retry_after,
+            },
+        }
     }
-    pool.rest(key, &c.upstream_model, refusal, error.retry_after);
-    true
 }
 
-/// One candidate's call as its gate prepared it.
-struct Prepared {
-    /// The body, with the candidate's model spliced in.
+/// What a model candidate's gate prepared: the body to send, the pooled key it goes with (0
+/// without a pool) and the slots taken for it.
+struct Ready {
     body: Bytes,
-    /// The pooled key it goes with (0 without a pool).
     key: usize,
+    held: Held,
 }
 
 impl Upstream for Models<'_> {
     type Candidate = Candidate;
-    type Ready = Prepared;
+    type Ready = Ready;
     type Answer = Got;
 
     fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
@@ -328,7 +351,7 @@ impl Upstream for Models<'_> {
         }
     }
 
-    async fn gate(&self, c: &Candidate) -> Gate<Prepared> {
+    async fn gate(&self, c: &Candidate) -> Gate<Ready> {
         if let Job::Unary(op) = self.job
             && !c.provider.adapter.supports(op)
         {
@@ -339,19 +362,22 @@ impl Upstream for Models<'_> {
             Ok(key) => key,
             Err(resting) => return resting.into(),
         };
-        if c.upstream_model == self.plan.requested_model {
-            return Gate::Go(Prepared {
-                body: self.body.clone(),
-                key,
-            });
-        }
-        match splice_model(self.body, &c.upstream_model) {
-            Ok(body) => Gate::Go(Prepared { body, key }),
-            Err(e) => Gate::Stop(e.into()),
+        let body = if c.upstream_model == self.plan.requested_model {
+            self.body.clone()
+        } else {
+            match splice_model(self.body, &c.upstream_model) {
+                Ok(spliced) => spliced,
+                Err(e) => return Gate::Stop(e.into()),
+            }
+        };
+        // Queued last, so a candidate refused for another reason never waits.
+        match self.orchestrator.admit(c, matches!(self.job, Job::Stream)).await {
+            Ok(held) => Gate::Go(Ready { body, key, held }),
+            Err(overload) => Gate::Busy(overload),
         }
     }
 
-    async fn attempt(&self, c: &Candidate, ready: &Prepared) -> Result<Answered<Got>, Failed<Got>> {
+    async fn attempt(&self, c: &Candidate, ready: &Ready) -> Result<Answered<Got>, Failed<Got>> {
         match self.orchestrator.attempt(c, &self.job, ready, self.hosted_tools).await {
             Ok(got) => Ok(Answered::ok(got, None)),
             Err(e) => Err(e.into()),
@@ -360,8 +386,8 @@ impl Upstream for Models<'_> {
 
     /// A pooled key the upstream refused (429 for the model, 401/402/403 for the key) rests, and
     /// the same provider is asked again at once with another key: the provider is not at fault.
-    fn rearm(&self, c: &Candidate, ready: &Prepared, error: &UpstreamError) -> bool {
-        rest_key(c, ready.key, error)
+    fn rearm(&self, c: &Candidate, ready: &mut Ready, error: &UpstreamError) -> Rearm {
+        self.orchestrator.rekey(c, &mut ready.key, error)
     }
 }
 

@@ -20,7 +20,7 @@ use futures_util::future::BoxFuture;
 
 use super::failover::{Answered, Failed, Gate, Target, Upstream};
 use super::stream::StreamEnd;
-use super::{Got, Job, Orchestrator, Outcome, Prepared, StreamStart, rest_key};
+use super::{Got, Job, Orchestrator, Outcome, Ready, Rearm, StreamStart};
 use crate::config::{HostedTools, NodeRuntime};
 use crate::dialects::resume::{self, Progress, Splicer, Style};
 use crate::dialects::sse;
@@ -244,7 +244,7 @@ fn style(dialect: Dialect, c: &Candidate) -> Style {
 
 impl Upstream for Continuation<'_> {
     type Candidate = Candidate;
-    type Ready = (Prepared, Style);
+    type Ready = (Ready, Style);
     type Answer = Continued;
 
     fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
@@ -255,24 +255,24 @@ impl Upstream for Continuation<'_> {
         }
     }
 
-    async fn gate(&self, c: &Candidate) -> Gate<(Prepared, Style)> {
+    async fn gate(&self, c: &Candidate) -> Gate<(Ready, Style)> {
         let dialect = self.orchestrator.dialect;
         let style = style(dialect, c);
         let key = match self.orchestrator.key_for(c) {
             Ok(key) => key,
             Err(resting) => return resting.into(),
         };
-        match resume::continuation_body(self.body, dialect, &c.upstream_model, self.sent, style) {
-            Ok(body) => Gate::Go((Prepared { body, key }, style)),
-            Err(e) => Gate::Stop(e.into()),
+        let body = match resume::continuation_body(self.body, dialect, &c.upstream_model, self.sent, style) {
+            Ok(body) => body,
+            Err(e) => return Gate::Stop(e.into()),
+        };
+        match self.orchestrator.admit(c, true).await {
+            Ok(held) => Gate::Go((Ready { body, key, held }, style)),
+            Err(overload) => Gate::Busy(overload),
         }
     }
 
-    async fn attempt(
-        &self,
-        c: &Candidate,
-        ready: &(Prepared, Style),
-    ) -> Result<Answered<Continued>, Failed<Continued>> {
+    async fn attempt(&self, c: &Candidate, ready: &(Ready, Style)) -> Result<Answered<Continued>, Failed<Continued>> {
         let (prepared, style) = ready;
         match self
             .orchestrator
@@ -289,8 +289,8 @@ impl Upstream for Continuation<'_> {
         }
     }
 
-    fn rearm(&self, c: &Candidate, ready: &(Prepared, Style), error: &UpstreamError) -> bool {
-        rest_key(c, ready.0.key, error)
+    fn rearm(&self, c: &Candidate, ready: &mut (Ready, Style), error: &UpstreamError) -> Rearm {
+        self.orchestrator.rekey(c, &mut ready.0.key, error)
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Directives {
     pub session: Option<String>,
     /// `x-ai-gateway-tags: a,b`: recorded in history; declared ones count toward tag budgets.
     pub tags: Vec<String>,
+    /// `x-ai-gateway-priority` as sent (`high | normal | low`, capped at the caller's own).
+    pub priority: Option<String>,
 }
 
 /// A request the cache applies to: where its answer is (or will be) and for how long.

@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::cache::CachedAnswer;
 use crate::dialects::validate;
 use crate::dialects::{remove_fallbacks, request_stream_usage};
-use crate::domain::{ClientHeaders, Dialect, ProviderId, RequestId};
+use crate::domain::{ClientHeaders, Dialect, Priority, ProviderId, RequestId};
 use crate::error::ApiError;
 use crate::orchestrator::recover::Cut;
 use crate::orchestrator::{Orchestrator, StreamStart, Success, stream};
@@ -183,6 +183,7 @@ async fn infer_inner(
         scope,
         pin,
     } = request;
+    let priority = super::queue::priority(directives.priority.as_deref(), caller)?;
     // The cache key is built on what the client sent, before any bridging (a cheap clone).
     let original = body.clone();
     // A refused body never reaches the bridge, an upstream or a breaker; its row is still written.
@@ -231,6 +232,7 @@ async fn infer_inner(
         dialect,
         (caller, session.as_deref()),
         &directives.forward,
+        priority,
     );
     if !peek.stream {
         let lookup = cache::applies(live, &directives, caller, &peek.model, front.endpoint(), &original);
@@ -275,7 +277,7 @@ async fn infer_inner(
         &body,
         plan,
         hosted_tools,
-        (caller, orchestrator.affinity),
+        (caller, orchestrator.affinity, priority),
         &directives.forward,
     );
     Ok((Done::Stream(success, calls, strip_usage, recover), bridge))
@@ -303,6 +305,7 @@ pub async fn embeddings(
     trace.session.clone_from(&directives.session);
     trace.spend.tags.clone_from(&directives.tags);
     let result = async {
+        let priority = super::queue::priority(directives.priority.as_deref(), caller)?;
         let peek = validate::embeddings(&body, caps(&live.config.settings.limits))?;
         // The cache key is the client's body; what goes upstream has no fallback list.
         let sent = if peek.fallbacks.present {
@@ -330,6 +333,7 @@ pub async fn embeddings(
             Dialect::OpenAi,
             (caller, session.as_deref()),
             &directives.forward,
+            priority,
         )
         .run(&resolved.plan, Operation::Embeddings, &sent)
         .await;
@@ -425,9 +429,11 @@ pub(super) fn orchestrator<'a>(
     dialect: Dialect,
     (caller, session): (Option<&'a Caller>, Option<&'a str>),
     forward: &'a ClientHeaders,
+    priority: Priority,
 ) -> Orchestrator<'a> {
     let caller = caller.map(|c| c.id.as_str());
     Orchestrator {
+        admission: Some(super::queue::admission(state, live, priority)),
         forward,
         caller,
         affinity: session.or(caller),

@@ -57,6 +57,7 @@ pub async fn count_tokens(
     );
     trace.session.clone_from(&directives.session);
     let result = async {
+        let priority = super::queue::priority(directives.priority.as_deref(), caller)?;
         // The same checks as a Messages body: `max_tokens` is optional there too.
         let peek = validate::messages(&body, caps(&live.config.settings.limits))?;
         trace.model = Some(peek.model.clone());
@@ -78,6 +79,7 @@ pub async fn count_tokens(
             Dialect::Anthropic,
             (caller, trace.session.as_deref()),
             &directives.forward,
+            priority,
         )
         .run(&resolved.plan, Operation::CountTokens, &body)
         .await;

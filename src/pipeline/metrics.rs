@@ -1,4 +1,4 @@
-//! `/metrics`: mirrors breaker, key pool, node and history-writer state into the registry, then renders it;
+//! `/metrics`: mirrors breaker, key pool, node, queue and history-writer state into the registry, then renders it;
 //! `/api/v1/metrics`: the JSON summaries.
 
 use crate::dialects::BodyError;
@@ -38,6 +38,9 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
         nodes.iter().filter(|n| n.online).count(),
         nodes.iter().filter(|n| n.online && n.busy).count(),
     );
+    let levels = state.traffic.levels();
+    let depths: Vec<(&str, usize)> = levels.iter().map(|l| (l.label.as_str(), l.queued)).collect();
+    state.metrics.set_queue_depths(&depths);
     let w = state.history.status();
     let history = ScrapeSample {
         queue_depth: w.queue_depth,

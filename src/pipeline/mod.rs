@@ -16,6 +16,7 @@ mod nodes;
 mod observe;
 mod paths;
 mod pricing;
+mod queue;
 mod recover;
 mod resolve;
 mod responses;
@@ -48,12 +49,13 @@ pub use paths::{
     CanonicalPath, PathAnswer, PathCall, canonical_path, forward_path, is_path_route, path_route_label, upstream_url,
 };
 pub use pricing::{FETCH_TIMEOUT, MAX_DOCUMENT_BYTES, PricingError, load_saved_prices, refresh_prices};
+pub use queue::PRIORITY_HEADER;
 pub use responses::{
     Expanded, ListQuery, ResponseAsker, ResponseCall, ResponseOp, expand as expand_response,
     operate as operate_response, remember as remember_response, remember_stream as remember_response_stream,
 };
 pub use spend::{parse_tags, refresh_ledger, threshold_event};
-pub use status::{ProviderStatus, StatusList, provider_status};
+pub use status::{ProviderStatus, QueueStatus, StatusList, provider_status};
 pub use task::{TaskAnswer, task, task_types};
 pub use worker::{
     JobAsker, JobCall, ProvisionReport, ProvisionRequest, Relay, RelayBody, WorkerCall, job, provision, proxy,

@@ -68,6 +68,11 @@ pub struct NodeView {
     pub queue_depth: u32,
     /// Requests this gateway has in flight to it.
     pub in_flight: usize,
+    /// Requests it serves at once, where its runtime reports it (llama.cpp's slots, TGI's
+    /// `max_concurrent_requests`): `nodes.max_concurrency_per_node: auto` caps it there.
+    pub slots: Option<u32>,
+    /// Requests waiting in this gateway's queue for it.
+    pub queued: usize,
     /// Its circuit breaker: `closed`, `open` or `half_open`.
     pub breaker: &'static str,
     /// Last health answer or heartbeat (RFC 3339).
@@ -331,6 +336,8 @@ pub(super) fn view(state: &AppState, n: &NodeSnapshot) -> NodeView {
         running: n.running,
         queue_depth: n.waiting,
         in_flight: n.in_flight,
+        slots: n.slots,
+        queued: state.traffic.queued(&crate::traffic::Level::Node(n.id.clone())),
         breaker: state.live().breakers.state(&n.id).as_str(),
         last_seen: n.last_seen_ms.and_then(rfc3339),
         last_heartbeat: n.last_heartbeat_ms.and_then(rfc3339),

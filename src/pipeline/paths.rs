@@ -163,6 +163,7 @@ async fn try_targets(
         dialect: Dialect::OpenAi,
         max_response_bytes: live.config.settings.limits.max_response_bytes,
         caller: trace.caller.as_deref(),
+        admission: None,
     };
     let outcome = orchestrator.failover(&targets, &route.targets).await;
     let attempts = outcome.calls_made();

@@ -10,11 +10,12 @@ use futures_util::future::BoxFuture;
 
 use crate::config::{HostedTools, StreamRecovery};
 use crate::dialects::resume::single_choice;
-use crate::domain::{ClientHeaders, Dialect, RequestId};
+use crate::domain::{ClientHeaders, Dialect, Priority, RequestId};
 use crate::orchestrator::recover::{Continued, Cut, Recovery, Reopen};
-use crate::orchestrator::{Orchestrator, Outcome};
+use crate::orchestrator::{Admission, Orchestrator, Outcome};
 use crate::routing::RoutePlan;
 use crate::state::{AppState, Live};
+use crate::traffic::Traffic;
 
 /// What continuing a stream takes from the request, gathered where it is planned.
 pub(super) struct Parts {
@@ -25,6 +26,8 @@ pub(super) struct Parts {
     caller: Option<String>,
     /// What keeps the request on one key of a key pool (`Orchestrator::affinity`).
     affinity: Option<String>,
+    /// Its place in the concurrency caps' queues.
+    priority: Priority,
     forward: ClientHeaders,
 }
 
@@ -38,7 +41,7 @@ pub(super) fn parts(
     body: &Bytes,
     plan: &RoutePlan,
     hosted_tools: HostedTools,
-    (caller, affinity): (Option<&str>, Option<&str>),
+    (caller, affinity, priority): (Option<&str>, Option<&str>, Priority),
     forward: &ClientHeaders,
 ) -> Option<Parts> {
     let settings = &live.config.settings;
@@ -56,6 +59,7 @@ pub(super) fn parts(
         hosted_tools,
         caller: caller.map(str::to_owned),
         affinity: affinity.map(str::to_owned),
+        priority,
         forward: forward.clone(),
     })
 }
@@ -74,6 +78,7 @@ pub(super) fn recovery(
         parts,
         live,
         http: state.http.clone(),
+        traffic: state.traffic.clone(),
         request_id: request_id.clone(),
     }));
     Recovery::new(Box::new(reopen), body, dialect, serving)
@@ -84,6 +89,8 @@ struct Inner {
     /// The request's snapshot: its breakers and routing settings.
     live: Arc<Live>,
     http: reqwest::Client,
+    /// The concurrency caps' queues, which a continuation waits in like any attempt.
+    traffic: Arc<Traffic>,
     request_id: RequestId,
 }
 
@@ -98,6 +105,7 @@ impl Reopen for Continuer {
                 parts,
                 live,
                 http,
+                traffic,
                 request_id,
             } = &*inner;
             let orchestrator = Orchestrator {
@@ -110,6 +118,11 @@ impl Reopen for Continuer {
                 caller: parts.caller.as_deref(),
                 forward: &parts.forward,
                 affinity: parts.affinity.as_deref(),
+                admission: Some(Admission {
+                    traffic,
+                    priority: parts.priority,
+                    per_node: live.config.settings.nodes.max_concurrency_per_node,
+                }),
             };
             orchestrator
                 .continue_stream(&parts.plan, &parts.body, &cut, &sent, parts.hosted_tools)

@@ -97,7 +97,7 @@ pub(super) fn resolve(
     scope: &Scope,
 ) -> Result<Resolved, ApiError> {
     let settings = &live.config.settings;
-    let nodes = state.nodes.snapshot();
+    let nodes = super::queue::node_snapshot(state);
     if let Some((route, strategy)) = routes::find(&settings.routes, model) {
         allowed(caller, model, Some(&route.name))?;
         if !scope.sees_route(&route.name) {

@@ -379,6 +379,7 @@ async fn native(
         dialect: Dialect::Responses,
         max_response_bytes: live.config.settings.limits.max_response_bytes,
         caller,
+        admission: None,
     };
     let outcome = orchestrator.failover(&maker, std::slice::from_ref(&id)).await;
     let attempts = outcome.calls_made();

@@ -1,6 +1,7 @@
 //! `GET /provider/status` (seed 004): every catalogue and configured provider, whether it is
 //! enabled, whether it has a key, its breaker, last error and median latency, and for the OpenAI
-//! protocol's kinds how `/v1/responses` reaches it; a key pool's keys by index and hash prefix.
+//! protocol's kinds how `/v1/responses` reaches it; a key pool's keys by index and hash prefix; and each
+//! capped level's slots and queue.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,23 @@ use crate::state::AppState;
 pub struct StatusList {
     /// Enabled providers first (by priority), then the catalogue's disabled ones.
     pub providers: Vec<ProviderStatus>,
+    /// Every level with a concurrency cap that has served a request on this replica.
+    pub queues: Vec<QueueStatus>,
+}
+
+/// One capped level on this replica: its slots and its queue.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueStatus {
+    /// `provider:<id>`, `node:<id>` or `route:<name>:<index>` (the metrics' `level`).
+    pub level: String,
+    /// As an `overloaded` error names it: `provider <id>`, `node <url>`, `route <name> target <n>`.
+    pub name: String,
+    /// Slots held now.
+    pub in_use: usize,
+    /// Its cap; null once a reload removed it.
+    pub cap: Option<usize>,
+    /// Requests waiting for a slot.
+    pub queued: usize,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -99,5 +117,17 @@ pub fn provider_status(state: &AppState) -> StatusList {
             keys: Vec::new(),
         });
     }
-    StatusList { providers }
+    let queues = state
+        .traffic
+        .levels()
+        .into_iter()
+        .map(|l| QueueStatus {
+            level: l.label,
+            name: l.name,
+            in_use: l.in_use,
+            cap: (l.cap != usize::MAX).then_some(l.cap),
+            queued: l.queued,
+        })
+        .collect();
+    StatusList { providers, queues }
 }

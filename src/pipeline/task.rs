@@ -147,7 +147,8 @@ async fn run(
     };
     trace.task = Some(req.task.clone());
     trace.set_metric_task(&req.task);
-    let mut plan = plan(state, live, &state.nodes.snapshot(), caller, req.provider.as_deref()).await?;
+    let nodes = super::queue::node_snapshot(state);
+    let mut plan = plan(state, live, &nodes, caller, req.provider.as_deref()).await?;
     trace.model = Some(plan.requested_model.clone());
     let mut messages = Vec::new();
     if let Some(system) = &spec.system {
@@ -168,6 +169,11 @@ async fn run(
         dialect: Dialect::OpenAi,
         max_response_bytes: live.config.settings.limits.max_response_bytes,
         caller: trace.caller.as_deref(),
+        admission: Some(super::queue::admission(
+            state,
+            live,
+            super::queue::priority(None, caller)?,
+        )),
     };
     let outcome = orchestrator.run(&plan, Operation::Chat, &chat).await;
     trace.attempts = outcome.attempts;

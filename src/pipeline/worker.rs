@@ -192,6 +192,7 @@ async fn relay(
         dialect: Dialect::OpenAi,
         max_response_bytes: live.config.settings.limits.max_response_bytes,
         caller: caller.map(|c| c.id.as_str()),
+        admission: None,
     };
     let outcome = orchestrator.failover(&nodes, &candidates).await;
     let attempts = outcome.calls_made();

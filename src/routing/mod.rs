@@ -30,6 +30,19 @@ pub struct Candidate {
     /// Counters that count a request as in flight while an attempt on this candidate runs (a
     /// stream included): its node's, and its route target's. The orchestrator holds them.
     pub in_flight: Vec<InFlight>,
+    /// Set when it is a named route's target with a `max_concurrency`.
+    pub target_cap: Option<TargetCap>,
+}
+
+/// A named route's target with a `max_concurrency`: its level's name for the queue.
+#[derive(Debug, Clone)]
+pub struct TargetCap {
+    /// The route's name.
+    pub route: String,
+    /// The target's index in the route's `targets`.
+    pub index: usize,
+    /// Its `max_concurrency`.
+    pub max_concurrency: u32,
 }
 
 /// The node behind a candidate.
@@ -41,6 +54,8 @@ pub struct NodeTarget {
     pub url: String,
     /// What it runs (detected, or as configured): a vLLM node takes a continuation as a prefill.
     pub runtime: crate::config::NodeRuntime,
+    /// Requests it serves at once, where its runtime reports it.
+    pub slots: Option<u32>,
 }
 
 impl Candidate {
@@ -51,6 +66,7 @@ impl Candidate {
             upstream_model,
             node: None,
             in_flight: Vec::new(),
+            target_cap: None,
         }
     }
 }
@@ -153,8 +169,10 @@ pub fn expand(
                     pool: pool.clone(),
                     url: n.url.clone(),
                     runtime: n.runtime,
+                    slots: n.slots,
                 }),
                 in_flight: vec![n.counter.clone()],
+                target_cap: None,
             })
         })
         .collect()
@@ -228,6 +246,8 @@ mod tests {
             key_pool: None,
             models: models.iter().map(|m| (*m).to_owned()).collect(),
             priority,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::Bearer,
             headers: vec![],
             model_aliases: [("fast".to_owned(), "llama-3.1-8b".to_owned())].into(),
@@ -307,6 +327,8 @@ mod tests {
             running: 0,
             waiting: 0,
             in_flight: 0,
+            queued: 0,
+            slots: None,
             counter: InFlight::default(),
             last_seen_ms: None,
             last_heartbeat_ms: None,

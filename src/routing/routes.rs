@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 
 use super::stats::{RouteStats, TargetReading};
-use super::{Candidate, NoRoute, RoutePlan, expand, push_unique, upstream_name};
+use super::{Candidate, NoRoute, RoutePlan, TargetCap, expand, push_unique, upstream_name};
 use crate::config::{RouteConfig, RouteTarget, Strategy, split_route_model};
 use crate::domain::ProviderId;
 use crate::nodes::NodeSnapshot;
@@ -260,8 +260,14 @@ fn collect(
         let Some(Some((provider, upstream, reading))) = resolved.get(i) else {
             continue;
         };
+        let cap = route.targets.get(i).and_then(|t| t.max_concurrency);
         for mut c in expand(provider, upstream, ctx.nodes, Some(upstream), true) {
             c.in_flight.push(reading.in_flight.clone());
+            c.target_cap = cap.map(|max_concurrency| TargetCap {
+                route: route.name.clone(),
+                index: i,
+                max_concurrency,
+            });
             push_unique(out, c);
         }
     }
@@ -334,6 +340,7 @@ mod tests {
             weight,
             context_window: None,
             supports_tools: true,
+            max_concurrency: None,
         }
     }
 
@@ -444,6 +451,8 @@ mod tests {
             key_pool: None,
             models: vec!["*".into()],
             priority: 1,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::Bearer,
             headers: vec![],
             model_aliases: [("m".to_owned(), format!("{id}-m"))].into(),

@@ -48,6 +48,7 @@ mod path_routes;
 mod paths_attacks;
 mod pricing_url;
 mod providers;
+mod queue;
 mod rate_limit;
 mod request_fallbacks;
 mod responses;

@@ -50,6 +50,8 @@ mod tests {
             key_pool: None,
             models: vec!["*".into()],
             priority: 1,
+            max_concurrency: None,
+            queue: Default::default(),
             auth: AuthScheme::Header("api-key".into()),
             headers: vec![],
             model_aliases: Default::default(),
