@@ -351,3 +351,34 @@ async fn a_stream_opens_with_the_other_key_when_its_key_is_rate_limited() {
     assert_eq!(keys_seen(&mock).await, ["sk-a", "sk-b"]);
     assert_eq!(app.breaker("alpha").await, "closed");
 }
+
+#[tokio::test]
+async fn changing_keys_keeps_the_slot_under_a_concurrency_cap() {
+    // Arrange: one slot, and a queue that would give up long before the test's timeout.
+    let mock = MockServer::start().await;
+    mount(&mock, PerKey::new(429, 200)).await;
+    let app = TestApp::builder()
+        .provider(
+            pooled(&mock, 60.0)
+                .set("max_concurrency", json!(1))
+                .set("queue", json!({"size": 4, "max_wait_ms": 500})),
+        )
+        .settings(STRICT_BREAKER)
+        .spawn()
+        .await;
+    let on_a = session_for(&app, 0, TEST_MODEL);
+
+    // Act
+    let response = chat(&app, &on_a, TEST_MODEL).await;
+
+    // Assert: the second key was called at once, not queued behind the request's own slot.
+    assert_eq!(response.status(), 200);
+    assert_eq!(keys_seen(&mock).await, ["sk-a", "sk-b"]);
+    let status = json(app.get("/provider/status").await).await;
+    let alpha = status["queues"]
+        .as_array()
+        .and_then(|q| q.iter().find(|l| l["level"] == "provider:alpha"))
+        .unwrap_or_else(|| panic!("alpha's cap is listed: {status}"));
+    assert_eq!(alpha["in_use"], 0, "the slot is free again: {alpha}");
+    assert_eq!(alpha["cap"], 1);
+}
