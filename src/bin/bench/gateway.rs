@@ -127,7 +127,7 @@ budgets:
 ";
 
 /// How `Setup::traffic` gives the `mock` provider its credentials and caps.
-const TRAFFIC_FIELDS: &str = "api_keys: [mock-key, {key: mock-key-2, weight: 2}]";
+const TRAFFIC_FIELDS: &str = "api_keys: [mock-key, {key: mock-key-2, weight: 2}], max_concurrency: 100000, queue: {size: 1000, max_wait_ms: 2000}";
 
 /// The generated YAML.
 pub fn yaml(setup: &Setup, listen: SocketAddr) -> String {
@@ -332,5 +332,6 @@ mod tests {
         assert_eq!(config.settings.auth.api_keys.len(), 1);
         let mock = config.providers.iter().find(|p| p.id.as_str() == "mock").unwrap();
         assert_eq!(mock.key_pool.as_ref().map(|k| k.keys.len()), Some(2));
+        assert_eq!(mock.max_concurrency, Some(100_000));
     }
 }
