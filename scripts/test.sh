@@ -34,6 +34,9 @@ echo "== end-to-end: official openai SDK through the gateway =="
 echo "== end-to-end: a stream cut mid-answer continued by the next provider (openai SDK) =="
 "$VENV/bin/python" tests/e2e/recovery_check.py target/debug/ai-gateway
 
+echo "== end-to-end: traffic management (key pool, concurrency cap, per-request and context-window fallbacks, stream recovery) with the openai SDK =="
+"$VENV/bin/python" tests/e2e/traffic_check.py target/debug/ai-gateway
+
 echo "== end-to-end: official anthropic and openai SDKs across dialects and native upstreams =="
 "$VENV/bin/python" tests/e2e/anthropic_sdk_check.py target/debug/ai-gateway
 
