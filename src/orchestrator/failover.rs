@@ -33,6 +33,17 @@ pub(crate) struct Target<'c> {
     pub provider: Option<&'c ProviderConfig>,
 }
 
+impl<'c> Target<'c> {
+    /// A model candidate: its provider (or node) breaker, and its model's.
+    pub fn of(c: &'c crate::routing::Candidate) -> Self {
+        Self {
+            id: &c.provider.config.id,
+            model: &c.upstream_model,
+            provider: Some(&c.provider.config),
+        }
+    }
+}
+
 /// What a candidate's gate decides before any breaker is asked.
 pub(crate) enum Gate<R> {
     /// Call it, with what the gate prepared.

@@ -344,11 +344,7 @@ impl Upstream for Models<'_> {
     type Answer = Got;
 
     fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
-        Target {
-            id: &c.provider.config.id,
-            model: &c.upstream_model,
-            provider: Some(&c.provider.config),
-        }
+        Target::of(c)
     }
 
     async fn gate(&self, c: &Candidate) -> Gate<Ready> {

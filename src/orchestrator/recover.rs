@@ -248,11 +248,7 @@ impl Upstream for Continuation<'_> {
     type Answer = Continued;
 
     fn target<'a>(&'a self, c: &'a Candidate) -> Target<'a> {
-        Target {
-            id: &c.provider.config.id,
-            model: &c.upstream_model,
-            provider: Some(&c.provider.config),
-        }
+        Target::of(c)
     }
 
     async fn gate(&self, c: &Candidate) -> Gate<(Ready, Style)> {

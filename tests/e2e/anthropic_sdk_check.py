@@ -11,10 +11,7 @@ Usage: python tests/e2e/anthropic_sdk_check.py path/to/ai-gateway
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import urllib.request
 
 import anthropic
 import openai
@@ -22,7 +19,7 @@ import openai
 sys.path.insert(0, os.path.dirname(__file__))
 import mock_native  # noqa: E402
 import mock_openai  # noqa: E402
-from openai_sdk_check import free_port, wait_ready  # noqa: E402
+from openai_sdk_check import free_port, start_gateway, wait_ready  # noqa: E402
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather in a given location",
@@ -140,13 +137,7 @@ providers:
 routing:
   max_retries: 0
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(config)
-    db_path = f"{tempfile.mkdtemp()}/e2e.db"
-    env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{db_path}")
-    for name in ("API_KEYS", "API_KEY", "RATE_LIMIT_ENABLED", "RATE_LIMIT_RPM", "RATE_LIMIT_BURST", "REDIS_URL"):
-        env.pop(name, None)
-    proc = subprocess.Popen([binary, "serve", "--config", f.name], env=env)
+    proc, db_path = start_gateway(binary, config)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         anthropic_sdk_via_openai_upstream(port)

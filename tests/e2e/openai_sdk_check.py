@@ -43,6 +43,18 @@ def wait_ready(url, proc, seconds=30):
     raise SystemExit(f"gateway not ready at {url}")
 
 
+def start_gateway(binary, config):
+    """Writes `config` to a temporary file and starts `binary serve` on it with a fresh SQLite history
+    and none of the environment's keys or limits; returns the process and the history file."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(config)
+    db_path = f"{tempfile.mkdtemp()}/e2e.db"
+    env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{db_path}")
+    for name in ("API_KEYS", "API_KEY", "RATE_LIMIT_ENABLED", "RATE_LIMIT_RPM", "RATE_LIMIT_BURST", "REDIS_URL"):
+        env.pop(name, None)
+    return subprocess.Popen([binary, "serve", "--config", f.name], env=env), db_path
+
+
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/ai-gateway"
     failing = mock_openai.serve(0, True, "primary")
@@ -67,13 +79,7 @@ routing:
   max_retries: 1
   backoff_base_ms: 10
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(config)
-    db_path = f"{tempfile.mkdtemp()}/e2e.db"
-    env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{db_path}")
-    for name in ("API_KEYS", "API_KEY", "RATE_LIMIT_ENABLED", "RATE_LIMIT_RPM", "RATE_LIMIT_BURST", "REDIS_URL"):
-        env.pop(name, None)
-    proc = subprocess.Popen([binary, "serve", "--config", f.name], env=env)
+    proc, db_path = start_gateway(binary, config)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="client-key", max_retries=0)

@@ -10,9 +10,7 @@ Usage: python tests/e2e/recovery_check.py path/to/ai-gateway
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
@@ -20,7 +18,7 @@ import openai
 
 sys.path.insert(0, os.path.dirname(__file__))
 import mock_openai  # noqa: E402
-from openai_sdk_check import free_port, wait_ready  # noqa: E402
+from openai_sdk_check import free_port, start_gateway, wait_ready  # noqa: E402
 
 
 def main():
@@ -47,13 +45,7 @@ providers:
 routing:
   stream_recovery: continue
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(config)
-    db_path = f"{tempfile.mkdtemp()}/e2e.db"
-    env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{db_path}")
-    for name in ("API_KEYS", "API_KEY", "RATE_LIMIT_ENABLED", "RATE_LIMIT_RPM", "RATE_LIMIT_BURST", "REDIS_URL"):
-        env.pop(name, None)
-    proc = subprocess.Popen([binary, "serve", "--config", f.name], env=env)
+    proc, db_path = start_gateway(binary, config)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="client-key", max_retries=0)
