@@ -405,9 +405,14 @@ mod after_real_traffic {
         mount_chat(&beta, completion(), 1).await;
         let streamer = SseMock::start().await;
         streamer.autoplay_raw(fixtures::chunk_events()).await;
+        // Beta has a key pool and a concurrency cap, so the traffic management series exist too.
         let app = TestApp::builder()
             .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
-            .provider(ProviderSpec::new("beta", upstream_url(&beta)))
+            .provider(
+                ProviderSpec::new("beta", upstream_url(&beta))
+                    .set("api_keys", serde_json::json!(["sk-beta-2"]))
+                    .set("max_concurrency", serde_json::json!(8)),
+            )
             .provider(ProviderSpec::new("gamma", streamer.base_url()).models(&["streamed"]))
             .spawn()
             .await;
