@@ -139,3 +139,21 @@ async fn health_reports_version_uptime_and_each_provider_by_priority() {
         ])
     );
 }
+
+#[tokio::test]
+async fn readyz_scope_and_its_400_are_in_the_openapi_document() {
+    // Arrange
+    let app = TestApp::builder().spawn().await;
+
+    // Act
+    let spec = json(app.get("/openapi.json").await).await;
+
+    // Assert
+    let readyz = &spec["paths"]["/readyz"]["get"];
+    let params = readyz["parameters"].as_array().expect("/readyz has parameters");
+    assert!(
+        params.iter().any(|p| p["name"] == "scope" && p["in"] == "query"),
+        "{params:?}"
+    );
+    assert!(readyz["responses"]["400"].is_object());
+}
