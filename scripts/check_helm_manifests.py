@@ -1,6 +1,7 @@
 """Checks what the Kubernetes schemas cannot in the chart's rendered manifests.
 
 Usage: check_helm_manifests.py <defaults|replicas> <rendered.yaml>
+       check_helm_manifests.py probes <rendered.yaml> <gateway binary>
 
 - The Prometheus Operator resources, whose CRD schemas kubernetes-validate does not carry:
   ServiceMonitor (spec.selector, spec.endpoints[].port naming a Service port) and PrometheusRule
@@ -11,10 +12,20 @@ Usage: check_helm_manifests.py <defaults|replicas> <rendered.yaml>
   emptyDirs for /tmp and the data directory, the config mounted as a directory (a subPath mount
   never sees ConfigMap updates) at the path AI_GATEWAY_CONFIG names, DATABASE_URL and REDIS_URL
   from Secrets.
+`probes` runs the gateway binary on the rendered ConfigMap's config.yaml (`check-config`, then
+`serve` on a free local port) and GETs the rendered liveness and readiness paths: both must answer
+200 although no provider is usable (plain /readyz answers 503 there).
 Prints one line per problem and exits 1 when there is any.
 """
 
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
 
 import yaml
 
@@ -131,10 +142,68 @@ def check_deployment(dep, configmaps, mode):
         check(c.get("envFrom"), f"Deployment {name}: provider keys expected through envFrom")
 
 
+def status_of(url):
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def check_probes(docs, binary):
+    dep = by_kind(docs, "Deployment")[0]
+    c = dep["spec"]["template"]["spec"]["containers"][0]
+    config = by_kind(docs, "ConfigMap")[0]["data"]["config.yaml"]
+    with tempfile.TemporaryDirectory() as work:
+        config_path = os.path.join(work, "config.yaml")
+        with open(config_path, "w") as f:
+            f.write(config)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AI_GATEWAY_CONFIG": config_path,
+            "AI_GATEWAY_LISTEN": f"127.0.0.1:{port}",
+            "DATABASE_URL": f"sqlite://{work}/history.db",
+        }
+        checked = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True)
+        if not check(checked.returncode == 0, f"the gateway refuses the chart's config: {checked.stdout}{checked.stderr}"):
+            return
+        with open(os.path.join(work, "gateway.log"), "w") as log:
+            gateway = subprocess.Popen([binary, "serve"], env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                base = f"http://127.0.0.1:{port}"
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        status_of(base + "/livez")
+                        break
+                    except OSError:
+                        if gateway.poll() is not None or time.monotonic() > deadline:
+                            check(False, "the gateway did not start on the chart's config")
+                            return
+                        time.sleep(0.2)
+                for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                    path = c[probe]["httpGet"]["path"]
+                    got = status_of(base + path)
+                    check(got == 200, f"{probe} GET {path} answered {got} with no usable provider, expected 200")
+                got = status_of(base + "/readyz")
+                check(got == 503, f"plain /readyz answered {got} with no usable provider, expected 503")
+            finally:
+                gateway.terminate()
+                gateway.wait(timeout=30)
+
+
 def main():
     mode, path = sys.argv[1], sys.argv[2]
     with open(path) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
+    if mode == "probes":
+        check_probes(docs, os.path.abspath(sys.argv[3]))
+        for p in PROBLEMS:
+            print(p)
+        sys.exit(1 if PROBLEMS else 0)
     services = by_kind(docs, "Service")
     deployments = by_kind(docs, "Deployment")
     check(len(deployments) == 1 and len(services) == 1, "one Deployment and one Service expected")
