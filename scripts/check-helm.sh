@@ -92,7 +92,8 @@ refuses() {
   echo "check-helm: ok   $name"
 }
 
-run "chart alert rules = prometheus/alerts.yml" cmp prometheus/alerts.yml "$CHART/files/alerts.yml"
+# After editing the rules: cp prometheus/alerts.yml deploy/helm/ai-gateway/files/alerts.yml
+run "chart alert rules = prometheus/alerts.yml (copy it to $CHART/files/ after an edit)" cmp prometheus/alerts.yml "$CHART/files/alerts.yml"
 run "helm lint" "$HELM" lint "$CHART" --strict
 run "render defaults" sh -c "'$HELM' template gw '$CHART' >'$OUT/defaults.yaml'"
 run "render PostgreSQL replicas" sh -c \
