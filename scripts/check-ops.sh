@@ -4,6 +4,7 @@
 #   - Prometheus: promtool check config / check rules / test rules (alert unit tests)
 #   - Compose: the docker-compose.yml against the Compose specification's JSON schema
 #   - Grafana: scripts/lint_dashboards.py (structure + a real PromQL parse of every expr)
+#   - Helm: scripts/check-helm.sh (the chart rendered and validated against the Kubernetes schemas)
 # Installs what it needs idempotently, and quietly once installed: promtool from Debian's
 # `prometheus` package (needs root or sudo; it starts no daemon) and check-jsonschema into the
 # project venv (.venv, or AI_GATEWAY_TEST_VENV like scripts/test.sh).
@@ -64,4 +65,6 @@ run "alert rules" promtool check rules prometheus/alerts.yml
 run "alert unit tests" promtool test rules prometheus/alerts_test.yml
 run "compose spec" "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
 run "grafana dashboards" "$VENV/bin/python" scripts/lint_dashboards.py
+# Its own per-check lines are the useful output, so it runs outside `run`.
+./scripts/check-helm.sh || fail "helm chart (scripts/check-helm.sh)"
 echo "check-ops: all ops checks passed"

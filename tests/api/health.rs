@@ -65,6 +65,45 @@ async fn readyz_answers_503_once_every_breaker_is_open() {
 }
 
 #[tokio::test]
+async fn readyz_scope_process_answers_200_with_no_providers_and_with_every_breaker_open() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, failure(500), 1).await;
+    let app = TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(&alpha)))
+        .settings("routing: {circuit_breaker: {failure_threshold: 1, reset_timeout_seconds: 60}}")
+        .spawn()
+        .await;
+    let empty = TestApp::builder().spawn().await;
+    assert_eq!(app.post_chat(&chat_body(TEST_MODEL)).await.status(), 502);
+    assert_eq!(app.get("/readyz").await.status(), 503);
+
+    // Act
+    let open_breaker = app.get("/readyz?scope=process").await;
+    let no_provider = empty.get("/readyz?scope=process").await;
+
+    // Assert
+    assert_eq!(open_breaker.status(), 200);
+    assert_eq!(json(open_breaker).await["scope"], "process");
+    assert_eq!(no_provider.status(), 200);
+}
+
+#[tokio::test]
+async fn readyz_refuses_an_unknown_scope_naming_scope() {
+    // Arrange
+    let app = TestApp::builder().spawn().await;
+
+    // Act
+    let response = app.get("/readyz?scope=providers").await;
+
+    // Assert
+    assert_eq!(response.status(), 400);
+    let body = json(response).await;
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["param"], "scope");
+}
+
+#[tokio::test]
 async fn health_reports_version_uptime_and_each_provider_by_priority() {
     // Arrange: beta is declared first but has the lower priority number.
     let alpha = MockServer::start().await;
@@ -99,4 +138,22 @@ async fn health_reports_version_uptime_and_each_provider_by_priority() {
             {"id": "beta", "kind": "openai", "breaker": "closed", "models": ["*"], "priority": 5},
         ])
     );
+}
+
+#[tokio::test]
+async fn readyz_scope_and_its_400_are_in_the_openapi_document() {
+    // Arrange
+    let app = TestApp::builder().spawn().await;
+
+    // Act
+    let spec = json(app.get("/openapi.json").await).await;
+
+    // Assert
+    let readyz = &spec["paths"]["/readyz"]["get"];
+    let params = readyz["parameters"].as_array().expect("/readyz has parameters");
+    assert!(
+        params.iter().any(|p| p["name"] == "scope" && p["in"] == "query"),
+        "{params:?}"
+    );
+    assert!(readyz["responses"]["400"].is_object());
 }
