@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::catalogue::CatalogueEntry;
 use super::settings::ProviderEntry;
+use crate::domain::ProviderId;
 
 /// The provider id the one-backend variables create.
 pub const BACKEND_ID: &str = "backend";
@@ -83,17 +84,30 @@ pub(super) fn add_backend(
             known_kinds(catalogue)
         )];
     };
-    if entries.iter().any(|e| e.id == BACKEND_ID) {
-        return vec![format!(
-            "providers: `{BACKEND_ID}` is declared in the config and by BACKEND_KIND; rename one of them"
-        )];
+    let models = settings.model.clone().map(|m| vec![m]);
+    // A `providers:` entry with this id (the file's, or the admin API's `enabled` toggle) keeps what
+    // the variables do not say; what they say wins, as the environment wins over the file.
+    if let Some(entry) = entries
+        .iter_mut()
+        .find(|e| ProviderId::new(&e.id) == ProviderId::new(BACKEND_ID))
+    {
+        entry.kind = Some(protocol);
+        entry.base_url = Some(base_url.trim().to_owned());
+        if settings.api_key.is_some() {
+            entry.api_key = settings.api_key.clone();
+        }
+        if models.is_some() {
+            entry.models = models;
+        }
+        entry.priority.get_or_insert(0);
+        return Vec::new();
     }
     entries.push(ProviderEntry {
         id: BACKEND_ID.to_owned(),
         kind: Some(protocol),
         base_url: Some(base_url.trim().to_owned()),
         api_key: settings.api_key.clone(),
-        models: Some(vec![settings.model.clone().unwrap_or_else(|| "*".to_owned())]),
+        models: Some(models.unwrap_or_else(|| vec!["*".to_owned()])),
         // The operator's one backend goes before anything the catalogue enabled beside it.
         priority: Some(0),
         ..ProviderEntry::default()
@@ -242,16 +256,23 @@ mod tests {
     }
 
     #[test]
-    fn a_config_provider_named_backend_conflicts() {
-        let err = crate::config::load_str(
-            "providers: [{id: backend, kind: openai, base_url: \"http://a/v1\"}]\n",
-            &Env::from_pairs([("BACKEND_KIND", "vllm"), ("BACKEND_BASE_URL", "http://v/v1")]),
+    fn a_providers_entry_named_backend_keeps_its_settings_and_its_toggle() {
+        let env = Env::from_pairs([
+            ("BACKEND_KIND", "vllm"),
+            ("BACKEND_BASE_URL", "http://v/v1"),
+            ("MODEL_NAME", "m"),
+        ]);
+        let cfg = crate::config::load_str(
+            "providers: [{id: backend, kind: anthropic, base_url: \"http://a\", max_concurrency: 4, priority: 7}]\n",
+            &env,
         )
-        .unwrap_err();
-        assert!(
-            err.problems
-                .iter()
-                .any(|p| p.contains("declared in the config and by BACKEND_KIND"))
-        );
+        .unwrap();
+        let p = &cfg.providers[0];
+        assert_eq!((p.kind.as_str(), p.base_url.as_str()), ("openai", "http://v/v1"));
+        assert_eq!((p.max_concurrency, p.priority), (Some(4), 7));
+        assert_eq!(p.models, ["m"]);
+        // The admin API turns a provider off through a bare entry with its id.
+        let off = crate::config::load_str("providers: [{id: backend, enabled: false}]\n", &env).unwrap();
+        assert!(off.providers.is_empty());
     }
 }
