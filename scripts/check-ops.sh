@@ -2,7 +2,10 @@
 # Validates the deployment and observability files offline (no Docker engine, no network needed
 # once the tools are installed):
 #   - Prometheus: promtool check config / check rules / test rules (alert unit tests)
-#   - Compose: the docker-compose.yml against the Compose specification's JSON schema
+#   - Compose: the docker-compose.yml against the Compose specification's JSON schema, as written
+#     and once rendered per profile (scripts/render_compose.py: variables from that runtime's
+#     deploy/env template, the profile's services; depends_on, volumes, health checks and the
+#     runtime's base URL agreeing across compose, template and Makefile)
 #   - Grafana: scripts/lint_dashboards.py (structure + a real PromQL parse of every expr)
 #   - Helm: scripts/check-helm.sh (the chart rendered and validated against the Kubernetes schemas)
 # Installs what it needs idempotently, and quietly once installed: promtool from Debian's
@@ -64,6 +67,13 @@ run "prometheus config" promtool check config prometheus/prometheus.yml
 run "alert rules" promtool check rules prometheus/alerts.yml
 run "alert unit tests" promtool test rules prometheus/alerts_test.yml
 run "compose spec" "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
+RENDERED="$(mktemp -d)"
+trap 'rm -rf "$RENDERED"' EXIT
+run "compose render per profile" "$VENV/bin/python" scripts/render_compose.py "$RENDERED"
+for rendered in "$RENDERED"/*.json; do
+  run "compose spec, profile $(basename "$rendered" .json)" \
+    "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$rendered"
+done
 run "grafana dashboards" "$VENV/bin/python" scripts/lint_dashboards.py
 # Its own per-check lines are the useful output, so it runs outside `run`.
 ./scripts/check-helm.sh || fail "helm chart (scripts/check-helm.sh)"

@@ -118,6 +118,10 @@ pub const FLAT_ENV: &[FlatVar] = &[
     row("REDIS_PREFIX", &["redis_prefix"], ValueKind::Text),
     row("AI_NODES", &["nodes", "urls"], ValueKind::List),
     row("WEBHOOK_SECRET", &["webhooks", "secret"], ValueKind::Text),
+    row("BACKEND_KIND", &["backend", "kind"], ValueKind::Text),
+    row("BACKEND_BASE_URL", &["backend", "base_url"], ValueKind::Text),
+    row("BACKEND_API_KEY", &["backend", "api_key"], ValueKind::Text),
+    row("MODEL_NAME", &["backend", "model"], ValueKind::Text),
 ];
 
 const NESTED_PREFIX: &str = "AI_GATEWAY__";
@@ -252,6 +256,10 @@ mod tests {
                 json!(["http://gpu-1:8000", "http://gpu-2:8000"]),
             ),
             ("WEBHOOK_SECRET", "whsec", json!("whsec")),
+            ("BACKEND_KIND", "vllm", json!("vllm")),
+            ("BACKEND_BASE_URL", "http://vllm:8000/v1", json!("http://vllm:8000/v1")),
+            ("BACKEND_API_KEY", "sk-b", json!("sk-b")),
+            ("MODEL_NAME", "llama3.2", json!("llama3.2")),
         ];
         assert_eq!(samples.len(), FLAT_ENV.len(), "one sample per contract row");
         for (name, raw, expected) in samples {

@@ -117,6 +117,12 @@ pub(super) fn finish(
     });
     let mut entries = settings.providers.clone();
     add_default_pool(&settings.nodes, &mut entries);
+    problems.extend(super::backend::add_backend(
+        &settings.backend,
+        &cat,
+        &mut entries,
+        &mut warnings,
+    ));
     let providers = catalogue::resolve(&cat, &entries, env, &mut problems);
     problems.extend(validate::providers(&entries, &providers));
     problems.extend(validate::routes(&settings, &entries, &cat, &providers, &mut warnings));

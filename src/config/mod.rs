@@ -3,6 +3,7 @@
 //! Depends only on `domain`. The only module that reads the process environment (`std::env`),
 //! so everything else receives resolved values. Loading reports every problem it can find at once.
 
+mod backend;
 mod catalogue;
 mod concurrency;
 mod env;
@@ -17,6 +18,7 @@ mod settings;
 mod spend;
 mod validate;
 
+pub use backend::{BACKEND_ID, BackendSettings};
 pub use catalogue::{CatalogueEntry, catalogue};
 pub use concurrency::{PerNode, QueueSettings};
 pub use env::{Env, FLAT_ENV};

@@ -76,6 +76,8 @@ pub struct Settings {
     pub tags: Vec<String>,
     /// Spend limits per key, team, user, tag, session, provider or the whole gateway.
     pub budgets: Vec<BudgetConfig>,
+    /// One provider, id `backend`, from `BACKEND_KIND`, `BACKEND_BASE_URL` and `MODEL_NAME`.
+    pub backend: super::backend::BackendSettings,
 }
 
 impl Settings {
@@ -142,6 +144,7 @@ impl Default for Settings {
             teams: Vec::new(),
             tags: Vec::new(),
             budgets: Vec::new(),
+            backend: super::backend::BackendSettings::default(),
         }
     }
 }

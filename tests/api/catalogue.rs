@@ -16,7 +16,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::fixtures::{self, anthropic};
-use crate::helpers::{chat_body, completion, received, upstream_url};
+use crate::helpers::{chat_body, completion, mount_chat, received, upstream_url};
 
 /// What Codex CLI 0.171.0 sends when its config names no model.
 const CODEX_DEFAULT: &str = "gpt-6.2-sol";
@@ -219,4 +219,40 @@ async fn with_both_keys_each_agent_model_goes_to_its_own_vendor() {
     for model in CLAUDE_CODE_MODELS {
         assert_eq!(owners.get(model).map(String::as_str), Some("anthropic"), "{model}");
     }
+}
+
+#[tokio::test]
+async fn the_one_backend_variables_alone_list_the_model_and_route_to_the_runtime() {
+    // Arrange: a local runtime's OpenAI-compatible server (`make up BACKEND=ollama` sets these
+    // three), which takes no key.
+    let runtime = MockServer::start().await;
+    mount_chat(&runtime, completion(), 1).await;
+    let base = upstream_url(&runtime);
+    let gateway = EnvOnlyGateway::spawn(&[
+        ("BACKEND_KIND", "ollama"),
+        ("BACKEND_BASE_URL", &base),
+        ("MODEL_NAME", "llama3.2"),
+    ])
+    .await;
+
+    // Act
+    let owners = gateway.model_owners().await;
+    let response = gateway.post("/v1/chat/completions", &chat_body("llama3.2")).await;
+
+    // Assert
+    assert_eq!(
+        owners.get("llama3.2").map(String::as_str),
+        Some("backend"),
+        "{owners:?}"
+    );
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-ai-gateway-provider")
+            .and_then(|v| v.to_str().ok()),
+        Some("backend")
+    );
+    let sent: Value = received(&runtime).await[0].body_json().expect("chat body");
+    assert_eq!(sent["model"], "llama3.2");
 }
