@@ -107,6 +107,7 @@ impl Application {
         let settings = &config.settings;
         let connect_timeout = settings.routing.connect_timeout();
         let limits = settings.limits.clone();
+        let shutdown = settings.shutdown.clone();
         let http_client = upstream_client(connect_timeout)?;
         // A database that cannot be reached now does not stop the gateway: requests are served,
         // the writer queues (and reports `retrying`), and the pool migrates once it connects.
@@ -211,9 +212,6 @@ impl Application {
         background
             .tasks
             .push(spawn_file_watch(&state, poll, watch_file, background.cancel.clone()));
-        background
-            .tasks
-            .push(spawn_shutdown_cut(&state, background.cancel.clone()));
         background.tasks.extend(spawn_spend(&state, background.cancel.clone()));
         background
             .tasks
@@ -232,10 +230,23 @@ impl Application {
         .tcp_nodelay(true)
         .client_request_timeout(limits.header_timeout())
         .keep_alive(limits.keep_alive())
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .shutdown_timeout(whole_seconds_up(shutdown.grace() + CUT_MARGIN))
+        .disable_signals()
         .listen(listener)
         .map_err(bind_err)?
         .run();
+        background.tasks.push(spawn_signals(
+            &state,
+            server.handle(),
+            &shutdown,
+            background.cancel.clone(),
+        ));
+        if !state.limiter.connect_within(REDIS_START_WAIT).await {
+            tracing::warn!(
+                replicas = state.live().config.settings.rate_limit.replicas,
+                "redis not connected at start: limits decided locally, at this replica's share, until it is"
+            );
+        }
         tracing::info!(port, "listening");
         Ok(Self {
             port,
@@ -273,6 +284,10 @@ impl Application {
         served
     }
 }
+
+/// How long start-up waits for the shared limiter's first Redis connection (made meanwhile with
+/// everything else), so the first requests are not all decided locally.
+const REDIS_START_WAIT: Duration = Duration::from_secs(2);
 
 /// The budget counters: in Redis under `REDIS_PREFIX` when `REDIS_URL` is set (a link of their
 /// own, kept in the background), else in this process.
@@ -556,35 +571,43 @@ fn spawn_file_watch(
     })
 }
 
-/// How long actix lets requests and streams in flight run after SIGTERM/SIGINT.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// How long before the grace period ends the gateway cuts the streams still running, so each
-/// gets its error event out before actix drops the connection.
+/// How long after the grace period actix still keeps connections, so each stream the gateway
+/// cuts gets its error event out before its connection is dropped.
 const CUT_MARGIN: Duration = Duration::from_secs(1);
 
-/// On SIGTERM or SIGINT (which actix also hears, and stops on), waits out the grace period less
-/// `CUT_MARGIN`, then ends it: streams still running are cut by the gateway with their dialect's
-/// error event and recorded as such, instead of being dropped with their connection and recorded
-/// as client disconnects.
-fn spawn_shutdown_cut(state: &web::Data<AppState>, cancel: CancellationToken) -> JoinHandle<()> {
-    let shutdown = state.shutdown.clone();
+/// The signals (actix's own handling is off): SIGTERM, or `AppState.shutdown.request()`, runs
+/// `Shutdown::run` (drain, stop accepting, the grace period, the cut); SIGINT, someone at a
+/// terminal, skips the drain; a second signal stops at once, cutting nothing.
+fn spawn_signals(
+    state: &web::Data<AppState>,
+    server: actix_web::dev::ServerHandle,
+    settings: &crate::config::ShutdownSettings,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    let (shutdown, drain, grace) = (state.shutdown.clone(), settings.drain(), settings.grace());
     tokio::spawn(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            tracing::warn!("SIGTERM/SIGINT cannot be caught; streams at the shutdown deadline are dropped uncut");
+            tracing::error!("SIGTERM/SIGINT cannot be caught; stop the gateway through its server handle");
             return;
         };
+        let requested = shutdown.requested();
+        let drain = tokio::select! {
+            _ = term.recv() => drain,
+            () = requested.cancelled() => drain,
+            _ = int.recv() => Duration::ZERO,
+            () = cancel.cancelled() => return,
+        };
+        let stop = || drop(server.stop(true));
         tokio::select! {
+            () = shutdown.run(drain, grace, stop) => {}
             _ = term.recv() => {}
             _ = int.recv() => {}
             () = cancel.cancelled() => return,
         }
-        tokio::select! {
-            () = tokio::time::sleep(SHUTDOWN_GRACE.saturating_sub(CUT_MARGIN)) => {
-                tracing::warn!("shutdown grace period over: cutting the streams still running");
-                shutdown.end_grace();
-            }
-            () = cancel.cancelled() => {}
+        if !shutdown.grace_over().is_cancelled() {
+            tracing::warn!("second stop signal: stopping now");
+            server.stop(false).await;
         }
     })
 }
@@ -722,6 +745,11 @@ fn spawn_node_recovery(h: &NodeHealth, cancel: CancellationToken) -> JoinHandle<
             }
         }
     })
+}
+
+/// `d` in whole seconds, rounded up (actix's shutdown timeout is whole seconds).
+fn whole_seconds_up(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 fn secs(value: f64, default: f64) -> Duration {

@@ -178,15 +178,38 @@ pub struct AppState {
     pub traffic: Arc<Traffic>,
 }
 
-/// Shutdown's word to the requests in flight: when the grace period is over, streams still
-/// running are cut by the gateway (with their dialect's error event, recorded as such) before
-/// the server drops their connections.
+/// Shutdown's word to the requests in flight: while draining, `/readyz` answers 503 and every
+/// response closes its connection; when the grace period is over, streams still running are cut
+/// by the gateway (with their dialect's error event, recorded as such) before the server drops
+/// their connections.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
+    requested: tokio_util::sync::CancellationToken,
+    draining: tokio_util::sync::CancellationToken,
     grace_over: tokio_util::sync::CancellationToken,
 }
 
 impl Shutdown {
+    /// Asks for what SIGTERM does, from inside the process (tests, embedding).
+    pub fn request(&self) {
+        self.requested.cancel();
+    }
+
+    /// Cancelled once `request` was called.
+    pub fn requested(&self) -> tokio_util::sync::CancellationToken {
+        self.requested.clone()
+    }
+
+    /// Starts the drain: not ready, and no connection kept alive.
+    pub fn begin_drain(&self) {
+        self.draining.cancel();
+    }
+
+    /// Whether the replica is on its way out (never waits: an atomic load).
+    pub fn draining(&self) -> bool {
+        self.draining.is_cancelled()
+    }
+
     /// Cancelled when the grace period is over.
     pub fn grace_over(&self) -> tokio_util::sync::CancellationToken {
         self.grace_over.clone()
@@ -195,6 +218,24 @@ impl Shutdown {
     /// Ends the grace period: every stream still running is cut now.
     pub fn end_grace(&self) {
         self.grace_over.cancel();
+    }
+
+    /// The whole SIGTERM sequence: drain for `drain` (skipped when `drain` is zero), `stop` the
+    /// listener (the server's own graceful stop, which must allow longer than `grace`), then
+    /// after `grace` cut the streams still running.
+    pub async fn run(&self, drain: Duration, grace: Duration, stop: impl FnOnce()) {
+        self.begin_drain();
+        tracing::info!(
+            drain_seconds = drain.as_secs_f64(),
+            grace_seconds = grace.as_secs_f64(),
+            "shutting down: draining (not ready, connections closed after each response)"
+        );
+        tokio::time::sleep(drain).await;
+        tracing::info!("drain over: no longer accepting; open streams run on for the grace period");
+        stop();
+        tokio::time::sleep(grace).await;
+        tracing::warn!("shutdown grace period over: cutting the streams still running");
+        self.end_grace();
     }
 }
 
@@ -273,6 +314,7 @@ impl AppState {
     pub fn swap(&self, live: Live) {
         self.traffic
             .configure(&live.config.providers, &live.config.settings.routes);
+        self.limiter.set_replicas(live.config.settings.rate_limit.replicas);
         self.live.store(Arc::new(live));
     }
 }

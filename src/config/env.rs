@@ -114,6 +114,17 @@ pub const FLAT_ENV: &[FlatVar] = &[
     row("RATE_LIMIT_ENABLED", &["rate_limit", "enabled"], ValueKind::Flag),
     row("RATE_LIMIT_RPM", &["rate_limit", "rpm"], ValueKind::Integer),
     row("RATE_LIMIT_BURST", &["rate_limit", "burst"], ValueKind::Integer),
+    row("RATE_LIMIT_REPLICAS", &["rate_limit", "replicas"], ValueKind::Integer),
+    row(
+        "SHUTDOWN_DRAIN_SECONDS",
+        &["shutdown", "drain_seconds"],
+        ValueKind::Number,
+    ),
+    row(
+        "SHUTDOWN_GRACE_SECONDS",
+        &["shutdown", "grace_seconds"],
+        ValueKind::Number,
+    ),
     row("REDIS_URL", &["redis_url"], ValueKind::Text),
     row("REDIS_PREFIX", &["redis_prefix"], ValueKind::Text),
     row("AI_NODES", &["nodes", "urls"], ValueKind::List),
@@ -248,6 +259,9 @@ mod tests {
             ("RATE_LIMIT_ENABLED", "true", json!(true)),
             ("RATE_LIMIT_RPM", "60", json!(60)),
             ("RATE_LIMIT_BURST", "3", json!(3)),
+            ("RATE_LIMIT_REPLICAS", "3", json!(3)),
+            ("SHUTDOWN_DRAIN_SECONDS", "5", json!(5.0)),
+            ("SHUTDOWN_GRACE_SECONDS", "0.5", json!(0.5)),
             ("REDIS_URL", "redis://127.0.0.1:6379", json!("redis://127.0.0.1:6379")),
             ("REDIS_PREFIX", "test:", json!("test:")),
             (

@@ -371,6 +371,35 @@ providers:
     }
 
     #[test]
+    fn shutdown_and_replicas_load_with_defaults_and_are_checked() {
+        let defaults = load_yaml("{}", &[]).unwrap().settings;
+        assert_eq!(
+            (defaults.shutdown.drain_seconds, defaults.shutdown.grace_seconds),
+            (5.0, 30.0)
+        );
+        assert_eq!(defaults.rate_limit.replicas, 1);
+        let set = load_yaml(
+            "shutdown: {drain_seconds: 2, grace_seconds: 0.5}\nrate_limit: {replicas: 3}\n",
+            &[],
+        )
+        .unwrap()
+        .settings;
+        assert_eq!(set.shutdown.grace(), std::time::Duration::from_millis(500));
+        assert_eq!(set.rate_limit.replicas, 3);
+        let err = load_yaml("shutdown: {drain_seconds: -1}\nrate_limit: {replicas: 0}\n", &[]).unwrap_err();
+        assert!(
+            err.problems.iter().any(|p| p.starts_with("shutdown.drain_seconds")),
+            "{err}"
+        );
+        assert!(
+            err.problems.iter().any(|p| p.starts_with("rate_limit.replicas")),
+            "{err}"
+        );
+        let err = load_yaml("shutdown: {grace: 3}\n", &[]).unwrap_err();
+        assert!(err.problems[0].contains("grace"), "{err}");
+    }
+
+    #[test]
     fn route_problems_are_all_reported() {
         let yaml = r#"
 providers: [{id: a, kind: openai, base_url: "http://a/v1", models: ["*"]}]

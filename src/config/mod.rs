@@ -41,7 +41,8 @@ pub use routes::{
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, HostedTools, JwtSettings, KeyPoolConfig, LimitSettings,
     LogFormat, LoggingSettings, ObservabilitySettings, ProviderConfig, ProviderEntry, RESPONSES_KINDS,
-    RateLimitSettings, ResponsesBridgeSettings, ResponsesMode, RoutingSettings, Settings, TaskSettings, TaskType,
+    RateLimitSettings, ResponsesBridgeSettings, ResponsesMode, RoutingSettings, Settings, ShutdownSettings,
+    TaskSettings, TaskType,
 };
 pub use spend::{
     BudgetConfig, BudgetPeriod, BudgetScope, PriceEntry, PricingSettings, TeamConfig, Unpriced, glob_match, valid_tag,

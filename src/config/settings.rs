@@ -78,6 +78,8 @@ pub struct Settings {
     pub budgets: Vec<BudgetConfig>,
     /// One provider, id `backend`, from `BACKEND_KIND`, `BACKEND_BASE_URL` and `MODEL_NAME`.
     pub backend: super::backend::BackendSettings,
+    /// What SIGTERM does: the drain, then the grace period for open streams.
+    pub shutdown: ShutdownSettings,
 }
 
 impl Settings {
@@ -145,6 +147,7 @@ impl Default for Settings {
             tags: Vec::new(),
             budgets: Vec::new(),
             backend: super::backend::BackendSettings::default(),
+            shutdown: ShutdownSettings::default(),
         }
     }
 }
@@ -653,6 +656,9 @@ pub struct RateLimitSettings {
     pub tpm: u64,
     /// Per-route requests per minute, on top of `rpm`.
     pub routes: BTreeMap<String, u32>,
+    /// How many replicas share the limits (`RATE_LIMIT_REPLICAS`): whenever this replica decides
+    /// alone (no Redis, Redis not yet connected or down) it allows 1/replicas of each rate and burst.
+    pub replicas: u32,
 }
 
 impl Default for RateLimitSettings {
@@ -663,7 +669,42 @@ impl Default for RateLimitSettings {
             burst: 100,
             tpm: 0,
             routes: BTreeMap::from([("/ai/task".to_owned(), 30), ("/history/cleanup".to_owned(), 5)]),
+            replicas: 1,
         }
+    }
+}
+
+/// `shutdown:` — read at start. On SIGTERM `/readyz` answers 503 and every response carries
+/// `Connection: close` for `drain_seconds` (load balancers and keep-alive clients move away while
+/// requests are still served); then the listener closes and open streams get `grace_seconds`
+/// before the gateway cuts them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Seconds of serving with `Connection: close` after SIGTERM (`SHUTDOWN_DRAIN_SECONDS`).
+    pub drain_seconds: f64,
+    /// Seconds open streams may run on once the listener is closed (`SHUTDOWN_GRACE_SECONDS`).
+    pub grace_seconds: f64,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self {
+            drain_seconds: 5.0,
+            grace_seconds: 30.0,
+        }
+    }
+}
+
+impl ShutdownSettings {
+    /// The drain, as validated (finite, 0 or more).
+    pub fn drain(&self) -> Duration {
+        secs(self.drain_seconds)
+    }
+
+    /// The grace period, as validated (finite, 0 or more).
+    pub fn grace(&self) -> Duration {
+        secs(self.grace_seconds)
     }
 }
 

@@ -67,7 +67,16 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if !(h.shutdown_flush_seconds.is_finite() && h.shutdown_flush_seconds >= 0.0) {
         problems.push("history.shutdown_flush_seconds: must be 0 or more".into());
     }
+    let sd = &s.shutdown;
+    for (key, v) in [("drain_seconds", sd.drain_seconds), ("grace_seconds", sd.grace_seconds)] {
+        if !(v.is_finite() && (0.0..=86_400.0).contains(&v)) {
+            problems.push(format!("shutdown.{key}: must be from 0 to 86400"));
+        }
+    }
     let rl = &s.rate_limit;
+    if rl.replicas == 0 {
+        problems.push("rate_limit.replicas (env RATE_LIMIT_REPLICAS): must be at least 1".into());
+    }
     if rl.rpm == 0 || rl.burst == 0 {
         problems.push(
             "rate_limit.rpm and rate_limit.burst (env RATE_LIMIT_RPM, RATE_LIMIT_BURST): must be at least 1".into(),

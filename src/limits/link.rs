@@ -34,6 +34,8 @@ struct Shared {
     client: redis::Client,
     conn: ArcSwapOption<MultiplexedConnection>,
     broken: Notify,
+    /// Woken each time a connection is made.
+    up: Notify,
     response_timeout: Duration,
     /// What the link serves, for logs (`rate limiter`, `response cache`).
     name: &'static str,
@@ -57,6 +59,7 @@ impl RedisLink {
                 client,
                 conn: ArcSwapOption::empty(),
                 broken: Notify::new(),
+                up: Notify::new(),
                 response_timeout,
                 name,
             }),
@@ -72,6 +75,20 @@ impl RedisLink {
     /// The connection, if one is up; never waits.
     pub fn current(&self) -> Option<MultiplexedConnection> {
         self.shared.conn.load_full().map(|c| c.as_ref().clone())
+    }
+
+    /// Waits at most `within` for a connection (the keeper makes it); whether one is up.
+    pub async fn connect_within(&self, within: Duration) -> bool {
+        let wait = async {
+            loop {
+                let up = self.shared.up.notified();
+                if self.connected() {
+                    return;
+                }
+                up.await;
+            }
+        };
+        tokio::time::timeout(within, wait).await.is_ok()
     }
 
     /// Whether a connection is up.
@@ -138,6 +155,7 @@ async fn keep(link: Weak<Shared>) {
             match connect(&shared).await {
                 Ok(conn) => {
                     shared.conn.store(Some(Arc::new(conn)));
+                    shared.up.notify_waiters();
                     tracing::info!(link = shared.name, "redis connected");
                     backoff = BACKOFF_MIN;
                     failures = 0;

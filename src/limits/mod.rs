@@ -9,7 +9,7 @@ mod local;
 mod redis_gcra;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub struct Limiter {
     local: LocalLimiter,
     redis: Option<RedisLimiter>,
     fallbacks: AtomicU64,
+    /// `rate_limit.replicas`: the local limiter allows 1/replicas of every quota, so replicas
+    /// deciding alone together stay within the limit instead of each allowing all of it.
+    replicas: AtomicU32,
     /// Token counts on their way to Redis, once `token_writer` runs: a finished request hands its
     /// tokens over without waiting on the network or spawning a task of its own.
     tokens: OnceLock<mpsc::Sender<(String, u64)>>,
@@ -57,6 +60,7 @@ impl Limiter {
             local: LocalLimiter::default(),
             redis,
             fallbacks: AtomicU64::new(0),
+            replicas: AtomicU32::new(settings.rate_limit.replicas.max(1)),
             tokens: OnceLock::new(),
         })
     }
@@ -71,6 +75,29 @@ impl Limiter {
     pub fn start(&self) {
         if let Some(redis) = &self.redis {
             redis.start();
+        }
+    }
+
+    /// Waits (at most `within`) for the first Redis connection, so the first requests after
+    /// start share the limit instead of deciding locally. True when connected, or without Redis.
+    pub async fn connect_within(&self, within: Duration) -> bool {
+        match &self.redis {
+            Some(redis) => redis.connect_within(within).await,
+            None => true,
+        }
+    }
+
+    /// Sets `rate_limit.replicas` (at start and on every reload).
+    pub fn set_replicas(&self, replicas: u32) {
+        self.replicas.store(replicas.max(1), Ordering::Relaxed);
+    }
+
+    /// This replica's share of `quota` when it decides alone: never less than one request.
+    fn share(&self, quota: Quota) -> Quota {
+        let n = self.replicas.load(Ordering::Relaxed).max(1);
+        Quota {
+            per_minute: (quota.per_minute / n).max(1),
+            burst: (quota.burst / n).max(1),
         }
     }
 
@@ -92,7 +119,7 @@ impl Limiter {
                 Err(e) => self.fell_back(&e),
             }
         }
-        self.local.check(scope, key, quota)
+        self.local.check(scope, key, self.share(quota))
     }
 
     /// When `key` has used its `tpm` tokens this minute: how long until the next minute.
@@ -103,7 +130,8 @@ impl Limiter {
                 Err(e) => self.fell_back(&e),
             }
         }
-        self.local.tokens_exhausted(key, tpm)
+        let n = u64::from(self.replicas.load(Ordering::Relaxed).max(1));
+        self.local.tokens_exhausted(key, (tpm / n).max(1))
     }
 
     /// Counts `tokens` against `key` for this minute without waiting: locally at once, or queued
@@ -162,3 +190,35 @@ impl Limiter {
 
 /// Shared handle.
 pub type SharedLimiter = Arc<Limiter>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deciding_alone_each_replica_allows_its_share_of_burst_rate_and_tokens() {
+        let mut settings = Settings::default();
+        settings.rate_limit.replicas = 3;
+        let limiter = Limiter::new(&settings).unwrap();
+        let quota = Quota {
+            per_minute: 9,
+            burst: 9,
+        };
+        let mut allowed = 0;
+        for _ in 0..9 {
+            allowed += usize::from(limiter.check("key", "a", quota).await.allowed);
+        }
+        assert_eq!(allowed, 3);
+        limiter.add_tokens("a", 40).await;
+        assert!(
+            limiter.tokens_exhausted("a", 100).await.is_some(),
+            "a third of 100 tokens"
+        );
+        limiter.set_replicas(1);
+        assert!(limiter.tokens_exhausted("a", 100).await.is_none());
+        assert!(
+            limiter.connect_within(Duration::from_millis(1)).await,
+            "no Redis: nothing to wait for"
+        );
+    }
+}

@@ -68,6 +68,10 @@ impl RedisLimiter {
         self.link.start();
     }
 
+    pub(super) async fn connect_within(&self, within: Duration) -> bool {
+        self.link.connect_within(within).await
+    }
+
     pub(super) fn connected(&self) -> bool {
         self.link.connected()
     }

@@ -60,6 +60,7 @@ mod sdk;
 mod secrets;
 mod security_rules;
 mod sessions;
+mod shutdown;
 mod spend;
 mod spend_admin;
 mod spend_budgets;

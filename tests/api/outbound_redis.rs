@@ -1,6 +1,8 @@
 //! Redis down costs no request a wait (security issue, item 11): the limiter and the response
 //! cache keep their connection in the background, requests read its current state only; the
-//! limiter connects at start; when Redis returns, the shared limiter is used again.
+//! limiter connects at start (start-up waits for it, so the first requests share the limit); while
+//! Redis is unreachable each replica allows its `rate_limit.replicas` share; when Redis returns,
+//! the shared limiter is used again.
 
 use std::time::{Duration, Instant};
 
@@ -115,4 +117,74 @@ async fn a_silent_redis_costs_requests_no_wait_and_the_shared_limiter_returns() 
     // Assert
     assert!(recovered, "the shared limiter was not used again after Redis returned");
     assert!(app.state.limiter.redis_connected());
+}
+
+/// A gateway limiting `sk-a` to a burst of 9 shared by 3 replicas, on Redis at `port`.
+async fn replica(port: u16, prefix: &str, alpha: &MockServer) -> TestApp {
+    let settings = format!(
+        "{{redis_url: 'redis://127.0.0.1:{port}', redis_prefix: '{prefix}', rate_limit: {{enabled: true, rpm: 9, burst: 9, replicas: 3}}}}"
+    );
+    TestApp::builder()
+        .provider(ProviderSpec::new("alpha", upstream_url(alpha)))
+        .env("API_KEYS", "sk-a")
+        .settings(&settings)
+        .spawn()
+        .await
+}
+
+/// Statuses of `n` uncached chat requests as `sk-a`.
+async fn burst(app: &TestApp, n: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        let response = app
+            .client
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth("sk-a")
+            .json(&chat_body(TEST_MODEL))
+            .send()
+            .await
+            .expect("chat");
+        statuses.push(response.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_each_of_three_replicas_allows_only_its_share_of_the_burst() {
+    // Arrange: Redis cut off from the start.
+    let proxy = TcpProxy::start("127.0.0.1:6379").await;
+    proxy.cut();
+    let alpha = alpha().await;
+    let prefix = format!("share-{}:", Uuid::now_v7().simple());
+    let (a, b, c) = tokio::join!(
+        replica(proxy.port, &prefix, &alpha),
+        replica(proxy.port, &prefix, &alpha),
+        replica(proxy.port, &prefix, &alpha)
+    );
+
+    // Act: a burst of 9 at each replica.
+    let (sa, sb, sc) = tokio::join!(burst(&a, 9), burst(&b, 9), burst(&c, 9));
+
+    // Assert: 3 each, 9 together: never the whole burst per replica.
+    for statuses in [sa, sb, sc] {
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 6, "{statuses:?}");
+    }
+    assert!(!a.state.limiter.redis_connected());
+}
+
+#[tokio::test]
+async fn with_redis_up_the_shared_limit_holds_from_the_first_request_after_start() {
+    // Arrange: two replicas started together; no time given to connect beyond start-up itself.
+    let alpha = alpha().await;
+    let prefix = format!("first-{}:", Uuid::now_v7().simple());
+    let (a, b) = tokio::join!(replica(6379, &prefix, &alpha), replica(6379, &prefix, &alpha));
+
+    // Act: at once, 9 requests at each.
+    let (sa, sb) = tokio::join!(burst(&a, 9), burst(&b, 9));
+
+    // Assert: the shared burst of 9, not 3 (each replica's share) and not 18.
+    let passed = sa.iter().chain(&sb).filter(|s| **s == 200).count();
+    assert_eq!(passed, 9, "{sa:?} {sb:?}");
+    assert_eq!(a.state.limiter.fallbacks() + b.state.limiter.fallbacks(), 0);
 }

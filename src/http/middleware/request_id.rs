@@ -1,6 +1,6 @@
 //! Request id, access log and HTTP metrics: every request gets an `x-request-id` (the client's when
 //! safe, else a UUIDv7), a root span carrying it, one log line and one metrics observation when its
-//! response starts.
+//! response starts. While shutdown drains, every response closes its connection.
 
 use std::time::Instant;
 
@@ -31,13 +31,20 @@ pub async fn request_id(
         .and_then(|s| crate::pipeline::path_route_label(s, req.match_info().as_str()))
         .or_else(|| req.match_pattern())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let metrics = state.map(|s| s.metrics.clone());
+    let metrics = state.as_ref().map(|s| s.metrics.clone());
     let _in_flight = metrics.as_ref().map(|m| m.track_in_flight());
     let started = Instant::now();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(id.as_str()) {
         res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    if state.as_ref().is_some_and(|s| s.shutdown.draining()) {
+        // Draining: the client's next request opens a new connection, which the load balancer
+        // sends to another replica.
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
     }
     let status = res.status().as_u16();
     let elapsed = started.elapsed();

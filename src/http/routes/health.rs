@@ -27,10 +27,15 @@ pub struct ReadyQuery {
 }
 
 /// 200 when at least one provider is usable, else 503; with `scope=process`, 200 while the
-/// process serves.
-#[utoipa::path(get, path = "/readyz", tag = "operations", params(ReadyQuery), responses((status = 200, description = "At least one provider is usable; with `scope=process`, the process serves"), (status = 400, description = "Unknown scope", body = crate::error::ErrorBody), (status = 503, description = "No usable provider")))]
+/// process serves. Either way 503 once shutdown has begun.
+#[utoipa::path(get, path = "/readyz", tag = "operations", params(ReadyQuery), responses((status = 200, description = "At least one provider is usable; with `scope=process`, the process serves"), (status = 400, description = "Unknown scope", body = crate::error::ErrorBody), (status = 503, description = "No usable provider, or shutting down")))]
 pub async fn readyz(state: web::Data<AppState>, query: web::Query<ReadyQuery>) -> Result<HttpResponse, ApiError> {
-    match query.scope.as_deref() {
+    let scope = query.scope.as_deref();
+    if state.shutdown.draining() && matches!(scope, None | Some("process")) {
+        // Shutting down: load balancers stop sending here while requests are still served.
+        return Ok(HttpResponse::ServiceUnavailable().json(json!({"status": "not_ready", "reason": "shutting down"})));
+    }
+    match scope {
         // Answering at all proves the config loaded (the state is built from it) and the listener is up.
         Some("process") => Ok(HttpResponse::Ok().json(json!({"status": "ready", "scope": "process"}))),
         Some(other) => Err(ApiError::InvalidRequest(BodyError {
