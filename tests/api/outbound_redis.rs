@@ -175,10 +175,21 @@ async fn with_redis_unreachable_each_of_three_replicas_allows_only_its_share_of_
 
 #[tokio::test]
 async fn with_redis_up_the_shared_limit_holds_from_the_first_request_after_start() {
-    // Arrange: two replicas started together; no time given to connect beyond start-up itself.
+    // Arrange: two replicas start while Redis is slow to answer (the first connects hang for
+    // 0.8 s), so only waiting for the connection at start keeps their first requests shared.
+    let proxy = TcpProxy::start("127.0.0.1:6379").await;
+    proxy.blackhole();
     let alpha = alpha().await;
     let prefix = format!("first-{}:", Uuid::now_v7().simple());
-    let (a, b) = tokio::join!(replica(6379, &prefix, &alpha), replica(6379, &prefix, &alpha));
+    let slow = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        proxy.restore();
+    };
+    let (a, b, ()) = tokio::join!(
+        replica(proxy.port, &prefix, &alpha),
+        replica(proxy.port, &prefix, &alpha),
+        slow
+    );
 
     // Act: at once, 9 requests at each.
     let (sa, sb) = tokio::join!(burst(&a, 9), burst(&b, 9));
