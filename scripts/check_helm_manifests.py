@@ -8,7 +8,8 @@ Usage: check_helm_manifests.py <defaults|replicas> <rendered.yaml>
   (spec.groups[].name, rules[].alert or record, rules[].expr), and that the rules are exactly
   prometheus/alerts.yml.
 - The gateway's contract with Kubernetes: probes on /livez and /readyz?scope=process, a preStop
-  sleep shorter than terminationGracePeriodSeconds, non-root with a read-only root filesystem and
+  sleep, plus the shutdown drain, grace and history flush the Deployment's env sets, shorter than
+  terminationGracePeriodSeconds, non-root with a read-only root filesystem and
   emptyDirs for /tmp and the data directory, the config mounted as a directory (a subPath mount
   never sees ConfigMap updates) at the path AI_GATEWAY_CONFIG names, DATABASE_URL and REDIS_URL
   from Secrets.
@@ -104,10 +105,14 @@ def check_deployment(dep, configmaps, mode):
     )
     command = c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     if check(len(command) == 2 and command[0] == "sleep", f"Deployment {name}: preStop must be a sleep"):
-        check(
-            int(pod["terminationGracePeriodSeconds"]) > int(command[1]),
-            f"Deployment {name}: terminationGracePeriodSeconds must exceed the preStop sleep",
-        )
+        env = env_of(c)
+        timings = ("SHUTDOWN_DRAIN_SECONDS", "SHUTDOWN_GRACE_SECONDS", "AI_GATEWAY__HISTORY__SHUTDOWN_FLUSH_SECONDS")
+        if check(all(v in env for v in timings), f"Deployment {name}: {', '.join(timings)} expected"):
+            stopping = int(command[1]) + sum(int(env[v]["value"]) for v in timings)
+            check(
+                int(pod["terminationGracePeriodSeconds"]) > stopping,
+                f"Deployment {name}: terminationGracePeriodSeconds must exceed preStop sleep + drain + grace + history flush ({stopping})",
+            )
     check(pod.get("securityContext", {}).get("runAsNonRoot") is True, f"Deployment {name}: runAsNonRoot")
     sc = c.get("securityContext", {})
     check(sc.get("readOnlyRootFilesystem") is True, f"Deployment {name}: readOnlyRootFilesystem")

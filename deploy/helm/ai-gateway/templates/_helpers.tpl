@@ -54,8 +54,9 @@ and a URL that is empty (the image's default, sqlite://ai-gateway.db) or starts 
 {{- if and (include "ai-gateway.sqlite" .) (gt $replicas 1) }}
 {{- fail (printf "SQLite keeps history in one pod's file: with %d replicas (replicaCount, or autoscaling.maxReplicas) set database.url or database.existingSecret to a PostgreSQL URL" $replicas) }}
 {{- end }}
-{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) }}
-{{- fail "terminationGracePeriodSeconds must exceed preStopSleepSeconds, or the pod is killed before streams can drain" }}
+{{- $stopping := add (int .Values.preStopSleepSeconds) (int .Values.shutdown.drainSeconds) (int .Values.shutdown.graceSeconds) (int .Values.shutdown.historyFlushSeconds) }}
+{{- if le (int .Values.terminationGracePeriodSeconds) $stopping }}
+{{- fail (printf "terminationGracePeriodSeconds must exceed preStopSleepSeconds + shutdown.drainSeconds + shutdown.graceSeconds + shutdown.historyFlushSeconds (%d), or the pod is killed before streams and history are done" $stopping) }}
 {{- end }}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) }}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" }}
