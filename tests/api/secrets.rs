@@ -52,6 +52,8 @@ async fn secrets_never_reach_logs_history_metrics_or_responses() {
         .env("AI_CLUSTER_SECRET", WORKER_TOKEN)
         .env("RUST_LOG", "debug")
         .env("LOG_PROMPTS", "false")
+        // No load balancer here to drain for: SIGTERM at the end stops at once.
+        .env("SHUTDOWN_DRAIN_SECONDS", "0")
         .env_remove("REDIS_URL")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())

@@ -154,6 +154,7 @@ auth:
 rate_limit: {{ enabled: true, rpm: 1000000000, burst: 10000000 }}   # on, never refusing
 history: {{ queue_capacity: {cap}, batch_size: 256, flush_interval_ms: 100 }}
 logging: {{ format: json, filter: warn }}
+shutdown: {{ drain_seconds: 0 }}  # no load balancer to drain: SIGTERM stops accepting at once
 ",
         db = setup.database_url,
         fast = base(""),
