@@ -1,7 +1,7 @@
 //! The composition root: builds `AppState`, binds the listener, wires the actix `App`, and owns
 //! every background task (history writer, virtual-key refresh, limiter housekeeping, node health,
 //! the webhook dispatcher, the admin API's change sync, the config file's hot reload, the stored
-//! responses' writer, the spend tasks and the `pricing.url` refresh).
+//! responses' writer, the spend tasks, the `pricing.url` refresh and the stop signals).
 //!
 //! Middleware order: `request_id` wraps the whole app, so every response — errors and 404s
 //! included — carries `x-request-id`, is counted and gets one access-log line. Per resource,
@@ -216,6 +216,13 @@ impl Application {
         background
             .tasks
             .extend(spawn_pricing(&state, background.cancel.clone()));
+        // Before the listener serves: the first requests then find the shared limiter up.
+        if !state.limiter.connect_within(REDIS_START_WAIT).await {
+            tracing::warn!(
+                replicas = state.live().config.settings.rate_limit.replicas,
+                "redis not connected at start: limits decided locally, at this replica's share, until it is"
+            );
+        }
         let app_state = state.clone();
         let server = HttpServer::new(move || {
             // Building a client cannot fail once the first one was built; if it ever did, the
@@ -241,12 +248,6 @@ impl Application {
             &shutdown,
             background.cancel.clone(),
         ));
-        if !state.limiter.connect_within(REDIS_START_WAIT).await {
-            tracing::warn!(
-                replicas = state.live().config.settings.rate_limit.replicas,
-                "redis not connected at start: limits decided locally, at this replica's share, until it is"
-            );
-        }
         tracing::info!(port, "listening");
         Ok(Self {
             port,
@@ -267,12 +268,13 @@ impl Application {
         self.state.clone()
     }
 
-    /// A handle that stops the server gracefully (what SIGTERM does).
+    /// A handle that stops accepting at once and lets requests in flight finish (SIGTERM drains
+    /// first: `state().shutdown.request()` does all it does).
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM (or `server_handle().stop(true)`): stops accepting, lets
+    /// Serves until SIGTERM/SIGINT (or `server_handle().stop(true)`): drains, stops accepting, lets
     /// in-flight requests and streams finish within the grace period, then stops background tasks
     /// and flushes the history writer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -270,7 +270,8 @@ pub struct TestApp {
     pub store: HistoryStore,
     /// The gateway's shared state (its live configuration, its reload entry points).
     pub state: actix_web::web::Data<ai_gateway::state::AppState>,
-    /// Stops the server as SIGTERM does.
+    /// Stops the server as SIGTERM does once its drain is over (`state.shutdown.request()` is the
+    /// whole of SIGTERM).
     pub server: ServerHandle,
     stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _data: tempfile::TempDir,
@@ -288,8 +289,8 @@ impl TestApp {
         }
     }
 
-    /// Stops the server as SIGTERM does (in-flight requests finish, the history writer flushes)
-    /// and waits until it has fully stopped.
+    /// Stops the server as SIGTERM does after its drain (in-flight requests finish, the history
+    /// writer flushes) and waits until it has fully stopped.
     pub async fn stop(&mut self) {
         self.server.stop(true).await;
         if let Some(stopped) = self.stopped.take() {
