@@ -40,16 +40,32 @@ struct SpooledCharge {
     period_start: i64,
 }
 
-/// One line of the file.
-#[derive(Debug, Serialize, Deserialize)]
+/// One line of the file, as written: borrowed, so the hot path does not copy the row.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum LineRef<'a> {
+    Row {
+        row: &'a Row,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        charges: Vec<SpooledCharge>,
+    },
+    Open {
+        row: &'a Row,
+    },
+}
+
+/// One line of the file, as read back.
+#[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Line {
     /// A recorded row, with its cost and budgets when it has any.
     Row {
         row: Row,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default)]
         cost_usd: Option<f64>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[serde(default)]
         charges: Vec<SpooledCharge>,
     },
     /// A stream that started: the row it leaves when nothing supersedes it.
@@ -160,8 +176,8 @@ impl Spool {
     /// Appends a recorded row (superseding its stream's `open` line); returns the file it went to,
     /// or `None` when it could not be written (logged; the row is still queued).
     pub fn append(&self, row: &Row, charges: Option<&(f64, Vec<Charge>)>) -> Option<usize> {
-        let line = Line::Row {
-            row: row.clone(),
+        let line = LineRef::Row {
+            row,
             cost_usd: charges.map(|c| c.0),
             charges: charges.map_or_else(Vec::new, |c| c.1.iter().map(spooled_charge).collect()),
         };
@@ -181,7 +197,7 @@ impl Spool {
     /// Notes a stream that started: `row` is what it leaves if the gateway stops before its end.
     pub fn open_stream(&self, row: Row) {
         let request_id = row.request_id.clone();
-        let Some(text) = encode(&Line::Open { row }) else {
+        let Some(text) = encode(&LineRef::Open { row: &row }) else {
             return;
         };
         let Ok(mut state) = self.state.lock() else { return };
@@ -262,7 +278,7 @@ impl State {
     }
 }
 
-fn encode(line: &Line) -> Option<Vec<u8>> {
+fn encode(line: &LineRef<'_>) -> Option<Vec<u8>> {
     let mut text = serde_json::to_vec(line)
         .map_err(|e| tracing::error!(error = %e, "history spool: row not encodable"))
         .ok()?;
