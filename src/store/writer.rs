@@ -104,14 +104,18 @@ impl HistorySink {
             }
         };
         if let Err(e) = self.tx.try_send(queued) {
-            let (why, lost) = match e {
-                mpsc::error::TrySendError::Full(q) => ("queue full", q),
-                mpsc::error::TrySendError::Closed(q) => ("writer stopped", q),
+            let why = match e {
+                mpsc::error::TrySendError::Full(lost) => {
+                    if let (Some(spool), Queued::Spooled(s)) = (&self.spool, &lost) {
+                        // Counted as dropped: its line must not hold the file for ever.
+                        spool.confirm(s.file, 1);
+                    }
+                    "queue full"
+                }
+                // The writer has drained for shutdown: a spooled row stays in the file for the
+                // next start.
+                mpsc::error::TrySendError::Closed(_) => "writer stopped",
             };
-            if let (Some(spool), Queued::Spooled(s)) = (&self.spool, &lost) {
-                // Counted as dropped: its line must not hold the file for ever.
-                spool.confirm(s.file, 1);
-            }
             let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Logging every drop under overload would add a second flood; powers of two suffice.
             if dropped.is_power_of_two() {
