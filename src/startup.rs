@@ -112,7 +112,14 @@ impl Application {
         // A database that cannot be reached now does not stop the gateway: requests are served,
         // the writer queues (and reports `retrying`), and the pool migrates once it connects.
         let (store, unavailable) = HistoryStore::open(&settings.database_url).await?;
-        let (history, writer) = spawn_writer(store.clone(), writer_settings(&config));
+        let (history, writer) = spawn_writer(store.clone(), writer_settings(&config)).map_err(|e| {
+            let path = settings
+                .history
+                .spool_path
+                .as_deref()
+                .unwrap_or_else(|| std::path::Path::new(""));
+            StartupError::Setting(format!("history.spool_path {}: {e}", path.display()))
+        })?;
         let (responses, response_writer) = response_queue(store.clone());
         let database_watch = unavailable.map(|e| {
             tracing::warn!(error = %e, "history database unreachable at start; serving, and retrying in the background");
@@ -416,6 +423,7 @@ fn writer_settings(config: &Config) -> WriterSettings {
         flush_interval: Duration::from_millis(h.flush_interval_ms),
         shutdown_flush: Duration::try_from_secs_f64(h.shutdown_flush_seconds).unwrap_or_default(),
         retention_days: h.retention_days,
+        spool_path: h.spool_path.clone(),
     }
 }
 

@@ -540,6 +540,9 @@ pub struct HistorySettings {
     pub shutdown_flush_seconds: f64,
     /// Delete rows older than this many days; 0 keeps them forever.
     pub retention_days: u64,
+    /// A local file every row is appended to before it is queued, replayed at start, so a killed
+    /// process loses no row (a second file, `<path>.1`, alternates with it). Unset: no spool.
+    pub spool_path: Option<std::path::PathBuf>,
 }
 
 impl Default for HistorySettings {
@@ -550,6 +553,7 @@ impl Default for HistorySettings {
             flush_interval_ms: 100,
             shutdown_flush_seconds: 10.0,
             retention_days: 0,
+            spool_path: None,
         }
     }
 }

@@ -265,6 +265,45 @@ impl Trace {
     }
 }
 
+impl Trace {
+    /// The row a stream leaves if the gateway stops before it ends (the spool's `open` line): what
+    /// is known at its start, as an error (headers were sent: HTTP 200), interrupted.
+    fn interrupted(&self) -> HistoryRecord {
+        let provider = self
+            .provider
+            .as_ref()
+            .map(|p| self.nodes.pool_of(p).unwrap_or_else(|| p.clone()).to_string());
+        HistoryRecord {
+            endpoint: self.endpoint.clone(),
+            request_id: self.request_id.to_string(),
+            created_at_ms: self.created_at_ms,
+            task: self.task.clone(),
+            model: self.model.clone(),
+            provider,
+            upstream_model: self.upstream_model.clone(),
+            stream: true,
+            status: RequestStatus::Error,
+            http_status: 200,
+            latency_ms: millis(self.started),
+            ttft_ms: None,
+            usage: None,
+            attempts: self.attempts.clone(),
+            caller: self.caller.clone(),
+            error_message: Some(crate::store::INTERRUPTED.to_owned()),
+            result_summary: None,
+            prompt: self.prompt.clone(),
+            cache: None,
+            session_id: self.session.clone(),
+            cost_usd: None,
+            cost_estimated: false,
+            team: self.spend.team.clone(),
+            user: self.spend.user.clone(),
+            tags: self.spend.tags.clone(),
+            charges: Vec::new(),
+        }
+    }
+}
+
 fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -301,6 +340,9 @@ impl StreamRecorder {
     /// `strip_usage`: the gateway asked for the usage chunk, so the client must not see it.
     /// `dialect`: what the events are in (usage and text are read accordingly).
     pub fn new(trace: Trace, strip_usage: bool, dialect: Dialect) -> Self {
+        if trace.sink.spooling() {
+            trace.sink.open_stream(trace.interrupted());
+        }
         Self {
             priced: priced(&trace),
             recovered: false,

@@ -3,7 +3,9 @@
 //! Depends on `config` and `domain`; the only module that knows diesel. Handlers' pipeline hands a
 //! `HistoryRecord` to `HistorySink::record` (a `try_send` on a bounded channel, never awaited); the
 //! writer task batches rows into multi-row inserts, retries while the database is down, and drains
-//! on shutdown. A full channel drops the row and counts it. It also keeps the GPU node registry and
+//! on shutdown. A full channel drops the row and counts it. With `history.spool_path` each row is
+//! also appended to a local file first and replayed at start (`spool.rs`), so a killed process
+//! loses none. It also keeps the GPU node registry and
 //! the job → node map (`nodes.rs`) and the admin API's configuration changes (`overrides.rs`), which
 //! every replica shares, the admin audit trail (`audit.rs`), which provider made each
 //! `/v1/responses` answer, with the stored bridged ones (`responses.rs`), the spend report's
@@ -22,6 +24,7 @@ mod responses;
 mod row;
 mod schema;
 mod spend;
+mod spool;
 mod writer;
 
 use std::borrow::Cow;
@@ -37,6 +40,7 @@ pub use prices::SavedPrices;
 pub use query::{HistoryItem, HistoryQuery};
 pub use responses::{Remembered, ResponseSink, ResponseWriter, StoredResponse, response_queue};
 pub use spend::{Spend, SpendGroup, SpendRow};
+pub use spool::INTERRUPTED;
 pub use writer::{HistorySink, WriterHandle, WriterSettings, WriterStatus, spawn_writer};
 
 use crate::domain::{AttemptSummary, Usage};

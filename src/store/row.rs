@@ -2,7 +2,7 @@
 //! queued (so a retried batch keeps its ids), inserted by `db`, and read back by `query`.
 
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use std::collections::HashMap;
 
@@ -10,7 +10,8 @@ use super::schema::ai_requests;
 use super::{Charge, HistoryRecord};
 
 /// The stored shape of a `HistoryRecord`.
-#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+/// Also what the spool keeps (`spool.rs`), as JSON.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = ai_requests, treat_none_as_default_value = false)]
 pub(super) struct Row {
     pub id: String,

@@ -5,7 +5,11 @@
 //! `flush_interval` is up or the sink tells it (`Notify`) that a whole batch is queued, then takes
 //! the queued records at once. A parked task woken for every request cost the request path more
 //! than the writing did (README › Benchmark).
+//!
+//! With `history.spool_path`, `record` first appends the row to the spool (`spool.rs`), the writer
+//! confirms each spooled row once written, and at start it writes what the spool held first.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,7 +21,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::row::{Charges, Row};
-use super::{HistoryError, HistoryRecord, HistoryStore};
+use super::spool::{Spool, Spooled};
+use super::{Charge, HistoryError, HistoryRecord, HistoryStore};
 
 /// Writer tuning (`history:` in the config).
 #[derive(Debug, Clone)]
@@ -32,6 +37,8 @@ pub struct WriterSettings {
     pub shutdown_flush: Duration,
     /// Delete rows older than this many days (0 = keep forever).
     pub retention_days: u64,
+    /// `history.spool_path`: rows are appended here before they are queued (`None`: no spool).
+    pub spool_path: Option<PathBuf>,
 }
 
 /// Counters shared by the sink and the writer, read by `/health`.
@@ -67,7 +74,8 @@ pub struct WriterStatus {
 /// Hands records to the writer. Cloning is cheap; `record` never blocks.
 #[derive(Debug, Clone)]
 pub struct HistorySink {
-    tx: mpsc::Sender<HistoryRecord>,
+    tx: mpsc::Sender<Queued>,
+    spool: Option<Arc<Spool>>,
     counters: Arc<Counters>,
     capacity: usize,
     /// Rows per batch: once that many are queued the writer is told at once.
@@ -82,20 +90,55 @@ impl HistorySink {
     /// batch fail.
     pub fn record(&self, mut record: HistoryRecord) {
         record.make_storable();
-        if let Err(e) = self.tx.try_send(record) {
+        let queued = match &self.spool {
+            None => Queued::Record(record),
+            Some(spool) => {
+                // The row (and its id) is built here so the spooled line and the insert agree.
+                let mut charges = Charges::new();
+                let row = Row::with_charges(&mut record, &mut charges);
+                let charges = charges.remove(&row.id);
+                match spool.append(&row, charges.as_ref()) {
+                    Some(file) => Queued::Spooled(Spooled { row, charges, file }),
+                    None => Queued::Row(row, charges),
+                }
+            }
+        };
+        if let Err(e) = self.tx.try_send(queued) {
+            let why = match e {
+                mpsc::error::TrySendError::Full(lost) => {
+                    if let (Some(spool), Queued::Spooled(s)) = (&self.spool, &lost) {
+                        // Counted as dropped: its line must not hold the file for ever.
+                        spool.confirm(s.file, 1);
+                    }
+                    "queue full"
+                }
+                // The writer has drained for shutdown: a spooled row stays in the file for the
+                // next start.
+                mpsc::error::TrySendError::Closed(_) => "writer stopped",
+            };
             let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // Logging every drop under overload would add a second flood; powers of two suffice.
             if dropped.is_power_of_two() {
-                let why = match e {
-                    mpsc::error::TrySendError::Full(_) => "queue full",
-                    mpsc::error::TrySendError::Closed(_) => "writer stopped",
-                };
                 tracing::warn!(dropped_total = dropped, reason = why, "history row dropped");
             }
             return;
         }
         if self.capacity - self.tx.capacity() >= self.batch_size {
             self.batch_full.notify_one();
+        }
+    }
+
+    /// Whether rows are spooled (`history.spool_path`): only then is `open_stream` worth calling.
+    pub fn spooling(&self) -> bool {
+        self.spool.is_some()
+    }
+
+    /// A stream started: `record` is the row it leaves (marked interrupted) if the gateway stops
+    /// before the stream's own row is recorded. Without a spool, nothing.
+    pub fn open_stream(&self, mut record: HistoryRecord) {
+        if let Some(spool) = &self.spool {
+            record.make_storable();
+            spool.open_stream(Row::from(&record));
         }
     }
 
@@ -145,8 +188,16 @@ impl WriterHandle {
 }
 
 /// Starts the writer and the hourly purge (expired stored responses; with `retention_days > 0`,
-/// history older than that too).
-pub fn spawn_writer(store: HistoryStore, settings: WriterSettings) -> (HistorySink, WriterHandle) {
+/// history older than that too). With a spool, its files are opened (or created) here and what
+/// they hold is written first; a spool that cannot be opened is an error.
+pub fn spawn_writer(store: HistoryStore, settings: WriterSettings) -> std::io::Result<(HistorySink, WriterHandle)> {
+    let (spool, replay) = match &settings.spool_path {
+        Some(path) => {
+            let (spool, replay) = Spool::open(path)?;
+            (Some(Arc::new(spool)), replay)
+        }
+        None => (None, Vec::new()),
+    };
     let capacity = settings.queue_capacity.max(1);
     let (tx, rx) = mpsc::channel(capacity);
     let counters = Arc::new(Counters::default());
@@ -157,6 +208,8 @@ pub fn spawn_writer(store: HistoryStore, settings: WriterSettings) -> (HistorySi
         Queue {
             rx,
             batch_full: batch_full.clone(),
+            spool: spool.clone(),
+            replay,
         },
         settings.clone(),
         counters.clone(),
@@ -166,18 +219,62 @@ pub fn spawn_writer(store: HistoryStore, settings: WriterSettings) -> (HistorySi
     tasks.push(tokio::spawn(purge_loop(store, settings.retention_days, cancel.clone())));
     let sink = HistorySink {
         tx,
+        spool,
         counters,
         capacity,
         batch_size: settings.batch_size.max(1),
         batch_full,
     };
-    (sink, WriterHandle { cancel, tasks })
+    Ok((sink, WriterHandle { cancel, tasks }))
+}
+
+/// What the sink queues.
+#[derive(Debug)]
+enum Queued {
+    /// No spool: the row is built by the writer.
+    Record(HistoryRecord),
+    /// Built and spooled.
+    Spooled(Spooled),
+    /// Built for a spool that could not take it.
+    Row(Row, Option<(f64, Vec<Charge>)>),
 }
 
 /// The writer's end of the queue.
 struct Queue {
-    rx: mpsc::Receiver<HistoryRecord>,
+    rx: mpsc::Receiver<Queued>,
     batch_full: Arc<Notify>,
+    spool: Option<Arc<Spool>>,
+    /// What the spool held at start.
+    replay: Vec<Spooled>,
+}
+
+/// Rows being written, their ledger charges by row id, and how many rows of each spool file
+/// they are.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<Row>,
+    charges: Charges,
+    spooled: [u64; 2],
+}
+
+impl Batch {
+    fn push(&mut self, queued: Queued) {
+        let (row, charges) = match queued {
+            Queued::Record(mut r) => {
+                self.rows.push(Row::with_charges(&mut r, &mut self.charges));
+                return;
+            }
+            Queued::Spooled(s) => {
+                self.spooled[s.file] += 1;
+                (s.row, s.charges)
+            }
+            Queued::Row(row, charges) => (row, charges),
+        };
+        if let Some(c) = charges {
+            self.charges.insert(row.id.clone(), c);
+        }
+        self.rows.push(row);
+    }
 }
 
 async fn run(
@@ -187,11 +284,27 @@ async fn run(
     counters: Arc<Counters>,
     cancel: CancellationToken,
 ) {
-    let Queue { mut rx, batch_full } = queue;
+    let Queue {
+        mut rx,
+        batch_full,
+        spool,
+        replay,
+    } = queue;
+    let spool = spool.as_deref();
     let batch_size = settings.batch_size.max(1);
-    let mut batch = Vec::with_capacity(batch_size);
-    // The ledger charges of the rows in `batch`, by row id.
-    let mut charges = Charges::new();
+    let mut batch = Batch::default();
+    // What the spool held goes first; rows recorded meanwhile wait in the queue (and the spool).
+    let mut replay = replay.into_iter();
+    while !cancel.is_cancelled() {
+        replay
+            .by_ref()
+            .take(batch_size)
+            .for_each(|s| batch.push(Queued::Spooled(s)));
+        if batch.rows.is_empty() {
+            break;
+        }
+        flush(&store, &mut batch, spool, &counters, &cancel, None).await;
+    }
     let mut records = Vec::with_capacity(batch_size);
     loop {
         // Woken by the first record of a batch (or shutdown)...
@@ -218,24 +331,46 @@ async fn run(
             }
         }
         // Each row (and its id) is built once, so a retried batch is recognised.
-        batch.extend(records.drain(..).map(|mut r| Row::with_charges(&mut r, &mut charges)));
-        write(&store, &mut batch, &mut charges, &counters, &cancel, None).await;
+        records.drain(..).for_each(|q| batch.push(q));
+        flush(&store, &mut batch, spool, &counters, &cancel, None).await;
     }
-    // Shutdown: whatever is queued gets one bounded chance to reach the database.
+    // Shutdown: whatever is queued gets one bounded chance to reach the database (the spool keeps
+    // what does not, and what was not replayed yet).
     rx.close();
-    let give_up_at = tokio::time::Instant::now() + settings.shutdown_flush;
-    while let Some(mut r) = rx.recv().await {
-        batch.push(Row::with_charges(&mut r, &mut charges));
-        if batch.len() >= batch_size {
-            write(&store, &mut batch, &mut charges, &counters, &cancel, Some(give_up_at)).await;
+    let give_up_at = Some(tokio::time::Instant::now() + settings.shutdown_flush);
+    while let Some(r) = rx.recv().await {
+        batch.push(r);
+        if batch.rows.len() >= batch_size {
+            flush(&store, &mut batch, spool, &counters, &cancel, give_up_at).await;
         }
     }
-    write(&store, &mut batch, &mut charges, &counters, &cancel, Some(give_up_at)).await;
+    flush(&store, &mut batch, spool, &counters, &cancel, give_up_at).await;
+}
+
+/// Writes `batch` (see `write`); once every row of it is in the database (or refused by it), its
+/// spooled rows are confirmed. Rows dropped at the shutdown deadline stay in the spool.
+async fn flush(
+    store: &HistoryStore,
+    batch: &mut Batch,
+    spool: Option<&Spool>,
+    counters: &Counters,
+    cancel: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) {
+    let complete = write(store, &mut batch.rows, &mut batch.charges, counters, cancel, deadline).await;
+    if batch.rows.is_empty() {
+        let spooled = std::mem::take(&mut batch.spooled);
+        if complete && let Some(spool) = spool {
+            for (file, n) in spooled.into_iter().enumerate() {
+                spool.confirm(file, n);
+            }
+        }
+    }
 }
 
 /// Writes `batch`, retrying with backoff while the database cannot be reached. Without a deadline
 /// it holds the batch until the database comes back (the queue absorbs new rows meanwhile); with
-/// one, rows still unwritten at the deadline are counted as dropped. A row the database refuses as
+/// one, rows still unwritten at the deadline are counted as dropped (and `false` returned). A row the database refuses as
 /// data is dropped alone (`insert_splitting`): retrying it would wedge every row behind it.
 async fn write(
     store: &HistoryStore,
@@ -244,10 +379,10 @@ async fn write(
     counters: &Counters,
     cancel: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
-) {
+) -> bool {
     if batch.is_empty() {
         charges.clear();
-        return;
+        return true;
     }
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -257,7 +392,7 @@ async fn write(
                 if counters.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(rows = n, "history database reachable again; rows written");
                 }
-                return;
+                return true;
             }
             Err(e) => {
                 if !counters.failing.swap(true, Ordering::Relaxed) {
@@ -269,7 +404,7 @@ async fn write(
         let Some(d) = deadline else {
             if cancel.is_cancelled() {
                 // Keep the batch: the shutdown drain retries it within its own deadline.
-                return;
+                return false;
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -282,7 +417,7 @@ async fn write(
                 "history rows lost: database unreachable at shutdown"
             );
             batch.clear();
-            return;
+            return false;
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -455,8 +590,10 @@ mod tests {
                 flush_interval: Duration::from_millis(10),
                 shutdown_flush: Duration::from_secs(5),
                 retention_days: 0,
+                spool_path: None,
             },
-        );
+        )
+        .unwrap();
         let mut bad = record("nul", "x\0y");
         bad.prompt = Some("p\0q".into());
         bad.error_message = Some("e\0".into());

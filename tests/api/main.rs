@@ -25,6 +25,7 @@ mod gemini_reasoning;
 mod health;
 mod helpers;
 mod history;
+mod history_spool;
 mod history_writer;
 mod hostile;
 mod key_pools;
