@@ -27,6 +27,7 @@ mod helpers;
 mod history;
 mod history_writer;
 mod hostile;
+mod idempotency;
 mod key_pools;
 mod large_response;
 mod messages;
