@@ -14,7 +14,6 @@ mod local;
 mod redis;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,6 +28,9 @@ use redis::RedisStore;
 pub const KEY_HEADER: &str = "idempotency-key";
 /// The response header a replayed answer carries.
 pub const REPLAY_HEADER: &str = "x-ai-gateway-idempotent-replay";
+
+/// Told of each Redis call that failed (the metrics' counter, given by `startup`).
+pub type RedisErrorHook = Arc<dyn Fn() + Send + Sync>;
 
 /// Which request a claim is for: the caller, the client's key and the endpoint, hashed; and the
 /// body's digest, so a key reused with another body is told apart.
@@ -130,6 +132,7 @@ impl Claim {
                     None => store.release(&key, &token).await,
                 };
                 if let Err(e) = result {
+                    store.failed();
                     tracing::warn!(error = %e, "idempotency: could not record the answer in redis");
                 }
             }
@@ -142,27 +145,24 @@ impl Claim {
 pub struct Idempotency {
     local: LocalTable,
     redis: Option<Arc<RedisStore>>,
-    redis_failures: AtomicU64,
 }
 
 impl Idempotency {
     /// The store `settings` ask for. With Redis, connects in the background; call inside a tokio
     /// runtime.
-    pub fn new(settings: &Settings) -> Result<Self, String> {
+    pub fn new(settings: &Settings, on_redis_error: RedisErrorHook) -> Result<Self, String> {
         let redis = match &settings.redis_url {
-            Some(url) => Some(Arc::new(RedisStore::new(url.expose_secret(), &settings.redis_prefix)?)),
+            Some(url) => Some(Arc::new(RedisStore::new(
+                url.expose_secret(),
+                &settings.redis_prefix,
+                on_redis_error,
+            )?)),
             None => None,
         };
         Ok(Self {
             local: LocalTable::default(),
             redis,
-            redis_failures: AtomicU64::new(0),
         })
-    }
-
-    /// Redis calls that failed, each answered from this replica's table instead.
-    pub fn redis_failures(&self) -> u64 {
-        self.redis_failures.load(Ordering::Relaxed)
     }
 
     /// Claims `key`, or waits (at most `wait`) for the request that holds it.
@@ -181,7 +181,7 @@ impl Idempotency {
                 }
                 Ok(redis::Begun::Decided(begin)) => return begin,
                 Err(e) => {
-                    self.redis_failures.fetch_add(1, Ordering::Relaxed);
+                    store.failed();
                     tracing::warn!(error = %e, "idempotency: redis failed; this replica's table decides");
                 }
             }

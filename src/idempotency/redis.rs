@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use tokio::time::Instant;
 
-use super::{Answer, Begin, Done, Key};
+use super::{Answer, Begin, Done, Key, RedisErrorHook};
 use crate::limits::RedisLink;
 
 /// The most one Redis call may take.
@@ -33,6 +33,7 @@ const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redi
 pub(super) struct RedisStore {
     link: RedisLink,
     prefix: String,
+    on_error: RedisErrorHook,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -51,13 +52,19 @@ pub(super) enum Begun {
 }
 
 impl RedisStore {
-    pub(super) fn new(url: &str, prefix: &str) -> Result<Self, String> {
+    pub(super) fn new(url: &str, prefix: &str, on_error: RedisErrorHook) -> Result<Self, String> {
         let link = RedisLink::new(url, "idempotency", RESPONSE_TIMEOUT)?;
         link.start();
         Ok(Self {
             link,
             prefix: prefix.to_owned(),
+            on_error,
         })
+    }
+
+    /// Counts a call that failed.
+    pub(super) fn failed(&self) {
+        (self.on_error)();
     }
 
     fn key(&self, key: &Key) -> String {
@@ -122,6 +129,7 @@ impl RedisStore {
                 })
                 .await;
             if let Err(e) = renewed {
+                self.failed();
                 tracing::warn!(error = %e, "idempotency: could not renew a claim in redis");
             }
         }

@@ -44,6 +44,14 @@ async fn chat_keyed(app: &TestApp, key: &str, body: &Value) -> reqwest::Response
     post(app, "/v1/chat/completions", ("idempotency-key", key), body).await
 }
 
+/// A counter's value in `/metrics` (the whole line prefix, labels included).
+async fn metric(app: &TestApp, series: &str) -> u64 {
+    let text = app.get("/metrics").await.text().await.expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("no series `{series}` in /metrics"))
+}
+
 fn replayed(response: &reqwest::Response) -> bool {
     response.headers().get(REPLAY).is_some_and(|v| v == "true")
 }
@@ -71,6 +79,14 @@ async fn the_same_key_twice_calls_the_upstream_once_and_replays_the_answer() {
     assert_eq!(
         serde_json::from_slice::<Value>(&a).unwrap(),
         fixtures::json(fixtures::CHAT_COMPLETION)
+    );
+    assert_eq!(
+        metric(&app, "gateway_idempotency_requests_total{result=\"executed\"}").await,
+        1
+    );
+    assert_eq!(
+        metric(&app, "gateway_idempotency_requests_total{result=\"replayed\"}").await,
+        1
     );
 }
 
@@ -266,4 +282,26 @@ async fn replicas_sharing_redis_run_a_repeated_request_once() {
     assert!(replayed(&during) && replayed(&after));
     assert_eq!(json(during).await, fixtures::json(fixtures::CHAT_COMPLETION));
     assert_eq!(json(after).await, fixtures::json(fixtures::CHAT_COMPLETION));
+}
+
+#[tokio::test]
+async fn a_redis_that_is_down_is_counted_and_the_replica_decides_alone() {
+    // Arrange: nothing listens on port 1.
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 1).await;
+    let app = app_with(
+        &alpha,
+        "{redis_url: 'redis://127.0.0.1:1', redis_prefix: 'aigw-idem-down:'}",
+    )
+    .await;
+
+    // Act
+    let first = chat_keyed(&app, "d-1", &chat_body(TEST_MODEL)).await;
+    let second = chat_keyed(&app, "d-1", &chat_body(TEST_MODEL)).await;
+
+    // Assert
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    assert!(replayed(&second));
+    assert!(metric(&app, "gateway_idempotency_redis_errors_total").await >= 2);
 }

@@ -65,12 +65,28 @@ pub async fn idempotency(
     };
     let key = Key::new(&caller.id, kind, &value, req.path(), &body);
     req.set_payload(Payload::from(body));
+    let count = |result: &str| state.metrics.observe_idempotency(result);
     let claim = match state.idempotency.begin(&key, ttl, ttl.min(MAX_WAIT)).await {
-        Begin::Execute(claim) => claim,
-        Begin::Replay(Done::Answer(answer)) => return Ok(replay(req, &answer)),
-        Begin::Replay(Done::Unreplayable) => return Ok(refuse(req, &unreplayable(kind))),
-        Begin::Mismatch => return Ok(refuse(req, &reused(kind))),
-        Begin::StillRunning => return Ok(refuse(req, &still_running(kind))),
+        Begin::Execute(claim) => {
+            count("executed");
+            claim
+        }
+        Begin::Replay(Done::Answer(answer)) => {
+            count("replayed");
+            return Ok(replay(req, &answer));
+        }
+        Begin::Replay(Done::Unreplayable) => {
+            count("not_replayable");
+            return Ok(refuse(req, &unreplayable(kind)));
+        }
+        Begin::Mismatch => {
+            count("reused");
+            return Ok(refuse(req, &reused(kind)));
+        }
+        Begin::StillRunning => {
+            count("in_progress");
+            return Ok(refuse(req, &still_running(kind)));
+        }
     };
     let res = match claim.hold(next.call(req)).await {
         Ok(res) => res,
