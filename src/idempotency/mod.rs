@@ -53,6 +53,18 @@ impl Key {
             body: Sha256::digest(body).into(),
         }
     }
+
+    /// A key that names the body too: the same id with another body is another request, not a
+    /// reuse (a client may send one correlation id with several requests; a retry never changes
+    /// the body).
+    pub fn with_body(caller: &str, kind: &str, value: &str, endpoint: &str, body: &[u8]) -> Self {
+        let mut key = Self::new(caller, kind, value, endpoint, body);
+        let mut h = Sha256::new();
+        h.update(key.digest.as_bytes());
+        h.update(key.body);
+        key.digest = hex::encode(h.finalize());
+        key
+    }
 }
 
 /// A finished non-streamed answer: what a duplicate is given.
@@ -212,6 +224,12 @@ mod tests {
         assert_ne!(
             a.body,
             Key::new("c1", "key", "abc", "/v1/chat/completions", b"{ }").body
+        );
+        let by_body = Key::with_body("c1", "key", "abc", "/v1/chat/completions", b"{}");
+        assert_ne!(by_body.digest, a.digest);
+        assert_ne!(
+            by_body.digest,
+            Key::with_body("c1", "key", "abc", "/v1/chat/completions", b"{ }").digest
         );
     }
 }

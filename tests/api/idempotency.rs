@@ -134,6 +134,31 @@ async fn a_load_balancer_retry_with_the_same_request_id_is_not_executed_twice() 
 }
 
 #[tokio::test]
+async fn the_same_request_id_with_another_body_is_another_request() {
+    // Arrange: a client that sends one correlation id with several requests.
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 2).await;
+    let app = app_with(&alpha, "{}").await;
+    let mut other = chat_body(TEST_MODEL);
+    other["messages"][0]["content"] = json!("Something else");
+
+    // Act
+    let first = post(
+        &app,
+        "/v1/chat/completions",
+        ("x-request-id", "session-1"),
+        &chat_body(TEST_MODEL),
+    )
+    .await;
+    let second = post(&app, "/v1/chat/completions", ("x-request-id", "session-1"), &other).await;
+
+    // Assert
+    assert_eq!(first.status(), 200);
+    assert_eq!(second.status(), 200);
+    assert!(!replayed(&second));
+}
+
+#[tokio::test]
 async fn requests_without_a_key_or_request_id_of_their_own_all_run() {
     // Arrange
     let alpha = MockServer::start().await;

@@ -1,7 +1,8 @@
 //! Idempotency as `from_fn` middleware on the inference endpoints: a request carrying an
 //! `Idempotency-Key`, or an `x-request-id` of the client's own, is claimed in
 //! `idempotency::Idempotency` before it runs; a repeat waits for the first and gets its answer
-//! (`x-ai-gateway-idempotent-replay: true`), never a second execution.
+//! (`x-ai-gateway-idempotent-replay: true`), never a second execution. An `Idempotency-Key` reused
+//! with another body is refused 422; an `x-request-id` with another body is another request.
 //!
 //! Runs after the credentials check (the key is per caller) and before the limits (a replay is
 //! not a new request). Only a whole non-streamed answer can be replayed: a repeat of a stream, or
@@ -63,7 +64,11 @@ pub async fn idempotency(
             Err(e) => return Ok(refuse(req, &e)),
         }
     };
-    let key = Key::new(&caller.id, kind, &value, req.path(), &body);
+    let key = if kind == KEY_HEADER {
+        Key::new(&caller.id, kind, &value, req.path(), &body)
+    } else {
+        Key::with_body(&caller.id, kind, &value, req.path(), &body)
+    };
     req.set_payload(Payload::from(body));
     let count = |result: &str| state.metrics.observe_idempotency(result);
     let claim = match state.idempotency.begin(&key, ttl, ttl.min(MAX_WAIT)).await {
@@ -141,7 +146,7 @@ fn named_key(req: &ServiceRequest) -> Option<(&'static str, String)> {
     if let Some(v) = req.headers().get(KEY_HEADER).and_then(|v| v.to_str().ok())
         && !v.is_empty()
     {
-        return Some(("idempotency-key", v.to_owned()));
+        return Some((KEY_HEADER, v.to_owned()));
     }
     let sent = req.headers().get("x-request-id")?.as_bytes();
     let id = req.extensions().get::<RequestId>().cloned()?;
