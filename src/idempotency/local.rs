@@ -1,6 +1,8 @@
 //! This replica's claims: one slot per key digest, `Running` (with a `watch` the duplicates wait
 //! on) or `Done` until its TTL. Bounded: past `MAX_SLOTS`, expired slots are swept, and if the
-//! table is still full a new key runs unclaimed rather than evicting a live one.
+//! table is still full a new key runs unclaimed rather than evicting a live one; past
+//! `MAX_BYTES` of kept answers, a new answer is kept as `Unreplayable` (a repeat is refused,
+//! never run twice).
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
@@ -13,6 +15,8 @@ use super::{Begin, Claim, ClaimInner, Done, Key};
 
 /// The most keys kept at once.
 const MAX_SLOTS: usize = 100_000;
+/// The most answer bytes kept at once.
+const MAX_BYTES: usize = 256 * 1024 * 1024;
 
 #[expect(
     clippy::disallowed_types,
@@ -24,6 +28,35 @@ type Slots = std::sync::Mutex<Table>;
 struct Table {
     slots: HashMap<String, Slot>,
     next_id: u64,
+    /// Bytes of the answers in `Done` slots.
+    bytes: usize,
+}
+
+impl Table {
+    fn sweep(&mut self, now: Instant) {
+        let mut freed = 0;
+        self.slots.retain(|_, s| match s {
+            Slot::Done { until, done, .. } if *until <= now => {
+                freed += weight(done);
+                false
+            }
+            _ => true,
+        });
+        self.bytes -= freed.min(self.bytes);
+    }
+
+    fn remove(&mut self, digest: &str) {
+        if let Some(Slot::Done { done, .. }) = self.slots.remove(digest) {
+            self.bytes -= weight(&done).min(self.bytes);
+        }
+    }
+}
+
+fn weight(done: &Done) -> usize {
+    match done {
+        Done::Answer(a) => a.body.len(),
+        Done::Unreplayable => 0,
+    }
 }
 
 enum Slot {
@@ -93,10 +126,10 @@ impl LocalTable {
             }
             _ => {}
         }
-        if table.slots.len() >= MAX_SLOTS {
-            table
-                .slots
-                .retain(|_, s| !matches!(s, Slot::Done { until, .. } if *until <= now));
+        // The slot this key had (expired, or another body's expired answer) goes first.
+        table.remove(&key.digest);
+        if table.slots.len() >= MAX_SLOTS || table.next_id.is_multiple_of(1024) {
+            table.sweep(now);
         }
         let (tx, rx) = watch::channel(None);
         let id = table.next_id;
@@ -144,9 +177,16 @@ impl std::fmt::Debug for LocalClaim {
 
 impl LocalClaim {
     pub(super) fn finish(mut self, done: Option<Done>) {
-        let Some(done) = done else { return };
+        let Some(mut done) = done else { return };
         let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if table.bytes + weight(&done) > MAX_BYTES {
+            table.sweep(Instant::now());
+            if table.bytes + weight(&done) > MAX_BYTES {
+                done = Done::Unreplayable;
+            }
+        }
         if matches!(table.slots.get(&self.digest), Some(Slot::Running { id, .. }) if *id == self.id) {
+            table.bytes += weight(&done);
             table.slots.insert(
                 self.digest.clone(),
                 Slot::Done {
@@ -225,6 +265,24 @@ mod tests {
         };
         let (begin, ()) = tokio::join!(waiter, dropper);
         assert!(matches!(begin, Begin::Execute(_)));
+    }
+
+    #[tokio::test]
+    async fn expired_answers_give_their_bytes_back() {
+        let table = LocalTable::default();
+        for n in 0..3 {
+            let key = Key::new("c", "key", &n.to_string(), "/e", b"{}");
+            let Begin::Execute(claim) = table.begin(&key, Duration::from_millis(10), WAIT).await else {
+                panic!("a new key executes")
+            };
+            claim.finish(Some(answer())).await;
+        }
+        let bytes = |t: &LocalTable| t.table.lock().unwrap().bytes;
+        assert_eq!(bytes(&table), 6);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        table.table.lock().unwrap().sweep(Instant::now());
+        assert_eq!(bytes(&table), 0);
+        assert!(table.table.lock().unwrap().slots.is_empty());
     }
 
     #[tokio::test]

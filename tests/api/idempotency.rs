@@ -330,3 +330,26 @@ async fn a_redis_that_is_down_is_counted_and_the_replica_decides_alone() {
     assert!(replayed(&second));
     assert!(metric(&app, "gateway_idempotency_redis_errors_total").await >= 2);
 }
+
+#[tokio::test]
+async fn through_redis_the_same_key_runs_again_after_the_ttl() {
+    // Arrange
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 2).await;
+    let settings = redis_settings().replace('}', ", idempotency: {ttl_seconds: 1}}");
+    let a = app_with(&alpha, &settings).await;
+    let b = app_with(&alpha, &settings).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act
+    let first = chat_keyed(&a, "rt-1", &chat_body(TEST_MODEL)).await;
+    let replay = chat_keyed(&b, "rt-1", &chat_body(TEST_MODEL)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let later = chat_keyed(&b, "rt-1", &chat_body(TEST_MODEL)).await;
+
+    // Assert
+    assert_eq!(first.status(), 200);
+    assert!(replayed(&replay));
+    assert_eq!(later.status(), 200);
+    assert!(!replayed(&later));
+}
