@@ -353,3 +353,32 @@ async fn through_redis_the_same_key_runs_again_after_the_ttl() {
     assert_eq!(later.status(), 200);
     assert!(!replayed(&later));
 }
+
+#[tokio::test]
+async fn embeddings_and_messages_are_replayed_too() {
+    // Arrange: one OpenAI upstream; `/v1/messages` reaches it translated to chat.
+    let alpha = MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/v1/embeddings"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(fixtures::EMBEDDINGS, "application/json"))
+        .expect(1)
+        .mount(&alpha)
+        .await;
+    mount_chat(&alpha, completion(), 1).await;
+    let app = app_with(&alpha, "{}").await;
+    let embeddings = json!({"model": TEST_MODEL, "input": "The food was delicious"});
+    let messages = json!({"model": TEST_MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]});
+
+    // Act
+    let e1 = post(&app, "/v1/embeddings", ("idempotency-key", "e"), &embeddings).await;
+    let e2 = post(&app, "/v1/embeddings", ("idempotency-key", "e"), &embeddings).await;
+    let m1 = post(&app, "/v1/messages", ("idempotency-key", "m"), &messages).await;
+    let m2 = post(&app, "/v1/messages", ("idempotency-key", "m"), &messages).await;
+
+    // Assert
+    assert!(replayed(&e2) && replayed(&m2));
+    assert_eq!(json(e1).await, json(e2).await);
+    let (m1, m2) = (json(m1).await, json(m2).await);
+    assert_eq!(m1["type"], "message");
+    assert_eq!(m1, m2);
+}
