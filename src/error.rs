@@ -88,6 +88,17 @@ pub enum ApiError {
         /// What already exists.
         message: String,
     },
+    /// A repeated `Idempotency-Key` or `x-request-id` that cannot be answered from the first
+    /// execution (409: a stream, or still running; 422: another body).
+    #[error("{message}")]
+    Idempotency {
+        /// 409 or 422.
+        status: u16,
+        /// `idempotency_key_reused`, `idempotency_stream_not_replayable`, `idempotency_in_progress`.
+        code: &'static str,
+        /// What happened and what to do.
+        message: String,
+    },
     /// No enabled provider serves the model (404).
     #[error("the model `{model}` does not exist or no enabled provider serves it")]
     ModelNotFound {
@@ -342,6 +353,7 @@ impl ApiError {
             Self::RequestTimeout { .. } => 408,
             Self::RouteNotFound { .. } | Self::ModelNotFound { .. } | Self::NotFound { .. } => 404,
             Self::Conflict { .. } => 409,
+            Self::Idempotency { status, .. } => *status,
             Self::MethodNotAllowed { .. } => 405,
             Self::UpstreamRejected { status, .. } => *status,
             Self::ProvidersUnavailable { .. }
@@ -377,6 +389,7 @@ impl ApiError {
             | Self::ModelNotFound { .. }
             | Self::NotFound { .. }
             | Self::Conflict { .. }
+            | Self::Idempotency { .. }
             | Self::UpstreamRejected { .. } => "invalid_request_error",
             Self::ProvidersUnavailable { .. }
             | Self::AllProvidersFailed { .. }
@@ -395,6 +408,7 @@ impl ApiError {
             Self::RequestTimeout { .. } => "request_timeout",
             Self::RouteNotFound { .. } | Self::NotFound { .. } => "not_found",
             Self::Conflict { .. } => "conflict",
+            Self::Idempotency { code, .. } => code,
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::ModelNotFound { .. } => "model_not_found",
             Self::UpstreamRejected { code, .. } => return code.as_deref(),

@@ -11,6 +11,7 @@ pub mod dialects;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod nodes;

@@ -22,6 +22,7 @@ use crate::auth::Authenticator;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Overrides};
 use crate::http;
+use crate::idempotency::{Idempotency, RedisErrorHook};
 use crate::limits::{Limiter, RedisLink};
 use crate::metrics::Metrics;
 use crate::nodes::{NodeRecord, Nodes, PoolSpec};
@@ -170,6 +171,11 @@ impl Application {
             .tasks
             .push(spawn_node_health(health, background.cancel.clone()));
         let cache = Arc::new(ResponseCache::new(settings).map_err(StartupError::Setting)?);
+        let idempotency = {
+            let metrics = metrics.clone();
+            let hook: RedisErrorHook = Arc::new(move || metrics.observe_idempotency_error());
+            Arc::new(Idempotency::new(settings, hook).map_err(StartupError::Setting)?)
+        };
         let hook: DeliveryHook = {
             let metrics = metrics.clone();
             Arc::new(move |result| metrics.observe_webhook(result.as_str()))
@@ -207,6 +213,7 @@ impl Application {
             limiter,
             nodes,
             cache,
+            idempotency,
             webhooks,
             layers,
             responses,

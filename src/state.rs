@@ -13,6 +13,7 @@ use crate::auth::Authenticator;
 use crate::cache::ResponseCache;
 use crate::config::{Config, Overrides};
 use crate::domain::ProviderId;
+use crate::idempotency::Idempotency;
 use crate::limits::Limiter;
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
@@ -159,6 +160,8 @@ pub struct AppState {
     pub nodes: Arc<Nodes>,
     /// The response cache (in memory, or shared through Redis).
     pub cache: Arc<ResponseCache>,
+    /// Claims of repeated requests (in memory, or shared through Redis).
+    pub idempotency: Arc<Idempotency>,
     /// Where route `callback` events go (never awaited on the request path).
     pub webhooks: Webhooks,
     /// Named routes' rotation turns, latency averages and in-flight counts: outside `Live`, so a
@@ -257,6 +260,8 @@ pub struct Handles {
     pub nodes: Arc<Nodes>,
     /// Response cache.
     pub cache: Arc<ResponseCache>,
+    /// Claims of repeated requests.
+    pub idempotency: Arc<Idempotency>,
     /// Webhook queue.
     pub webhooks: Webhooks,
     /// What the first snapshot was built from.
@@ -291,6 +296,7 @@ impl AppState {
             limiter: h.limiter,
             nodes: h.nodes,
             cache: h.cache,
+            idempotency: h.idempotency,
             webhooks: h.webhooks,
             route_stats: Arc::new(RouteStats::default()),
             layers: Arc::new(tokio::sync::Mutex::new(h.layers)),

@@ -35,8 +35,9 @@ pub use paths::{
 pub use prices::{Price, Tier, cost};
 pub use remote::{DEFAULT_GATEWAY_URL, Remote};
 pub use routes::{
-    CacheScope, CacheSettings, EndpointAuth, OneOrMany, PathRouteConfig, Rate, ReloadSettings, RouteCache, RouteConfig,
-    RouteTarget, SecurityRule, Strategy, StreamRecovery, UserGrant, WebhookSettings, split_route_model,
+    CacheScope, CacheSettings, EndpointAuth, IdempotencySettings, OneOrMany, PathRouteConfig, Rate, ReloadSettings,
+    RouteCache, RouteConfig, RouteTarget, SecurityRule, Strategy, StreamRecovery, UserGrant, WebhookSettings,
+    split_route_model,
 };
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, HostedTools, JwtSettings, KeyPoolConfig, LimitSettings,

@@ -463,6 +463,21 @@ impl Default for CacheSettings {
     }
 }
 
+/// `idempotency:` — a request repeated with the same `Idempotency-Key` (or the same client
+/// `x-request-id`) within the TTL is answered from the first execution, never run twice.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// How long a finished answer is replayed; 0 turns deduplication off.
+    pub ttl_seconds: u64,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        Self { ttl_seconds: 300 }
+    }
+}
+
 /// `webhooks:` — delivery of `callback` events.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -62,6 +62,8 @@ pub struct Settings {
     pub cache: CacheSettings,
     /// Delivery of route `callback` events.
     pub webhooks: WebhookSettings,
+    /// Replaying a repeated request instead of running it twice.
+    pub idempotency: super::IdempotencySettings,
     /// Hot reload: file watch and the admin API's changes from the database.
     pub reload: ReloadSettings,
     /// Who may read `/metrics` and the detailed `/health`.
@@ -139,6 +141,7 @@ impl Default for Settings {
             users: Vec::new(),
             cache: CacheSettings::default(),
             webhooks: WebhookSettings::default(),
+            idempotency: super::IdempotencySettings::default(),
             reload: ReloadSettings::default(),
             observability: ObservabilitySettings::default(),
             responses_bridge: ResponsesBridgeSettings::default(),

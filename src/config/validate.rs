@@ -60,6 +60,13 @@ pub(super) fn settings(s: &Settings) -> Vec<String> {
     if r.backoff_base_ms > r.backoff_max_ms {
         problems.push("routing.backoff_base_ms: must not exceed routing.backoff_max_ms".into());
     }
+    // A key is kept in Redis with `PX`; a week is far past any retry.
+    if s.idempotency.ttl_seconds > 7 * 86_400 {
+        problems.push(format!(
+            "idempotency.ttl_seconds: at most 604800 (a week), got {}",
+            s.idempotency.ttl_seconds
+        ));
+    }
     let h = &s.history;
     if h.queue_capacity == 0 || h.batch_size == 0 || h.flush_interval_ms == 0 {
         problems.push("history: queue_capacity, batch_size and flush_interval_ms must be more than 0".into());
@@ -398,5 +405,14 @@ mod tests {
         assert!(problems[1].starts_with("routes.r.callback"), "{problems:?}");
         assert!(is_http_url("http://127.0.0.1:9/hook?x=1"));
         assert!(!is_http_url("https:///nohost"));
+    }
+
+    #[test]
+    fn an_idempotency_ttl_past_a_week_is_refused() {
+        let mut s = Settings::default();
+        assert!(!settings(&s).iter().any(|p| p.starts_with("idempotency")));
+        s.idempotency.ttl_seconds = 7 * 86_400 + 1;
+        assert!(settings(&s).iter().any(|p| p.starts_with("idempotency.ttl_seconds")));
+        assert!(serde_yaml_ng::from_str::<super::super::IdempotencySettings>("{ttl: 5}").is_err());
     }
 }

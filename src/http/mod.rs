@@ -285,21 +285,27 @@ fn worker_catch_all(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Credentials first, then limits (actix runs the last `wrap` outermost); on `/v1/messages` the
-/// dialect marker runs before both, so their refusals come in Anthropic's shape.
+/// Credentials first, then idempotency (it applies to the inference routes only), then limits
+/// (actix runs the last `wrap` outermost); on `/v1/messages` the dialect marker runs before all,
+/// so their refusals come in Anthropic's shape.
 fn add(cfg: &mut web::ServiceConfig, path: &str, access: Access, route: Route) {
     add_routes(cfg, path, access, vec![route]);
 }
 
 /// `add` for a path served with several methods.
 fn add_routes(cfg: &mut web::ServiceConfig, path: &str, access: Access, routes: Vec<Route>) {
-    use middleware::{auth, rate_limit::rate_limit};
+    use middleware::{auth, idempotency::idempotency, rate_limit::rate_limit};
     let r = resource(path, routes);
     match access {
         Access::Open => cfg.service(r),
-        Access::Client => cfg.service(r.wrap(from_fn(rate_limit)).wrap(from_fn(auth::client))),
+        Access::Client => cfg.service(
+            r.wrap(from_fn(rate_limit))
+                .wrap(from_fn(idempotency))
+                .wrap(from_fn(auth::client)),
+        ),
         Access::AnthropicClient => cfg.service(
             r.wrap(from_fn(rate_limit))
+                .wrap(from_fn(idempotency))
                 .wrap(from_fn(auth::client))
                 .wrap(from_fn(error::anthropic_dialect)),
         ),

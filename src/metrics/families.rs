@@ -33,6 +33,9 @@ pub const KNOWN_ROUTES: &[&str] = &[
 /// `result` of `gateway_cache_requests_total`.
 pub const CACHE_RESULTS: &[&str] = &["hit", "miss"];
 
+/// `result` of `gateway_idempotency_requests_total`.
+pub const IDEMPOTENCY_RESULTS: &[&str] = &["executed", "replayed", "reused", "not_replayable", "in_progress"];
+
 /// `result` of `gateway_webhook_deliveries_total`.
 pub const WEBHOOK_RESULTS: &[&str] = &["delivered", "failed", "dropped"];
 
@@ -120,6 +123,10 @@ pub struct Families {
     pub cache_redis_errors: IntCounter,
     /// Webhook events by how their delivery ended (`delivered`, `failed`, `dropped`).
     pub webhook_deliveries: IntCounterVec,
+    /// Requests with an idempotency key (or a client `x-request-id`) by what became of them.
+    pub idempotency_requests: IntCounterVec,
+    /// Idempotency calls Redis failed or answered too slowly (each decided by the replica's table).
+    pub idempotency_redis_errors: IntCounter,
     /// Requests to named routes, by route, the target that answered (provider, model) and status.
     pub route_requests: IntCounterVec,
     /// USD spent, by provider and priced model (`other` for a model priced only by a pattern).
@@ -313,6 +320,17 @@ impl Families {
                 "gateway_cache_redis_errors_total",
                 "Response-cache calls Redis failed or answered too slowly",
             )?,
+            idempotency_requests: counter(
+                r,
+                "gateway_idempotency_requests_total",
+                "Requests with an Idempotency-Key or a client x-request-id, by result (executed, replayed, reused, not_replayable, in_progress)",
+                &["result"],
+            )?,
+            idempotency_redis_errors: plain_counter(
+                r,
+                "gateway_idempotency_redis_errors_total",
+                "Idempotency calls Redis failed or answered too slowly",
+            )?,
             webhook_deliveries: counter(
                 r,
                 "gateway_webhook_deliveries_total",
@@ -411,6 +429,9 @@ impl Families {
         }
         for result in CACHE_RESULTS {
             self.cache_requests.with_label_values(&[result]);
+        }
+        for result in IDEMPOTENCY_RESULTS {
+            self.idempotency_requests.with_label_values(&[result]);
         }
         for result in WEBHOOK_RESULTS {
             self.webhook_deliveries.with_label_values(&[result]);

@@ -243,6 +243,17 @@ impl Metrics {
         self.f.cache_redis_errors.inc();
     }
 
+    /// A request with an idempotency key: `executed`, `replayed`, `reused`, `not_replayable` or
+    /// `in_progress`.
+    pub fn observe_idempotency(&self, result: &str) {
+        self.f.idempotency_requests.with_label_values(&[result]).inc();
+    }
+
+    /// An idempotency call Redis failed or answered too slowly.
+    pub fn observe_idempotency_error(&self) {
+        self.f.idempotency_redis_errors.inc();
+    }
+
     /// A stream cut after its text started, where it may recover: `provider` the one cut (a node's
     /// pool), `outcome` one of `families::STREAM_RECOVERY_OUTCOMES`.
     pub fn observe_stream_recovery(&self, provider: &str, outcome: &str) {

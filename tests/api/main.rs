@@ -28,6 +28,7 @@ mod history;
 mod history_spool;
 mod history_writer;
 mod hostile;
+mod idempotency;
 mod key_pools;
 mod large_response;
 mod messages;

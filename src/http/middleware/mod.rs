@@ -2,5 +2,6 @@
 
 pub mod auth;
 pub mod canonical;
+pub mod idempotency;
 pub mod rate_limit;
 pub mod request_id;
