@@ -97,11 +97,7 @@ async fn three_models(alpha: &MockServer, beta: &MockServer, gamma: &MockServer,
 #[tokio::test]
 async fn models_are_tried_in_order_and_history_names_the_one_that_answered() {
     // Arrange: the requested model's provider is overloaded; the first listed model answers.
-    let (alpha, beta, gamma) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (alpha, beta, gamma) = three_servers().await;
     mount_chat(&alpha, openai_503(), 1).await;
     mount_chat(&beta, completion(), 1).await;
     mount_chat(&gamma, completion(), 0).await;
@@ -192,11 +188,7 @@ async fn fallbacks_work_the_same_on_the_messages_api_and_never_reach_the_upstrea
 
 #[tokio::test]
 async fn embeddings_take_fallback_models_too() {
-    let (alpha, beta, gamma) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (alpha, beta, gamma) = three_servers().await;
     for (mock, answer, calls) in [
         (&alpha, openai_503(), 1),
         (
@@ -275,14 +267,7 @@ async fn narrow_key(app: &TestApp, key: &str, models: &str) {
 #[tokio::test]
 async fn a_listed_model_the_key_may_not_use_refuses_the_request_before_any_call() {
     // Arrange: the key may use gpt-a and gpt-b, not gpt-c.
-    let (alpha, beta, gamma) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
-    for mock in [&alpha, &beta, &gamma] {
-        mount_chat(mock, completion(), 0).await;
-    }
+    let (alpha, beta, gamma) = never_called().await;
     let app = three_models(
         &alpha,
         &beta,
@@ -317,11 +302,7 @@ async fn a_listed_model_the_key_may_not_use_refuses_the_request_before_any_call(
 
 #[tokio::test]
 async fn a_wrong_list_is_a_400_naming_it_and_an_unknown_model_a_404() {
-    let (alpha, beta, gamma) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (alpha, beta, gamma) = three_servers().await;
     mount_chat(&alpha, completion(), 0).await;
     let app = three_models(&alpha, &beta, &gamma, "{}").await;
     for (extra, param) in [
@@ -348,6 +329,37 @@ async fn a_wrong_list_is_a_400_naming_it_and_an_unknown_model_a_404() {
     assert_eq!(json(response).await["error"]["code"], json!("model_not_found"));
 }
 
+/// The three upstreams `context_app` takes.
+async fn three_servers() -> (MockServer, MockServer, MockServer) {
+    (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    )
+}
+
+/// Three upstreams that must never be called (checked when they drop).
+async fn never_called() -> (MockServer, MockServer, MockServer) {
+    let servers = three_servers().await;
+    for mock in [&servers.0, &servers.1, &servers.2] {
+        mount_chat(mock, completion(), 0).await;
+    }
+    servers
+}
+
+/// History says `small` refused the prompt as too long and `long` answered.
+async fn assert_small_refused_then_long_answered(app: &TestApp) {
+    let rows = app.history_rows(1).await;
+    assert_eq!(rows[0]["upstream_model"], json!("long-model"));
+    assert_eq!(
+        attempts(&rows[0]),
+        [
+            attempt("small", "small-model", "context_length_exceeded"),
+            attempt("long", "long-model", "success")
+        ]
+    );
+}
+
 /// `small` (OpenAI protocol, `small-model`) and `haiku` (Anthropic, `claude-small`) each behind
 /// a route whose `on_context_length_exceeded` is `long-context` (`long`, `long-model`).
 async fn context_app(small: &MockServer, claude: &MockServer, long: &MockServer) -> TestApp {
@@ -372,11 +384,7 @@ async fn context_app(small: &MockServer, claude: &MockServer, long: &MockServer)
 #[tokio::test]
 async fn an_openai_context_length_refusal_goes_to_the_larger_route() {
     // Arrange
-    let (small, claude, long) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (small, claude, long) = three_servers().await;
     mount_chat(&small, openai_too_long(), 1).await;
     mount_chat(&long, completion(), 1).await;
     let app = context_app(&small, &claude, &long).await;
@@ -389,25 +397,13 @@ async fn an_openai_context_length_refusal_goes_to_the_larger_route() {
     assert_eq!(header(&response, "x-ai-gateway-provider"), "long");
     assert_eq!(header(&response, "x-ai-gateway-attempts"), "2");
     assert_eq!(bodies(&long).await[0]["model"], json!("long-model"));
-    let rows = app.history_rows(1).await;
-    assert_eq!(rows[0]["upstream_model"], json!("long-model"));
-    assert_eq!(
-        attempts(&rows[0]),
-        [
-            attempt("small", "small-model", "context_length_exceeded"),
-            attempt("long", "long-model", "success")
-        ]
-    );
+    assert_small_refused_then_long_answered(&app).await;
 }
 
 #[tokio::test]
 async fn an_anthropic_prompt_is_too_long_refusal_goes_to_the_larger_route() {
     // Arrange
-    let (small, claude, long) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (small, claude, long) = three_servers().await;
     Mock::given(method("POST"))
         .and(path("/v1/messages"))
         .respond_with(anthropic_too_long())
@@ -429,11 +425,7 @@ async fn an_anthropic_prompt_is_too_long_refusal_goes_to_the_larger_route() {
 #[tokio::test]
 async fn any_other_refusal_is_returned_as_it_is_and_the_larger_route_is_never_called() {
     // Arrange: `small` refuses a parameter (OpenAI's error fixture).
-    let (small, claude, long) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (small, claude, long) = three_servers().await;
     mount_chat(&small, failure(400), 1).await;
     mount_chat(&long, completion(), 0).await;
     let app = context_app(&small, &claude, &long).await;
@@ -454,11 +446,7 @@ async fn any_other_refusal_is_returned_as_it_is_and_the_larger_route_is_never_ca
 #[tokio::test]
 async fn a_too_long_refusal_without_anywhere_to_go_is_returned_as_it_is() {
     // `long-context` has no `on_context_length_exceeded` of its own.
-    let (small, claude, long) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (small, claude, long) = three_servers().await;
     mount_chat(&long, openai_too_long(), 1).await;
     mount_chat(&small, completion(), 0).await;
     let app = context_app(&small, &claude, &long).await;
@@ -473,11 +461,7 @@ async fn a_too_long_refusal_without_anywhere_to_go_is_returned_as_it_is() {
 #[tokio::test]
 async fn a_stream_refused_as_too_long_is_opened_on_the_larger_route() {
     // Arrange: the refusal comes before any byte, so the stream can still go elsewhere.
-    let (small, claude, long) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (small, claude, long) = three_servers().await;
     mount_chat(&small, openai_too_long(), 1).await;
     mount_chat(
         &long,
@@ -498,26 +482,14 @@ async fn a_stream_refused_as_too_long_is_opened_on_the_larger_route() {
     let text = response.text().await.unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     no_lists(&bodies(&small).await[0]);
-    let rows = app.history_rows(1).await;
-    assert_eq!(rows[0]["upstream_model"], json!("long-model"));
-    assert_eq!(
-        attempts(&rows[0]),
-        [
-            attempt("small", "small-model", "context_length_exceeded"),
-            attempt("long", "long-model", "success")
-        ]
-    );
+    assert_small_refused_then_long_answered(&app).await;
 }
 
 #[tokio::test]
 async fn a_too_long_prompt_goes_on_to_the_requests_own_models_after_the_route() {
     // Arrange: `chat` refuses as too long, `long-context` is overloaded, the client's own model
     // (on `haiku`) answers in Anthropic's format.
-    let (small, claude, long) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (small, claude, long) = three_servers().await;
     mount_chat(&small, openai_too_long(), 1).await;
     mount_chat(&long, openai_503(), 1).await;
     Mock::given(method("POST"))
@@ -585,14 +557,7 @@ async fn the_admin_api_takes_and_checks_on_context_length_exceeded() {
 #[tokio::test]
 async fn under_a_users_namespace_a_listed_route_not_granted_refuses_the_request() {
     // Arrange: alice is granted route `r-a` only.
-    let (alpha, beta, gamma) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
-    for mock in [&alpha, &beta, &gamma] {
-        mount_chat(mock, completion(), 0).await;
-    }
+    let (alpha, beta, gamma) = never_called().await;
     let app = three_models(
         &alpha,
         &beta,
@@ -631,11 +596,7 @@ async fn under_a_users_namespace_a_listed_route_not_granted_refuses_the_request(
 
 #[tokio::test]
 async fn legacy_completions_take_fallback_models_too() {
-    let (alpha, beta, gamma) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (alpha, beta, gamma) = three_servers().await;
     mount_chat(&alpha, openai_503(), 1).await;
     mount_chat(&beta, completion(), 1).await;
     let app = three_models(&alpha, &beta, &gamma, "{}").await;
@@ -657,11 +618,7 @@ async fn legacy_completions_take_fallback_models_too() {
 
 #[tokio::test]
 async fn the_responses_api_takes_fallback_models_too() {
-    let (alpha, beta, gamma) = (
-        MockServer::start().await,
-        MockServer::start().await,
-        MockServer::start().await,
-    );
+    let (alpha, beta, gamma) = three_servers().await;
     mount_chat(&alpha, openai_503(), 1).await;
     mount_chat(&beta, completion(), 1).await;
     let app = three_models(&alpha, &beta, &gamma, "{}").await;
