@@ -8,6 +8,7 @@
 #     runtime's base URL agreeing across compose, template and Makefile)
 #   - Grafana: scripts/lint_dashboards.py (structure + a real PromQL parse of every expr)
 #   - Helm: scripts/check-helm.sh (the chart rendered and validated against the Kubernetes schemas)
+#   - Docs: scripts/check-docs.sh (the mdBook in docs/ built, its internal links checked)
 # Installs what it needs idempotently, and quietly once installed: promtool from Debian's
 # `prometheus` package (needs root or sudo; it starts no daemon) and check-jsonschema into the
 # project venv (.venv, or AI_GATEWAY_TEST_VENV like scripts/test.sh).
@@ -77,4 +78,5 @@ done
 run "grafana dashboards" "$VENV/bin/python" scripts/lint_dashboards.py
 # Its own per-check lines are the useful output, so it runs outside `run`.
 ./scripts/check-helm.sh || fail "helm chart (scripts/check-helm.sh)"
+./scripts/check-docs.sh || fail "documentation book (scripts/check-docs.sh)"
 echo "check-ops: all ops checks passed"

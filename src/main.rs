@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 // The request path allocates and frees many small objects per request on several threads; glibc's
-// malloc spent 16% of the gateway's CPU there (README › Benchmark).
+// malloc spent 16% of the gateway's CPU there (docs/src/benchmark.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

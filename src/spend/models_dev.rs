@@ -18,7 +18,7 @@ use super::FetchedPrices;
 use crate::config::{Price, Tier};
 
 /// models.dev's provider id → ours, for every provider both know. A provider of ours that is not
-/// here gets no fetched prices (the README lists this table).
+/// here gets no fetched prices (the book lists this table: docs/src/providers.md).
 pub const PROVIDER_IDS: &[(&str, &str)] = &[
     ("openai", "openai"),
     ("anthropic", "anthropic"),

@@ -4,7 +4,7 @@
 //! The writer wakes once per batch, not once per record: it sleeps until the batch's
 //! `flush_interval` is up or the sink tells it (`Notify`) that a whole batch is queued, then takes
 //! the queued records at once. A parked task woken for every request cost the request path more
-//! than the writing did (README › Benchmark).
+//! than the writing did (docs/src/benchmark.md).
 //!
 //! With `history.spool_path`, `record` first appends the row to the spool (`spool.rs`), the writer
 //! confirms each spooled row once written, and at start it writes what the spool held first.
@@ -502,7 +502,7 @@ mod tests {
     use super::*;
     use crate::store::test_record as record;
 
-    /// A fresh database on the test PostgreSQL server (README › Test it), as the API tests use.
+    /// A fresh database on the test PostgreSQL server (README.md › Test it), as the API tests use.
     async fn fresh_postgres() -> HistoryStore {
         let name = format!("gw_{}", uuid::Uuid::now_v7().simple());
         let mut admin = AsyncPgConnection::establish("postgres://postgres@127.0.0.1:5432/test")

@@ -1,4 +1,4 @@
-"""Routes, the admin API, the CLI, two replicas and the cache against the real binary, as README › Admin API and CLI walks through it.
+"""Routes, the admin API, the CLI, two replicas and the cache against the real binary, as the book's Admin API and CLI page (docs/src/admin.md) walks through it.
 
 Two mock OpenAI upstreams (`mock_openai.py`, named `alpha` and `beta`) and two gateway replicas
 sharing one fresh PostgreSQL database. Then, with the CLI and the admin API only:

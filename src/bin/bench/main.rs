@@ -36,7 +36,7 @@ use report::progress;
 #[derive(Parser)]
 #[command(
     name = "bench",
-    about = "Benchmark ai-gateway against a mock upstream (README › Benchmark)"
+    about = "Benchmark ai-gateway against a mock upstream (docs/src/benchmark.md)"
 )]
 struct Cli {
     #[command(subcommand)]

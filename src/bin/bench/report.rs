@@ -1,5 +1,5 @@
 //! Percentiles from recorded latencies, the results table (Markdown, so a run pastes straight into
-//! the README) and the PASS/FAIL lines for issue 9's targets.
+//! the book's Benchmark page, docs/src/benchmark.md) and the PASS/FAIL lines for the targets.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
