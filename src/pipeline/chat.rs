@@ -433,7 +433,7 @@ pub(super) fn orchestrator<'a>(
 ) -> Orchestrator<'a> {
     let caller = caller.map(|c| c.id.as_str());
     Orchestrator {
-        admission: Some(super::queue::admission(state, live, priority)),
+        admission: Some(super::queue::admission(&state.traffic, live, priority)),
         forward,
         caller,
         affinity: session.or(caller),

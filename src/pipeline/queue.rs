@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::nodes::NodeSnapshot;
 use crate::orchestrator::Admission;
 use crate::state::{AppState, Live};
-use crate::traffic::Level;
+use crate::traffic::{Level, Traffic};
 
 /// The header a client sets its priority with: `high | normal | low`.
 pub const PRIORITY_HEADER: &str = "x-ai-gateway-priority";
@@ -33,10 +33,11 @@ pub(super) fn priority(header: Option<&str>, caller: Option<&Caller>) -> Result<
     Ok(asked.max(allowed))
 }
 
-/// The model path's queues for a request of `priority`, under `live`'s per-node cap.
-pub(super) fn admission<'a>(state: &'a AppState, live: &Live, priority: Priority) -> Admission<'a> {
+/// The model path's queues (`AppState::traffic`) for a request of `priority`, under `live`'s
+/// per-node cap.
+pub(super) fn admission<'a>(traffic: &'a Traffic, live: &Live, priority: Priority) -> Admission<'a> {
     Admission {
-        traffic: &state.traffic,
+        traffic,
         priority,
         per_node: live.config.settings.nodes.max_concurrency_per_node,
     }

@@ -12,7 +12,7 @@ use crate::config::{HostedTools, StreamRecovery};
 use crate::dialects::resume::single_choice;
 use crate::domain::{ClientHeaders, Dialect, Priority, RequestId};
 use crate::orchestrator::recover::{Continued, Cut, Recovery, Reopen};
-use crate::orchestrator::{Admission, Orchestrator, Outcome};
+use crate::orchestrator::{Orchestrator, Outcome};
 use crate::routing::RoutePlan;
 use crate::state::{AppState, Live};
 use crate::traffic::Traffic;
@@ -118,11 +118,7 @@ impl Reopen for Continuer {
                 caller: parts.caller.as_deref(),
                 forward: &parts.forward,
                 affinity: parts.affinity.as_deref(),
-                admission: Some(Admission {
-                    traffic,
-                    priority: parts.priority,
-                    per_node: live.config.settings.nodes.max_concurrency_per_node,
-                }),
+                admission: Some(super::queue::admission(traffic, live, parts.priority)),
             };
             orchestrator
                 .continue_stream(&parts.plan, &parts.body, &cut, &sent, parts.hosted_tools)

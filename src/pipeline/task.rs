@@ -170,7 +170,7 @@ async fn run(
         max_response_bytes: live.config.settings.limits.max_response_bytes,
         caller: trace.caller.as_deref(),
         admission: Some(super::queue::admission(
-            state,
+            &state.traffic,
             live,
             super::queue::priority(None, caller)?,
         )),

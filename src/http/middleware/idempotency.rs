@@ -45,15 +45,22 @@ pub async fn idempotency(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let caller = req.extensions().get::<Caller>().cloned();
-    let named = named_key(&req);
-    let inference = req.match_pattern().is_some_and(|p| INFERENCE.contains(&p.as_str()));
-    let (Some(state), Some(caller), Some((kind, value)), true) = (state, caller, named, inference) else {
+    // Most requests name no key: they pass after two header reads, before anything is cloned.
+    let inference = || req.match_pattern().is_some_and(|p| INFERENCE.contains(&p.as_str()));
+    let Some((kind, value)) = named_key(&req).filter(|_| inference()) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let settings = state.live().config.settings.clone();
-    let ttl = Duration::from_secs(settings.idempotency.ttl_seconds);
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let caller = req.extensions().get::<Caller>().cloned();
+    let (Some(state), Some(caller)) = (state, caller) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let (ttl_seconds, max_response_bytes) = {
+        let live = state.live();
+        let settings = &live.config.settings;
+        (settings.idempotency.ttl_seconds, settings.limits.max_response_bytes)
+    };
+    let ttl = Duration::from_secs(ttl_seconds);
     if ttl.is_zero() {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
@@ -110,7 +117,7 @@ pub async fn idempotency(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let whole = matches!(res.response().body().size(), BodySize::Sized(n) if n <= settings.limits.max_response_bytes as u64)
+    let whole = matches!(res.response().body().size(), BodySize::Sized(n) if n <= max_response_bytes as u64)
         || matches!(res.response().body().size(), BodySize::None);
     if streamed || !whole {
         // A stream is relayed as it runs: it cannot be replayed, only refused to a repeat.
