@@ -9,6 +9,7 @@ use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use super::Fallbacks;
+use super::validate::Obj;
 
 /// Why a client body was refused; becomes a 400 in the OpenAI error shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,8 +59,10 @@ struct ChatView {
     _messages: Vec<IgnoredAny>,
     #[serde(default)]
     stream: Option<bool>,
+    // An array would pass a derived struct's deserializer as its fields in order, and upstreams
+    // refuse it; request_stream_usage can only add include_usage to an object.
     #[serde(default)]
-    stream_options: Option<StreamOptions>,
+    stream_options: Option<Obj<StreamOptions>>,
     #[serde(default)]
     tools: Option<Vec<IgnoredAny>>,
     #[serde(default)]
@@ -76,7 +79,7 @@ impl Peek {
         Ok(Self {
             model: view.model,
             stream: view.stream.unwrap_or(false),
-            stream_options: view.stream_options,
+            stream_options: view.stream_options.map(|o| o.0),
             tools: view.tools.is_some_and(|t| !t.is_empty()),
             max_tokens: view.max_completion_tokens.or(view.max_tokens),
             fallbacks: Fallbacks::default(),
@@ -409,6 +412,14 @@ mod tests {
         assert_eq!(prompt_cache_key(br#"{"model":"m","prompt_cache_key":7}"#), None);
         assert_eq!(prompt_cache_key(br#"{"model":"m"}"#), None);
         assert_eq!(prompt_cache_key(b"not json"), None);
+    }
+
+    #[test]
+    fn stream_options_must_be_an_object() {
+        assert!(Peek::chat(br#"{"model":"m","messages":[],"stream_options":[]}"#).is_err());
+        assert!(Peek::chat(br#"{"model":"m","messages":[],"stream_options":[true]}"#).is_err());
+        let p = Peek::chat(br#"{"model":"m","messages":[],"stream_options":null}"#).unwrap();
+        assert!(p.stream_options.is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::*;
 
 /// An object, and only an object: derived struct deserializers also take an array as the fields
 /// in order, which would let `["user", "hi"]` through as a message.
-pub(super) struct Obj<T>(pub(super) T);
+pub(in crate::dialects) struct Obj<T>(pub(in crate::dialects) T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -263,3 +263,5 @@ mod tests;
 
 use bodies::*;
 use leaf::*;
+// The peek reads `stream_options` with the same object-only rule.
+pub(super) use leaf::Obj;
