@@ -40,7 +40,7 @@ HOST_HEALTH_URL = case "$$rt" in \
 .PHONY: help up down ps logs health env-vllm env-ollama env-llamacpp env-tgi env-sglang env-localai
 
 help:
-	@echo 'ai-gateway compose stack (gateway, PostgreSQL, Redis, Prometheus, Grafana)'
+	@echo 'ai-gateway compose stack (gateway, PostgreSQL, Redis, Prometheus, Grafana, Jaeger)'
 	@echo ''
 	@echo '  make env-<runtime> [FORCE=1]  copy deploy/env/<runtime>.env.example to .env (never over an'
 	@echo '                                existing .env without FORCE=1); then fill in its keys'

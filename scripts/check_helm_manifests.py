@@ -12,7 +12,8 @@ Usage: check_helm_manifests.py <defaults|replicas> <rendered.yaml>
   terminationGracePeriodSeconds, non-root with a read-only root filesystem and
   emptyDirs for /tmp and the data directory, the config mounted as a directory (a subPath mount
   never sees ConfigMap updates) at the path AI_GATEWAY_CONFIG names, DATABASE_URL and REDIS_URL
-  from Secrets.
+  from Secrets, tracing's OTEL_* variables only when tracing.endpoint is set, and every $(VAR)
+  reference defined before the variable that uses it.
 `probes` runs the gateway binary on the rendered ConfigMap's config.yaml (`check-config`, then
 `serve` on a free local port) and GETs the rendered liveness and readiness paths: both must answer
 200 although no provider is usable (plain /readyz answers 503 there).
@@ -20,6 +21,7 @@ Prints one line per problem and exits 1 when there is any.
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -145,6 +147,14 @@ def check_deployment(dep, configmaps, mode):
     if mode == "replicas":
         check("DATABASE_URL" in env and "REDIS_URL" in env, f"Deployment {name}: DATABASE_URL and REDIS_URL expected")
         check(c.get("envFrom"), f"Deployment {name}: provider keys expected through envFrom")
+        check("OTEL_EXPORTER_OTLP_ENDPOINT" in env, f"Deployment {name}: tracing.endpoint should set OTEL_EXPORTER_OTLP_ENDPOINT")
+    else:
+        check(not any(v.startswith("OTEL_") for v in env), f"Deployment {name}: tracing must be off by default")
+    # Kubernetes expands $(VAR) only from variables listed before the one that uses it.
+    names = [e["name"] for e in c.get("env", [])]
+    for i, e in enumerate(c.get("env", [])):
+        for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", e.get("value", "")):
+            check(ref in names[:i], f"Deployment {name}: {e['name']} refers to $({ref}), not defined before it")
 
 
 def status_of(url):
