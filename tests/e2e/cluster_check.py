@@ -275,8 +275,8 @@ def main():
             r.start()
         for r in replicas:
             r.ready()
-        lb = subprocess.Popen([haproxy, "-db", "-f", lb_config], stdout=subprocess.DEVNULL,
-                              stderr=open(os.path.join(work.name, "haproxy.log"), "w"))
+        with open(os.path.join(work.name, "haproxy.log"), "w") as lb_log:
+            lb = subprocess.Popen([haproxy, "-db", "-f", lb_config], stdout=subprocess.DEVNULL, stderr=lb_log)
         wait_until("HAProxy sees the three replicas up",
                    lambda: all(haproxy_stats(sock)[r.name]["status"] == "UP" for r in replicas), 15)
 
@@ -477,9 +477,9 @@ def main():
             ("idempotent replays seen", str(sum(r["replay"] for r in records))),
             ("SIGTERM: drain to exit", f"{a_stopped - sigterm_at:.1f} s; {len(drained)} streams open, 0 cut"),
             ("SIGKILL: streams cut", str(len(cut))),
-            ("executed twice upstream", f"0; {len(rerun)} run again after their call died with B "
-                                        f"({first_calls.count('abandoned')} of those calls abandoned upstream; "
-                                        f"run {min(waited, default=0):.1f}-{max(waited, default=0):.1f} s after the kill)"),
+            ("executed twice upstream", f"0; {len(rerun)} run again after their call died with B" + (
+                f" ({first_calls.count('abandoned')} of those calls abandoned upstream; run "
+                f"{min(waited):.1f}-{max(waited):.1f} s after the kill)" if rerun else "")),
             ("history rows", f"{sum(len(rows[m]) for m in admitted)} for {len(admitted)} admitted requests "
                              f"(+{sum(len(rows.get(m, [])) for m in refused)} for refused ones)"),
             ("rate limit", f"{len(passed)} admitted of {len(limited_records)} (bound {bound:.0f})"),
