@@ -2,8 +2,9 @@
 # Runs every test: unit + integration (cargo test), the ops-file checks, end-to-end checks of the
 # real binary with the official `openai` and `anthropic` Python SDKs, the real Claude Code and Codex
 # CLIs through the gateway (scripts/agents.sh, from npm), schemathesis against
-# /openapi.json, the node-pool check, the routes/admin/CLI check on two replicas, a short fuzz run and the dashboard in headless Chromium.
-# Installs what it needs (a Python venv, the coding-agent CLIs, promtool, cargo-fuzz, chromium, playwright-core)
+# /openapi.json, the node-pool check, the routes/admin/CLI check on two replicas, three replicas behind
+# HAProxy restarted under load, a short fuzz run and the dashboard in headless Chromium.
+# Installs what it needs (a Python venv, the coding-agent CLIs, promtool, haproxy, cargo-fuzz, chromium, playwright-core)
 # idempotently, so it works on a fresh clone. PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379)
 # must be running for the suites that use them; those suites fail loudly when they are not.
 set -euo pipefail
@@ -52,13 +53,32 @@ python3 tests/e2e/nodes_check.py target/debug/ai-gateway
 echo "== end-to-end: routes, admin API, CLI, two replicas, cache =="
 python3 tests/e2e/routes_check.py target/debug/ai-gateway
 
+echo "== end-to-end: three replicas behind HAProxy, SIGTERM and SIGKILL under load =="
+# Debian's haproxy package, like check-ops.sh's promtool: installed once, loudly refused without root.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "test.sh: haproxy is missing; install Debian's 'haproxy' package (needs root)" >&2; exit 1; }
+    sudo=(sudo -n)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  echo "test.sh: installing haproxy (apt package 'haproxy')"
+  if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends haproxy >/tmp/test-haproxy-apt.log 2>&1; then
+    # Only refresh the package lists when the install fails (stale or empty lists on a fresh machine).
+    "${sudo[@]}" apt-get update -qq >>/tmp/test-haproxy-apt.log 2>&1 || true
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends haproxy >>/tmp/test-haproxy-apt.log 2>&1 \
+      || { cat /tmp/test-haproxy-apt.log >&2; echo "test.sh: apt-get install haproxy failed" >&2; exit 1; }
+  fi
+fi
+python3 tests/e2e/cluster_check.py target/debug/ai-gateway
+
 echo "== fuzz: a short bounded run of every target =="
 ./scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 
 echo "== browser: the dashboard in headless Chromium =="
 ./scripts/browser-test.sh target/debug/ai-gateway
 
-# One closing line for the whole run: cargo's counts plus the nine script checks above (any
+# One closing line for the whole run: cargo's counts plus the ten script checks above (any
 # failure has already stopped this script through `set -e` / `pipefail`).
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 9}')
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 10}')
 echo "all tests: ${passed} passed, 0 failed"

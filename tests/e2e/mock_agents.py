@@ -7,8 +7,11 @@ with Codex's default model, whose tools arrive in an `additional_tools` input it
 `exec` custom tool running `tools.exec_command`: a `custom_tool_call` from the Responses server, a
 call of the flattened `functions__exec` with `{"input": <JavaScript>}` from the chat server); once a
 tool result arrives, the answer quotes it ("The file says: ..."). Every request is recorded in
-`.requests` (path, headers, body, status answered, error body), so a check can say what an upstream
-refused and assert on what reached it.
+`.requests` (path, headers, body, status answered, error body, when it arrived), so a check can say
+what an upstream refused and assert on what reached it. A server may take its time like a real
+model: `latency` (seconds, a range) before it answers, `event_delay` between stream events; a caller
+that hangs up meanwhile is noticed, as the real APIs notice it, and its request recorded with status
+`"abandoned"` (so is a stream whose reader went away).
 
 - `serve_anthropic`: Messages API (https://docs.anthropic.com/en/api/messages) and
   `/v1/messages/count_tokens`. Needs `x-api-key` and `anthropic-version`; refuses unknown top-level
@@ -33,11 +36,18 @@ refused and assert on what reached it.
 
 import base64
 import json
+import random
 import re
 import secrets
+import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Abandoned(Exception):
+    """The caller hung up before the answer was whole."""
 
 
 class Refused(Exception):
@@ -80,7 +90,8 @@ class _Base(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
         raw = self.rfile.read(length)
-        record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": None}
+        record = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": None,
+                  "at": time.monotonic()}
         self.state.requests.append(record)
         try:
             record["body"] = json.loads(raw or b"{}")
@@ -96,6 +107,16 @@ class _Base(BaseHTTPRequestHandler):
         except Refused as refused:
             record["status"], record["error"] = refused.status, refused.body
             self._json(refused.status, refused.body)
+        except (Abandoned, ConnectionError):
+            record["status"] = "abandoned"
+            self.close_connection = True
+
+    def think(self):
+        """Waits `latency` before an answer, and raises `Abandoned` if the caller hangs up meanwhile."""
+        low, high = self.state.latency
+        ready, _, _ = select.select([self.connection], [], [], random.uniform(low, high))
+        if ready and not self.connection.recv(1, socket.MSG_PEEK):
+            raise Abandoned()
 
     def _json(self, status, obj):
         data = json.dumps(obj).encode()
@@ -115,6 +136,12 @@ class _Base(BaseHTTPRequestHandler):
     def _chunk(self, data):
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+    def _event(self, data):
+        """One stream event, `event_delay` after the last, as a model emits tokens."""
+        if self.state.event_delay:
+            time.sleep(self.state.event_delay)
+        self._chunk(data)
 
     def _end_stream(self):
         self._chunk(b"")
@@ -392,6 +419,7 @@ class Chat(_Base):
             pending = {c.get("id") for c in message.get("tool_calls") or []}
 
     def reply(self, body, call, text):
+        self.think()
         model = body["model"]
         base = {"id": "chatcmpl-" + secrets.token_hex(8), "created": int(time.time()), "model": model}
         calls = None
@@ -423,7 +451,7 @@ class Chat(_Base):
             events.append(dict(chunk, choices=[], usage=usage))
         self._start_stream()
         for event in events:
-            self._chunk(f"data: {json.dumps(event)}\n\n".encode())
+            self._event(f"data: {json.dumps(event)}\n\n".encode())
         self._chunk(b"data: [DONE]\n\n")
         self._end_stream()
 
@@ -736,13 +764,14 @@ class Gemini(_Base):
 class State:
     """What one server remembers: its requests, the tokens it issued, what it expects."""
 
-    def __init__(self, api_key, secret_path):
+    def __init__(self, api_key, secret_path, latency=(0.0, 0.0), event_delay=0.0):
         self.api_key, self.secret_path = api_key, secret_path
+        self.latency, self.event_delay = latency, event_delay
         self.requests, self.issued, self.counted = [], set(), []
 
 
-def _serve(handler, api_key, secret_path):
-    state = State(api_key, secret_path)
+def _serve(handler, api_key, secret_path, **pace):
+    state = State(api_key, secret_path, **pace)
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (handler,), {"state": state}))
     server.daemon_threads = True
     server.state = state
@@ -754,8 +783,8 @@ def serve_anthropic(api_key, secret_path=""):
     return _serve(Anthropic, api_key, secret_path)
 
 
-def serve_chat(api_key, secret_path=""):
-    return _serve(Chat, api_key, secret_path)
+def serve_chat(api_key, secret_path="", latency=(0.0, 0.0), event_delay=0.0):
+    return _serve(Chat, api_key, secret_path, latency=latency, event_delay=event_delay)
 
 
 def serve_responses(api_key, secret_path=""):
