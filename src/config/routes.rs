@@ -253,6 +253,7 @@ pub fn split_route_model(model: &str) -> (Option<Strategy>, &str) {
 
 /// How a path route or endpoint authenticates callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(transform = endpoint_auth_aliases)]
 #[serde(rename_all = "kebab-case")]
 pub enum EndpointAuth {
     /// A client key (static or virtual): `Authorization: Bearer`, `x-api-key`.
@@ -262,6 +263,23 @@ pub enum EndpointAuth {
     Jwt,
     /// No credentials (a public endpoint).
     None,
+}
+
+/// The schema side of `EndpointAuth`'s serde aliases.
+fn endpoint_auth_aliases(schema: &mut schemars::Schema) {
+    super::schema::value_aliases(schema, "api-key", &["api_key", "apikey", "key"]);
+}
+
+/// The schema side of the serde aliases of `PathRouteConfig` and `SecurityRule`.
+fn path_route_aliases(schema: &mut schemars::Schema) {
+    for (alias, key) in [
+        ("target", "targets"),
+        ("method", "methods"),
+        ("authType", "auth"),
+        ("rateLimit", "rate_limit"),
+    ] {
+        super::schema::alias(schema, alias, key);
+    }
 }
 
 impl FromStr for EndpointAuth {
@@ -367,6 +385,7 @@ impl OneOrMany {
 /// `http://ai-service:8080`, failing over across `targets`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = path_route_aliases)]
 pub struct PathRouteConfig {
     /// The path served, starting with `/`; it and every path below it are forwarded unchanged.
     pub path: String,
@@ -398,6 +417,7 @@ fn post_only() -> OneOrMany {
 /// routes and the built-in endpoints alike.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = path_route_aliases)]
 pub struct SecurityRule {
     /// The endpoint path (`/predict`, `/v1/chat/completions`).
     pub endpoint: String,

@@ -297,3 +297,24 @@ fn every_environment_variable_the_gateway_reads_is_in_the_configuration_referenc
         "variables the gateway reads that docs/src/configuration.md does not name: {missing:?}"
     );
 }
+
+/// Every serde `alias` in the config types is in the schema too (as a key or a value), so an editor
+/// never flags a spelling the gateway accepts.
+#[test]
+fn every_alias_the_loader_accepts_is_in_the_schema() {
+    let text = serde_json::to_string(&schema()).unwrap();
+    let alias = regex::Regex::new(r#"alias\s*=\s*"([^"]+)""#).unwrap();
+    let mut missing = Vec::new();
+    for file in rust_files(&root().join("src/config")) {
+        let code = std::fs::read_to_string(&file).unwrap();
+        for name in alias.captures_iter(&code).map(|c| c[1].to_owned()) {
+            if !text.contains(&format!("\"{name}\":")) && !text.contains(&format!("\"const\":\"{name}\"")) {
+                missing.push(format!("{}: `{name}`", file.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "aliases missing from config::schema() (see config::schema::alias): {missing:?}"
+    );
+}
