@@ -4,6 +4,8 @@
 #   - `mdbook build docs` (into docs/book/)
 #   - scripts/check_doc_links.py: every relative link in docs/src/*.md and every README.md link
 #     into docs/src names an existing file and, with `#anchor`, a heading id of that page
+#   - scripts/check_runbooks.py: every alert in prometheus/alerts.yml has its section in the
+#     operations runbook (docs/src/operations.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +31,5 @@ fi
 echo "check-docs: ok   mdbook build docs"
 
 python3 scripts/check_doc_links.py || { echo "check-docs: FAILED internal links" >&2; exit 1; }
+python3 scripts/check_runbooks.py || { echo "check-docs: FAILED alert runbooks" >&2; exit 1; }
 echo "check-docs: all documentation checks passed"

@@ -8,7 +8,9 @@ use super::{Outcome, say};
 /// The starter config: every section commented, enough set to serve with one key variable.
 pub const STARTER: &str = r#"# ai-gateway configuration. Every key is optional; `ai-gateway check-config --config FILE`
 # prints every problem at once. `${VAR}` expands from the environment; most keys also have an
-# environment variable (docs/src/configuration.md).
+# environment variable (docs/src/configuration.md). For completion and checks in your editor, run
+# `ai-gateway config schema > ai-gateway.schema.json` and make the first line of this file
+# `# yaml-language-server: $schema=./ai-gateway.schema.json`.
 
 listen: 0.0.0.0:8080
 # History, virtual keys and the admin API's changes live here. Use PostgreSQL when several

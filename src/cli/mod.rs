@@ -1,11 +1,12 @@
 //! The `ai-gateway` subcommands besides `serve` and `check-config` (seed 002's verbs).
 //!
-//! Every command but `init` and `keys` (without a URL) talks to a running gateway's admin API at
+//! Every command but `init`, `config` and `keys` (without a URL) talks to a running gateway's admin API at
 //! `AI_GATEWAY_URL` (default `http://127.0.0.1:8080`) with the admin token
 //! (`AI_GATEWAY_ADMIN_TOKEN`, else `INTERNAL_API_TOKEN`); `smoke` also uses `AI_GATEWAY_API_KEY`
 //! for its chat requests. A failure prints `Error: ...` on stderr and exits 1.
 
 mod admin;
+mod config;
 mod init;
 mod keys;
 mod remote;
@@ -41,6 +42,11 @@ pub enum Manage {
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
+    },
+    /// Work with the configuration file's format (`config schema`: its JSON Schema).
+    Config {
+        #[command(subcommand)]
+        action: config::ConfigAction,
     },
     /// Add a path route (`--path --target --method`) or a named route (`--name --strategy --target provider:model`).
     AddRoute(admin::AddRoute),
@@ -96,6 +102,7 @@ pub async fn run(target: Target, command: Manage) -> ExitCode {
     let remote = Remote::from_env(&env, target.url.as_deref());
     let result = match command {
         Manage::Init { config, force } => init::write(&config, force),
+        Manage::Config { action } => config::run(&action),
         Manage::Keys { config, action } => {
             let gateway = if remote.url_given {
                 Gateway::new(remote).map(Some)
@@ -136,7 +143,7 @@ async fn remote_command(gw: &Gateway, command: Manage) -> Result<Outcome, String
         Manage::Teams { action } => spend::teams(gw, action).await,
         Manage::Budgets { action } => spend::budgets(gw, action).await,
         // Run without a gateway client, in `run`.
-        Manage::Init { .. } | Manage::Keys { .. } => Ok(Outcome::Done),
+        Manage::Init { .. } | Manage::Config { .. } | Manage::Keys { .. } => Ok(Outcome::Done),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::domain::ProviderId;
 pub const BACKEND_ID: &str = "backend";
 
 /// `backend:` — one provider from three variables, for a gateway in front of one runtime.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackendSettings {
     /// `BACKEND_KIND`: a wire protocol (`openai`, `anthropic`, `gemini`, `azure`) or a catalogue
@@ -27,6 +27,7 @@ pub struct BackendSettings {
     /// (`http://vllm:8000/v1`).
     pub base_url: Option<String>,
     /// `BACKEND_API_KEY`: the upstream's key, when it asks for one.
+    #[schemars(with = "Option<String>")]
     pub api_key: Option<SecretString>,
     /// `MODEL_NAME`: the model it serves, listed in `/v1/models`; unset = any model.
     pub model: Option<String>,

@@ -15,7 +15,7 @@ const MAX_QUEUE_SIZE: u32 = 1_000_000;
 const MAX_WAIT_MS: u64 = 3_600_000;
 
 /// `queue:` — where requests over a cap wait. Nodes and route targets use their provider's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueueSettings {
     /// Requests that may wait at once; one more is refused at once (0: none waits).
@@ -91,6 +91,21 @@ impl<'de> Deserialize<'de> for PerNode {
                 "max_concurrency_per_node: `{w}` is neither `auto` nor a number"
             ))),
         }
+    }
+}
+
+// Written by hand because the `Deserialize` above is: the schema says what it accepts.
+impl schemars::JsonSchema for PerNode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "PerNode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`auto` (the runtime's own slot count) or a number of requests per node, at least 1.",
+            "anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}],
+            "default": "auto"
+        })
     }
 }
 

@@ -70,8 +70,8 @@ const fn row(name: &'static str, path: &'static [&'static str], kind: ValueKind)
     FlatVar { name, path, kind }
 }
 
-/// Every flat variable the gateway reads. The book's env table (docs/src/configuration.md) is generated from the
-/// same facts.
+/// Every flat variable the gateway reads. The book's reference (docs/src/configuration.md) names each on its
+/// key's row, which `tests/api/config_reference.rs` checks.
 pub const FLAT_ENV: &[FlatVar] = &[
     row("AI_GATEWAY_LISTEN", &["listen"], ValueKind::Text),
     row("DATABASE_URL", &["database_url"], ValueKind::Text),

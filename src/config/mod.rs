@@ -14,6 +14,7 @@ mod paths;
 mod prices;
 mod remote;
 mod routes;
+mod schema;
 mod settings;
 mod spend;
 mod validate;
@@ -39,6 +40,7 @@ pub use routes::{
     RouteCache, RouteConfig, RouteTarget, SecurityRule, Strategy, StreamRecovery, UserGrant, WebhookSettings,
     split_route_model,
 };
+pub use schema::schema;
 pub use settings::{
     AuthScheme, AuthSettings, BreakerSettings, HistorySettings, HostedTools, JwtSettings, KeyPoolConfig, LimitSettings,
     LogFormat, LoggingSettings, ObservabilitySettings, ProviderConfig, ProviderEntry, RESPONSES_KINDS,

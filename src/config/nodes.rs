@@ -13,7 +13,7 @@ pub const DEFAULT_POOL: &str = "nodes";
 pub const NODE_POOL_KIND: &str = "node_pool";
 
 /// What a node runs, which decides how its health is read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeRuntime {
     /// Find out on first contact (the default).
@@ -33,7 +33,7 @@ pub enum NodeRuntime {
     Tgi,
     /// SGLang: `/v1/models` and, when enabled, `/metrics`.
     Sglang,
-    /// A custom worker (seed 000): `/health` with `busy` and `model`.
+    /// A custom worker: `/health` with `busy` and `model`.
     Worker,
 }
 
@@ -93,7 +93,7 @@ impl NodePoolConfig {
 }
 
 /// `nodes:` — health checks, heartbeats, provisioning and the default pool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeSettings {
     /// Node root URLs of the default pool `nodes` (`AI_NODES`, comma-separated).

@@ -34,7 +34,7 @@ pub struct Price {
 }
 
 /// Prices that replace the base ones for a request whose prompt exceeds `above_input_tokens`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// The tier applies when `prompt_tokens` is greater than this.

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// How a named route picks among its targets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// Targets in the order written; the next only when one fails (the core's behaviour).
@@ -78,7 +78,7 @@ impl FromStr for Strategy {
 ///
 /// Written either in full (`{provider: openai, model: gpt-4o-mini, weight: 3}`) or as the CLI's
 /// `provider:model` string.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "TargetSpec")]
 pub struct RouteTarget {
     /// A provider id from the registry.
@@ -109,7 +109,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum TargetSpec {
     Short(String),
@@ -171,7 +171,7 @@ impl FromStr for RouteTarget {
 }
 
 /// The response cache for one route: `cache: true` (the global TTL) or `cache: {ttl_seconds: N}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum RouteCache {
     /// On with the global `cache.ttl_seconds`, or off.
@@ -183,8 +183,8 @@ pub enum RouteCache {
     },
 }
 
-/// `routes:` — a named model group (seed 001's route policies).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `routes:` — a named model group with a strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// What clients put in `model`: the bare name, or `<strategy>:<name>`.
@@ -205,7 +205,7 @@ pub struct RouteConfig {
     /// Response cache for non-streamed requests on this route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<RouteCache>,
-    /// URL that receives a signed JSON event for each completed request (seed 002).
+    /// URL that receives a signed JSON event for each completed request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<String>,
     /// Free text shown by `routes list` and `/v1/models`.
@@ -217,7 +217,7 @@ pub struct RouteConfig {
 }
 
 /// What a stream cut (or stalled) after text reached the client does (`stream_recovery`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamRecovery {
     /// It ends with the dialect's error event.
@@ -252,7 +252,8 @@ pub fn split_route_model(model: &str) -> (Option<Strategy>, &str) {
 }
 
 /// How a path route or endpoint authenticates callers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(transform = endpoint_auth_aliases)]
 #[serde(rename_all = "kebab-case")]
 pub enum EndpointAuth {
     /// A client key (static or virtual): `Authorization: Bearer`, `x-api-key`.
@@ -262,6 +263,23 @@ pub enum EndpointAuth {
     Jwt,
     /// No credentials (a public endpoint).
     None,
+}
+
+/// The schema side of `EndpointAuth`'s serde aliases.
+fn endpoint_auth_aliases(schema: &mut schemars::Schema) {
+    super::schema::value_aliases(schema, "api-key", &["api_key", "apikey", "key"]);
+}
+
+/// The schema side of the serde aliases of `PathRouteConfig` and `SecurityRule`.
+fn path_route_aliases(schema: &mut schemars::Schema) {
+    for (alias, key) in [
+        ("target", "targets"),
+        ("method", "methods"),
+        ("authType", "auth"),
+        ("rateLimit", "rate_limit"),
+    ] {
+        super::schema::alias(schema, alias, key);
+    }
 }
 
 impl FromStr for EndpointAuth {
@@ -277,7 +295,7 @@ impl FromStr for EndpointAuth {
 }
 
 /// A request rate: `100` (per minute), `"100/min"`, `"10/s"`, `"1000/hour"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "RateSpec", into = "String")]
 pub struct Rate {
     /// Requests allowed per `per_seconds`.
@@ -294,7 +312,7 @@ impl Rate {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum RateSpec {
     PerMinute(u32),
@@ -344,7 +362,7 @@ impl From<Rate> for String {
 }
 
 /// One or several strings (`target: URL` or `targets: [URL, URL]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     /// A single value.
@@ -363,10 +381,11 @@ impl OneOrMany {
     }
 }
 
-/// `path_routes:` — a non-LLM ML service behind a path (seed 002): `/predict` →
+/// `path_routes:` — a non-LLM ML service behind a path: `/predict` →
 /// `http://ai-service:8080`, failing over across `targets`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = path_route_aliases)]
 pub struct PathRouteConfig {
     /// The path served, starting with `/`; it and every path below it are forwarded unchanged.
     pub path: String,
@@ -394,10 +413,11 @@ fn post_only() -> OneOrMany {
     OneOrMany::One("POST".to_owned())
 }
 
-/// `security:` — auth and rate limit of one endpoint (seed 002's `secure --endpoint`), for path
+/// `security:` — auth and rate limit of one endpoint (`ai-gateway secure --endpoint`), for path
 /// routes and the built-in endpoints alike.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = path_route_aliases)]
 pub struct SecurityRule {
     /// The endpoint path (`/predict`, `/v1/chat/completions`).
     pub endpoint: String,
@@ -409,8 +429,8 @@ pub struct SecurityRule {
     pub rate_limit: Option<Rate>,
 }
 
-/// `users:` — what one user of the per-user namespace `/api/u/{user}/...` may see (seed 001).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `users:` — what one user of the per-user namespace `/api/u/{user}/...` may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserGrant {
     /// The user: a virtual key's name or a JWT `sub`.
@@ -424,7 +444,7 @@ pub struct UserGrant {
 }
 
 /// `cache:` — the exact-match response cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
     /// TTL for routes with `cache: true` and for `x-ai-gateway-cache: on`.
@@ -440,7 +460,7 @@ pub struct CacheSettings {
 }
 
 /// `cache.scope`: whether answers are shared between callers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheScope {
     /// Each caller (key, JWT subject) has its own entries: `x-ai-gateway-cache: hit` never tells
@@ -465,7 +485,7 @@ impl Default for CacheSettings {
 
 /// `idempotency:` — a request repeated with the same `Idempotency-Key` (or the same client
 /// `x-request-id`) within the TTL is answered from the first execution, never run twice.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdempotencySettings {
     /// How long a finished answer is replayed; 0 turns deduplication off.
@@ -479,10 +499,11 @@ impl Default for IdempotencySettings {
 }
 
 /// `webhooks:` — delivery of `callback` events.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSettings {
     /// HMAC-SHA256 key the events are signed with (`WEBHOOK_SECRET`).
+    #[schemars(with = "Option<String>")]
     pub secret: Option<SecretString>,
     /// One delivery attempt's time limit.
     pub timeout_seconds: f64,
@@ -507,7 +528,7 @@ impl Default for WebhookSettings {
 }
 
 /// `reload:` — how configuration changes reach a running process.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReloadSettings {
     /// Re-read the config file when it changes (SIGHUP always does).

@@ -15,7 +15,7 @@ use super::spend::{BudgetConfig, PricingSettings, TeamConfig};
 use crate::domain::ProviderId;
 
 /// Everything a gateway process is configured with, as written in YAML.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address to bind (`AI_GATEWAY_LISTEN`).
@@ -37,6 +37,7 @@ pub struct Settings {
     /// Request and token limits.
     pub rate_limit: RateLimitSettings,
     /// Shared state for several replicas (`REDIS_URL`); unset = in-process limits.
+    #[schemars(with = "Option<String>")]
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key (`REDIS_PREFIX`), so environments never share counters.
     pub redis_prefix: String,
@@ -94,7 +95,7 @@ impl Settings {
 }
 
 /// `tasks:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TaskSettings {
     /// Route every task to this model; unset = each provider's `task_model` (or its first model).
@@ -104,7 +105,7 @@ pub struct TaskSettings {
 }
 
 /// One task type: a prompt template.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskType {
     /// The user prompt; `{text}` is replaced by the request's text.
@@ -157,7 +158,7 @@ impl Default for Settings {
 
 /// One `providers:` entry. Every field but `id` is optional so that an entry naming a
 /// catalogue provider overrides only what it sets.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderEntry {
     /// The name clients see as the provider that answered.
@@ -167,6 +168,7 @@ pub struct ProviderEntry {
     /// Upstream base URL, in the provider SDK's own convention.
     pub base_url: Option<String>,
     /// The provider's key; `${VAR}` expands from the environment.
+    #[schemars(with = "Option<String>")]
     pub api_key: Option<SecretString>,
     /// A pool of keys (each a key, or `{key, weight}`), used with `api_key` if both are set; an
     /// entry whose `${VAR}` is unset is left out.
@@ -201,7 +203,7 @@ pub struct ProviderEntry {
     /// `kind: node_pool`: what the nodes run (`detect` by default).
     pub runtime: Option<NodeRuntime>,
     /// `kind: node_pool`: the paths the catch-all `POST /{path}` may forward to its nodes (each
-    /// path and everything below it); default `nodes::DEFAULT_WORKER_PATHS`, seed 000's worker API.
+    /// path and everything below it); default `/generate`, `/hunyuan` and `/animatediff` (the worker API).
     pub worker_paths: Option<Vec<String>>,
     /// `kind: openai` or `azure`: how `/v1/responses` reaches it (`auto`, `native`, `bridge`).
     pub responses: Option<ResponsesMode>,
@@ -210,14 +212,15 @@ pub struct ProviderEntry {
 }
 
 /// One `api_keys:` entry: a key, or a key with its share of the traffic.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum PoolKeyEntry {
     /// A key with weight 1.
-    Key(SecretString),
+    Key(#[schemars(with = "String")] SecretString),
     /// `{key, weight}`; `key: ${VAR}` with the variable unset leaves the entry out.
     Weighted {
         /// The key.
+        #[schemars(with = "Option<String>")]
         key: Option<SecretString>,
         /// Relative share (default 1).
         #[serde(default = "one")]
@@ -243,7 +246,7 @@ pub struct KeyPoolConfig {
 pub const DEFAULT_KEY_COOLDOWN_SECONDS: f64 = 60.0;
 
 /// How an OpenAI-protocol provider serves `/v1/responses`.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponsesMode {
     /// Try `{base_url}/responses`; a 405, or a 404 that is not about the model, switches the
@@ -274,7 +277,7 @@ pub const RESPONSES_KINDS: [&str; 2] = ["openai", "azure"];
 pub use crate::domain::HostedTools;
 
 /// How a provider expects its key.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthScheme {
     /// `Authorization: Bearer <key>`.
@@ -361,7 +364,7 @@ impl ProviderConfig {
 }
 
 /// Retries, timeouts and breakers (`routing:`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RoutingSettings {
     /// Retries on one provider before the next (`MAX_RETRIES`).
@@ -420,7 +423,7 @@ impl RoutingSettings {
 }
 
 /// `routing.circuit_breaker`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BreakerSettings {
     /// Consecutive failed attempts that open the breaker (`CIRCUIT_BREAKER_THRESHOLD`).
@@ -450,7 +453,7 @@ impl BreakerSettings {
 }
 
 /// `limits:` — what a client may send, and how slowly.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSettings {
     /// Largest accepted request body (`MAX_BODY_BYTES`); larger gets 413.
@@ -506,7 +509,7 @@ impl LimitSettings {
 /// `responses_bridge:` — how `/v1/responses` is served by providers that take it bridged to chat
 /// completions, and the bridged answers the gateway keeps so `GET /v1/responses/{id}` and
 /// `previous_response_id` work on every provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResponsesBridgeSettings {
     /// What a bridged provider does with hosted tools (web search, file search...), which chat
@@ -530,7 +533,7 @@ impl Default for ResponsesBridgeSettings {
 }
 
 /// `history:` — the writer that keeps one row per request off the hot path.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HistorySettings {
     /// Rows queued in memory before new ones are dropped (and counted).
@@ -563,14 +566,17 @@ impl Default for HistorySettings {
 
 /// `auth:` — who may call the gateway. Whether client credentials are required comes from
 /// `required`, else from what is configured and whether a virtual key was ever created.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthSettings {
     /// Client keys (`API_KEYS`, comma-separated, plus `API_KEY`); several at once for rotation.
+    #[schemars(with = "Vec<String>")]
     pub api_keys: Vec<SecretString>,
     /// Operator token for administrative endpoints (`INTERNAL_API_TOKEN`, header `X-Admin-Token`).
+    #[schemars(with = "Option<String>")]
     pub admin_token: Option<SecretString>,
     /// Token for node heartbeats (`AI_CLUSTER_SECRET`, header `X-Worker-Token`).
+    #[schemars(with = "Option<String>")]
     pub worker_token: Option<SecretString>,
     /// JWT as an alternative to keys.
     pub jwt: JwtSettings,
@@ -596,10 +602,11 @@ impl Default for AuthSettings {
 }
 
 /// `auth.jwt`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct JwtSettings {
     /// Shared secret for HS256 tokens.
+    #[schemars(with = "Option<String>")]
     pub hs256_secret: Option<SecretString>,
     /// PEM file with the RSA public key for RS256 tokens.
     pub rs256_public_key_file: Option<String>,
@@ -641,16 +648,17 @@ impl JwtSettings {
 }
 
 /// `observability:`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ObservabilitySettings {
     /// When set, `/metrics` and `/health` need `Authorization: Bearer <token>`
     /// (`OBSERVABILITY_TOKEN`); `/livez` and `/readyz` stay open.
+    #[schemars(with = "Option<String>")]
     pub token: Option<SecretString>,
 }
 
 /// `rate_limit:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Off unless asked for (`RATE_LIMIT_ENABLED`); per-key limits of virtual keys apply regardless.
@@ -685,7 +693,7 @@ impl Default for RateLimitSettings {
 /// `Connection: close` for `drain_seconds` (load balancers and keep-alive clients move away while
 /// requests are still served); then the listener closes and open streams get `grace_seconds`
 /// before the gateway cuts them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownSettings {
     /// Seconds of serving with `Connection: close` after SIGTERM (`SHUTDOWN_DRAIN_SECONDS`).
@@ -716,7 +724,7 @@ impl ShutdownSettings {
 }
 
 /// `logging:`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoggingSettings {
     /// `json` (one object a line) or `pretty` (`LOG_FORMAT`).
@@ -738,7 +746,7 @@ impl Default for LoggingSettings {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// One JSON object per line.

@@ -9,7 +9,7 @@ use super::prices::{Price, Tier};
 use crate::domain::Priority;
 
 /// `pricing:` — prices that override and extend the catalogue's.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PricingSettings {
     /// A models.dev `api.json`-shaped document fetched at start and every `refresh_hours`.
@@ -34,7 +34,7 @@ impl Default for PricingSettings {
 }
 
 /// `pricing.unpriced`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Unpriced {
     /// Refused with `budget_exceeded` ("model has no price"): a budget cannot hold an unknown cost.
@@ -45,7 +45,7 @@ pub enum Unpriced {
 }
 
 /// One `pricing.models` entry: a provider and model (either may be a `*` pattern) and its price.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceEntry {
     /// A provider id, or a pattern (`*`, `local-*`).
@@ -89,7 +89,7 @@ impl PriceEntry {
 }
 
 /// One `teams:` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamConfig {
     /// Unique; what a key's `team` and a team budget's `name` refer to.
@@ -109,7 +109,7 @@ pub struct TeamConfig {
 }
 
 /// What a budget is kept for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetScope {
     /// A virtual key, by name.
@@ -159,7 +159,7 @@ impl BudgetScope {
 }
 
 /// How a budget's counter restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetPeriod {
     /// Every calendar day.
@@ -192,7 +192,7 @@ impl BudgetPeriod {
 }
 
 /// One `budgets:` entry.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     /// What it is kept for.

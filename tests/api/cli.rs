@@ -620,3 +620,16 @@ async fn keys_created_without_a_gateway_check_the_team_against_the_config_file()
         "{listing}"
     );
 }
+
+#[tokio::test]
+async fn config_schema_prints_the_json_schema_of_the_configuration_file() {
+    let out = cli(&closed_port_url(), &["config", "schema"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let schema: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("the schema is JSON");
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are refused, as the loader does"
+    );
+    assert_eq!(schema["properties"]["listen"]["default"], "127.0.0.1:8080");
+}

@@ -18,6 +18,7 @@ mod chat;
 mod circuit_breaker;
 mod claude_code;
 mod cli;
+mod config_reference;
 mod embeddings;
 mod errors;
 mod fallback;
