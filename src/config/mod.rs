@@ -16,6 +16,7 @@ mod remote;
 mod routes;
 mod settings;
 mod spend;
+mod telemetry;
 mod validate;
 
 pub use backend::{BACKEND_ID, BackendSettings};
@@ -48,3 +49,4 @@ pub use settings::{
 pub use spend::{
     BudgetConfig, BudgetPeriod, BudgetScope, PriceEntry, PricingSettings, TeamConfig, Unpriced, glob_match, valid_tag,
 };
+pub use telemetry::{HTTP_PROTOBUF, OtlpHeaders, OtlpSettings, TelemetrySettings};
