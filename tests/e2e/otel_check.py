@@ -14,6 +14,7 @@ Usage: python tests/e2e/otel_check.py path/to/ai-gateway
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -251,6 +252,32 @@ def traces_on(binary):
         proc.wait(timeout=30)
 
 
+def prompts_with_log_prompts(binary):
+    """With LOG_PROMPTS=true (and only then) the server span carries the prompt and the answer."""
+    receiver = serve_receiver()
+    broken = mock_openai.serve(0, True, "primary")
+    good = mock_openai.serve(0, False, "secondary")
+    port = free_port()
+    otlp = f"""telemetry:
+  otlp:
+    endpoint: http://127.0.0.1:{receiver.server_address[1]}
+    flush_interval_ms: 100
+"""
+    proc, _ = start_gateway(binary, config(port, broken, good, otlp), stderr=subprocess.DEVNULL,
+                            env_extra={"LOG_PROMPTS": "true"})
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        post(port, chat("solo-model"), {"x-request-id": "otel-prompts"})
+        trace = history(port, "otel-prompts")["trace_id"]
+        server = next(s for s in spans_of(receiver, trace, 2) if s.kind == trace_pb2.Span.SPAN_KIND_SERVER)
+        a = attrs(server)
+        assert PROMPT in a["ai_gateway.prompt"] and a["ai_gateway.completion"] == "hello from secondary", a
+        print("LOG_PROMPTS ok: the server span carries the prompt and the completion")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def traces_off(binary):
     """No `telemetry:`: the client's traceparent goes upstream untouched and into the history row."""
     broken = mock_openai.serve(0, True, "primary")
@@ -314,6 +341,7 @@ def hanging_collector(binary):
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "target/debug/ai-gateway"
     traces_on(binary)
+    prompts_with_log_prompts(binary)
     traces_off(binary)
     hanging_collector(binary)
     print("OpenTelemetry end-to-end check passed")
