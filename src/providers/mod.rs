@@ -185,3 +185,20 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
         timeout: Duration,
     ) -> Result<Vec<String>, UpstreamError>;
 }
+
+/// Writes `trace` as the W3C `traceparent` and `tracestate` headers, replacing whatever `headers`
+/// had (a `tracestate` without a value of ours is removed, so it never belongs to another trace).
+pub(crate) fn write_trace(headers: &mut reqwest::header::HeaderMap, trace: &TraceContext) {
+    use reqwest::header::{HeaderName, HeaderValue};
+    if let Ok(v) = HeaderValue::from_str(&trace.traceparent()) {
+        headers.insert(HeaderName::from_static("traceparent"), v);
+    }
+    match trace.state.as_deref().map(HeaderValue::from_str) {
+        Some(Ok(v)) => {
+            headers.insert(HeaderName::from_static("tracestate"), v);
+        }
+        _ => {
+            headers.remove("tracestate");
+        }
+    }
+}

@@ -121,17 +121,7 @@ impl Transport {
         }
         if let Some(trace) = &call.trace {
             // The provider's own static headers never carry a trace: this attempt's context wins.
-            if let Ok(v) = HeaderValue::from_str(&trace.traceparent()) {
-                headers.insert(HeaderName::from_static("traceparent"), v);
-            }
-            match trace.state.as_deref().map(HeaderValue::from_str) {
-                Some(Ok(v)) => {
-                    headers.insert(HeaderName::from_static("tracestate"), v);
-                }
-                _ => {
-                    headers.remove("tracestate");
-                }
-            }
+            crate::providers::write_trace(&mut headers, trace);
         }
         // A `Request` takes the map as it is, where `RequestBuilder::headers` would merge it in.
         let mut request = reqwest::Request::new(reqwest::Method::POST, url);
