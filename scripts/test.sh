@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit + integration (cargo test), the ops-file checks, end-to-end checks of the
-# real binary with the official `openai` and `anthropic` Python SDKs, the real Claude Code and Codex
+# real binary with the official `openai` and `anthropic` Python SDKs, OpenTelemetry traces against an
+# OTLP receiver, the real Claude Code and Codex
 # CLIs through the gateway (scripts/agents.sh, from npm), schemathesis against
 # /openapi.json, the node-pool check, the routes/admin/CLI check on two replicas, three replicas behind
 # HAProxy restarted under load, a short fuzz run and the dashboard in headless Chromium.
@@ -14,7 +15,7 @@ VENV="${AI_GATEWAY_TEST_VENV:-.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import openai, anthropic, schemathesis" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import openai, anthropic, schemathesis, opentelemetry.proto" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/e2e/requirements.txt
 fi
 
@@ -37,6 +38,9 @@ echo "== end-to-end: a stream cut mid-answer continued by the next provider (ope
 
 echo "== end-to-end: traffic management (key pool, concurrency cap, per-request and context-window fallbacks, stream recovery) with the openai SDK =="
 "$VENV/bin/python" tests/e2e/traffic_check.py target/debug/ai-gateway
+
+echo "== end-to-end: OpenTelemetry traces to an OTLP receiver (server and client spans, traceparent, dropped spans) =="
+"$VENV/bin/python" tests/e2e/otel_check.py target/debug/ai-gateway
 
 echo "== end-to-end: official anthropic and openai SDKs across dialects and native upstreams =="
 "$VENV/bin/python" tests/e2e/anthropic_sdk_check.py target/debug/ai-gateway

@@ -60,14 +60,17 @@ async fn serve(file: Option<PathBuf>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(&e.to_string()),
     };
-    if let Err(e) = ai_gateway::telemetry::init(&config.settings.logging) {
+    if let Err(e) = ai_gateway::telemetry::start(&config.settings.logging, &config.settings.telemetry.otlp) {
         return fail(&e);
     }
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => return fail(&e.to_string()),
     };
-    match app.run_until_stopped().await {
+    let stopped = app.run_until_stopped().await;
+    // The last spans (a slow collector gets two seconds, then they are dropped with the process).
+    ai_gateway::telemetry::flush(std::time::Duration::from_secs(2)).await;
+    match stopped {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("server error: {e}")),
     }

@@ -134,6 +134,32 @@ pub const FLAT_ENV: &[FlatVar] = &[
     row("BACKEND_BASE_URL", &["backend", "base_url"], ValueKind::Text),
     row("BACKEND_API_KEY", &["backend", "api_key"], ValueKind::Text),
     row("MODEL_NAME", &["backend", "model"], ValueKind::Text),
+    // The OpenTelemetry SDKs' own variables, so a collector set up for other services finds this one.
+    row(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        &["telemetry", "otlp", "endpoint"],
+        ValueKind::Text,
+    ),
+    row(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        &["telemetry", "otlp", "protocol"],
+        ValueKind::Text,
+    ),
+    row(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        &["telemetry", "otlp", "headers"],
+        ValueKind::Text,
+    ),
+    row(
+        "OTEL_SERVICE_NAME",
+        &["telemetry", "otlp", "service_name"],
+        ValueKind::Text,
+    ),
+    row(
+        "OTEL_TRACES_SAMPLER_ARG",
+        &["telemetry", "otlp", "sample_ratio"],
+        ValueKind::Number,
+    ),
 ];
 
 const NESTED_PREFIX: &str = "AI_GATEWAY__";
@@ -275,6 +301,15 @@ mod tests {
             ("BACKEND_BASE_URL", "http://vllm:8000/v1", json!("http://vllm:8000/v1")),
             ("BACKEND_API_KEY", "sk-b", json!("sk-b")),
             ("MODEL_NAME", "llama3.2", json!("llama3.2")),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "http://collector:4318",
+                json!("http://collector:4318"),
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf", json!("http/protobuf")),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=k", json!("api-key=k")),
+            ("OTEL_SERVICE_NAME", "gw-eu", json!("gw-eu")),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25", json!(0.25)),
         ];
         assert_eq!(samples.len(), FLAT_ENV.len(), "one sample per contract row");
         for (name, raw, expected) in samples {

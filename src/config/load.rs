@@ -105,6 +105,7 @@ pub(super) fn finish(
 ) -> Result<Config, ConfigError> {
     let env = &sources.env;
     problems.extend(validate::settings(&settings));
+    problems.extend(settings.telemetry.otlp.problems());
     problems.extend(super::spend::problems(
         &settings.pricing,
         &settings.teams,

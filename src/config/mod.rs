@@ -17,6 +17,7 @@ mod routes;
 mod schema;
 mod settings;
 mod spend;
+mod telemetry;
 mod validate;
 
 pub use backend::{BACKEND_ID, BackendSettings};
@@ -50,3 +51,4 @@ pub use settings::{
 pub use spend::{
     BudgetConfig, BudgetPeriod, BudgetScope, PriceEntry, PricingSettings, TeamConfig, Unpriced, glob_match, valid_tag,
 };
+pub use telemetry::{HTTP_PROTOBUF, OtlpHeaders, OtlpSettings, TelemetrySettings};

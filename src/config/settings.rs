@@ -83,6 +83,8 @@ pub struct Settings {
     pub backend: super::backend::BackendSettings,
     /// What SIGTERM does: the drain, then the grace period for open streams.
     pub shutdown: ShutdownSettings,
+    /// OpenTelemetry trace export (`OTEL_EXPORTER_OTLP_*`); off by default.
+    pub telemetry: super::TelemetrySettings,
 }
 
 impl Settings {
@@ -144,6 +146,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             idempotency: super::IdempotencySettings::default(),
             reload: ReloadSettings::default(),
+            telemetry: super::TelemetrySettings::default(),
             observability: ObservabilitySettings::default(),
             responses_bridge: ResponsesBridgeSettings::default(),
             pricing: PricingSettings::default(),

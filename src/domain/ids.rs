@@ -36,8 +36,23 @@ impl fmt::Display for ProviderId {
 ///
 /// A client-supplied `x-request-id` is kept only when it is at most 128 printable ASCII
 /// characters; anything else is replaced so that it can never inject into headers or logs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestId(Arc<str>);
+///
+/// It also carries the request's trace (`with_trace`), so every place that names the request —
+/// the upstream call, the history row, a log line — can name its trace without another parameter.
+#[derive(Clone, Debug)]
+pub struct RequestId {
+    id: Arc<str>,
+    trace: Option<Arc<super::RequestTrace>>,
+}
+
+/// Two ids are the same request whatever trace handles they carry.
+impl PartialEq for RequestId {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for RequestId {}
 
 impl RequestId {
     /// Longest client-supplied id we echo.
@@ -48,7 +63,7 @@ impl RequestId {
         match header {
             Some(raw) if Self::is_acceptable(raw) => {
                 // is_acceptable guarantees printable ASCII, hence valid UTF-8.
-                Self(Arc::from(String::from_utf8_lossy(raw).as_ref()))
+                Self::of(Arc::from(String::from_utf8_lossy(raw).as_ref()))
             }
             _ => Self::generate(),
         }
@@ -56,7 +71,28 @@ impl RequestId {
 
     /// A fresh time-ordered id.
     pub fn generate() -> Self {
-        Self(Arc::from(uuid::Uuid::now_v7().to_string()))
+        Self::of(Arc::from(uuid::Uuid::now_v7().to_string()))
+    }
+
+    fn of(id: Arc<str>) -> Self {
+        Self { id, trace: None }
+    }
+
+    /// The same id, in `trace`.
+    #[must_use]
+    pub fn with_trace(mut self, trace: super::RequestTrace) -> Self {
+        self.trace = Some(Arc::new(trace));
+        self
+    }
+
+    /// The request's trace: a client `traceparent`, or traces on.
+    pub fn trace(&self) -> Option<&super::RequestTrace> {
+        self.trace.as_deref()
+    }
+
+    /// The trace id as 32 hex digits, when the request has a trace.
+    pub fn trace_id(&self) -> Option<String> {
+        self.trace.as_ref().map(|t| t.context.trace_id_hex())
     }
 
     fn is_acceptable(raw: &[u8]) -> bool {
@@ -65,13 +101,13 @@ impl RequestId {
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.id
     }
 }
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.id)
     }
 }
 

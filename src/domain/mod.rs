@@ -12,6 +12,7 @@ mod hosted_tools;
 mod ids;
 mod inflight;
 mod priority;
+mod trace;
 mod usage;
 
 pub use attempt::{AttemptOutcome, AttemptSummary};
@@ -23,4 +24,5 @@ pub use hosted_tools::HostedTools;
 pub use ids::{ProviderId, RequestId};
 pub use inflight::{InFlight, InFlightGuard};
 pub use priority::Priority;
+pub use trace::{RequestTrace, TraceContext};
 pub use usage::Usage;

@@ -135,6 +135,7 @@ pub struct Families {
     pub cost_unpriced: IntCounterVec,
     /// Budget checks and settlements decided locally because Redis could not answer.
     pub budget_redis_fallbacks: IntCounter,
+    pub trace_spans_dropped: IntCounter,
     /// Rests of pooled provider keys, by provider and key index.
     pub key_cooldowns: IntCounterVec,
     /// Streams cut after their text started, on a route that continues them: by the provider cut
@@ -359,6 +360,11 @@ impl Families {
                 "gateway_cost_unpriced_total",
                 "Requests with usage whose model has no price (their cost is null), by provider",
                 &["provider"],
+            )?,
+            trace_spans_dropped: plain_counter(
+                r,
+                "gateway_trace_spans_dropped_total",
+                "Trace spans dropped: the export queue was full or the collector failed",
             )?,
             budget_redis_fallbacks: plain_counter(
                 r,

@@ -50,6 +50,8 @@ pub struct ScrapeSample {
     pub redis_fallbacks: u64,
     /// Budget checks and settlements Redis could not answer.
     pub budget_redis_fallbacks: u64,
+    /// Trace spans dropped since start (export queue full, or the collector failed).
+    pub trace_spans_dropped: u64,
 }
 
 /// What one finished request contributes.
@@ -79,6 +81,7 @@ pub struct Metrics {
     pub recent: RecentStats,
     history_written_seen: AtomicU64,
     history_dropped_seen: AtomicU64,
+    trace_spans_dropped_seen: AtomicU64,
     redis_fallbacks_seen: AtomicU64,
     budget_fallbacks_seen: AtomicU64,
     /// Responses per second over the last minute, and the start time (for `summary`).
@@ -97,6 +100,7 @@ impl Metrics {
             recent: RecentStats::default(),
             history_written_seen: AtomicU64::new(0),
             history_dropped_seen: AtomicU64::new(0),
+            trace_spans_dropped_seen: AtomicU64::new(0),
             redis_fallbacks_seen: AtomicU64::new(0),
             budget_fallbacks_seen: AtomicU64::new(0),
             last_minute: summary::LastMinute::new(),
@@ -201,6 +205,11 @@ impl Metrics {
             .set(i64::try_from(history.queue_depth).unwrap_or(i64::MAX));
         mirror(&self.f.history_written, &self.history_written_seen, history.written);
         mirror(&self.f.history_dropped, &self.history_dropped_seen, history.dropped);
+        mirror(
+            &self.f.trace_spans_dropped,
+            &self.trace_spans_dropped_seen,
+            history.trace_spans_dropped,
+        );
         mirror(
             &self.f.redis_fallbacks,
             &self.redis_fallbacks_seen,

@@ -20,7 +20,9 @@ use crate::config::ProviderConfig;
 use crate::domain::{AttemptOutcome, AttemptSummary, ProviderId};
 use crate::error::{ApiError, Rejection};
 use crate::providers::UpstreamError;
+use crate::telemetry::traces;
 use crate::traffic::Overload;
+use tracing::Instrument as _;
 
 /// Who a candidate is, for its breakers and the attempt log.
 pub(crate) struct Target<'c> {
@@ -196,8 +198,16 @@ impl Orchestrator<'_> {
                     break;
                 };
                 let started = Instant::now();
-                let failed = match up.attempt(candidate, &ready).await {
+                let span = self.client_span(&target, attempts.len() + 1);
+                let result = if span.is_none() {
+                    up.attempt(candidate, &ready).await
+                } else {
+                    // The adapter reads this attempt's context from the current span for `traceparent`.
+                    up.attempt(candidate, &ready).instrument(span.clone()).await
+                };
+                let failed = match result {
                     Ok(answered) => {
+                        traces::attempt_ended(&span, answered.status, None);
                         permits.report(Blame::Healthy, self.caller);
                         attempts.push(summary(answered.outcome, answered.status, started.elapsed()));
                         return self.answer(&target, answered.value, attempts);
@@ -206,6 +216,8 @@ impl Orchestrator<'_> {
                 };
                 let err = failed.error;
                 let class = classify(&err);
+                traces::attempt_ended(&span, err.status, Some(class.outcome.as_str()));
+                drop(span);
                 let rearm = if rearms < MAX_REARMS {
                     up.rearm(candidate, &mut ready, &err)
                 } else {
@@ -220,6 +232,7 @@ impl Orchestrator<'_> {
                 attempts.push(summary(class.outcome, err.status, started.elapsed()));
                 tracing::warn!(
                     request_id = %self.request_id,
+                    trace_id = self.request_id.trace_id().as_deref(),
                     provider = %target.id,
                     attempt = attempts.len(),
                     outcome = class.outcome.as_str(),
@@ -288,6 +301,21 @@ impl Orchestrator<'_> {
             })
         };
         Outcome { result, attempts }
+    }
+
+    /// The attempt's client span (`Span::none()` with traces off: nothing is looked up or formatted).
+    fn client_span(&self, target: &Target<'_>, number: usize) -> tracing::Span {
+        if !traces::enabled() {
+            return tracing::Span::none();
+        }
+        let attempt = traces::Attempt {
+            provider: target.id.as_str(),
+            kind: target.provider.map_or("", |p| p.kind.as_str()),
+            model: target.model,
+            number,
+            breaker: self.breakers.state(target.id).as_str(),
+        };
+        traces::client(self.request_id, &attempt)
     }
 
     fn answer<T>(&self, target: &Target<'_>, value: T, attempts: Vec<AttemptSummary>) -> Outcome<T> {

@@ -208,6 +208,7 @@ impl Orchestrator<'_> {
             forward: self.forward,
             hosted_tools,
             key: ready.key,
+            trace: crate::telemetry::traces::upstream(self.request_id),
         };
         let responses = self.dialect == Dialect::Responses;
         let id = &provider.config.id;

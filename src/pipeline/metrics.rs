@@ -52,6 +52,7 @@ pub fn metrics_text(state: &AppState) -> Result<String, ApiError> {
             .counters
             .fallbacks
             .load(std::sync::atomic::Ordering::Relaxed),
+        trace_spans_dropped: crate::telemetry::trace_spans_dropped(),
     };
     state.metrics.render(&breakers, history).map_err(ApiError::internal)
 }

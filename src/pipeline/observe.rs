@@ -18,6 +18,7 @@ use crate::orchestrator::recover::{Recovered, RecoveryOutcome};
 use crate::orchestrator::stream::{StreamEnd, StreamObserver};
 use crate::state::AppState;
 use crate::store::{HistoryRecord, HistorySink, RequestStatus, now_ms, summarize};
+use crate::telemetry::traces;
 use crate::webhooks::{Event, Webhooks};
 
 /// Largest prompt kept in a history row (with `LOG_PROMPTS=true`).
@@ -63,6 +64,8 @@ pub(super) struct Trace {
     /// Prices, who spends, and the budget reservation held.
     pub spend: super::spend::SpendTrace,
     shared_spend: Arc<crate::spend::Spend>,
+    /// `error.type` on the server span: the failure's code.
+    error_type: Option<String>,
 }
 
 impl Trace {
@@ -85,6 +88,7 @@ impl Trace {
         let prompt = log_prompts.then(|| {
             let text = String::from_utf8_lossy(&body[..body.len().min(MAX_PROMPT_BYTES)]).into_owned();
             tracing::info!(request_id = %request_id, prompt = %text, "prompt");
+            traces::text(request_id, "ai_gateway.prompt", &text);
             text
         });
         Self {
@@ -115,6 +119,7 @@ impl Trace {
             webhooks: state.webhooks.clone(),
             spend: super::spend::SpendTrace::of(&state.live(), caller, &[]),
             shared_spend: state.spend.clone(),
+            error_type: None,
         }
     }
 
@@ -144,6 +149,7 @@ impl Trace {
             && let Some(t) = text
         {
             tracing::info!(request_id = %self.request_id, completion = %t, "completion");
+            traces::text(&self.request_id, "ai_gateway.completion", t);
         }
         let summary = text.map(summarize);
         self.finish(RequestStatus::Success, 200, usage, summary, None, None, false)
@@ -154,6 +160,7 @@ impl Trace {
         let provider = self.provider.clone().or_else(|| error.provider().cloned());
         let mut this = self;
         this.provider = provider.or_else(|| this.attempts.last().map(|a| a.provider.clone()));
+        this.error_type = Some(error.code().unwrap_or_else(|| error.error_type()).to_owned());
         this.finish(
             RequestStatus::Error,
             error.status(),
@@ -200,6 +207,14 @@ impl Trace {
         }
         if let (Some((limiter, key)), Some(u)) = (&self.team_tokens, usage) {
             limiter.record_tokens(key, u.total_tokens);
+        }
+        if traces::enabled() {
+            self.trace_finished(
+                provider_kind(&spend, self.provider.as_ref()),
+                http_status,
+                usage,
+                cost_usd,
+            );
         }
         let provider = self.provider.map(|p| self.nodes.pool_of(&p).unwrap_or(p));
         self.metrics.observe_request(&RequestObservation {
@@ -259,6 +274,7 @@ impl Trace {
             user: spend.user,
             tags: spend.tags,
             charges,
+            trace_id: self.request_id.trace_id(),
         };
         self.sink.record(record);
         cost_usd
@@ -300,8 +316,36 @@ impl Trace {
             user: self.spend.user.clone(),
             tags: self.spend.tags.clone(),
             charges: Vec::new(),
+            trace_id: self.request_id.trace_id(),
         }
     }
+}
+
+impl Trace {
+    /// The server span's attributes (traces on only: nothing here runs otherwise).
+    fn trace_finished(&self, kind: &str, status: u16, usage: Option<Usage>, cost: Option<f64>) {
+        let provider = self.provider.as_ref().map(|p| (p.as_str(), kind));
+        traces::finish(
+            &self.request_id,
+            &traces::Finished {
+                model: self.model.as_deref(),
+                response_model: self.upstream_model.as_deref().filter(|_| self.error_type.is_none()),
+                provider,
+                attempts: self.attempts.iter().filter(|a| a.was_called()).count(),
+                usage,
+                cost,
+                status,
+                error: self.error_type.as_deref(),
+            },
+        );
+    }
+}
+
+/// The protocol of the provider that answered, for `gen_ai.provider.name`.
+fn provider_kind<'a>(spend: &'a super::spend::SpendTrace, provider: Option<&ProviderId>) -> &'a str {
+    provider
+        .and_then(|p| spend.live.as_ref()?.registry.get(p))
+        .map_or("", |p| p.config.kind.as_str())
 }
 
 fn millis(since: Instant) -> u64 {

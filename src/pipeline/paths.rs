@@ -242,6 +242,12 @@ impl Upstream for Targets<'_> {
             headers: &self.call.headers,
             body: self.call.body.clone(),
             request_id: self.request_id.as_str(),
+            // Traces off: the client's headers pass as they came, like every other header.
+            trace: if crate::telemetry::traces::enabled() {
+                crate::telemetry::traces::upstream(self.request_id)
+            } else {
+                None
+            },
             timeout: self.timeout,
             idle_timeout: self.idle,
             pin: *pin,

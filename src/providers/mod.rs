@@ -22,7 +22,7 @@ pub use registry::{Provider, Registry, RegistryError};
 pub use adapters::ResponsesProbe;
 
 use crate::config::{HostedTools, ProviderConfig};
-use crate::domain::{ClientHeaders, Dialect, RequestId, Usage};
+use crate::domain::{ClientHeaders, Dialect, RequestId, TraceContext, Usage};
 
 /// Which inference operation a unary call performs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,9 @@ pub struct Call<'a> {
     pub hosted_tools: HostedTools,
     /// Which of the provider's pooled keys to send (`ProviderConfig::key_pool`); 0 without a pool.
     pub key: usize,
+    /// Sent as `traceparent` / `tracestate`: this attempt's client span with traces on, else the
+    /// client's own context untouched; `None`: no trace headers.
+    pub trace: Option<TraceContext>,
 }
 
 impl<'a> Call<'a> {
@@ -74,6 +77,7 @@ impl<'a> Call<'a> {
             forward: self.forward,
             hosted_tools: self.hosted_tools,
             key: self.key,
+            trace: self.trace.clone(),
         }
     }
 }
@@ -180,4 +184,21 @@ pub trait ProviderAdapter: Send + Sync + std::fmt::Debug {
         http: &reqwest::Client,
         timeout: Duration,
     ) -> Result<Vec<String>, UpstreamError>;
+}
+
+/// Writes `trace` as the W3C `traceparent` and `tracestate` headers, replacing whatever `headers`
+/// had (a `tracestate` without a value of ours is removed, so it never belongs to another trace).
+pub(crate) fn write_trace(headers: &mut reqwest::header::HeaderMap, trace: &TraceContext) {
+    use reqwest::header::{HeaderName, HeaderValue};
+    if let Ok(v) = HeaderValue::from_str(&trace.traceparent()) {
+        headers.insert(HeaderName::from_static("traceparent"), v);
+    }
+    match trace.state.as_deref().map(HeaderValue::from_str) {
+        Some(Ok(v)) => {
+            headers.insert(HeaderName::from_static("tracestate"), v);
+        }
+        _ => {
+            headers.remove("tracestate");
+        }
+    }
 }

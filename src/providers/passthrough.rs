@@ -49,6 +49,9 @@ pub struct PassRequest<'a> {
     pub body: Bytes,
     /// Propagated as `x-request-id`.
     pub request_id: &'a str,
+    /// With traces on, this attempt's client span context, sent as `traceparent` / `tracestate`
+    /// over the client's own; `None` leaves the client's headers as they came.
+    pub trace: Option<crate::domain::TraceContext>,
     /// Time allowed until the response head.
     pub timeout: Duration,
     /// Longest silence between two chunks of the response body; the body ends in an error after.
@@ -107,6 +110,9 @@ pub async fn send(
     };
     if let Ok(v) = HeaderValue::from_str(req.request_id) {
         headers.insert(HeaderName::from_static("x-request-id"), v);
+    }
+    if let Some(trace) = &req.trace {
+        super::write_trace(&mut headers, trace);
     }
     let sent = http.request(method, url).headers(headers).body(req.body).send();
     let resp = tokio::time::timeout(req.timeout, sent)

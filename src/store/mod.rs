@@ -123,6 +123,8 @@ pub struct HistoryRecord {
     pub tags: Vec<String>,
     /// The budgets this request's cost counts toward, for the spend ledger.
     pub charges: Vec<Charge>,
+    /// The W3C trace id (32 hex digits): the server span's, else the client's `traceparent`'s.
+    pub trace_id: Option<String>,
 }
 
 /// One budget a request's cost is charged to: written to the spend ledger with the history row.
@@ -262,6 +264,7 @@ pub(crate) fn test_record(request_id: &str, model: &str) -> HistoryRecord {
         user: None,
         tags: Vec::new(),
         charges: Vec::new(),
+        trace_id: None,
     }
 }
 

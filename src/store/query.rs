@@ -164,6 +164,9 @@ pub struct HistoryItem {
     pub user: Option<String>,
     /// The tags the client sent in `x-ai-gateway-tags`.
     pub tags: Vec<String>,
+    /// The request's W3C trace id (32 hex digits), when it had one: traces on, or a client
+    /// `traceparent`.
+    pub trace_id: Option<String>,
 }
 
 impl From<Row> for HistoryItem {
@@ -208,6 +211,7 @@ impl From<Row> for HistoryItem {
                 .tags
                 .map(|t| t.split(',').map(str::to_owned).collect())
                 .unwrap_or_default(),
+            trace_id: r.trace_id,
         }
     }
 }

@@ -45,6 +45,7 @@ pub(super) struct Row {
     pub team: Option<String>,
     pub user_name: Option<String>,
     pub tags: Option<String>,
+    pub trace_id: Option<String>,
 }
 
 /// Each row's cost and the budgets it is charged to, by row id, for the spend ledger.
@@ -122,6 +123,7 @@ impl From<&HistoryRecord> for Row {
             team: r.team.clone(),
             user_name: r.user.clone(),
             tags: (!r.tags.is_empty()).then(|| r.tags.join(",")),
+            trace_id: r.trace_id.clone(),
         }
     }
 }

@@ -34,6 +34,7 @@ diesel::table! {
         team -> Nullable<Text>,
         user_name -> Nullable<Text>,
         tags -> Nullable<Text>,
+        trace_id -> Nullable<Text>,
     }
 }
 

@@ -450,3 +450,37 @@ async fn replicas_starting_together_on_a_fresh_database_both_migrate() {
         assert!(result.is_ok(), "{:?}", result.err());
     }
 }
+
+on_both_databases!(
+    a_client_traceparent_goes_upstream_untouched_and_into_the_row,
+    client_trace
+);
+async fn client_trace(db: Database) {
+    // Arrange: traces are off (no `telemetry.otlp`), as in every test app.
+    let alpha = MockServer::start().await;
+    mount_chat(&alpha, completion(), 2).await;
+    let app = one_provider(db, &alpha).await;
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    // Act
+    let traced = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .header("traceparent", parent)
+        .header("tracestate", "vendor=abc")
+        .json(&chat_body(TEST_MODEL))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.status(), 200);
+    assert_eq!(app.post_chat(&chat_body(TEST_MODEL)).await.status(), 200);
+
+    // Assert
+    let sent = alpha.received_requests().await.unwrap();
+    assert_eq!(sent[0].headers.get("traceparent").unwrap(), parent);
+    assert_eq!(sent[0].headers.get("tracestate").unwrap(), "vendor=abc");
+    assert!(sent[1].headers.get("traceparent").is_none(), "no trace, no header");
+    let rows = app.history_rows(2).await;
+    let trace_ids: Vec<&Value> = rows.iter().map(|r| &r["trace_id"]).collect();
+    assert_eq!(trace_ids, [&Value::Null, &json!("4bf92f3577b34da6a3ce929d0e0e4736")]);
+}

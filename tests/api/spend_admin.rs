@@ -477,6 +477,7 @@ impl Row {
             user: self.user.map(str::to_owned),
             tags: self.tags.iter().map(|t| (*t).to_owned()).collect(),
             charges: Vec::new(),
+            trace_id: None,
         }
     }
 }

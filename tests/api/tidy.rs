@@ -17,7 +17,7 @@ const OWNERS: &[(&str, &[&str])] = &[
 /// The places that own background tasks, each a task of its own that lives as long as what it
 /// serves: start-up wiring, the history writer and the store's blocking migrations, webhook
 /// delivery, the Redis link keeper, the JWK set refresh, the provisioning child's output readers,
-/// and the benchmark binary. A request never spawns a task of its own.
+/// the trace exporter (started once with the log subscriber) and the benchmark binary. A request never spawns a task of its own.
 const SPAWNERS: &[&str] = &[
     "startup.rs",
     "store/writer.rs",
@@ -26,6 +26,7 @@ const SPAWNERS: &[&str] = &[
     "limits/link.rs",
     "auth/mod.rs",
     "nodes/provision.rs",
+    "telemetry/mod.rs",
     "bin/",
 ];
 

@@ -4,7 +4,8 @@ Speaks OpenAI's wire format (https://platform.openai.com/docs/api-reference/chat
 `chat.completion` object for JSON requests and `chat.completion.chunk` SSE events ending in
 `data: [DONE]` for streamed ones. `--fail` makes every chat call answer 500 in OpenAI's error shape.
 A server started with `cut_after=N` drops the connection after the first N events of a stream, as a
-crashed upstream would; every server keeps the bodies it was sent (`bodies`).
+crashed upstream would; every server keeps the bodies it was sent (`bodies`) and their headers
+(`headers`, lower-cased names).
 """
 
 import argparse
@@ -42,6 +43,7 @@ class Handler(BaseHTTPRequestHandler):
     name = "mock"
     cut_after = None
     bodies = []
+    headers_seen = []
     calls = 0
     lock = threading.Lock()
 
@@ -74,6 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         with Handler.lock:
             Handler.calls += 1
             self.bodies.append(body)
+            self.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         if self.fail:
             self._json(500, {"error": {"message": "upstream exploded", "type": "server_error", "param": None,
                                        "code": None}})
@@ -124,7 +127,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def serve(port, fail, name, cut_after=None):
-    handler = type("H", (Handler,), {"fail": fail, "name": name, "cut_after": cut_after, "bodies": []})
+    handler = type("H", (Handler,), {"fail": fail, "name": name, "cut_after": cut_after, "bodies": [],
+                                     "headers_seen": []})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -43,16 +43,18 @@ def wait_ready(url, proc, seconds=30):
     raise SystemExit(f"gateway not ready at {url}")
 
 
-def start_gateway(binary, config):
+def start_gateway(binary, config, stderr=None, env_extra=None):
     """Writes `config` to a temporary file and starts `binary serve` on it with a fresh SQLite history
-    and none of the environment's keys or limits; returns the process and the history file."""
+    and none of the environment's keys or limits (`env_extra` set over that, `stderr` where its log
+    lines go); returns the process and the history file."""
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write(config)
     db_path = f"{tempfile.mkdtemp()}/e2e.db"
     env = dict(os.environ, RUST_LOG="warn", DATABASE_URL=f"sqlite://{db_path}")
     for name in ("API_KEYS", "API_KEY", "RATE_LIMIT_ENABLED", "RATE_LIMIT_RPM", "RATE_LIMIT_BURST", "REDIS_URL"):
         env.pop(name, None)
-    return subprocess.Popen([binary, "serve", "--config", f.name], env=env), db_path
+    env.update(env_extra or {})
+    return subprocess.Popen([binary, "serve", "--config", f.name], env=env, stderr=stderr), db_path
 
 
 def main():

@@ -11,18 +11,20 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use tracing::Instrument;
 
-use crate::domain::RequestId;
+use crate::domain::{RequestId, TraceContext};
 use crate::state::AppState;
+use crate::telemetry::traces;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// Assigns the request id, runs the request inside its span, echoes the id, logs and counts it.
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = RequestId::from_client(req.headers().get(&X_REQUEST_ID).map(HeaderValue::as_bytes));
-    req.extensions_mut().insert(id.clone());
+    let mut id = RequestId::from_client(req.headers().get(&X_REQUEST_ID).map(HeaderValue::as_bytes));
     let method = req.method().clone();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     // A path route is labelled by its configured path (bounded), not the catch-all's pattern.
@@ -31,6 +33,19 @@ pub async fn request_id(
         .and_then(|s| crate::pipeline::path_route_label(s, req.match_info().as_str()))
         .or_else(|| req.match_pattern())
         .unwrap_or_else(|| "unmatched".to_owned());
+    // The client's W3C context is read whether traces are on or not: with traces off it still goes
+    // upstream untouched and its trace id into the history row.
+    let client = req.headers().get(&TRACEPARENT).and_then(|parent| {
+        TraceContext::from_headers(
+            Some(parent.as_bytes()),
+            req.headers().get(&TRACESTATE).map(HeaderValue::as_bytes),
+        )
+    });
+    if let Some(trace) = traces::server(client, method.as_str(), &route) {
+        id = id.with_trace(trace);
+    }
+    let trace_id = id.trace_id();
+    req.extensions_mut().insert(id.clone());
     let metrics = state.as_ref().map(|s| s.metrics.clone());
     let _in_flight = metrics.as_ref().map(|m| m.track_in_flight());
     let started = Instant::now();
@@ -59,6 +74,7 @@ pub async fn request_id(
         request_id = %id,
         method = %method,
         route = %route,
+        trace_id = trace_id.as_deref(),
         status,
         provider = provider.as_deref(),
         attempts = attempts.as_deref(),

@@ -119,6 +119,10 @@ impl Transport {
         if let Ok(v) = HeaderValue::from_str(call.request_id.as_str()) {
             headers.insert(HeaderName::from_static("x-request-id"), v);
         }
+        if let Some(trace) = &call.trace {
+            // The provider's own static headers never carry a trace: this attempt's context wins.
+            crate::providers::write_trace(&mut headers, trace);
+        }
         // A `Request` takes the map as it is, where `RequestBuilder::headers` would merge it in.
         let mut request = reqwest::Request::new(reqwest::Method::POST, url);
         *request.headers_mut() = headers;

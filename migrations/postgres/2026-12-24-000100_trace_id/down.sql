@@ -1,0 +1,1 @@
+ALTER TABLE ai_requests DROP COLUMN trace_id;
