@@ -1,7 +1,9 @@
 //! The gateway under test, as a child process: the release binary `ai-gateway serve --config
 //! <generated yaml>` with auth, rate limits (high enough never to refuse), metrics and Postgres
 //! history on, `RUST_LOG=warn`, and a clean environment so no provider key of the caller's shell
-//! enables a real provider. Its log goes to a file in the run directory.
+//! enables a real provider and no `OTEL_*` variable turns traces on. The benchmark adds what a
+//! production deployment runs with (`Setup::production`): a virtual key issued through the admin
+//! API and one gateway-scope budget over priced models. Its log goes to a file in the run directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,11 +12,15 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-use crate::client::{Conn, Mode, get};
+use crate::client::{Conn, Mode, get, request, request_with_headers};
 use crate::procfs::Proc;
 
-/// The client key the generated config accepts.
+/// The static client key the generated config accepts.
 pub const API_KEY: &str = "sk-bench";
+
+/// The admin token of the generated config when it issues a virtual key (32 bytes or more, so the
+/// gateway does not warn about it).
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef";
 
 /// Models of the generated config: each is served by the mock behind one path.
 pub mod models {
@@ -101,9 +107,11 @@ pub struct Setup {
     pub queue_capacity: usize,
     /// Where the config and the log go.
     pub dir: PathBuf,
-    /// Prices for the mock's models and budgets that apply to every request (`BUDGET_TAG`, its
-    /// session, the gateway), never refusing: what budgets cost per request.
-    pub spend: bool,
+    /// Budgets over priced models, each so large it never refuses.
+    pub budgets: Budgets,
+    /// An admin token, and a virtual key issued through the admin API at start, which the load
+    /// then sends (`Gateway::key`) instead of the static `API_KEY`.
+    pub virtual_key: bool,
     /// A key pool of two keys and a concurrency cap with a queue on the `mock` provider, the cap
     /// never reached: what traffic management costs a request that passes it.
     pub traffic: bool,
@@ -113,18 +121,54 @@ pub struct Setup {
     pub wrapper: Vec<String>,
 }
 
+/// Which budgets the generated config sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Budgets {
+    /// No prices, no budgets.
+    Off,
+    /// One budget for the whole gateway: what a production deployment runs with.
+    Gateway,
+    /// Budgets that apply to every request of the instruction count (`BUDGET_TAG`, its session,
+    /// the gateway): what budgets cost per request.
+    Every,
+}
+
+impl Setup {
+    /// What a production deployment turns on beyond the base config: a virtual key and one
+    /// gateway-scope budget (auth, a rate limit, metrics and history are always on; traces off).
+    pub fn production(self) -> Self {
+        Self {
+            budgets: Budgets::Gateway,
+            virtual_key: true,
+            ..self
+        }
+    }
+}
+
 /// The tag the instruction count's requests send, which its budgets count.
 pub const BUDGET_TAG: &str = "bench";
 
-/// The spend block `Setup::spend` adds: every budget so large it never refuses.
-const SPEND_YAML: &str =
+/// Prices for the mock's models, so budgets count real costs.
+const PRICING_YAML: &str =
     "pricing: { models: [ { provider: \"mock*\", model: \"*\", input: 0.15, output: 0.6, cached_input: 0.075 } ] }
-tags: [bench]
-budgets:
-  - { scope: gateway, limit_usd: 1000000000, period: monthly }
-  - { scope: tag, name: bench, limit_usd: 1000000000, period: daily }
+";
+
+/// The gateway's budget, so large it never refuses.
+const GATEWAY_BUDGET: &str = "  - { scope: gateway, limit_usd: 1000000000, period: monthly }
+";
+
+/// What `Budgets::Every` adds to the gateway's budget.
+const EVERY_BUDGET: &str = "  - { scope: tag, name: bench, limit_usd: 1000000000, period: daily }
   - { scope: session, limit_usd: 1000000000, period: total }
 ";
+
+fn budgets_yaml(budgets: Budgets) -> String {
+    match budgets {
+        Budgets::Off => String::new(),
+        Budgets::Gateway => format!("{PRICING_YAML}budgets:\n{GATEWAY_BUDGET}"),
+        Budgets::Every => format!("{PRICING_YAML}tags: [{BUDGET_TAG}]\nbudgets:\n{GATEWAY_BUDGET}{EVERY_BUDGET}"),
+    }
+}
 
 /// How `Setup::traffic` gives the `mock` provider its credentials and caps.
 const TRAFFIC_FIELDS: &str = "api_keys: [mock-key, {key: mock-key-2, weight: 2}], max_concurrency: 100000, queue: {size: 1000, max_wait_ms: 2000}";
@@ -150,7 +194,7 @@ routing:
   backoff_max_ms: 10
   circuit_breaker: {{ failure_threshold: 4000000000, reset_timeout_seconds: 1 }}   # never opens
 auth:
-  api_keys: [{API_KEY}]
+  api_keys: [{API_KEY}]{admin}
 rate_limit: {{ enabled: true, rpm: 1000000000, burst: 10000000 }}   # on, never refusing
 history: {{ queue_capacity: {cap}, batch_size: 256, flush_interval_ms: 100 }}
 logging: {{ format: json, filter: warn }}
@@ -169,7 +213,12 @@ shutdown: {{ drain_seconds: 0 }}  # no load balancer to drain: SIGTERM stops acc
         m_slow = models::SLOW,
         m_fallback = models::FALLBACK,
         cap = setup.queue_capacity,
-    ) + if setup.spend { SPEND_YAML } else { "" }
+        admin = if setup.virtual_key {
+            format!("\n  admin_token: {ADMIN_TOKEN}")
+        } else {
+            String::new()
+        },
+    ) + &budgets_yaml(setup.budgets)
         + &setup
             .redis
             .as_ref()
@@ -186,6 +235,8 @@ pub struct Gateway {
     pub proc: Proc,
     /// Its log file.
     pub log: PathBuf,
+    /// The client key to send: the virtual key with `Setup::virtual_key`, else `API_KEY`.
+    pub key: String,
 }
 
 impl Gateway {
@@ -225,11 +276,53 @@ impl Gateway {
             addr,
             proc: Proc::new(pid),
             log,
+            key: API_KEY.into(),
         };
         // Under valgrind the gateway starts some fifty times slower.
         let patience = if setup.wrapper.is_empty() { 30 } else { 300 };
         gateway.wait_ready(Duration::from_secs(patience)).await?;
+        if setup.virtual_key {
+            gateway.key = gateway.issue_key().await?;
+        }
         Ok(gateway)
+    }
+
+    /// `POST /api/v1/keys` for a virtual key, then one chat completion with it (the replica that
+    /// issued a key accepts it at once).
+    async fn issue_key(&self) -> Result<String, String> {
+        let mut conn = Conn::new(self.addr);
+        let mut answer = Vec::new();
+        let req = request_with_headers(
+            self.addr,
+            "/api/v1/keys",
+            None,
+            &[("x-admin-token", ADMIN_TOKEN)],
+            br#"{"name":"bench"}"#,
+        );
+        let reply = conn.exchange_body(&req, &mut answer).await?;
+        let created: serde_json::Value =
+            serde_json::from_slice(&answer).map_err(|e| format!("POST /api/v1/keys: {e}"))?;
+        let key = match (reply.status, created["key"].as_str()) {
+            (201, Some(key)) => key.to_owned(),
+            _ => {
+                return Err(format!(
+                    "POST /api/v1/keys answered {}: {}",
+                    reply.status,
+                    String::from_utf8_lossy(&answer)
+                ));
+            }
+        };
+        let chat = request(
+            self.addr,
+            "/v1/chat/completions",
+            Some(&key),
+            &crate::scenarios::body(models::FAST, false),
+        );
+        let reply = conn.exchange(&chat, Mode::Full).await?;
+        if reply.status != 200 {
+            return Err(format!("a request with the virtual key answered {}", reply.status));
+        }
+        Ok(key)
     }
 
     async fn wait_ready(&mut self, patience: Duration) -> Result<(), String> {
@@ -287,7 +380,7 @@ impl Gateway {
 }
 
 /// A port nobody listens on now.
-fn free_port() -> Result<SocketAddr, String> {
+pub fn free_port() -> Result<SocketAddr, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     listener.local_addr().map_err(|e| format!("bind: {e}"))
 }
@@ -304,7 +397,8 @@ mod tests {
             database_url: "postgres://postgres@127.0.0.1:5432/x".into(),
             queue_capacity: 50_000,
             dir: dir.path().to_owned(),
-            spend: true,
+            budgets: Budgets::Every,
+            virtual_key: true,
             traffic: true,
             redis: Some("redis://127.0.0.1:6379".into()),
             wrapper: Vec::new(),
@@ -334,5 +428,39 @@ mod tests {
         let mock = config.providers.iter().find(|p| p.id.as_str() == "mock").unwrap();
         assert_eq!(mock.key_pool.as_ref().map(|k| k.keys.len()), Some(2));
         assert_eq!(mock.max_concurrency, Some(100_000));
+        assert_eq!(config.settings.budgets.len(), 3);
+        assert!(config.settings.auth.admin_token.is_some());
+    }
+
+    #[test]
+    fn the_production_config_has_one_gateway_budget_and_an_admin_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let setup = Setup {
+            mock_port: 9,
+            database_url: "postgres://postgres@127.0.0.1:5432/x".into(),
+            queue_capacity: 100_000,
+            dir: dir.path().to_owned(),
+            budgets: Budgets::Off,
+            virtual_key: false,
+            traffic: false,
+            redis: None,
+            wrapper: Vec::new(),
+        };
+        let load = |setup: &Setup| {
+            let file = dir.path().join("gateway.yaml");
+            std::fs::write(&file, yaml(setup, SocketAddr::from(([127, 0, 0, 1], 8)))).unwrap();
+            let sources = ai_gateway::config::Sources {
+                file: Some(file),
+                env: ai_gateway::config::Env::from_pairs([("RUST_LOG", "warn")]),
+            };
+            ai_gateway::config::load(&sources).unwrap().settings
+        };
+        let base = load(&setup);
+        assert!(base.budgets.is_empty() && base.auth.admin_token.is_none());
+        let production = load(&setup.production());
+        assert_eq!(production.budgets.len(), 1);
+        assert!(production.auth.admin_token.is_some());
+        assert!(production.rate_limit.enabled);
+        assert_eq!(production.auth.api_keys.len(), 1);
     }
 }

@@ -1,5 +1,5 @@
 //! `bench instructions`: instructions the gateway executes per request, counted by callgrind: with
-//! the benchmark's config, with spend (prices and three budgets on every request), and with traffic
+//! the base config (the static key, no budgets), with spend (prices and three budgets on every request), and with traffic
 //! management (a key pool and a concurrency cap with its queue, the cap never reached). Instruction
 //! counts repeat from run to run on a noisy shared machine, where time does not.
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::client::{Conn, Mode, request_with_headers};
-use crate::gateway::{API_KEY, BUDGET_TAG, Gateway, Setup, models};
+use crate::gateway::{API_KEY, BUDGET_TAG, Budgets, Gateway, Setup, models};
 use crate::report::progress;
 use crate::scenarios::body;
 
@@ -27,14 +27,14 @@ pub struct Count {
 pub async fn run(bin: &Path, setup: &Setup, warmup: usize, requests: usize) -> Result<Vec<Count>, String> {
     let mut counts = Vec::new();
     let variants = [
-        ("off", "baseline", false, false),
-        ("spend", "budgets on", true, false),
-        ("traffic", "traffic on", false, true),
+        ("off", "baseline", Budgets::Off, false),
+        ("spend", "budgets on", Budgets::Every, false),
+        ("traffic", "traffic on", Budgets::Off, true),
     ];
-    for (tag, name, spend, traffic) in variants {
+    for (tag, name, budgets, traffic) in variants {
         let file = setup.dir.join(format!("callgrind.{tag}.out"));
         let variant = Setup {
-            spend,
+            budgets,
             traffic,
             wrapper: vec![
                 "valgrind".into(),

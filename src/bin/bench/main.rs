@@ -2,8 +2,10 @@
 //!
 //! One process holds a fast mock upstream (`mock`) and the load generator (`client`, `wire`, `load`); the
 //! gateway under test is the release binary, started as a child with a generated config
-//! (`gateway`) and watched through `/proc` (`procfs`). Each load scenario (`scenarios`) runs
-//! straight against the mock, then through the gateway; `report` prints the table and the targets.
+//! (`gateway`) and watched through `/proc` (`procfs`). The yardstick (`hop`) is a bare reverse proxy
+//! that this binary runs as a second child (`bench hop`). Each load scenario (`scenarios`) runs
+//! straight against the mock, through the hop, then through the gateway; `report` prints the table,
+//! the ratios and the targets.
 //! `--scenario open-streams` (`streams`) and `--scenario soak` (`soak`) are the memory scenarios;
 //! `history-check` (`history_check`, with `proxy` for `--outage`) verifies the request history;
 //! `instructions` counts the gateway's instructions per request under callgrind, with the baseline config, with budgets and with traffic management.
@@ -20,6 +22,7 @@ mod client;
 mod db;
 mod gateway;
 mod history_check;
+mod hop;
 mod instructions;
 mod load;
 mod mock;
@@ -44,7 +47,7 @@ struct Cli {
     /// Which scenarios: `all` is every load scenario plus open-streams; soak only when named.
     #[arg(long, value_enum, default_value = "all")]
     scenario: Which,
-    /// Measured seconds per run (each scenario runs twice: direct, then through the gateway).
+    /// Measured seconds per run (each scenario runs three times: direct, through the hop, through the gateway).
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
     /// Unmeasured warm-up seconds before each run.
@@ -54,7 +57,7 @@ struct Cli {
     #[arg(long, default_value_t = 64)]
     connections: usize,
     /// Arrivals per second of the fixed-rate (open-loop) scenario.
-    #[arg(long, default_value_t = 500.0)]
+    #[arg(long, default_value_t = 50.0)]
     rate: f64,
     /// Content chunks per stream in stream-max.
     #[arg(long, default_value_t = 20)]
@@ -134,6 +137,16 @@ enum Command {
         #[arg(long)]
         redis: Option<String>,
     },
+    /// The yardstick the benchmark starts as a child: a bare reverse proxy to the mock.
+    #[command(hide = true)]
+    Hop {
+        /// Where to listen.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The mock.
+        #[arg(long)]
+        upstream: std::net::SocketAddr,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,6 +196,13 @@ fn secs(s: f64) -> Duration {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
+    if let Some(Command::Hop { listen, upstream }) = cli.command {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("hop: bind {listen}: {e}"))?;
+        hop::serve(listener, upstream).await.map_err(|e| format!("hop: {e}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let nofile = raise_nofile();
     let bin = gateway::locate(cli.common.gateway_bin.clone(), !cli.common.no_build)?;
     let mock = mock::Mock::start().await.map_err(|e| format!("mock: {e}"))?;
@@ -192,7 +212,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         database_url: fresh.url.clone(),
         queue_capacity: 100_000,
         dir: std::env::temp_dir().join("ai-gateway-bench").join(&fresh.name),
-        spend: false,
+        budgets: gateway::Budgets::Off,
+        virtual_key: false,
         traffic: false,
         redis: None,
         wrapper: Vec::new(),
@@ -259,6 +280,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 ExitCode::SUCCESS
             })
         }
+        // Served at the top of `run`.
+        Some(Command::Hop { .. }) => Ok(ExitCode::SUCCESS),
         None => benchmark(&cli, &mock, &bin, &setup).await.map(|()| ExitCode::SUCCESS),
     };
     if cli.common.keep_db {
@@ -297,10 +320,21 @@ async fn benchmark(
             Which::OpenStreams | Which::Soak => false,
         })
         .collect();
+    let setup = &setup.clone().production();
     if !selected.is_empty() {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        let hop = hop::Hop::start(&exe, mock.port).await?;
         let gw = gateway::Gateway::start(bin, setup, "load").await?;
-        let rows = scenarios::run(mock, &gw, &selected, &params).await;
+        progress(&format!(
+            "hop on {} (pid {}), gateway on {} (pid {}) with a virtual key and a gateway budget",
+            hop.addr,
+            hop.proc.pid(),
+            gw.addr,
+            gw.proc.pid()
+        ));
+        let rows = scenarios::run(mock, &hop, &gw, &selected, &params).await;
         let dropped = gw.health().await.ok().map(|h| h["history"]["dropped"].clone());
+        progress(&hop.stop().await);
         progress(&gw.stop().await);
         print(&format!(
             "\n{}\n{}history rows dropped during the load scenarios: {}\n",

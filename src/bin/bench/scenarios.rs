@@ -1,13 +1,15 @@
-//! Issue 9's load scenarios. Each runs straight against the mock, then through the gateway, with
-//! the same requests and stream shape; for the gateway run the bench also takes its CPU time over
-//! the measured window and its peak RSS over the scenario.
+//! Issue 9's load scenarios. Each runs straight against the mock, then through the hop, then
+//! through the gateway, back to back, with the same requests and stream shape; for the hop and the
+//! gateway the bench also takes the process's CPU time over the measured window and its peak RSS
+//! over the run.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::client::request;
-use crate::gateway::{API_KEY, Gateway, models};
+use crate::gateway::{Gateway, models};
+use crate::hop::Hop;
 use crate::load::{self, Req, Window};
 use crate::mock::Mock;
 use crate::procfs::Proc;
@@ -120,17 +122,20 @@ pub fn body(model: &str, stream: bool) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Runs `scenarios`, each direct then through `gateway`.
-pub async fn run(mock: &Arc<Mock>, gateway: &Gateway, scenarios: &[Scenario], p: &Params) -> Vec<Row> {
+/// Runs `scenarios`, each direct, then through `hop`, then through `gateway`.
+pub async fn run(mock: &Arc<Mock>, hop: &Hop, gateway: &Gateway, scenarios: &[Scenario], p: &Params) -> Vec<Row> {
     let direct_addr = SocketAddr::from(([127, 0, 0, 1], mock.port));
     let mut rows = Vec::new();
     for s in scenarios {
         mock.set_stream(s.chunks, s.delay);
         progress(&format!("{}: direct to the mock ...", s.id));
         let direct = once(direct_addr, None, s, p, None).await;
+        progress(&format!("{}: through the hop ...", s.id));
+        // The hop passes the key on to the mock, which ignores it: the same request bytes as the gateway's.
+        let via_hop = once(hop.addr, Some(&gateway.key), s, p, Some(hop.proc)).await;
         progress(&format!("{}: through the gateway ...", s.id));
-        let gw = once(gateway.addr, Some(API_KEY), s, p, Some(gateway.proc)).await;
-        for (path, m) in [("direct", &direct), ("gateway", &gw)] {
+        let gw = once(gateway.addr, Some(&gateway.key), s, p, Some(gateway.proc)).await;
+        for (path, m) in [("direct", &direct), ("hop", &via_hop), ("gateway", &gw)] {
             if let Some(e) = &m.first_error {
                 progress(&format!("{}: {path}: {} errors, first: {e}", s.id, m.errors));
             }
@@ -140,6 +145,7 @@ pub async fn run(mock: &Arc<Mock>, gateway: &Gateway, scenarios: &[Scenario], p:
             title: s.title.clone(),
             stream: s.stream,
             direct,
+            hop: via_hop,
             gateway: gw,
         });
     }
@@ -159,9 +165,14 @@ async fn once(addr: SocketAddr, key: Option<&str>, s: &Scenario, p: &Params, pro
     let cpu = probe.map(|proc| {
         tokio::spawn(async move {
             tokio::time::sleep_until(window.start.into()).await;
-            let before = proc.cpu().ok()?;
+            let before = (proc.thread_times(), proc.cpu());
             tokio::time::sleep_until(window.end.into()).await;
-            Some(proc.cpu().ok()?.saturating_sub(before))
+            match before {
+                (Ok(threads), _) => Some(proc.thread_times().ok()?.since(&threads)),
+                // Without schedstat, clock ticks.
+                (_, Ok(total)) => Some(proc.cpu().ok()?.saturating_sub(total)),
+                _ => None,
+            }
         })
     });
     let rec = match s.shape {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::client::{Mode, request};
-use crate::gateway::{API_KEY, Gateway, models};
+use crate::gateway::{Gateway, models};
 use crate::load::{self, Req, Window};
 use crate::mock::Mock;
 use crate::procfs::{Sample, mib};
@@ -136,7 +136,7 @@ pub fn workload(gateway: &Gateway) -> Vec<Req> {
         request(
             gateway.addr,
             "/v1/chat/completions",
-            Some(API_KEY),
+            Some(&gateway.key),
             &body(model, stream),
         )
     };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::client::{Conn, Mode, request};
-use crate::gateway::{API_KEY, Gateway, models};
+use crate::gateway::{Gateway, models};
 use crate::mock::Mock;
 use crate::procfs::{Sample, mib};
 use crate::report::percentile;
@@ -102,7 +102,7 @@ pub async fn run(mock: &Arc<Mock>, gateway: &Gateway, p: &Params) -> Result<Outc
     let req = Arc::new(request(
         gateway.addr,
         "/v1/chat/completions",
-        Some(API_KEY),
+        Some(&gateway.key),
         &body(models::SLOW, true),
     ));
     let (tx, mut first) = mpsc::unbounded_channel();
