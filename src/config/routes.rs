@@ -1,4 +1,4 @@
-//! The schema of issue 10: named routes (model groups), path routes for non-LLM services, endpoint
+//! The routes schema: named routes (model groups), path routes for non-LLM services, endpoint
 //! security rules, per-user grants, the response cache and webhooks. Key names are a user contract
 //! (seeds 001 and 002): extend, never rename.
 //!

@@ -1,4 +1,4 @@
-//! `bench history-check --requests N [--outage]` (issue 3): N requests as fast as 64 connections
+//! `bench history-check --requests N [--outage]`: N requests as fast as 64 connections
 //! go (70% JSON, 20% streamed, 10% falling over from a 503 provider), each with its own
 //! `x-request-id`; then wait for the history writer and require exactly one correct row per
 //! request in `ai_requests`. With `--outage` the gateway reaches PostgreSQL through a proxy the

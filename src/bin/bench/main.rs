@@ -1,4 +1,4 @@
-//! `cargo run --release --bin bench`: issue 9's benchmark and issue 3's history check.
+//! `cargo run --release --bin bench`: the load benchmark and the history check.
 //!
 //! One process holds a fast mock upstream (`mock`) and the load generator (`client`, `wire`, `load`); the
 //! gateway under test is the release binary, started as a child with a generated config
@@ -104,7 +104,7 @@ struct Common {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Issue 3: N requests, then exactly N correct rows in `ai_requests`.
+    /// N requests, then exactly N correct rows in `ai_requests`.
     HistoryCheck {
         /// Requests to send.
         #[arg(long, default_value_t = 10_000)]

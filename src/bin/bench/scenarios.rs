@@ -1,4 +1,4 @@
-//! Issue 9's load scenarios. Each runs straight against the mock, then through the hop, then
+//! The load scenarios. Each runs straight against the mock, then through the hop, then
 //! through the gateway, back to back, with the same requests and stream shape; for the hop and the
 //! gateway the bench also takes the process's CPU time over the measured window and its peak RSS
 //! over the run.

@@ -62,7 +62,7 @@ impl Outcome {
         Some((base, worst))
     }
 
-    /// Issue 9's soak criterion.
+    /// The soak criterion: RSS drifts at most 10% from its first sample.
     pub fn pass(&self) -> Option<bool> {
         self.drift().map(|(_, worst)| worst.abs() <= 0.10)
     }

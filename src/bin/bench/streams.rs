@@ -56,7 +56,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Issue 9's target: all open at once in ≤ 200 MB.
+    /// The target: all open at once in ≤ 200 MB.
     pub fn pass(&self) -> bool {
         self.opened == self.wanted && self.completed == self.wanted && self.peak <= 200 * 1024 * 1024
     }
