@@ -6,9 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! command -v chromium >/dev/null 2>&1; then
-  echo "browser-test: installing chromium (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  ./scripts/apt-install.sh chromium chromium
 fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "browser-test: installing playwright-core (npm)"

@@ -23,19 +23,7 @@ fail() {
 
 # --- tools -----------------------------------------------------------------------------------
 install_promtool() {
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || fail "promtool is missing; install Debian's 'prometheus' package (needs root)"
-    sudo=(sudo -n)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  echo "check-ops: installing promtool (apt package 'prometheus')"
-  if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >/tmp/check-ops-apt.log 2>&1; then
-    # Only refresh the package lists when the install fails (stale or empty lists on a fresh machine).
-    "${sudo[@]}" apt-get update -qq >>/tmp/check-ops-apt.log 2>&1 || true
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends prometheus >>/tmp/check-ops-apt.log 2>&1 \
-      || { cat /tmp/check-ops-apt.log >&2; fail "apt-get install prometheus (for promtool)"; }
-  fi
+  ./scripts/apt-install.sh prometheus promtool || fail "apt-get install prometheus (for promtool)"
   command -v promtool >/dev/null 2>&1 || fail "promtool still missing after installing 'prometheus'"
 }
 command -v promtool >/dev/null 2>&1 || install_promtool

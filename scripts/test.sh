@@ -60,19 +60,7 @@ python3 tests/e2e/routes_check.py target/debug/ai-gateway
 echo "== end-to-end: three replicas behind HAProxy, SIGTERM and SIGKILL under load =="
 # Debian's haproxy package, like check-ops.sh's promtool: installed once, loudly refused without root.
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
-  sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null 2>&1 || { echo "test.sh: haproxy is missing; install Debian's 'haproxy' package (needs root)" >&2; exit 1; }
-    sudo=(sudo -n)
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  echo "test.sh: installing haproxy (apt package 'haproxy')"
-  if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends haproxy >/tmp/test-haproxy-apt.log 2>&1; then
-    # Only refresh the package lists when the install fails (stale or empty lists on a fresh machine).
-    "${sudo[@]}" apt-get update -qq >>/tmp/test-haproxy-apt.log 2>&1 || true
-    "${sudo[@]}" apt-get install -y -qq --no-install-recommends haproxy >>/tmp/test-haproxy-apt.log 2>&1 \
-      || { cat /tmp/test-haproxy-apt.log >&2; echo "test.sh: apt-get install haproxy failed" >&2; exit 1; }
-  fi
+  ./scripts/apt-install.sh haproxy haproxy
 fi
 python3 tests/e2e/cluster_check.py target/debug/ai-gateway
 
