@@ -12,6 +12,7 @@ requests while `gateway_trace_spans_dropped_total` counts what was dropped.
 Usage: python tests/e2e/otel_check.py path/to/ai-gateway
 """
 
+import contextlib
 import json
 import os
 import subprocess
@@ -146,24 +147,32 @@ routing:
 {otlp}"""
 
 
-def traces_on(binary):
-    receiver = serve_receiver()
+@contextlib.contextmanager
+def gateway(binary, receiver=None, otlp=(), **start):
+    """The gateway on a broken and a good mock upstream, exporting to `receiver` when one is given
+    (`otlp`: more `telemetry.otlp` lines); yields its port and the good upstream, stops it on exit."""
     broken = mock_openai.serve(0, True, "primary")
     good = mock_openai.serve(0, False, "secondary")
     port = free_port()
-    otlp = f"""telemetry:
-  otlp:
-    endpoint: http://127.0.0.1:{receiver.server_address[1]}
-    headers: {{authorization: "Bearer otel-secret"}}
-    service_name: gw-e2e
-    flush_interval_ms: 100
-"""
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    proc, _ = start_gateway(binary, config(port, broken, good, otlp), stderr=log,
-                            env_extra={"LOG_PROMPTS": "", "LOG_FORMAT": "json"})
+    block = ""
+    if receiver is not None:
+        block = "telemetry:\n  otlp:\n" + "".join(
+            f"    {line}\n" for line in (f"endpoint: http://127.0.0.1:{receiver.server_address[1]}", *otlp))
+    proc, _ = start_gateway(binary, config(port, broken, good, block), **start)
     try:
         wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+        yield port, good
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
+
+def traces_on(binary):
+    receiver = serve_receiver()
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    otlp = ('headers: {authorization: "Bearer otel-secret"}', "service_name: gw-e2e", "flush_interval_ms: 100")
+    with gateway(binary, receiver, otlp, stderr=log,
+                 env_extra={"LOG_PROMPTS": "", "LOG_FORMAT": "json"}) as (port, good):
         # 1. Non-streamed, no client context: a new trace, one server span, one client span.
         status, headers, _ = post(port, chat("solo-model"), {"x-request-id": "otel-unary"})
         assert status == 200, status
@@ -247,45 +256,24 @@ def traces_on(binary):
         assert failed and failed[-1]["trace_id"] == trace, failed
         assert not any("otel-secret" in json.dumps(line) for line in lines), "an export header was logged"
         print("logs ok: the failed attempt's line carries trace_id", trace)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def prompts_with_log_prompts(binary):
     """With LOG_PROMPTS=true (and only then) the server span carries the prompt and the answer."""
     receiver = serve_receiver()
-    broken = mock_openai.serve(0, True, "primary")
-    good = mock_openai.serve(0, False, "secondary")
-    port = free_port()
-    otlp = f"""telemetry:
-  otlp:
-    endpoint: http://127.0.0.1:{receiver.server_address[1]}
-    flush_interval_ms: 100
-"""
-    proc, _ = start_gateway(binary, config(port, broken, good, otlp), stderr=subprocess.DEVNULL,
-                            env_extra={"LOG_PROMPTS": "true"})
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+    with gateway(binary, receiver, ("flush_interval_ms: 100",), stderr=subprocess.DEVNULL,
+                 env_extra={"LOG_PROMPTS": "true"}) as (port, _):
         post(port, chat("solo-model"), {"x-request-id": "otel-prompts"})
         trace = history(port, "otel-prompts")["trace_id"]
         server = next(s for s in spans_of(receiver, trace, 2) if s.kind == trace_pb2.Span.SPAN_KIND_SERVER)
         a = attrs(server)
         assert PROMPT in a["ai_gateway.prompt"] and a["ai_gateway.completion"] == "hello from secondary", a
         print("LOG_PROMPTS ok: the server span carries the prompt and the completion")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def traces_off(binary):
     """No `telemetry:`: the client's traceparent goes upstream untouched and into the history row."""
-    broken = mock_openai.serve(0, True, "primary")
-    good = mock_openai.serve(0, False, "secondary")
-    port = free_port()
-    proc, _ = start_gateway(binary, config(port, broken, good))
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+    with gateway(binary) as (port, good):
         parent = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
         post(port, chat("solo-model"), {"traceparent": parent, "tracestate": "vendor=abc",
                                         "x-request-id": "off-traced"})
@@ -296,28 +284,13 @@ def traces_off(binary):
         assert "traceparent" not in good.RequestHandlerClass.headers_seen[-1]
         assert history(port, "off-plain")["trace_id"] is None
         print("traces off ok: traceparent forwarded untouched, trace id recorded")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def hanging_collector(binary):
     """A collector that takes 5 s per export: requests stay fast, spans are dropped and counted."""
     receiver = serve_receiver(delay=5.0)
-    broken = mock_openai.serve(0, True, "primary")
-    good = mock_openai.serve(0, False, "secondary")
-    port = free_port()
-    otlp = f"""telemetry:
-  otlp:
-    endpoint: http://127.0.0.1:{receiver.server_address[1]}
-    timeout_seconds: 0.5
-    queue_size: 4
-    batch_size: 2
-    flush_interval_ms: 50
-"""
-    proc, _ = start_gateway(binary, config(port, broken, good, otlp))
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", proc)
+    otlp = ("timeout_seconds: 0.5", "queue_size: 4", "batch_size: 2", "flush_interval_ms: 50")
+    with gateway(binary, receiver, otlp) as (port, _):
         started = time.time()
         slowest = 0.0
         for _ in range(40):
@@ -333,9 +306,6 @@ def hanging_collector(binary):
         dropped = [line for line in metrics.splitlines() if line.startswith("gateway_trace_spans_dropped_total")]
         assert dropped and float(dropped[0].split()[-1]) > 0, dropped
         print(f"hanging collector ok: 40 requests in {took:.2f}s (slowest {slowest:.3f}s), {dropped[0]}")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def main():
